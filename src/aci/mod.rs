@@ -1,0 +1,1 @@
+//! Reading ACI archives: format detection, layout checks, safe extraction.

@@ -1,0 +1,7 @@
+//! rkt's shared library: the App Container schema, the content-addressed image store and the
+//! safe ACI importer. The `rkt` command (stage0) and the stage1 binary are thin shells around it.
+//! See ARCHITECTURE.md for the map and the invariants.
+
+pub mod aci;
+pub mod schema;
+pub mod store;
