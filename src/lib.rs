@@ -3,5 +3,7 @@
 //! See ARCHITECTURE.md for the map and the invariants.
 
 pub mod aci;
+pub mod insecure;
+pub mod lock;
 pub mod schema;
 pub mod store;

@@ -1,1 +1,58 @@
-fn main() {}
+//! `rkt`, the stage0 command: fetches, verifies and stores images (and, later, prepares pods and
+//! hands them to systemd). A thin shell over the `rkt` library: parse, dispatch, report.
+#![forbid(unsafe_code)]
+
+mod cli;
+mod commands;
+mod output;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// rkt's own failures exit with 254, so they are never mistaken for an app's exit status.
+const EXIT_FAILURE: u8 = 254;
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            return ExitCode::from(EXIT_FAILURE);
+        }
+        Err(e) => {
+            // A usage error: one line, like every other rkt failure.
+            let rendered = e.render().to_string();
+            let first = rendered.lines().next().unwrap_or_default();
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("rkt: {first} (see 'rkt --help')");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    init_logging(cli.global.debug);
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rkt: {e:#}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+fn init_logging(debug: bool) {
+    let level = if debug { "debug" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RKT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .init();
+}

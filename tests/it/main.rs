@@ -1,1 +1,8 @@
+//! Library integration tests: the image store and the ACI importer on real files (run as root,
+//! since images keep their owners and device nodes).
 
+#[path = "../common/aci.rs"]
+mod aci;
+mod hostile;
+mod store;
+mod support;

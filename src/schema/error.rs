@@ -1,0 +1,216 @@
+//! Schema errors, and the JSON decoding that turns serde's failures into them.
+//!
+//! Every rejection names the JSON path of the offending field (`app.environment[2].name`) and
+//! the rule it broke, so a user can fix a manifest without reading the spec.
+
+use std::fmt::Display;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+use serde_json::error::Category;
+
+/// Why a manifest, a name or an ID was rejected.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SchemaError {
+    /// The bytes are not JSON at all (syntax error, truncated input, trailing data).
+    #[error("malformed json: {source}")]
+    Json {
+        /// The parser's error, with line and column.
+        source: serde_json::Error,
+    },
+    /// A value breaks a rule of the spec.
+    #[error("invalid {field}: {rule}")]
+    Invalid {
+        /// JSON path of the value (`labels[0].name`), or what was parsed for a standalone value.
+        field: String,
+        /// The rule broken, lower-case, one line.
+        rule: String,
+    },
+}
+
+impl SchemaError {
+    pub(crate) fn invalid(field: impl Into<String>, rule: impl Display) -> Self {
+        SchemaError::Invalid {
+            field: field.into(),
+            rule: rule.to_string(),
+        }
+    }
+
+    /// The JSON path of the offending value, when the error is about one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            SchemaError::Invalid { field, .. } => Some(field),
+            SchemaError::Json { .. } => None,
+        }
+    }
+
+    /// The rule that was broken, when the error is about a value.
+    pub fn rule(&self) -> Option<&str> {
+        match self {
+            SchemaError::Invalid { rule, .. } => Some(rule),
+            SchemaError::Json { .. } => None,
+        }
+    }
+}
+
+pub(crate) type Result<T, E = SchemaError> = std::result::Result<T, E>;
+
+/// `prefix.name`, or `name` alone at the top level.
+pub(crate) fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+/// Parses a whole document; `root` names the document in errors about the top level.
+pub(crate) fn from_json<T: DeserializeOwned>(bytes: &[u8], root: &str) -> Result<T> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = format_path(e.path());
+        from_serde(e.into_inner(), "", &path, root)
+    })?;
+    de.end().map_err(|source| SchemaError::Json { source })?;
+    Ok(value)
+}
+
+/// Decodes an already parsed JSON value found at `field` (isolator values are kept raw).
+pub(crate) fn from_value<T: DeserializeOwned>(value: &serde_json::Value, field: &str) -> Result<T> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = format_path(e.path());
+        from_serde(e.into_inner(), field, &path, field)
+    })
+}
+
+/// Maps a serde_json error raised at `prefix` + `path` to a [`SchemaError`].
+fn from_serde(err: serde_json::Error, prefix: &str, path: &str, root: &str) -> SchemaError {
+    if err.classify() != Category::Data {
+        return SchemaError::Json { source: err };
+    }
+    let mut message = err.to_string();
+    if err.line() != 0 {
+        let position = format!(" at line {} column {}", err.line(), err.column());
+        if let Some(stripped) = message.strip_suffix(&position) {
+            message = stripped.to_owned();
+        }
+    }
+    let base = match (prefix.is_empty(), path.is_empty()) {
+        (_, true) => prefix.to_owned(),
+        (true, false) => path.to_owned(),
+        (false, false) if path.starts_with('[') => format!("{prefix}{path}"),
+        (false, false) => format!("{prefix}.{path}"),
+    };
+    // serde reports a missing field at its parent; name the field itself instead.
+    if let Some(name) = message
+        .strip_prefix("missing field `")
+        .and_then(|m| m.strip_suffix('`'))
+    {
+        return SchemaError::invalid(join(&base, name), "is required");
+    }
+    let field = if base.is_empty() {
+        root.to_owned()
+    } else {
+        base
+    };
+    SchemaError::invalid(field, message)
+}
+
+/// `apps[0].image.id` style, matching how the errors of `validate()` name fields.
+fn format_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Segment::Unknown => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push('?');
+            }
+        }
+    }
+    out
+}
+
+/// Reads `null` as the default, as Go's encoder writes absent lists as `null`.
+pub(crate) fn nullable<'de, D, T>(de: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(de)?.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Outer {
+        items: Vec<Inner>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Inner {
+        port: u16,
+        name: String,
+    }
+
+    #[test]
+    fn data_errors_carry_the_field_path_without_position() {
+        let err = from_json::<Outer>(
+            br#"{"items":[{"port":1,"name":"a"},{"port":"x","name":"b"}]}"#,
+            "doc",
+        )
+        .unwrap_err();
+        assert_eq!(err.field(), Some("items[1].port"));
+        assert!(
+            err.rule().unwrap().starts_with("invalid type: string"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("line"), "{err}");
+    }
+
+    #[test]
+    fn missing_fields_are_named_by_their_own_path() {
+        let err = from_json::<Outer>(br#"{"items":[{"port":1}]}"#, "doc").unwrap_err();
+        assert_eq!(err.to_string(), "invalid items[0].name: is required");
+        let err = from_json::<Outer>(b"{}", "doc").unwrap_err();
+        assert_eq!(err.to_string(), "invalid items: is required");
+    }
+
+    #[test]
+    fn top_level_type_errors_name_the_document() {
+        let err = from_json::<Outer>(b"[]", "manifest").unwrap_err();
+        assert_eq!(err.field(), Some("manifest"));
+    }
+
+    #[test]
+    fn syntax_errors_and_trailing_data_are_json_errors() {
+        for bad in [&b"{"[..], b"{\"items\":[]} x", b""] {
+            let err = from_json::<Outer>(bad, "doc").unwrap_err();
+            assert!(matches!(err, SchemaError::Json { .. }), "{err}");
+        }
+    }
+
+    #[test]
+    fn value_errors_are_prefixed() {
+        let v = serde_json::json!({"port": 70000, "name": "a"});
+        let err = from_value::<Inner>(&v, "app.isolators[0].value").unwrap_err();
+        assert_eq!(err.field(), Some("app.isolators[0].value.port"));
+        let err = from_value::<u8>(&serde_json::json!("x"), "x.value").unwrap_err();
+        assert_eq!(err.field(), Some("x.value"));
+    }
+}

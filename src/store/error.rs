@@ -1,0 +1,52 @@
+use std::io;
+use std::path::PathBuf;
+
+use crate::aci::AciError;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error(transparent)]
+    Aci(#[from] AciError),
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("no image matches {0:?} (see `rkt image list`)")]
+    NotFound(String),
+    #[error("{query:?} matches {count} images; give more of the ID: {candidates}")]
+    Ambiguous {
+        query: String,
+        count: usize,
+        candidates: String,
+    },
+    #[error("corrupt store entry {path}: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error(
+        "stored image {id} does not match its ID any more (got {actual}); remove it with `rkt image rm` and fetch it again"
+    )]
+    Tampered { id: String, actual: String },
+    #[error("{0} already exists (use --overwrite to replace it)")]
+    DestinationExists(PathBuf),
+    #[error("image {name} has dependencies; rendering dependencies is not supported yet")]
+    DependenciesUnsupported { name: String },
+}
+
+/// Adds the action and the path to an I/O error.
+pub(crate) trait IoContext<T> {
+    fn ctx(self, action: &'static str, path: impl Into<PathBuf>) -> Result<T, StoreError>;
+}
+
+impl<T, E: Into<io::Error>> IoContext<T> for Result<T, E> {
+    fn ctx(self, action: &'static str, path: impl Into<PathBuf>) -> Result<T, StoreError> {
+        self.map_err(|e| StoreError::Io {
+            action,
+            path: path.into(),
+            source: e.into(),
+        })
+    }
+}

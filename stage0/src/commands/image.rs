@@ -1,0 +1,145 @@
+//! `rkt image …`: list, inspect, remove and unpack stored images.
+
+use std::io::Write;
+
+use anyhow::{Context, Result, bail};
+use rkt::store::{ImageInfo, Store, short_id};
+use serde::Serialize;
+
+use crate::cli::{Format, GlobalArgs, ImageCommand, ImageListArgs};
+use crate::output::{Table, format_size, format_time};
+
+pub fn run(global: &GlobalArgs, cmd: ImageCommand) -> Result<()> {
+    let store = Store::open(&global.dir)?;
+    match cmd {
+        ImageCommand::List(args) => list(&store, &args),
+        ImageCommand::CatManifest(args) => {
+            let info = store.resolve(&args.image)?;
+            let bytes = store.manifest_bytes(&info.id)?;
+            let mut out = std::io::stdout().lock();
+            if args.pretty_print {
+                let value: serde_json::Value =
+                    serde_json::from_slice(&bytes).context("stored manifest is not JSON")?;
+                serde_json::to_writer_pretty(&mut out, &value)?;
+                writeln!(out)?;
+            } else {
+                out.write_all(&bytes)?;
+            }
+            Ok(())
+        }
+        ImageCommand::Rm(args) if args.images.len() == 1 => {
+            let info = store.resolve(&args.images[0])?;
+            store.remove(&info.id)?;
+            println!("{}", info.id);
+            Ok(())
+        }
+        ImageCommand::Rm(args) => {
+            let mut failed = 0;
+            for query in &args.images {
+                match store.resolve(query).and_then(|info| {
+                    store.remove(&info.id)?;
+                    Ok(info)
+                }) {
+                    Ok(info) => println!("{}", info.id),
+                    Err(e) => {
+                        eprintln!("rkt: removing {query}: {e}");
+                        failed += 1;
+                    }
+                }
+            }
+            if failed > 0 {
+                bail!(
+                    "{failed} of {} images could not be removed",
+                    args.images.len()
+                );
+            }
+            Ok(())
+        }
+        ImageCommand::Export(args) => {
+            let info = store.resolve(&args.image)?;
+            store
+                .export(&info.id, &args.output, args.overwrite)
+                .with_context(|| format!("exporting {}", info.record.name))?;
+            Ok(())
+        }
+        ImageCommand::Extract(args) => {
+            let info = store.resolve(&args.image)?;
+            store
+                .extract(&info.id, &args.target, args.rootfs_only, args.overwrite)
+                .with_context(|| format!("extracting {}", info.record.name))?;
+            Ok(())
+        }
+        ImageCommand::Render(args) => {
+            let info = store.resolve(&args.image)?;
+            store
+                .render(&info.id, &args.target, args.overwrite)
+                .with_context(|| format!("rendering {}", info.record.name))?;
+            Ok(())
+        }
+    }
+}
+
+/// One image as `rkt image list --format=json` prints it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ImageJson<'a> {
+    id: &'a str,
+    name: &'a str,
+    labels: &'a std::collections::BTreeMap<String, String>,
+    /// Bytes the image takes in the store.
+    size: u64,
+    import_time: String,
+    last_used: String,
+}
+
+fn list(store: &Store, args: &ImageListArgs) -> Result<()> {
+    let images = store.list()?;
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        Format::Json | Format::JsonPretty => {
+            let rows: Vec<ImageJson<'_>> = images.iter().map(to_json).collect();
+            if args.format == Format::Json {
+                serde_json::to_writer(&mut out, &rows)?;
+            } else {
+                serde_json::to_writer_pretty(&mut out, &rows)?;
+            }
+            writeln!(out)?;
+        }
+        Format::Table => {
+            let mut table = Table::new(["ID", "NAME", "SIZE", "IMPORT TIME", "LAST USED"]);
+            for image in &images {
+                table.row([
+                    if args.full {
+                        image.id.to_string()
+                    } else {
+                        short_id(&image.id)
+                    },
+                    display_name(image),
+                    format_size(image.disk_size()),
+                    format_time(image.record.import_time, args.full),
+                    format_time(image.last_used, args.full),
+                ]);
+            }
+            table.write(&mut out, !args.no_legend)?;
+        }
+    }
+    Ok(())
+}
+
+fn display_name(image: &ImageInfo) -> String {
+    match image.record.labels.get("version") {
+        Some(version) => format!("{}:{version}", image.record.name),
+        None => image.record.name.clone(),
+    }
+}
+
+fn to_json(image: &ImageInfo) -> ImageJson<'_> {
+    ImageJson {
+        id: image.id.as_str(),
+        name: &image.record.name,
+        labels: &image.record.labels,
+        size: image.disk_size(),
+        import_time: crate::output::rfc3339(image.record.import_time),
+        last_used: crate::output::rfc3339(image.last_used),
+    }
+}

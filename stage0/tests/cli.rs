@@ -1,0 +1,221 @@
+//! The `rkt` command as users run it: output, exit codes, one-line errors.
+
+#[path = "../../tests/common/aci.rs"]
+mod aci;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use aci::{AciBuilder, image_id};
+
+struct Rkt {
+    tmp: tempfile::TempDir,
+}
+
+impl Rkt {
+    fn new() -> Rkt {
+        Rkt {
+            tmp: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn dir(&self) -> PathBuf {
+        self.tmp.path().join("data")
+    }
+
+    fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.tmp.path().join(name);
+        fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rkt"));
+        cmd.arg("--dir")
+            .arg(self.dir())
+            .args(args)
+            .env_remove("RKT_DIR");
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "rkt {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs a command that must fail as rkt's own failure: exit 254, one line on stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(254), "rkt {args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr:?}");
+        assert!(stderr.starts_with("rkt: "), "{stderr:?}");
+        stderr
+    }
+
+    fn image_count(&self) -> usize {
+        let json = self.ok(&["image", "list", "--format=json"]);
+        serde_json::from_str::<Vec<serde_json::Value>>(&json)
+            .unwrap()
+            .len()
+    }
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn fetch_prints_the_id_list_shows_it_rm_removes_it() {
+    let rkt = Rkt::new();
+    let aci = AciBuilder::valid("example.com/hello");
+    let file = rkt.file("hello.aci", &aci.gzip());
+    let out = rkt.ok(&["--insecure-options=image", "fetch", path(&file)]);
+    assert_eq!(out.trim(), image_id(&aci.tar()));
+    let id = out.trim().to_owned();
+
+    let json: serde_json::Value =
+        serde_json::from_str(&rkt.ok(&["image", "list", "--format=json"])).unwrap();
+    let image = &json[0];
+    assert_eq!(image["id"], id.as_str());
+    assert_eq!(image["name"], "example.com/hello");
+    assert_eq!(image["labels"]["version"], "1.0");
+    assert!(image["size"].as_u64().unwrap() > 0);
+    assert!(image["importTime"].as_str().unwrap().contains('T'));
+    assert!(image["lastUsed"].as_str().is_some());
+
+    let table = rkt.ok(&["image", "list"]);
+    let mut lines = table.lines();
+    assert!(lines.next().unwrap().starts_with("ID"));
+    let row = lines.next().unwrap();
+    assert!(
+        row.starts_with(&id[..19]) && row.contains("example.com/hello:1.0"),
+        "{row}"
+    );
+
+    let manifest = rkt.ok(&["image", "cat-manifest", "example.com/hello:1.0"]);
+    let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    assert_eq!(manifest["name"], "example.com/hello");
+
+    let removed = rkt.ok(&["image", "rm", &id[..24]]);
+    assert_eq!(removed.trim(), id);
+    assert_eq!(rkt.image_count(), 0);
+    assert!(!rkt.dir().join("cas/images").join(&id).exists());
+    rkt.fails(&["image", "rm", &id]);
+}
+
+#[test]
+fn unverified_images_are_refused_unless_the_user_opts_out() {
+    let rkt = Rkt::new();
+    let file = rkt.file("a.aci", &AciBuilder::valid("example.com/a").gzip());
+    let err = rkt.fails(&["fetch", path(&file)]);
+    assert!(err.contains("--insecure-options=image"), "{err}");
+    assert_eq!(rkt.image_count(), 0);
+    let err = rkt.fails(&["--insecure-options=imgae", "fetch", path(&file)]);
+    assert!(err.contains("imgae"), "{err}");
+}
+
+#[test]
+fn bad_input_gets_one_clear_line_and_exit_254() {
+    let rkt = Rkt::new();
+    let err = rkt.fails(&["--insecure-options=image", "fetch", "/nonexistent.aci"]);
+    assert!(err.contains("no such image file"), "{err}");
+    let hostile = AciBuilder::valid("example.com/h").file("rootfs/../../pwned", b"x", 0o644);
+    let file = rkt.file("h.aci", &hostile.gzip());
+    let err = rkt.fails(&["--insecure-options=image", "fetch", path(&file)]);
+    assert!(err.contains("'..'") && err.contains("h.aci"), "{err}");
+    rkt.fails(&["image", "cat-manifest", "example.com/nothing"]);
+    rkt.fails(&["image", "no-such-subcommand"]);
+    assert_eq!(rkt.image_count(), 0);
+}
+
+#[test]
+fn export_extract_and_render_write_what_was_fetched() {
+    let rkt = Rkt::new();
+    let bytes = AciBuilder::valid("example.com/a").bzip2();
+    let file = rkt.file("a.aci", &bytes);
+    let id = rkt
+        .ok(&["--insecure-options=image", "fetch", path(&file)])
+        .trim()
+        .to_owned();
+    let out = rkt.tmp.path().join("out.aci");
+    rkt.ok(&["image", "export", &id, path(&out)]);
+    assert_eq!(fs::read(&out).unwrap(), bytes);
+    rkt.fails(&["image", "export", &id, path(&out)]);
+    rkt.ok(&["image", "export", "--overwrite", &id, path(&out)]);
+
+    let ex = rkt.tmp.path().join("ex");
+    rkt.ok(&["image", "extract", &id, path(&ex)]);
+    assert_eq!(fs::read(ex.join("rootfs/hello")).unwrap(), b"hello\n");
+    assert!(ex.join("manifest").is_file());
+    let rootfs_only = rkt.tmp.path().join("ro");
+    rkt.ok(&["image", "extract", "--rootfs-only", &id, path(&rootfs_only)]);
+    assert!(rootfs_only.join("hello").is_file() && !rootfs_only.join("manifest").exists());
+    let rendered = rkt.tmp.path().join("r");
+    rkt.ok(&["image", "render", "example.com/a", path(&rendered)]);
+    assert_eq!(fs::read(rendered.join("hello")).unwrap(), b"hello\n");
+}
+
+#[test]
+fn a_fetch_killed_midway_leaves_no_image_and_the_next_one_cleans_up() {
+    let rkt = Rkt::new();
+    // Big enough that the import is still running when it is killed.
+    let mut aci = AciBuilder::valid("example.com/big");
+    for i in 0..64 {
+        aci = aci.file(&format!("rootfs/f{i}"), &vec![i as u8; 1 << 20], 0o644);
+    }
+    let tar = aci.tar();
+    let want = image_id(&tar);
+    let file = rkt.file("big.aci", &tar);
+    rkt.ok(&["image", "list"]);
+    let mut child = rkt
+        .cmd(&["--insecure-options=image", "fetch", path(&file)])
+        .spawn()
+        .unwrap();
+    // Wait (bounded) until the import has started writing, then kill it.
+    let tmp = rkt.dir().join("cas/tmp");
+    for _ in 0..500 {
+        if fs::read_dir(&tmp).unwrap().next().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        rkt.image_count(),
+        0,
+        "a killed fetch must not leave an image (status {status})"
+    );
+    let id = rkt.ok(&["--insecure-options=image", "fetch", path(&file)]);
+    assert_eq!(id.trim(), want);
+    assert!(
+        fs::read_dir(&tmp).unwrap().next().is_none(),
+        "leftovers were cleaned up"
+    );
+    assert_eq!(rkt.image_count(), 1);
+}
+
+#[test]
+fn version_and_help_explain_themselves() {
+    let rkt = Rkt::new();
+    let v = rkt.ok(&["version"]);
+    assert!(
+        v.contains("rkt Version:") && v.contains("appc Version: 0.8.11"),
+        "{v}"
+    );
+    let help = rkt.ok(&["--help"]);
+    for word in ["fetch", "image", "--dir", "--insecure-options", "254"] {
+        assert!(help.contains(word), "help lacks {word}: {help}");
+    }
+}
