@@ -321,11 +321,13 @@ impl Store {
     /// are deleted afterwards, so a crash midway leaves only a `tmp/` entry to clean.
     pub fn remove(&self, id: &ImageId) -> Result<(), StoreError> {
         self.remove_stale_temp_dirs();
-        let _lock = self.image_lock(id)?;
+        let lock = self.image_lock(id)?;
         let dir = self.image_dir(id);
         if !dir.exists() {
             return Err(StoreError::NotFound(id.to_string()));
         }
+        // Safe while we hold it: a waiter that locked the unlinked file notices and retries.
+        let _ = fs::remove_file(lock.path());
         let graveyard = self.cas.join("tmp").join(format!("rm-{}", unique_name()));
         fs::rename(&dir, &graveyard).ctx("removing", &dir)?;
         sync_dir(&self.images_dir())?;

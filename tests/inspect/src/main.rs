@@ -1,1 +1,188 @@
-fn main() {}
+//! `inspect`: the helper binary inside rkt's test images, in the spirit of the original rkt's
+//! `inspect` image. Each flag reports one thing an app sees, as `key=value` lines on stdout, so
+//! that tests assert what the app really got rather than what rkt claims it set up.
+//! Built as a static binary: test images contain nothing else.
+#![forbid(unsafe_code)]
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+use std::{env, fs, thread};
+
+const HELP: &str = "\
+usage: inspect [FLAG]...   (flags run in order; --exit-code is applied last)
+  --print-env              every environment variable, as env:NAME=VALUE
+  --print-user             uid, gid, euid, egid and supplementary groups
+  --print-caps             capability sets from /proc/self/status (hex)
+  --print-cwd              the working directory
+  --print-hostname         the hostname
+  --print-mounts           mount points from /proc/self/mountinfo
+  --print-pid              this process's PID
+  --print-pid1-cmdline     the command line of PID 1 in this PID namespace
+  --print-netns            the network namespace (readlink /proc/self/ns/net)
+  --print-memory-limit     memory.max of this process's cgroup (cgroup v2)
+  --print-msg TEXT         TEXT
+  --read-file PATH         the contents of PATH
+  --write-file PATH TEXT   write TEXT to PATH
+  --sleep SECONDS          sleep
+  --exit-code N            exit with N
+  --help                   this text";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let mut out = std::io::stdout().lock();
+    let mut exit_code: u8 = 0;
+    let mut i = 0;
+    let next = |i: &mut usize, flag: &str| -> Result<String, String> {
+        *i += 1;
+        args.get(*i)
+            .cloned()
+            .ok_or_else(|| format!("{flag} needs a value"))
+    };
+    while i < args.len() {
+        let flag = args[i].clone();
+        let result: Result<(), String> = match flag.as_str() {
+            "--help" | "-h" => {
+                println!("{HELP}");
+                return ExitCode::SUCCESS;
+            }
+            "--print-env" => {
+                let mut vars: Vec<_> = env::vars_os().collect();
+                vars.sort();
+                for (k, v) in vars {
+                    let _ = writeln!(out, "env:{}={}", k.to_string_lossy(), v.to_string_lossy());
+                }
+                Ok(())
+            }
+            "--print-user" => print_status_fields(
+                &mut out,
+                &[("Uid", "uid"), ("Gid", "gid"), ("Groups", "groups")],
+            ),
+            "--print-caps" => print_status_fields(
+                &mut out,
+                &[
+                    ("CapInh", "cap_inheritable"),
+                    ("CapPrm", "cap_permitted"),
+                    ("CapEff", "cap_effective"),
+                    ("CapBnd", "cap_bounding"),
+                    ("CapAmb", "cap_ambient"),
+                    ("NoNewPrivs", "no_new_privs"),
+                    ("Seccomp", "seccomp"),
+                ],
+            ),
+            "--print-cwd" => env::current_dir()
+                .map(|d| {
+                    let _ = writeln!(out, "cwd={}", d.display());
+                })
+                .map_err(|e| format!("cwd: {e}")),
+            "--print-hostname" => read_trimmed("/proc/sys/kernel/hostname").map(|h| {
+                let _ = writeln!(out, "hostname={h}");
+            }),
+            "--print-mounts" => fs::read_to_string("/proc/self/mountinfo")
+                .map(|info| {
+                    for line in info.lines() {
+                        let f: Vec<&str> = line.split(' ').collect();
+                        let sep = f.iter().position(|&x| x == "-").unwrap_or(f.len());
+                        let fstype = f.get(sep + 1).unwrap_or(&"?");
+                        let _ = writeln!(
+                            out,
+                            "mount={} {} {}",
+                            f.get(4).unwrap_or(&"?"),
+                            fstype,
+                            f.get(5).unwrap_or(&"?")
+                        );
+                    }
+                })
+                .map_err(|e| format!("mountinfo: {e}")),
+            "--print-pid" => {
+                let _ = writeln!(out, "pid={}", std::process::id());
+                Ok(())
+            }
+            "--print-pid1-cmdline" => fs::read("/proc/1/cmdline")
+                .map(|c| {
+                    let text: Vec<String> = c
+                        .split(|&b| b == 0)
+                        .filter(|p| !p.is_empty())
+                        .map(|p| String::from_utf8_lossy(p).into_owned())
+                        .collect();
+                    let _ = writeln!(out, "pid1_cmdline={}", text.join(" "));
+                })
+                .map_err(|e| format!("/proc/1/cmdline: {e}")),
+            "--print-netns" => fs::read_link("/proc/self/ns/net")
+                .map(|l| {
+                    let _ = writeln!(out, "netns={}", l.display());
+                })
+                .map_err(|e| format!("/proc/self/ns/net: {e}")),
+            "--print-memory-limit" => memory_limit().map(|m| {
+                let _ = writeln!(out, "memory_max={m}");
+            }),
+            "--print-msg" => next(&mut i, &flag).map(|m| {
+                let _ = writeln!(out, "{m}");
+            }),
+            "--read-file" => next(&mut i, &flag).and_then(|p| {
+                fs::read_to_string(&p)
+                    .map(|c| {
+                        let _ = writeln!(out, "file:{p}={}", c.trim_end());
+                    })
+                    .map_err(|e| format!("reading {p}: {e}"))
+            }),
+            "--write-file" => next(&mut i, &flag).and_then(|p| {
+                let text = next(&mut i, &flag)?;
+                fs::write(&p, text).map_err(|e| format!("writing {p}: {e}"))
+            }),
+            "--sleep" => next(&mut i, &flag).and_then(|s| {
+                let secs: f64 = s
+                    .parse()
+                    .map_err(|_| format!("--sleep: not a number: {s}"))?;
+                let _ = out.flush();
+                thread::sleep(Duration::from_secs_f64(secs));
+                Ok(())
+            }),
+            "--exit-code" => next(&mut i, &flag).and_then(|n| {
+                exit_code = n
+                    .parse()
+                    .map_err(|_| format!("--exit-code: not 0..255: {n}"))?;
+                Ok(())
+            }),
+            other => Err(format!("unknown flag {other} (see --help)")),
+        };
+        if let Err(e) = result {
+            let _ = out.flush();
+            eprintln!("inspect: {e}");
+            return ExitCode::from(254);
+        }
+        i += 1;
+    }
+    let _ = out.flush();
+    ExitCode::from(exit_code)
+}
+
+fn read_trimmed(path: &str) -> Result<String, String> {
+    fs::read_to_string(path)
+        .map(|s| s.trim().to_owned())
+        .map_err(|e| format!("{path}: {e}"))
+}
+
+/// Copies `Field:` lines of /proc/self/status as `key=value` (whitespace collapsed).
+fn print_status_fields(out: &mut impl Write, fields: &[(&str, &str)]) -> Result<(), String> {
+    let status = fs::read_to_string("/proc/self/status").map_err(|e| format!("status: {e}"))?;
+    for (field, key) in fields {
+        let value = status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+            .unwrap_or_default();
+        let _ = writeln!(out, "{key}={value}");
+    }
+    Ok(())
+}
+
+fn memory_limit() -> Result<String, String> {
+    let cgroup = read_trimmed("/proc/self/cgroup")?;
+    let path = cgroup
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .ok_or("no cgroup v2 entry in /proc/self/cgroup")?;
+    read_trimmed(&format!("/sys/fs/cgroup{path}/memory.max"))
+        .or_else(|_| read_trimmed("/sys/fs/cgroup/memory.max"))
+}

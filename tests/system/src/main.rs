@@ -1,1 +1,95 @@
-fn main() {}
+//! rkt's system tests: rkt against a real systemd, journald, D-Bus and (later) machined.
+//!
+//! When the host's PID 1 is systemd (a laptop, a VM), the tests use it, unless
+//! `RKT_SYSTEST_SANDBOX=1`. Otherwise (as on the CI machines) the harness boots a throwaway
+//! systemd as PID 1 in namespaces (`sandbox-boot.sh`) and runs each test's commands inside it
+//! with `nsenter`. Needs root.
+//!
+//! Usage: rkt-systest [NAME-FILTER]    (env: RKT_BIN, RKT_TEST_IMAGES)
+//! Prints one line per test and a last line `N passed, N failed[, N skipped]`.
+
+mod sandbox;
+mod tests;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use sandbox::Systemd;
+
+/// What a test gets: the systemd to run commands against, and where rkt and its images are.
+pub struct Ctx {
+    pub systemd: Systemd,
+    pub rkt: PathBuf,
+    pub images: PathBuf,
+}
+
+/// A test's verdict; `Err` explains the failure.
+pub type TestResult = Result<(), String>;
+
+fn main() -> ExitCode {
+    let filter = std::env::args().nth(1).unwrap_or_default();
+    let checkout = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let checkout = checkout.canonicalize().expect("checkout path");
+    let rkt = std::env::var_os("RKT_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| checkout.join("target/debug/rkt"));
+    let images = std::env::var_os("RKT_TEST_IMAGES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| checkout.join("target/test-images"));
+
+    let selected: Vec<_> = tests::ALL
+        .iter()
+        .filter(|(name, _)| name.contains(&filter))
+        .collect();
+    if selected.is_empty() {
+        eprintln!("rkt-systest: no test matches {filter:?}");
+        return ExitCode::FAILURE;
+    }
+    let started = Instant::now();
+    let systemd = match Systemd::start(&checkout) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("rkt-systest: cannot get a systemd to test against: {e}");
+            println!("0 passed, {} failed", selected.len());
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "systemd: {} (ready in {:.2} s)",
+        systemd.describe(),
+        started.elapsed().as_secs_f64()
+    );
+    let ctx = Ctx {
+        systemd,
+        rkt,
+        images,
+    };
+    let (mut passed, mut failed) = (0, 0);
+    for (name, test) in selected {
+        let t = Instant::now();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| test(&ctx)))
+            .unwrap_or_else(|_| Err("panicked".to_owned()));
+        let secs = t.elapsed().as_secs_f64();
+        match result {
+            Ok(()) => {
+                passed += 1;
+                println!("test {name} ... ok ({secs:.2} s)");
+            }
+            Err(why) => {
+                failed += 1;
+                println!(
+                    "test {name} ... FAILED ({secs:.2} s)\n    {}",
+                    why.replace('\n', "\n    ")
+                );
+            }
+        }
+    }
+    drop(ctx);
+    println!("{passed} passed, {failed} failed");
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

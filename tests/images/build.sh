@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Builds rkt's test images into OUTDIR:
+#   inspect.aci   example.com/inspect: the static `inspect` helper (tests/inspect) as /inspect
+#   busybox.aci   example.com/busybox: Debian's busybox-static with its applet links, /bin/sh
+#   big.aci       example.com/big (only with --big-mb N): ~N MB of files for benchmarks,
+#                 many small ones and some large, half compressible; the same bytes every run
+# Usage: tests/images/build.sh [--big-mb N] OUTDIR
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+big_mb=
+while [[ $# -gt 1 ]]; do
+  case $1 in
+    --big-mb) big_mb=$2; shift 2 ;;
+    *) break ;;
+  esac
+done
+[[ $# -eq 1 ]] || { echo "usage: $0 [--big-mb N] OUTDIR" >&2; exit 2; }
+out=$(realpath -m "$1")
+mkdir -p "$out"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# manifest NAME EXEC... > file: a valid appc v0.8.11 image manifest.
+manifest() {
+  local name=$1; shift
+  local exec=$(printf '"%s",' "$@"); exec=${exec%,}
+  cat <<JSON
+{
+  "acKind": "ImageManifest",
+  "acVersion": "0.8.11",
+  "name": "$name",
+  "labels": [
+    {"name": "version", "value": "0.1"},
+    {"name": "os", "value": "linux"},
+    {"name": "arch", "value": "amd64"}
+  ],
+  "app": {
+    "exec": [$exec],
+    "user": "0",
+    "group": "0"
+  },
+  "annotations": [
+    {"name": "created", "value": "2026-01-01T00:00:00Z"}
+  ]
+}
+JSON
+}
+
+# pack DIR OUT: the ACI of a layout directory (manifest + rootfs), deterministic.
+pack() {
+  tar --numeric-owner --owner=0 --group=0 --xattrs --format=posix --sort=name \
+      --mtime='2026-01-01 00:00:00Z' --pax-option=delete=atime,delete=ctime \
+      -C "$1" -cf - manifest rootfs | gzip -n -6 > "$2"
+}
+
+etc_files() {
+  mkdir -p "$1/etc"
+  printf 'root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\n' > "$1/etc/passwd"
+  printf 'root:x:0:\nuser:x:1000:\n' > "$1/etc/group"
+}
+
+# inspect: built static, so the image needs no libraries.
+RUSTFLAGS="-C target-feature=+crt-static -C strip=symbols" \
+  cargo build -q --release -p rkt-inspect --target x86_64-unknown-linux-gnu \
+  --target-dir target/inspect-static
+bin=target/inspect-static/x86_64-unknown-linux-gnu/release/inspect
+mkdir -p "$work/inspect/rootfs"
+install -m 0755 "$bin" "$work/inspect/rootfs/inspect"
+etc_files "$work/inspect/rootfs"
+mkdir -p "$work/inspect/rootfs/tmp" && chmod 1777 "$work/inspect/rootfs/tmp"
+manifest example.com/inspect /inspect > "$work/inspect/manifest"
+pack "$work/inspect" "$out/inspect.aci"
+echo "$out/inspect.aci"
+
+# busybox
+[[ -x /bin/busybox ]] && /bin/busybox --list >/dev/null 2>&1 && file -L /bin/busybox | grep -q 'static' \
+  || { echo "tests/images/build.sh: needs Debian's busybox-static (apt-get install busybox-static)" >&2; exit 1; }
+r=$work/busybox/rootfs
+mkdir -p "$r/bin" "$r/tmp" && chmod 1777 "$r/tmp"
+install -m 0755 /bin/busybox "$r/bin/busybox"
+for applet in sh ls cat echo sleep true false env id mount ps hostname pwd mkdir rm touch wc grep sed head tail; do
+  ln -s busybox "$r/bin/$applet"
+done
+etc_files "$r"
+manifest example.com/busybox /bin/sh > "$work/busybox/manifest"
+pack "$work/busybox" "$out/busybox.aci"
+echo "$out/busybox.aci"
+
+# big, for benchmarks
+if [[ -n $big_mb ]]; then
+  mkdir -p "$work/big/rootfs"
+  manifest example.com/big /bin/true > "$work/big/manifest"
+  python3 - "$work/big/rootfs" "$big_mb" <<'PY'
+import os, random, sys
+root, mb = sys.argv[1], int(sys.argv[2])
+rng = random.Random(20261123)
+target, total, i = mb << 20, 0, 0
+while total < target:
+    d = os.path.join(root, f"d{i // 200:04d}")
+    os.makedirs(d, exist_ok=True)
+    # Mostly small files (like a distribution's /usr), with a large one every 500.
+    size = rng.randint(4 << 20, 16 << 20) if i % 500 == 0 else int(rng.expovariate(1 / 24000))
+    if i % 2:
+        data = rng.randbytes(size)
+    else:
+        line = b"%d lorem ipsum dolor sit amet, consectetur adipiscing elit\n" % i
+        data = (line * (size // len(line) + 1))[:size]
+    with open(os.path.join(d, f"f{i}"), "wb") as f:
+        f.write(data)
+    total += size
+    i += 1
+PY
+  pack "$work/big" "$out/big.aci"
+  echo "$out/big.aci"
+fi
