@@ -35,6 +35,14 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Fetch image files into the store and print their image IDs
+    #[command(after_help = "\
+Examples:
+  rkt --insecure-options=image fetch ./busybox.aci
+  rkt --dir /srv/rkt --insecure-options=image fetch a.aci b.aci.xz
+
+Images are verified by default. Signature checks (rkt trust) are not implemented yet, so every
+fetch needs --insecure-options=image for now; rkt refuses otherwise. Fetching an image that is
+already stored prints its ID and stores nothing new.")]
     Fetch(FetchArgs),
     /// Work with the images in the store
     #[command(subcommand)]
