@@ -5,5 +5,6 @@
 pub mod aci;
 pub mod insecure;
 pub mod lock;
+pub mod pod;
 pub mod schema;
 pub mod store;

@@ -1,6 +1,8 @@
 //! The command line, as clap sees it.
 
 use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use rkt::insecure::InsecureOptions;
@@ -47,6 +49,18 @@ already stored prints its ID and stores nothing new.")]
     /// Work with the images in the store
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Prepare a pod from images (IDs, names or ACI files) and print its UUID
+    Prepare(PrepareArgs),
+    /// List pods, one row per app
+    List(ListArgs),
+    /// Print the state of a pod
+    Status(StatusArgs),
+    /// Print the pod manifest of a pod
+    CatManifest(PodArgs),
+    /// Remove pods that are not running, with all their files and mounts
+    Rm(PodsArgs),
+    /// Mark exited and abandoned pods as garbage and delete old garbage
+    Gc(GcArgs),
     /// Print the version of rkt and of the App Container spec it implements
     Version,
 }
@@ -149,4 +163,149 @@ pub struct ImageRenderArgs {
     /// Replace the directory's contents
     #[arg(long)]
     pub overwrite: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PrepareArgs {
+    /// Images: ID (or unique prefix), name[:version], or an ACI file to fetch first
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<String>,
+    /// Also write the pod's UUID to this file
+    #[arg(long, value_name = "FILE")]
+    pub uuid_file_save: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Show full UUIDs and exact times
+    #[arg(long)]
+    pub full: bool,
+    /// Leave out the header line
+    #[arg(long)]
+    pub no_legend: bool,
+}
+
+/// One pod, by UUID (a unique prefix is enough) or by a file holding it.
+#[derive(Debug, Args)]
+pub struct PodArgs {
+    /// Pod UUID or unique prefix
+    #[arg(required_unless_present = "uuid_file")]
+    pub uuid: Option<String>,
+    /// Read the UUID from this file (as written by --uuid-file-save)
+    #[arg(long, value_name = "FILE", conflicts_with = "uuid")]
+    pub uuid_file: Option<PathBuf>,
+}
+
+impl PodArgs {
+    pub fn uuid(&self) -> anyhow::Result<String> {
+        match (&self.uuid, &self.uuid_file) {
+            (Some(uuid), _) => Ok(uuid.clone()),
+            (None, Some(file)) => read_uuid_file(file),
+            (None, None) => anyhow::bail!("no pod given"),
+        }
+    }
+}
+
+/// Several pods, by UUID (unique prefixes) or by a file holding one.
+#[derive(Debug, Args)]
+pub struct PodsArgs {
+    /// Pod UUIDs or unique prefixes
+    #[arg(required_unless_present = "uuid_file")]
+    pub uuids: Vec<String>,
+    /// Read the UUID from this file (as written by --uuid-file-save)
+    #[arg(long, value_name = "FILE")]
+    pub uuid_file: Option<PathBuf>,
+}
+
+impl PodsArgs {
+    pub fn uuids(&self) -> anyhow::Result<Vec<String>> {
+        let mut uuids = self.uuids.clone();
+        if let Some(file) = &self.uuid_file {
+            uuids.push(read_uuid_file(file)?);
+        }
+        Ok(uuids)
+    }
+}
+
+fn read_uuid_file(file: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| anyhow::anyhow!("reading UUID file {}: {e}", file.display()))?;
+    Ok(text.trim().to_owned())
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub pod: PodArgs,
+    /// Output format: key=value lines (table) or JSON
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// How long exited pods are kept after being marked, e.g. 30m, 1h30m, 0s
+    #[arg(long, default_value = "30m", value_name = "DURATION")]
+    pub grace_period: DurationArg,
+    /// Prepared pods older than this are removed
+    #[arg(long, default_value = "24h", value_name = "DURATION")]
+    pub expire_prepared: DurationArg,
+    /// Only mark pods as garbage; delete nothing
+    #[arg(long)]
+    pub mark_only: bool,
+}
+
+/// A duration written as numbers with units: `90s`, `30m`, `1h30m`, `2d`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationArg(pub Duration);
+
+impl FromStr for DurationArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("{s:?} is not a duration like 30s, 10m, 1h30m or 2d");
+        let mut total = 0u64;
+        let mut number = String::new();
+        for c in s.trim().chars() {
+            if c.is_ascii_digit() {
+                number.push(c);
+                continue;
+            }
+            let unit = match c {
+                's' => 1,
+                'm' => 60,
+                'h' => 3600,
+                'd' => 86400,
+                _ => return Err(bad()),
+            };
+            let n: u64 = number.parse().map_err(|_| bad())?;
+            total = n
+                .checked_mul(unit)
+                .and_then(|v| total.checked_add(v))
+                .ok_or_else(bad)?;
+            number.clear();
+        }
+        if !number.is_empty() || s.trim().is_empty() {
+            return Err(bad());
+        }
+        Ok(DurationArg(Duration::from_secs(total)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_durations() {
+        let secs = |s: &str| s.parse::<DurationArg>().map(|d| d.0.as_secs());
+        assert_eq!(secs("0s"), Ok(0));
+        assert_eq!(secs("30m"), Ok(1800));
+        assert_eq!(secs("1h30m"), Ok(5400));
+        assert_eq!(secs("2d"), Ok(172_800));
+        assert!(secs("30").is_err() && secs("m").is_err() && secs("5x").is_err());
+    }
 }

@@ -219,3 +219,62 @@ fn version_and_help_explain_themselves() {
         assert!(help.contains(word), "help lacks {word}: {help}");
     }
 }
+
+#[test]
+fn prepare_list_status_rm_and_gc_agree_with_the_disk() {
+    let rkt = Rkt::new();
+    let file = rkt.file("a.aci", &AciBuilder::valid("example.com/app-one").gzip());
+    let uuid_file = rkt.tmp.path().join("uuid");
+    let err = rkt.fails(&["prepare", path(&file)]);
+    assert!(err.contains("--insecure-options=image"), "{err}");
+    let uuid = rkt.ok(&[
+        "--insecure-options=image",
+        "prepare",
+        path(&file),
+        "--uuid-file-save",
+        path(&uuid_file),
+    ]);
+    let uuid = uuid.trim().to_owned();
+    assert_eq!(fs::read_to_string(&uuid_file).unwrap().trim(), uuid);
+    assert!(
+        rkt.dir()
+            .join("pods/prepared")
+            .join(&uuid)
+            .join("pod")
+            .is_file()
+    );
+
+    let list = rkt.ok(&["list", "--no-legend"]);
+    assert!(
+        list.starts_with(&uuid[..8]) && list.contains("app-one") && list.contains("prepared"),
+        "{list}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&rkt.ok(&["list", "--format=json"])).unwrap();
+    assert_eq!(json[0]["uuid"], uuid.as_str());
+    assert_eq!(json[0]["apps"][0]["name"], "app-one");
+    let status = rkt.ok(&["status", &uuid[..8]]);
+    assert!(status.contains("state=prepared"), "{status}");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&rkt.ok(&["cat-manifest", "--uuid-file", path(&uuid_file)])).unwrap();
+    assert_eq!(manifest["acKind"], "PodManifest");
+    rkt.fails(&["status", "ffffffff-no-such-pod"]);
+
+    // By name, from the store this time.
+    let second = rkt
+        .ok(&["prepare", "example.com/app-one:1.0"])
+        .trim()
+        .to_owned();
+    assert_eq!(rkt.ok(&["rm", &second]).trim(), second);
+    assert!(!rkt.dir().join("pods/prepared").join(&second).exists());
+
+    assert_eq!(
+        rkt.ok(&["gc", "--grace-period=0s"]),
+        "",
+        "a fresh prepared pod is kept"
+    );
+    let out = rkt.ok(&["gc", "--expire-prepared=0s", "--grace-period=0s"]);
+    assert!(out.contains(&format!("removed {uuid}")), "{out}");
+    assert_eq!(rkt.ok(&["list", "--no-legend"]), "");
+    rkt.fails(&["gc", "--grace-period=soon"]);
+}

@@ -4,5 +4,6 @@
 #[path = "../common/aci.rs"]
 mod aci;
 mod hostile;
+mod pods;
 mod store;
 mod support;

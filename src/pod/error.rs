@@ -1,0 +1,56 @@
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::PodState;
+
+/// Why a pod operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PodError {
+    #[error("no pod matches {0:?} (see `rkt list`)")]
+    NotFound(String),
+    #[error("{prefix:?} matches {count} pods; give more of the UUID: {uuids}")]
+    Ambiguous {
+        prefix: String,
+        count: usize,
+        uuids: String,
+    },
+    #[error("pod {uuid} is {state}; stop it first (rkt stop) or wait for it")]
+    Busy { uuid: String, state: PodState },
+    #[error("pod {uuid} is {state}: {action} needs a pod that is {needed}")]
+    WrongState {
+        uuid: String,
+        state: PodState,
+        action: &'static str,
+        needed: &'static str,
+    },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("no images given: a pod needs at least one app")]
+    NoImages,
+    #[error("image {image} has no app to run (its manifest has no \"app\")")]
+    NoApp { image: String },
+    #[error("two apps would be named {name:?}: a pod's app names must be unique")]
+    DuplicateApp { name: String },
+    #[error("invalid pod manifest: {reason}")]
+    Invalid { reason: String },
+    #[error("corrupt pod {uuid}: {reason}")]
+    Corrupt { uuid: String, reason: String },
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl PodError {
+    pub(crate) fn io(action: &'static str, path: &Path, source: io::Error) -> PodError {
+        PodError::Io {
+            action,
+            path: path.to_owned(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! Pod commands that need no systemd: prepare, list, status, cat-manifest, rm, gc.
+
+use std::io::Write;
+
+use anyhow::{Context, Result, bail};
+use rkt::pod::{GcOptions, Pod, PodState, Pods};
+use rkt::store::Store;
+use serde::Serialize;
+
+use super::fetch::resolve_image;
+use crate::cli::{
+    Format, GcArgs, GlobalArgs, ListArgs, PodArgs, PodsArgs, PrepareArgs, StatusArgs,
+};
+use crate::output::{Table, format_time, rfc3339};
+
+pub fn prepare(global: &GlobalArgs, args: &PrepareArgs) -> Result<()> {
+    let store = Store::open(&global.dir)?;
+    let pods = Pods::open(&global.dir)?;
+    let mut ids = Vec::new();
+    for image in &args.images {
+        ids.push(resolve_image(global, &store, image)?);
+    }
+    let pod = pods.prepare(&store, &ids).context("preparing the pod")?;
+    if let Some(file) = &args.uuid_file_save {
+        std::fs::write(file, format!("{}\n", pod.uuid))
+            .with_context(|| format!("writing {}", file.display()))?;
+    }
+    println!("{}", pod.uuid);
+    Ok(())
+}
+
+/// One app of a pod, as `rkt list --format=json` prints it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AppJson {
+    name: String,
+    image_name: String,
+    image_id: String,
+}
+
+/// One pod, as `rkt list --format=json` and `rkt status --format=json` print it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PodJson {
+    uuid: String,
+    state: &'static str,
+    created: Option<String>,
+    apps: Vec<AppJson>,
+}
+
+fn pod_json(pod: &Pod) -> PodJson {
+    let apps = pod
+        .manifest()
+        .map(|m| {
+            m.apps
+                .iter()
+                .map(|a| AppJson {
+                    name: a.name.to_string(),
+                    image_name: a
+                        .image
+                        .name
+                        .as_ref()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default(),
+                    image_id: a
+                        .image
+                        .id
+                        .as_ref()
+                        .map(|i| i.to_string())
+                        .unwrap_or_default(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    PodJson {
+        uuid: pod.uuid.clone(),
+        state: pod.state.as_str(),
+        created: pod.created().map(rfc3339),
+        apps,
+    }
+}
+
+pub fn list(global: &GlobalArgs, args: &ListArgs) -> Result<()> {
+    let pods = Pods::open(&global.dir)?.list()?;
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        Format::Json => {
+            serde_json::to_writer(&mut out, &pods.iter().map(pod_json).collect::<Vec<_>>())?;
+            writeln!(out)?;
+        }
+        Format::JsonPretty => {
+            serde_json::to_writer_pretty(&mut out, &pods.iter().map(pod_json).collect::<Vec<_>>())?;
+            writeln!(out)?;
+        }
+        Format::Table => {
+            let mut table = Table::new(["UUID", "APP", "IMAGE NAME", "STATE", "CREATED"]);
+            for pod in &pods {
+                let json = pod_json(pod);
+                let uuid = if args.full {
+                    pod.uuid.clone()
+                } else {
+                    pod.uuid[..8].to_owned()
+                };
+                let created = pod
+                    .created()
+                    .map(|t| format_time(t, args.full))
+                    .unwrap_or_default();
+                if json.apps.is_empty() {
+                    table.row([uuid, "-".into(), "-".into(), json.state.into(), created]);
+                    continue;
+                }
+                for (i, app) in json.apps.iter().enumerate() {
+                    let (uuid, state, created) = if i == 0 {
+                        (uuid.clone(), json.state.to_owned(), created.clone())
+                    } else {
+                        (String::new(), String::new(), String::new())
+                    };
+                    table.row([
+                        uuid,
+                        app.name.clone(),
+                        app.image_name.clone(),
+                        state,
+                        created,
+                    ]);
+                }
+            }
+            table.write(&mut out, !args.no_legend)?;
+        }
+    }
+    Ok(())
+}
+
+pub fn status(global: &GlobalArgs, args: &StatusArgs) -> Result<()> {
+    let pod = Pods::open(&global.dir)?.find(&args.pod.uuid()?)?;
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        Format::Json | Format::JsonPretty => {
+            let json = pod_json(&pod);
+            if args.format == Format::Json {
+                serde_json::to_writer(&mut out, &json)?;
+            } else {
+                serde_json::to_writer_pretty(&mut out, &json)?;
+            }
+            writeln!(out)?;
+        }
+        Format::Table => {
+            writeln!(out, "state={}", pod.state)?;
+            if let Some(created) = pod.created() {
+                writeln!(out, "created={}", rfc3339(created))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn cat_manifest(global: &GlobalArgs, args: &PodArgs) -> Result<()> {
+    let pod = Pods::open(&global.dir)?.find(&args.uuid()?)?;
+    let value: serde_json::Value = serde_json::from_slice(&pod.manifest_bytes()?)
+        .with_context(|| format!("pod {} has a corrupt manifest", pod.uuid))?;
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, &value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+pub fn rm(global: &GlobalArgs, args: &PodsArgs) -> Result<()> {
+    let pods = Pods::open(&global.dir)?;
+    let uuids = args.uuids()?;
+    let mut failed = 0;
+    for query in &uuids {
+        let result = pods.find(query).and_then(|pod| {
+            if pod.state == PodState::Running {
+                return Err(rkt::pod::PodError::Busy {
+                    uuid: pod.uuid.clone(),
+                    state: pod.state,
+                });
+            }
+            pods.remove(&pod)?;
+            Ok(pod)
+        });
+        match result {
+            Ok(pod) => println!("{}", pod.uuid),
+            Err(e) if uuids.len() == 1 => return Err(e.into()),
+            Err(e) => {
+                eprintln!("rkt: removing pod {query}: {e}");
+                failed += 1;
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} pods could not be removed", uuids.len());
+    }
+    Ok(())
+}
+
+pub fn gc(global: &GlobalArgs, args: &GcArgs) -> Result<()> {
+    let pods = Pods::open(&global.dir)?;
+    let report = pods.gc(GcOptions {
+        grace_period: args.grace_period.0,
+        expire_prepared: args.expire_prepared.0,
+        mark_only: args.mark_only,
+    })?;
+    for uuid in &report.marked {
+        println!("marked {uuid}");
+    }
+    for uuid in &report.removed {
+        println!("removed {uuid}");
+    }
+    for (uuid, why) in &report.skipped {
+        eprintln!("rkt: gc: skipped pod {uuid}: {why}");
+    }
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! Pods on disk: prepare, the life cycle by rename and lock, rm and gc.
+
+use std::fs;
+use std::time::Duration;
+
+use rkt::pod::{GcOptions, PodError, PodState, Pods};
+
+use crate::aci::{AciBuilder, manifest_json};
+use crate::support::Fixture;
+
+fn setup() -> (Fixture, Pods, Vec<rkt::schema::ImageId>) {
+    let fx = Fixture::new();
+    let pods = Pods::open(&fx.data()).unwrap();
+    let a = fx
+        .store
+        .import_file(&fx.input("a.aci", &AciBuilder::valid("example.com/alpha").gzip()));
+    let b = fx
+        .store
+        .import_file(&fx.input("b.aci", &AciBuilder::valid("example.com/beta").gzip()));
+    (fx, pods, vec![a.unwrap().info.id, b.unwrap().info.id])
+}
+
+fn gc_opts(grace: u64, expire: u64, mark_only: bool) -> GcOptions {
+    GcOptions {
+        grace_period: Duration::from_secs(grace),
+        expire_prepared: Duration::from_secs(expire),
+        mark_only,
+    }
+}
+
+/// Every pod directory that exists, in any phase.
+fn pod_dirs(fx: &Fixture) -> Vec<String> {
+    let mut found = Vec::new();
+    for phase in fs::read_dir(fx.data().join("pods")).unwrap() {
+        for pod in fs::read_dir(phase.unwrap().path()).unwrap() {
+            found.push(pod.unwrap().path().display().to_string());
+        }
+    }
+    found
+}
+
+#[test]
+fn prepare_writes_a_reified_manifest_and_the_pod_is_found_by_prefix() {
+    let (fx, pods, ids) = setup();
+    let pod = pods.prepare(&fx.store, &ids).unwrap();
+    assert_eq!(pod.state, PodState::Prepared);
+    let manifest = pod.manifest().unwrap();
+    let apps: Vec<_> = manifest.apps.iter().map(|a| a.name.to_string()).collect();
+    assert_eq!(apps, ["alpha", "beta"]);
+    assert_eq!(manifest.apps[0].image.id.as_ref(), Some(&ids[0]));
+    assert_eq!(pods.find(&pod.uuid[..6]).unwrap().uuid, pod.uuid);
+    assert!(matches!(pods.find("zzzz"), Err(PodError::NotFound(_))));
+    pods.prepare(&fx.store, &ids[..1]).unwrap();
+    assert_eq!(pods.list().unwrap().len(), 2);
+    assert!(pod.created().is_some());
+}
+
+#[test]
+fn a_failed_prepare_leaves_no_pod_behind() {
+    let (fx, pods, ids) = setup();
+    let dup = pods.prepare(&fx.store, &[ids[0].clone(), ids[0].clone()]);
+    assert!(matches!(dup, Err(PodError::DuplicateApp { .. })), "{dup:?}");
+    let no_app = AciBuilder::empty()
+        .file(
+            "manifest",
+            manifest_json("example.com/lib", "1")
+                .replace(
+                    r#","app":{"exec":["/bin/true"],"user":"0","group":"0"}"#,
+                    "",
+                )
+                .as_bytes(),
+            0o644,
+        )
+        .dir("rootfs", 0o755);
+    let lib = fx
+        .store
+        .import_file(&fx.input("lib.aci", &no_app.tar()))
+        .unwrap()
+        .info
+        .id;
+    let err = pods.prepare(&fx.store, &[lib]).unwrap_err();
+    assert!(err.to_string().contains("no app"), "{err}");
+    assert!(pod_dirs(&fx).is_empty(), "left: {:?}", pod_dirs(&fx));
+}
+
+#[test]
+fn running_pods_are_locked_and_cannot_be_removed_or_collected() {
+    let (fx, pods, ids) = setup();
+    let pod = pods.prepare(&fx.store, &ids).unwrap();
+    let running = pods.take_for_run(&pod).unwrap();
+    let seen = pods.find(&pod.uuid).unwrap();
+    assert_eq!(seen.state, PodState::Running);
+    assert!(matches!(
+        pods.take_for_run(&seen),
+        Err(PodError::WrongState { .. })
+    ));
+    assert!(matches!(pods.remove(&seen), Err(PodError::Busy { .. })));
+    let report = pods.gc(gc_opts(0, 0, false)).unwrap();
+    assert!(
+        report.marked.is_empty() && report.removed.is_empty(),
+        "{report:?}"
+    );
+    assert!(running.path.exists());
+
+    // The holder dies: the kernel drops the lock and the pod is exited.
+    drop(running);
+    assert_eq!(pods.find(&pod.uuid).unwrap().state, PodState::Exited);
+    let report = pods.gc(gc_opts(3600, 0, true)).unwrap();
+    assert_eq!(report.marked, [pod.uuid.as_str()]);
+    assert_eq!(pods.find(&pod.uuid).unwrap().state, PodState::ExitedGarbage);
+    let report = pods.gc(gc_opts(3600, 0, false)).unwrap();
+    assert!(report.removed.is_empty(), "kept during the grace period");
+    let report = pods.gc(gc_opts(0, 0, false)).unwrap();
+    assert_eq!(report.removed, [pod.uuid.as_str()]);
+    assert!(pod_dirs(&fx).is_empty());
+}
+
+#[test]
+fn gc_finishes_off_aborted_prepares_and_expired_prepared_pods_but_not_live_ones() {
+    let (fx, pods, ids) = setup();
+    // A prepare that crashed midway: still in prepare/, nobody holds it.
+    let crashed = pods.create().unwrap();
+    let crashed_uuid = crashed.uuid.clone();
+    drop(crashed);
+    assert_eq!(
+        pods.find(&crashed_uuid).unwrap().state,
+        PodState::AbortedPrepare
+    );
+    // A prepare in progress: left alone.
+    let live = pods.create().unwrap();
+    assert_eq!(pods.find(&live.uuid).unwrap().state, PodState::Preparing);
+    let prepared = pods.prepare(&fx.store, &ids).unwrap();
+
+    let report = pods.gc(gc_opts(1800, 3600, false)).unwrap();
+    assert_eq!(report.removed, [crashed_uuid.as_str()]);
+    assert_eq!(pods.find(&prepared.uuid).unwrap().state, PodState::Prepared);
+    assert_eq!(pods.find(&live.uuid).unwrap().state, PodState::Preparing);
+    let report = pods.gc(gc_opts(1800, 0, false)).unwrap();
+    assert_eq!(
+        report.removed,
+        [prepared.uuid.as_str()],
+        "expired prepared pod"
+    );
+    assert!(pods.find(&live.uuid).is_ok());
+}
+
+#[test]
+fn rm_and_gc_undo_mounts_inside_the_pod() {
+    let (fx, pods, ids) = setup();
+    let pod = pods.prepare(&fx.store, &ids).unwrap();
+    let target = pod.path.join("stage1/rootfs");
+    fs::create_dir_all(&target).unwrap();
+    rustix::mount::mount(
+        "tmpfs",
+        &target,
+        "tmpfs",
+        rustix::mount::MountFlags::empty(),
+        None,
+    )
+    .unwrap();
+    fs::write(target.join("x"), b"x").unwrap();
+    pods.remove(&pod).unwrap();
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(&pod.uuid),
+        "a mount of the pod is left: {mounts}"
+    );
+    assert!(pod_dirs(&fx).is_empty());
+}
