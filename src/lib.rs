@@ -7,4 +7,5 @@ pub mod insecure;
 pub mod lock;
 pub mod pod;
 pub mod schema;
+pub mod stage1;
 pub mod store;

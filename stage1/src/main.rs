@@ -1,16 +1,284 @@
-//! rkt's stage1: systemd starts it as the pod's own unit (`rkt-<uuid>.service`) and it runs the
-//! pod under systemd-nspawn. Pods arrive with the pods issue; until then this binary only says
-//! so, and fails, so that nothing mistakes it for a working stage1.
+//! rkt's stage1. systemd starts it as the pod's own unit (`rkt-<uuid>.service`, Type=notify):
+//!
+//! 1. take the prepared pod (lock it and move it to `run/`; the lock is held until we exit, which
+//!    is what "running" means to every other rkt command);
+//! 2. build the stage1 root and mount each app's root filesystem as an overlay;
+//! 3. run systemd-nspawn booting the host's systemd to the lean pod target, registered with
+//!    machined under this unit, and wait for it to be ready;
+//! 4. start each app as a transient unit inside the pod, tell systemd we are ready;
+//! 5. when the apps have exited (or we are asked to stop), record their exit statuses, shut the
+//!    pod down, unmount, and exit with the first non-zero app status.
 #![forbid(unsafe_code)]
 
-use std::process::ExitCode;
+use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use rkt::pod::{Pods, RunningPod};
+use rkt::schema::{App, RuntimeApp};
+use rkt::stage1::{self as s1, NspawnOptions};
+use rkt::store::Store;
+
+/// rkt's own failures, as in stage0.
+const EXIT_FAILURE: u8 = 254;
+/// How long the pod's systemd may take to boot to the pod target.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 
 fn main() -> ExitCode {
-    let arg = std::env::args().nth(1);
-    if matches!(arg.as_deref(), Some("--version")) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--version") {
         println!("rkt-stage1 {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
-    eprintln!("rkt-stage1: running pods is not implemented yet (this build only stores images)");
-    ExitCode::from(254)
+    let (dir, uuid) = match args.as_slice() {
+        [flag, dir, uuid] if flag == "--dir" => (PathBuf::from(dir), uuid.clone()),
+        _ => {
+            eprintln!("usage: rkt-stage1 --dir DIR UUID (started by `rkt run` as the pod's unit)");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    match run(&dir, &uuid) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("rkt-stage1: {e:#}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+fn run(dir: &Path, uuid: &str) -> Result<u8> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, stop.clone()).context("installing signal handlers")?;
+    }
+    let pods = Pods::open(dir)?;
+    let store = Store::open(dir)?;
+    let pod = pods.find(uuid)?;
+    let manifest = pod.manifest()?;
+    let running = pods.take_for_run(&pod)?;
+    let result = run_pod(&store, &running, &manifest.apps, &stop);
+    // Whatever happened, nothing of the pod stays mounted.
+    if let Err(e) = s1::unmount_pod(&running.path) {
+        eprintln!("rkt-stage1: {e}");
+    }
+    result
+}
+
+fn run_pod(store: &Store, pod: &RunningPod, apps: &[RuntimeApp], stop: &AtomicBool) -> Result<u8> {
+    let machine_id = pod.uuid.replace('-', "");
+    let root = s1::build_stage1_root(&pod.path, &machine_id)?;
+    let mut plans = Vec::new();
+    for app in apps {
+        let id = app
+            .image
+            .id
+            .as_ref()
+            .context("pod manifest without image ID")?;
+        let image_rootfs = store.rootfs_path(id);
+        s1::mount_app_rootfs(&pod.path, app.name.as_str(), &image_rootfs)?;
+        let image_app = match &app.app {
+            Some(a) => a.clone(),
+            None => store.manifest(id)?.app.context("image has no app")?,
+        };
+        plans.push(plan_app(app.name.as_str(), &image_app, &image_rootfs)?);
+    }
+
+    let mut nspawn = start_nspawn(pod, &root)?;
+    let machine = s1::machine_name(&pod.uuid);
+    let handles: Vec<_> = plans
+        .into_iter()
+        .map(|plan| {
+            let machine = machine.clone();
+            thread::spawn(move || run_app(&machine, &plan))
+        })
+        .collect();
+    notify_systemd("READY=1");
+
+    // Wait for the apps, or for a request to stop the pod.
+    while !handles.iter().all(|h| h.is_finished()) {
+        if stop.load(Ordering::Relaxed) {
+            eprintln!("rkt-stage1: stopping pod {}", pod.uuid);
+            stop_nspawn(&mut nspawn);
+        }
+        if let Ok(Some(status)) = nspawn.try_wait() {
+            eprintln!("rkt-stage1: the pod's systemd-nspawn ended early ({status})");
+            break;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    let mut first_failure = 0u8;
+    for (app, handle) in apps.iter().zip(handles) {
+        let status = if handle.is_finished() {
+            handle.join().unwrap_or(EXIT_FAILURE as i32)
+        } else {
+            EXIT_FAILURE as i32
+        };
+        s1::write_app_status(&pod.path, app.name.as_str(), status)?;
+        if first_failure == 0 && status != 0 {
+            first_failure = u8::try_from(status).unwrap_or(EXIT_FAILURE);
+        }
+    }
+    stop_nspawn(&mut nspawn);
+    let _ = nspawn.wait();
+    Ok(first_failure)
+}
+
+/// Everything needed to start one app inside the pod.
+struct AppPlan {
+    name: String,
+    exec: Vec<String>,
+    uid: u32,
+    gid: u32,
+    workdir: String,
+    env: Vec<(String, String)>,
+}
+
+const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+fn plan_app(name: &str, app: &App, image_rootfs: &Path) -> Result<AppPlan> {
+    if app.exec.is_empty() {
+        bail!("app {name} has nothing to execute (its \"exec\" is empty)");
+    }
+    let mut exec = app.exec.clone();
+    if !exec[0].starts_with('/') {
+        // exec(3)-style lookup, in the image's PATH, not the host's.
+        exec[0] = PATH
+            .split(':')
+            .map(|d| format!("{d}/{}", exec[0]))
+            .find(|p| image_rootfs.join(p.trim_start_matches('/')).exists())
+            .with_context(|| format!("app {name}: {:?} is not in the image's PATH", exec[0]))?;
+    }
+    let uid = s1::resolve_id(image_rootfs, "passwd", &app.user)
+        .with_context(|| format!("app {name}: user {:?}", app.user))?;
+    let gid = s1::resolve_id(image_rootfs, "group", &app.group)
+        .with_context(|| format!("app {name}: group {:?}", app.group))?;
+    // The spec's environment, then the manifest's (which may override PATH).
+    let mut env = vec![
+        ("PATH".to_owned(), PATH.to_owned()),
+        ("AC_APP_NAME".to_owned(), name.to_owned()),
+        ("container".to_owned(), "rkt".to_owned()),
+    ];
+    for var in &app.environment {
+        env.retain(|(k, _)| k != &var.name);
+        env.push((var.name.clone(), var.value.clone()));
+    }
+    let workdir = if app.working_directory.is_empty() {
+        "/".to_owned()
+    } else {
+        app.working_directory.clone()
+    };
+    Ok(AppPlan {
+        name: name.to_owned(),
+        exec,
+        uid,
+        gid,
+        workdir,
+        env,
+    })
+}
+
+/// Starts the app as `<name>.service` inside the pod and waits for it; returns its exit
+/// status (128 + signal if it was killed).
+fn run_app(machine: &str, plan: &AppPlan) -> i32 {
+    let mut cmd = Command::new("systemd-run");
+    cmd.args(["--machine", machine, "--wait", "--quiet", "--collect"])
+        .arg(format!("--unit={}.service", plan.name))
+        .arg(format!("--description=rkt app {}", plan.name))
+        .arg(format!(
+            "--property=RootDirectory={}",
+            s1::app_rootfs_in_pod(&plan.name)
+        ))
+        .arg(format!("--property=WorkingDirectory={}", plan.workdir))
+        .arg(format!("--uid={}", plan.uid))
+        .arg(format!("--gid={}", plan.gid))
+        .arg(format!("--property=SyslogIdentifier={}", plan.name))
+        .arg("--property=StandardOutput=journal")
+        .arg("--property=StandardError=journal");
+    for (k, v) in &plan.env {
+        cmd.arg(format!("--setenv={k}={v}"));
+    }
+    cmd.arg("--").args(&plan.exec);
+    match cmd.status() {
+        Ok(status) => status
+            .code()
+            .or_else(|| status.signal().map(|s| 128 + s))
+            .unwrap_or(EXIT_FAILURE as i32),
+        Err(e) => {
+            eprintln!("rkt-stage1: starting app {}: {e}", plan.name);
+            EXIT_FAILURE as i32
+        }
+    }
+}
+
+/// Runs systemd-nspawn for the pod and waits until the pod's systemd has booted: nspawn gets
+/// its own notification socket (ours is for telling systemd that the *apps* have started).
+fn start_nspawn(pod: &RunningPod, root: &Path) -> Result<Child> {
+    let socket_path = pod.path.join("nspawn-notify");
+    let _ = std::fs::remove_file(&socket_path);
+    let socket = UnixDatagram::bind(&socket_path).context("creating nspawn's notify socket")?;
+    socket.set_read_timeout(Some(Duration::from_millis(100)))?;
+    let mut child = s1::nspawn_command(&NspawnOptions {
+        uuid: &pod.uuid,
+        stage1_root: root,
+        register: true,
+    })
+    .env("NOTIFY_SOCKET", &socket_path)
+    .spawn()
+    .context("starting systemd-nspawn (is the systemd-container package installed?)")?;
+    let start = Instant::now();
+    let mut buf = [0u8; 4096];
+    while start.elapsed() < BOOT_TIMEOUT {
+        if let Ok(n) = socket.recv(&mut buf) {
+            if String::from_utf8_lossy(&buf[..n])
+                .lines()
+                .any(|l| l == "READY=1")
+            {
+                return Ok(child);
+            }
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "systemd-nspawn exited before the pod was up ({status}); see journalctl -u rkt-{}.service",
+                pod.uuid
+            );
+        }
+    }
+    stop_nspawn(&mut child);
+    bail!("the pod did not boot within {BOOT_TIMEOUT:?}")
+}
+
+/// Asks nspawn to shut the pod down cleanly (it passes SIGRTMIN+3 to the pod's systemd).
+fn stop_nspawn(child: &mut Child) {
+    if let Ok(None) = child.try_wait() {
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+    }
+}
+
+/// Sends a notification to the systemd that started us, if it asked for one.
+fn notify_systemd(message: &str) {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let Ok(socket) = UnixDatagram::unbound() else {
+        return;
+    };
+    let path = path.to_string_lossy().into_owned();
+    let addr = match path.strip_prefix('@') {
+        Some(name) => {
+            use std::os::linux::net::SocketAddrExt;
+            SocketAddr::from_abstract_name(name.as_bytes())
+        }
+        None => SocketAddr::from_pathname(&path),
+    };
+    if let Ok(addr) = addr {
+        let _ = socket.send_to_addr(message.as_bytes(), &addr);
+    }
 }

@@ -71,6 +71,11 @@ mkdir -p "$work/inspect/rootfs/tmp" && chmod 1777 "$work/inspect/rootfs/tmp"
 manifest example.com/inspect /inspect > "$work/inspect/manifest"
 pack "$work/inspect" "$out/inspect.aci"
 echo "$out/inspect.aci"
+# The same, running a fixed command: prints, then exits 7.
+manifest example.com/inspect-exit7 /inspect --print-msg "hello from inspect" --print-netns --exit-code 7 \
+  > "$work/inspect/manifest"
+pack "$work/inspect" "$out/inspect-exit7.aci"
+echo "$out/inspect-exit7.aci"
 
 # busybox
 [[ -x /bin/busybox ]] && /bin/busybox --list >/dev/null 2>&1 && file -L /bin/busybox | grep -q 'static' \

@@ -1,0 +1,15 @@
+//! What stage1 does to a pod before and after systemd-nspawn runs it: the pod's stage1 root
+//! (the host's `/usr` read-only, a minimal `/etc`, a lean boot target), each app's root
+//! filesystem as an overlay on the image's rendered tree, the nspawn command line, and the
+//! apps' exit statuses.
+
+mod error;
+mod nspawn;
+mod root;
+
+pub use error::Stage1Error;
+pub use nspawn::{NspawnOptions, machine_name, nspawn_command};
+pub use root::{
+    POD_TARGET, app_rootfs_in_pod, build_stage1_root, mount_app_rootfs, read_app_status,
+    resolve_id, stage1_rootfs, unmount_pod, write_app_status,
+};

@@ -1,0 +1,56 @@
+//! The systemd-nspawn command line for a pod.
+
+use std::path::Path;
+use std::process::Command;
+
+/// The machine name machined knows the pod by: `rkt-` + the UUID without dashes (machine
+/// names cannot be as long as `rkt-` + a dashed UUID plus room for scopes).
+pub fn machine_name(uuid: &str) -> String {
+    format!("rkt-{}", uuid.replace('-', ""))
+}
+
+/// What varies between pods.
+#[derive(Debug, Clone)]
+pub struct NspawnOptions<'a> {
+    pub uuid: &'a str,
+    pub stage1_root: &'a Path,
+    /// Register with machined under the calling unit (`--keep-unit`).
+    pub register: bool,
+}
+
+/// `systemd-nspawn` booting the host's systemd in the stage1 root, to the lean pod target,
+/// with the journal linked to the host so `journalctl -M` works while the pod runs.
+pub fn nspawn_command(opts: &NspawnOptions<'_>) -> Command {
+    let mut cmd = Command::new("systemd-nspawn");
+    cmd.arg("--quiet")
+        .arg("--keep-unit")
+        .arg(format!(
+            "--register={}",
+            if opts.register { "yes" } else { "no" }
+        ))
+        .arg(format!("--machine={}", machine_name(opts.uuid)))
+        .arg(format!("--uuid={}", opts.uuid))
+        .arg("--directory")
+        .arg(opts.stage1_root)
+        .arg("--bind-ro=/usr")
+        .arg("--link-journal=try-host")
+        .arg("--notify-ready=yes")
+        .arg("--kill-signal=SIGRTMIN+3")
+        .arg("--boot")
+        // Arguments for the pod's systemd: no boot status lines in stage1's log.
+        .arg("--")
+        .arg("--show-status=no");
+    cmd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn machine_names_fit_machined() {
+        let name = machine_name("397d9a96-ff3c-4a2f-8de9-f00b02540300");
+        assert_eq!(name, "rkt-397d9a96ff3c4a2f8de9f00b02540300");
+        assert!(name.len() <= 64);
+    }
+}

@@ -1,0 +1,218 @@
+//! The pod's stage1 root: `<pod>/stage1/rootfs`, booted by systemd-nspawn.
+
+use std::ffi::CString;
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+
+use rustix::mount::{MountFlags, UnmountFlags};
+
+use super::Stage1Error;
+
+/// The unit the pod's systemd boots to: journald and D-Bus (to start apps) and nothing else,
+/// which is most of why a pod starts fast.
+pub const POD_TARGET: &str = "rkt-pod.target";
+
+const POD_TARGET_UNIT: &str = "\
+[Unit]
+Description=rkt pod
+Documentation=man:rkt(1)
+Wants=systemd-journald.socket dbus.socket
+After=systemd-journald.socket dbus.socket
+AllowIsolate=yes
+";
+
+pub fn stage1_rootfs(pod_dir: &Path) -> PathBuf {
+    pod_dir.join("stage1/rootfs")
+}
+
+/// Where app `app` sees its root, as a path inside the pod (for `RootDirectory=`).
+pub fn app_rootfs_in_pod(app: &str) -> String {
+    format!("/opt/stage2/{app}/rootfs")
+}
+
+/// Creates the stage1 root of a pod: empty mount points, `/usr`-merged links, `/etc` with the
+/// pod's machine ID, the users D-Bus needs, and the lean default target.
+pub fn build_stage1_root(pod_dir: &Path, machine_id: &str) -> Result<PathBuf, Stage1Error> {
+    let root = stage1_rootfs(pod_dir);
+    for dir in [
+        "usr",
+        "etc/systemd/system",
+        "proc",
+        "sys",
+        "dev",
+        "run",
+        "tmp",
+        "var",
+        "opt/stage2",
+    ] {
+        let path = root.join(dir);
+        fs::create_dir_all(&path).map_err(|e| Stage1Error::io("creating", &path, e))?;
+    }
+    // Debian and most distributions merge /bin, /sbin and /lib into /usr.
+    for link in ["bin", "sbin", "lib", "lib64"] {
+        if fs::symlink_metadata(Path::new("/").join(link)).is_ok_and(|m| m.is_symlink()) {
+            let path = root.join(link);
+            if !path.exists() {
+                symlink(format!("usr/{link}"), &path)
+                    .map_err(|e| Stage1Error::io("creating", &path, e))?;
+            }
+        }
+    }
+    let etc = root.join("etc");
+    write(&etc.join("machine-id"), &format!("{machine_id}\n"))?;
+    write(&etc.join("passwd"), &passwd())?;
+    write(&etc.join("group"), &group())?;
+    // nspawn checks for it before /usr is bound in, so a link into /usr would not do.
+    let os_release = fs::read_to_string("/usr/lib/os-release")
+        .or_else(|_| fs::read_to_string("/etc/os-release"))
+        .unwrap_or_else(|_| "ID=linux\n".to_owned());
+    write(&etc.join("os-release"), &os_release)?;
+    let units = etc.join("systemd/system");
+    write(&units.join(POD_TARGET), POD_TARGET_UNIT)?;
+    let default = units.join("default.target");
+    if !default.exists() {
+        symlink(POD_TARGET, &default).map_err(|e| Stage1Error::io("creating", &default, e))?;
+    }
+    Ok(root)
+}
+
+/// root, plus the host's entry for D-Bus's `messagebus` user (its IDs must match the host's
+/// `/usr`, which the pod shares).
+fn passwd() -> String {
+    let host = fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let mut out = "root:x:0:0:root:/root:/bin/sh\n".to_owned();
+    out.extend(
+        host.lines()
+            .filter(|l| l.starts_with("messagebus:"))
+            .map(|l| format!("{l}\n")),
+    );
+    out
+}
+
+fn group() -> String {
+    let host = fs::read_to_string("/etc/group").unwrap_or_default();
+    let mut out = "root:x:0:\n".to_owned();
+    out.extend(
+        host.lines()
+            .filter(|l| l.starts_with("messagebus:"))
+            .map(|l| format!("{l}\n")),
+    );
+    out
+}
+
+fn write(path: &Path, text: &str) -> Result<(), Stage1Error> {
+    fs::write(path, text).map_err(|e| Stage1Error::io("writing", path, e))
+}
+
+/// Mounts app `app`'s root filesystem in the pod: an overlay whose lower layer is the image's
+/// rendered tree in the store, with a per-pod upper layer, so that starting a pod costs the
+/// same whatever the image's size, and the store's tree is never written to.
+pub fn mount_app_rootfs(
+    pod_dir: &Path,
+    app: &str,
+    image_rootfs: &Path,
+) -> Result<PathBuf, Stage1Error> {
+    let target = stage1_rootfs(pod_dir).join(format!("opt/stage2/{app}/rootfs"));
+    let upper = pod_dir.join(format!("overlay/{app}/upper"));
+    let work = pod_dir.join(format!("overlay/{app}/work"));
+    for dir in [&target, &upper, &work] {
+        fs::create_dir_all(dir).map_err(|e| Stage1Error::io("creating", dir, e))?;
+    }
+    let options = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        image_rootfs.display(),
+        upper.display(),
+        work.display()
+    );
+    let options = CString::new(options)
+        .map_err(|e| Stage1Error::io("mounting", &target, std::io::Error::other(e)))?;
+    rustix::mount::mount(
+        "overlay",
+        &target,
+        "overlay",
+        MountFlags::empty(),
+        options.as_c_str(),
+    )
+    .map_err(|e| Stage1Error::Overlay {
+        app: app.to_owned(),
+        target: target.clone(),
+        source: e.into(),
+    })?;
+    Ok(target)
+}
+
+/// Unmounts everything mounted below the pod directory, deepest first.
+pub fn unmount_pod(pod_dir: &Path) -> Result<(), Stage1Error> {
+    let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let prefix = format!("{}/", pod_dir.display());
+    let mounts: Vec<&str> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| m.starts_with(&prefix))
+        .collect();
+    for mount in mounts.iter().rev() {
+        rustix::mount::unmount(*mount, UnmountFlags::DETACH)
+            .map_err(|e| Stage1Error::io("unmounting", Path::new(mount), e))?;
+    }
+    Ok(())
+}
+
+/// Records app `app`'s exit status in the pod directory (`apps/<app>/exit`).
+pub fn write_app_status(pod_dir: &Path, app: &str, status: i32) -> Result<(), Stage1Error> {
+    let dir = pod_dir.join(format!("apps/{app}"));
+    fs::create_dir_all(&dir).map_err(|e| Stage1Error::io("creating", &dir, e))?;
+    let tmp = dir.join("exit.tmp");
+    write(&tmp, &format!("{status}\n"))?;
+    fs::rename(&tmp, dir.join("exit")).map_err(|e| Stage1Error::io("writing", &dir, e))
+}
+
+/// App `app`'s exit status, if it has exited.
+pub fn read_app_status(pod_dir: &Path, app: &str) -> Option<i32> {
+    fs::read_to_string(pod_dir.join(format!("apps/{app}/exit")))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Resolves an app's `user`/`group` to a number the way the appc spec says: a number as is,
+/// a name from the image's own `/etc/passwd` or `/etc/group` (read inside the image's root, so
+/// a hostile image cannot point us at a host file).
+pub fn resolve_id(image_rootfs: &Path, db: &str, name: &str) -> Result<u32, Stage1Error> {
+    if let Ok(n) = name.parse() {
+        return Ok(n);
+    }
+    let path = image_rootfs.join("etc").join(db);
+    let not_found = || {
+        Stage1Error::io(
+            "resolving",
+            &path,
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{name:?} is not in the image's /etc/{db}"),
+            ),
+        )
+    };
+    let root = rustix::fs::open(
+        image_rootfs,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| Stage1Error::io("opening", image_rootfs, e))?;
+    let fd = rustix::fs::openat2(
+        &root,
+        format!("etc/{db}"),
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+        rustix::fs::ResolveFlags::IN_ROOT | rustix::fs::ResolveFlags::NO_MAGICLINKS,
+    )
+    .map_err(|_| not_found())?;
+    let text = std::io::read_to_string(fs::File::from(fd))
+        .map_err(|e| Stage1Error::io("reading", &path, e))?;
+    text.lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.first() == Some(&name))
+        .and_then(|f| f.get(2)?.parse().ok())
+        .ok_or_else(not_found)
+}
