@@ -234,13 +234,12 @@ fn start_nspawn(pod: &RunningPod, root: &Path) -> Result<Child> {
     let start = Instant::now();
     let mut buf = [0u8; 4096];
     while start.elapsed() < BOOT_TIMEOUT {
-        if let Ok(n) = socket.recv(&mut buf) {
-            if String::from_utf8_lossy(&buf[..n])
+        if let Ok(n) = socket.recv(&mut buf)
+            && String::from_utf8_lossy(&buf[..n])
                 .lines()
                 .any(|l| l == "READY=1")
-            {
-                return Ok(child);
-            }
+        {
+            return Ok(child);
         }
         if let Some(status) = child.try_wait()? {
             bail!(
