@@ -36,6 +36,9 @@ struct AppJson {
     name: String,
     image_name: String,
     image_id: String,
+    /// Set once the app has exited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exit_code: Option<i32>,
 }
 
 /// One pod, as `rkt list --format=json` and `rkt status --format=json` print it.
@@ -68,6 +71,7 @@ fn pod_json(pod: &Pod) -> PodJson {
                         .as_ref()
                         .map(|i| i.to_string())
                         .unwrap_or_default(),
+                    exit_code: rkt::stage1::read_app_status(&pod.path, a.name.as_str()),
                 })
                 .collect()
         })
@@ -147,6 +151,11 @@ pub fn status(global: &GlobalArgs, args: &StatusArgs) -> Result<()> {
             writeln!(out, "state={}", pod.state)?;
             if let Some(created) = pod.created() {
                 writeln!(out, "created={}", rfc3339(created))?;
+            }
+            for app in pod_json(&pod).apps {
+                if let Some(code) = app.exit_code {
+                    writeln!(out, "app-{}={code}", app.name)?;
+                }
             }
         }
     }

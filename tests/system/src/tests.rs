@@ -13,6 +13,10 @@ pub const ALL: &[(&str, Test)] = &[
         "rkt_refuses_unverified_images",
         rkt_refuses_unverified_images,
     ),
+    (
+        "stage1_runs_a_pod_as_a_machine",
+        stage1_runs_a_pod_as_a_machine,
+    ),
 ];
 
 fn check(cond: bool, why: impl FnOnce() -> String) -> TestResult {
@@ -153,6 +157,86 @@ fn rkt_refuses_unverified_images(ctx: &Ctx) -> TestResult {
         .ok(&[rkt, "--dir", &dir, "image", "list", "--format=json"])?;
     check(list.trim() == "[]", || {
         format!("images after refusal: {list}")
+    })?;
+    ctx.systemd.ok(&["rm", "-rf", &dir])?;
+    Ok(())
+}
+
+/// stage1, started as the pod's unit the way `rkt run` will start it, boots the pod under
+/// systemd-nspawn, runs the app as a unit inside, and ends with the app's exit status; the
+/// app's output is in the journal; gc then leaves nothing mounted.
+fn stage1_runs_a_pod_as_a_machine(ctx: &Ctx) -> TestResult {
+    let dir = store_dir(ctx)?;
+    let rkt = ctx.rkt.to_str().ok_or("rkt path")?;
+    let stage1 = ctx.rkt.with_file_name("rkt-stage1");
+    let stage1 = stage1.to_str().ok_or("stage1 path")?;
+    let aci = ctx.images.join("inspect-exit7.aci");
+    let uuid = ctx.systemd.ok(&[
+        rkt,
+        "--dir",
+        &dir,
+        "--insecure-options=image",
+        "prepare",
+        aci.to_str().ok_or("image path")?,
+    ])?;
+    let uuid = uuid.trim();
+    let unit = format!("rkt-{uuid}.service");
+    let out = ctx.systemd.run(&[
+        "systemd-run",
+        "--quiet",
+        "--wait",
+        &format!("--unit={unit}"),
+        "--slice=machine.slice",
+        "--property=Delegate=yes",
+        "--property=KillMode=mixed",
+        "--property=Type=notify",
+        stage1,
+        "--dir",
+        &dir,
+        uuid,
+    ])?;
+    let log = ctx
+        .systemd
+        .run(&["journalctl", "--no-pager", "-u", &unit])
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    check(out.status.code() == Some(7), || {
+        format!(
+            "the pod unit ended with {} (want the app's 7): {}\n{log}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    let app_log = ctx.systemd.ok(&[
+        "journalctl",
+        "--no-pager",
+        "-m",
+        "-t",
+        "inspect-exit7",
+        "-o",
+        "cat",
+    ])?;
+    check(app_log.contains("hello from inspect"), || {
+        format!("app output not in the journal: {app_log:?}\n{log}")
+    })?;
+    let status = ctx.systemd.ok(&[rkt, "--dir", &dir, "status", uuid])?;
+    check(
+        status.contains("state=exited") && status.contains("app-inspect-exit7=7"),
+        || format!("rkt status says: {status}"),
+    )?;
+    ctx.systemd
+        .ok(&[rkt, "--dir", &dir, "gc", "--grace-period=0s"])?;
+    let mounts = ctx
+        .systemd
+        .ok(&["findmnt", "--list", "--noheadings", "-o", "TARGET"])?;
+    check(!mounts.contains(uuid), || {
+        format!("pod mounts left: {mounts}")
+    })?;
+    let list = ctx
+        .systemd
+        .ok(&[rkt, "--dir", &dir, "list", "--no-legend"])?;
+    check(list.trim().is_empty(), || {
+        format!("pods left after gc: {list}")
     })?;
     ctx.systemd.ok(&["rm", "-rf", &dir])?;
     Ok(())
