@@ -49,6 +49,10 @@ already stored prints its ID and stores nothing new.")]
     /// Work with the images in the store
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Run a pod from images (IDs, names or ACI files); exits with the app's status
+    Run(RunArgs),
+    /// Run a pod made by `rkt prepare`
+    RunPrepared(PodArgs),
     /// Prepare a pod from images (IDs, names or ACI files) and print its UUID
     Prepare(PrepareArgs),
     /// List pods, one row per app
@@ -167,6 +171,22 @@ pub struct ImageRenderArgs {
 
 #[derive(Debug, Args)]
 pub struct PrepareArgs {
+    /// Images: ID (or unique prefix), name[:version], or an ACI file to fetch first
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<String>,
+    /// Also write the pod's UUID to this file
+    #[arg(long, value_name = "FILE")]
+    pub uuid_file_save: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+The pod runs as the systemd unit rkt-<uuid>.service in machine.slice and is registered with
+machined: see it with `machinectl list`, read its apps' output with `journalctl -M <machine>`
+while it runs or `journalctl -m -t <app>` afterwards. rkt run exits with the first non-zero
+exit status of the pod's apps, or 254 for its own failures. Under a unit file
+(ExecStart=rkt run ...), stopping that unit stops the pod.")]
+pub struct RunArgs {
     /// Images: ID (or unique prefix), name[:version], or an ACI file to fetch first
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<String>,

@@ -37,7 +37,7 @@ fn main() -> ExitCode {
     };
     init_logging(cli.global.debug);
     match commands::run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("rkt: {e:#}");
             ExitCode::from(EXIT_FAILURE)

@@ -71,11 +71,19 @@ mkdir -p "$work/inspect/rootfs/tmp" && chmod 1777 "$work/inspect/rootfs/tmp"
 manifest example.com/inspect /inspect > "$work/inspect/manifest"
 pack "$work/inspect" "$out/inspect.aci"
 echo "$out/inspect.aci"
-# The same, running a fixed command: prints, then exits 7.
-manifest example.com/inspect-exit7 /inspect --print-msg "hello from inspect" --print-netns --exit-code 7 \
-  > "$work/inspect/manifest"
-pack "$work/inspect" "$out/inspect-exit7.aci"
-echo "$out/inspect-exit7.aci"
+# The same binary running fixed commands, for the pod tests:
+#   inspect-exit7  prints, leaves a marker in its root, exits 7
+#   inspect-print  prints its network namespace, leaves a marker, exits 0
+#   inspect-sleep  says it started, then sleeps (until stopped)
+variant() {
+  local name=$1; shift
+  manifest "example.com/$name" /inspect "$@" > "$work/inspect/manifest"
+  pack "$work/inspect" "$out/$name.aci"
+  echo "$out/$name.aci"
+}
+variant inspect-exit7 --print-msg "hello from inspect" --print-netns --write-file /marker exit7 --exit-code 7
+variant inspect-print --print-netns --write-file /marker print
+variant inspect-sleep --print-msg started --sleep 600
 
 # busybox
 [[ -x /bin/busybox ]] && /bin/busybox --list >/dev/null 2>&1 && file -L /bin/busybox | grep -q 'static' \

@@ -3,13 +3,17 @@
 mod fetch;
 mod image;
 mod pods;
+mod run;
 
 use anyhow::Result;
 
 use crate::cli::{Cli, Command};
 
-pub fn run(cli: Cli) -> Result<()> {
-    match cli.command {
+/// Runs the command; `Ok(code)` is the exit status (an app's, for `rkt run`).
+pub fn run(cli: Cli) -> Result<u8> {
+    let done = match cli.command {
+        Command::Run(args) => return run::run(&cli.global, &args),
+        Command::RunPrepared(args) => return run::run_prepared(&cli.global, &args),
         Command::Fetch(args) => fetch::run(&cli.global, &args),
         Command::Image(cmd) => image::run(&cli.global, cmd),
         Command::Prepare(args) => pods::prepare(&cli.global, &args),
@@ -23,5 +27,6 @@ pub fn run(cli: Cli) -> Result<()> {
             println!("appc Version: {}", rkt::schema::APPC_SPEC_VERSION);
             Ok(())
         }
-    }
+    };
+    done.map(|()| 0)
 }

@@ -14,9 +14,18 @@ pub const ALL: &[(&str, Test)] = &[
         rkt_refuses_unverified_images,
     ),
     (
-        "stage1_runs_a_pod_as_a_machine",
-        stage1_runs_a_pod_as_a_machine,
+        "rkt_run_exits_with_the_app_status",
+        rkt_run_exits_with_the_app_status,
     ),
+    (
+        "two_apps_share_a_network_not_a_root",
+        two_apps_share_a_network_not_a_root,
+    ),
+    (
+        "machinectl_sees_and_terminates_a_pod",
+        machinectl_sees_and_terminates_a_pod,
+    ),
+    ("rkt_run_in_a_unit_file", rkt_run_in_a_unit_file),
 ];
 
 fn check(cond: bool, why: impl FnOnce() -> String) -> TestResult {
@@ -162,82 +171,269 @@ fn rkt_refuses_unverified_images(ctx: &Ctx) -> TestResult {
     Ok(())
 }
 
-/// stage1, started as the pod's unit the way `rkt run` will start it, boots the pod under
-/// systemd-nspawn, runs the app as a unit inside, and ends with the app's exit status; the
-/// app's output is in the journal; gc then leaves nothing mounted.
-fn stage1_runs_a_pod_as_a_machine(ctx: &Ctx) -> TestResult {
-    let dir = store_dir(ctx)?;
-    let rkt = ctx.rkt.to_str().ok_or("rkt path")?;
-    let stage1 = ctx.rkt.with_file_name("rkt-stage1");
-    let stage1 = stage1.to_str().ok_or("stage1 path")?;
-    let aci = ctx.images.join("inspect-exit7.aci");
-    let uuid = ctx.systemd.ok(&[
-        rkt,
-        "--dir",
-        &dir,
-        "--insecure-options=image",
-        "prepare",
-        aci.to_str().ok_or("image path")?,
-    ])?;
-    let uuid = uuid.trim();
-    let unit = format!("rkt-{uuid}.service");
-    let out = ctx.systemd.run(&[
-        "systemd-run",
-        "--quiet",
-        "--wait",
-        &format!("--unit={unit}"),
-        "--slice=machine.slice",
-        "--property=Delegate=yes",
-        "--property=KillMode=mixed",
-        "--property=Type=notify",
-        stage1,
-        "--dir",
-        &dir,
-        uuid,
-    ])?;
-    let log = ctx
-        .systemd
-        .run(&["journalctl", "--no-pager", "-u", &unit])
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
+/// Polls `cond` every 100 ms for at most `secs` seconds.
+fn wait_for(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    for _ in 0..secs * 10 {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    false
+}
+
+struct PodTest<'a> {
+    ctx: &'a Ctx,
+    dir: String,
+    rkt: String,
+}
+
+impl<'a> PodTest<'a> {
+    fn new(ctx: &'a Ctx) -> Result<Self, String> {
+        Ok(PodTest {
+            ctx,
+            dir: store_dir(ctx)?,
+            rkt: ctx.rkt.to_str().ok_or("rkt path")?.to_owned(),
+        })
+    }
+
+    fn image(&self, name: &str) -> String {
+        self.ctx
+            .images
+            .join(format!("{name}.aci"))
+            .display()
+            .to_string()
+    }
+
+    /// `rkt --dir DIR --insecure-options=image ARGS…`
+    fn args<'b>(&'b self, args: &[&'b str]) -> Vec<&'b str> {
+        let mut all = vec![
+            self.rkt.as_str(),
+            "--dir",
+            &self.dir,
+            "--insecure-options=image",
+        ];
+        all.extend_from_slice(args);
+        all
+    }
+
+    fn rkt(&self, args: &[&str]) -> Result<std::process::Output, String> {
+        self.ctx.systemd.run(&self.args(args))
+    }
+
+    fn ok(&self, args: &[&str]) -> Result<String, String> {
+        self.ctx.systemd.ok(&self.args(args))
+    }
+
+    fn uuid_file(&self) -> String {
+        format!("{}/uuid", self.dir)
+    }
+
+    fn read_uuid(&self) -> Option<String> {
+        let out = self.ctx.systemd.run(&["cat", &self.uuid_file()]).ok()?;
+        let uuid = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        (!uuid.is_empty()).then_some(uuid)
+    }
+
+    fn machines(&self) -> String {
+        self.ctx
+            .systemd
+            .run(&["machinectl", "list", "--no-legend"])
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+
+    fn journal(&self, args: &[&str]) -> String {
+        let mut cmd = vec!["journalctl", "--no-pager", "-o", "cat"];
+        cmd.extend_from_slice(args);
+        self.ctx
+            .systemd
+            .run(&cmd)
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// gc with no grace period: the pod must be gone, with nothing mounted.
+    fn gc_leaves_nothing(&self, uuid: &str) -> TestResult {
+        self.ok(&["gc", "--grace-period=0s"])?;
+        let mounts = self
+            .ctx
+            .systemd
+            .ok(&["findmnt", "--list", "--noheadings", "-o", "TARGET"])?;
+        check(!mounts.contains(uuid), || {
+            format!("pod mounts left: {mounts}")
+        })?;
+        let list = self.ok(&["list", "--no-legend"])?;
+        check(list.trim().is_empty(), || {
+            format!("pods left after gc: {list}")
+        })?;
+        self.ctx.systemd.ok(&["rm", "-rf", &self.dir]).map(|_| ())
+    }
+}
+
+/// `rkt run` of an app that prints and exits 7: rkt exits 7, the output is in the journal,
+/// `rkt status` agrees, and gc leaves nothing mounted.
+fn rkt_run_exits_with_the_app_status(ctx: &Ctx) -> TestResult {
+    let t = PodTest::new(ctx)?;
+    let uuid_file = t.uuid_file();
+    let image = t.image("inspect-exit7");
+    let out = t.rkt(&["run", "--uuid-file-save", &uuid_file, &image])?;
+    let uuid = t.read_uuid().ok_or("no UUID saved")?;
+    let unit_log = t.journal(&["-u", &format!("rkt-{uuid}.service")]);
     check(out.status.code() == Some(7), || {
         format!(
-            "the pod unit ended with {} (want the app's 7): {}\n{log}",
+            "rkt run exited {} (want the app's 7): {}\n{unit_log}",
             out.status,
             String::from_utf8_lossy(&out.stderr)
         )
     })?;
-    let app_log = ctx.systemd.ok(&[
-        "journalctl",
-        "--no-pager",
-        "-m",
-        "-t",
-        "inspect-exit7",
-        "-o",
-        "cat",
-    ])?;
+    let app_log = t.journal(&["-m", "-t", "inspect-exit7"]);
     check(app_log.contains("hello from inspect"), || {
-        format!("app output not in the journal: {app_log:?}\n{log}")
+        format!("app output not in the journal: {app_log:?}\n{unit_log}")
     })?;
-    let status = ctx.systemd.ok(&[rkt, "--dir", &dir, "status", uuid])?;
+    let status = t.ok(&["status", &uuid])?;
     check(
         status.contains("state=exited") && status.contains("app-inspect-exit7=7"),
         || format!("rkt status says: {status}"),
     )?;
+    t.gc_leaves_nothing(&uuid)
+}
+
+/// Two apps in one pod see the same network namespace and write into different roots.
+fn two_apps_share_a_network_not_a_root(ctx: &Ctx) -> TestResult {
+    let t = PodTest::new(ctx)?;
+    let uuid_file = t.uuid_file();
+    let (a, b) = (t.image("inspect-exit7"), t.image("inspect-print"));
+    let out = t.rkt(&["run", "--uuid-file-save", &uuid_file, &a, &b])?;
+    check(out.status.code() == Some(7), || {
+        format!(
+            "rkt run exited {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    let uuid = t.read_uuid().ok_or("no UUID saved")?;
+    let netns = |app: &str| {
+        t.journal(&["-m", "-t", app])
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("netns="))
+            .map(str::to_owned)
+    };
+    let (na, nb) = (netns("inspect-exit7"), netns("inspect-print"));
+    check(na.is_some() && na == nb, || {
+        format!("network namespaces differ: {na:?} {nb:?}")
+    })?;
+    for (app, want) in [("inspect-exit7", "exit7"), ("inspect-print", "print")] {
+        let marker = format!("{}/pods/run/{uuid}/overlay/{app}/upper/marker", t.dir);
+        let got = ctx.systemd.ok(&["cat", &marker])?;
+        check(got == want, || {
+            format!("{app} wrote {got:?} into its root, want {want:?}")
+        })?;
+    }
+    t.gc_leaves_nothing(&uuid)
+}
+
+/// While a pod runs, machinectl lists it and shows its app's unit; `machinectl terminate`
+/// ends it, `rkt run` returns, and rkt says it exited.
+fn machinectl_sees_and_terminates_a_pod(ctx: &Ctx) -> TestResult {
+    let t = PodTest::new(ctx)?;
+    let uuid_file = t.uuid_file();
+    let image = t.image("inspect-sleep");
+    let mut child = ctx
+        .systemd
+        .command(&t.rkt)
+        .args(["--dir", &t.dir, "--insecure-options=image", "run"])
+        .args(["--uuid-file-save", &uuid_file, &image])
+        .spawn()
+        .map_err(|e| format!("starting rkt run: {e}"))?;
+    let result = (|| {
+        check(wait_for(30, || t.read_uuid().is_some()), || {
+            "no UUID saved".into()
+        })?;
+        let uuid = t.read_uuid().unwrap_or_default();
+        let machine = format!("rkt-{}", uuid.replace('-', ""));
+        check(wait_for(30, || t.machines().contains(&machine)), || {
+            format!("machinectl list does not show {machine}: {}", t.machines())
+        })?;
+        check(
+            wait_for(30, || {
+                t.journal(&["-M", &machine, "-t", "inspect-sleep"])
+                    .contains("started")
+            }),
+            || "journalctl -M does not show the app's output".into(),
+        )?;
+        let status = t.ok(&["status", &uuid])?;
+        check(status.contains("state=running"), || {
+            format!("rkt status: {status}")
+        })?;
+        let mstatus = ctx
+            .systemd
+            .ok(&["machinectl", "status", &machine, "--no-pager"])?;
+        check(mstatus.contains("inspect-sleep.service"), || {
+            format!("machinectl status does not show the app's unit: {mstatus}")
+        })?;
+        ctx.systemd.ok(&["machinectl", "terminate", &machine])?;
+        check(
+            wait_for(30, || matches!(child.try_wait(), Ok(Some(_)))),
+            || "rkt run did not return after machinectl terminate".into(),
+        )?;
+        let status = t.ok(&["status", &uuid])?;
+        check(status.contains("state=exited"), || {
+            format!("rkt status after terminate: {status}")
+        })?;
+        t.gc_leaves_nothing(&uuid)
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+/// `rkt run` as a unit's main process: the unit's result is the app's exit status, and
+/// stopping the unit stops the pod.
+fn rkt_run_in_a_unit_file(ctx: &Ctx) -> TestResult {
+    let t = PodTest::new(ctx)?;
+    let exit7 = t.image("inspect-exit7");
+    let mut cmd = vec![
+        "systemd-run",
+        "--wait",
+        "--quiet",
+        "--unit=rkt-caller-exit7",
+        "--",
+    ];
+    cmd.extend(t.args(&["run", &exit7]));
+    let out = ctx.systemd.run(&cmd)?;
+    check(out.status.code() == Some(7), || {
+        format!("the caller unit ended with {} (want 7)", out.status)
+    })?;
+
+    let uuid_file = t.uuid_file();
+    let sleep = t.image("inspect-sleep");
+    let mut cmd = vec!["systemd-run", "--quiet", "--unit=rkt-caller-sleep", "--"];
+    cmd.extend(t.args(&["run", "--uuid-file-save", &uuid_file, &sleep]));
+    ctx.systemd.ok(&cmd)?;
+    check(wait_for(30, || t.read_uuid().is_some()), || {
+        "no UUID saved".into()
+    })?;
+    let uuid = t.read_uuid().unwrap_or_default();
+    let machine = format!("rkt-{}", uuid.replace('-', ""));
+    check(wait_for(30, || t.machines().contains(&machine)), || {
+        format!("pod never showed up: {}", t.machines())
+    })?;
     ctx.systemd
-        .ok(&[rkt, "--dir", &dir, "gc", "--grace-period=0s"])?;
-    let mounts = ctx
-        .systemd
-        .ok(&["findmnt", "--list", "--noheadings", "-o", "TARGET"])?;
-    check(!mounts.contains(uuid), || {
-        format!("pod mounts left: {mounts}")
+        .ok(&["systemctl", "stop", "rkt-caller-sleep.service"])?;
+    let pod_unit = format!("rkt-{uuid}.service");
+    check(
+        wait_for(30, || {
+            ctx.systemd
+                .run(&["systemctl", "is-active", &pod_unit])
+                .map(|o| !o.status.success())
+                .unwrap_or(false)
+        }),
+        || format!("{pod_unit} still active after its caller stopped"),
+    )?;
+    check(wait_for(30, || !t.machines().contains(&machine)), || {
+        "machine still registered".into()
     })?;
-    let list = ctx
-        .systemd
-        .ok(&[rkt, "--dir", &dir, "list", "--no-legend"])?;
-    check(list.trim().is_empty(), || {
-        format!("pods left after gc: {list}")
-    })?;
-    ctx.systemd.ok(&["rm", "-rf", &dir])?;
-    Ok(())
+    t.gc_leaves_nothing(&uuid)
 }

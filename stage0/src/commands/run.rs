@@ -1,0 +1,109 @@
+//! `rkt run`: prepare a pod and hand it to systemd, which runs stage1 as the pod's own unit
+//! (`rkt-<uuid>.service` in `machine.slice`); wait for it and exit with the app's status.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use rkt::pod::{Pod, Pods};
+use rkt::store::Store;
+
+use super::fetch::resolve_image;
+use crate::cli::{GlobalArgs, PodArgs, RunArgs};
+
+pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<u8> {
+    let store = Store::open(&global.dir)?;
+    let pods = Pods::open(&global.dir)?;
+    let mut ids = Vec::new();
+    for image in &args.images {
+        ids.push(resolve_image(global, &store, image)?);
+    }
+    let pod = pods.prepare(&store, &ids).context("preparing the pod")?;
+    if let Some(file) = &args.uuid_file_save {
+        std::fs::write(file, format!("{}\n", pod.uuid))
+            .with_context(|| format!("writing {}", file.display()))?;
+    }
+    run_pod(global, &pod)
+}
+
+pub fn run_prepared(global: &GlobalArgs, args: &PodArgs) -> Result<u8> {
+    let pods = Pods::open(&global.dir)?;
+    let pod = pods.find(&args.uuid()?)?;
+    if pod.state != rkt::pod::PodState::Prepared {
+        bail!(
+            "pod {} is {}: only a prepared pod can be run",
+            pod.uuid,
+            pod.state
+        );
+    }
+    run_pod(global, &pod)
+}
+
+fn run_pod(global: &GlobalArgs, pod: &Pod) -> Result<u8> {
+    let stage1 = stage1_binary()?;
+    let apps: Vec<String> = pod
+        .manifest()?
+        .apps
+        .iter()
+        .map(|a| a.name.to_string())
+        .collect();
+    let unit = format!("rkt-{}.service", pod.uuid);
+    let dir = std::fs::canonicalize(&global.dir).unwrap_or_else(|_| global.dir.clone());
+    let mut cmd = Command::new("systemd-run");
+    cmd.arg("--quiet")
+        .arg("--wait")
+        .arg(format!("--unit={unit}"))
+        .arg("--slice=machine.slice")
+        .arg(format!(
+            "--description=rkt pod {} ({})",
+            pod.uuid,
+            apps.join(", ")
+        ))
+        .args(["--property=Type=notify", "--property=Delegate=yes"])
+        .args(["--property=KillMode=mixed", "--property=TimeoutStopSec=30s"]);
+    if let Some(caller) = calling_unit() {
+        // `ExecStart=rkt run …`: stopping the caller's unit stops the pod.
+        cmd.arg(format!("--property=BindsTo={caller}"))
+            .arg(format!("--property=After={caller}"));
+    }
+    cmd.arg(&stage1).arg("--dir").arg(&dir).arg(&pod.uuid);
+    tracing::debug!("handing pod {} to systemd: {cmd:?}", pod.uuid);
+    let status = cmd
+        .status()
+        .context("starting the pod's unit with systemd-run (is systemd running?)")?;
+    let statuses: Vec<i32> = apps
+        .iter()
+        .filter_map(|a| rkt::stage1::read_app_status(&run_path(&dir, &pod.uuid), a))
+        .collect();
+    if statuses.len() != apps.len() {
+        bail!(
+            "pod {} failed before its apps finished ({status}); see journalctl -u {unit}",
+            pod.uuid
+        );
+    }
+    let first = statuses.iter().copied().find(|s| *s != 0).unwrap_or(0);
+    Ok(u8::try_from(first).unwrap_or(254))
+}
+
+fn run_path(dir: &Path, uuid: &str) -> PathBuf {
+    dir.join("pods/run").join(uuid)
+}
+
+/// stage1 sits next to `rkt` (in a build and in the package).
+fn stage1_binary() -> Result<PathBuf> {
+    let me = std::env::current_exe().context("finding rkt's own path")?;
+    let stage1 = me.with_file_name("rkt-stage1");
+    if !stage1.is_file() {
+        bail!("stage1 is missing: expected {}", stage1.display());
+    }
+    Ok(stage1)
+}
+
+/// The service unit this process runs in, if it runs in one (systemd sets INVOCATION_ID).
+fn calling_unit() -> Option<String> {
+    std::env::var_os("INVOCATION_ID")?;
+    let cgroup = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let path = cgroup.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let unit = path.rsplit('/').find(|c| c.ends_with(".service"))?;
+    Some(unit.to_owned())
+}
