@@ -1,20 +1,49 @@
 #!/usr/bin/env bash
-# The main job, from a fresh Debian 12 machine (as root): build rkt, build the bundled example
-# image (busybox), fetch it into a throwaway store and show what rkt knows about it.
-# Until the pods issue lands, rkt stores images but does not run them yet.
+# The main job, from a fresh Debian 12 machine (as root): build rkt and the bundled example
+# image (busybox saying hello), then run it as a pod: fetch, run, show its output from the
+# journal, list it, and clean up.
+#
+# Pods need systemd as the host's PID 1. Where it is not (containers, CI sandboxes), this
+# script boots a throwaway systemd in namespaces (tests/system/sandbox-boot.sh) and runs the
+# demo inside it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! dpkg -s busybox-static >/dev/null 2>&1; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null
-fi
-cargo build -q -p rkt
-rkt=$PWD/target/debug/rkt
-dir=${RKT_EXAMPLE_DIR:-$PWD/target/example-store}
-tests/images/build.sh target/test-images >/dev/null
+repo=$PWD
 
-echo "+ rkt --dir $dir --insecure-options=image fetch target/test-images/busybox.aci"
-"$rkt" --dir "$dir" --insecure-options=image fetch target/test-images/busybox.aci
-echo "+ rkt --dir $dir image list"
-"$rkt" --dir "$dir" image list
-echo "+ rkt --dir $dir image cat-manifest example.com/busybox"
-"$rkt" --dir "$dir" image cat-manifest example.com/busybox
+if [[ ${RKT_EXAMPLE_INNER:-} != 1 ]]; then
+  need=()
+  for p in busybox-static systemd-container; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
+  if [[ ${#need[@]} -gt 0 ]]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+  cargo build -q -p rkt -p rkt-stage1
+  tests/images/build.sh target/test-images >/dev/null
+  if [[ $(cat /proc/1/comm) == systemd ]]; then
+    exec env RKT_EXAMPLE_INNER=1 "$0"
+  fi
+  echo "(PID 1 is not systemd here: running the demo in a throwaway systemd booted in namespaces)"
+  state=$(mktemp -d)
+  tests/system/sandbox-boot.sh "$state" "$repo"
+  pid=$(cat "$state/pid")
+  trap 'kill -KILL "$pid" 2>/dev/null; rm -rf "$state"' EXIT
+  for _ in $(seq 300); do
+    s=$(nsenter -t "$pid" -m -p -u systemctl is-system-running 2>/dev/null || true)
+    [[ $s == running || $s == degraded ]] && break
+    sleep 0.1
+  done
+  nsenter -t "$pid" -m -p -u env RKT_EXAMPLE_INNER=1 "$repo/examples/run.sh"
+  exit
+fi
+
+rkt=$repo/target/debug/rkt
+dir=$(mktemp -d /tmp/rkt-example.XXXXXX)
+show() { echo "+ rkt $*"; "$rkt" --dir "$dir" "$@"; }
+show --insecure-options=image fetch "$repo/target/test-images/hello.aci"
+show image list
+show run --uuid-file-save "$dir/uuid" example.com/hello
+echo "+ journalctl -m -t hello -o cat"
+journalctl -m -t hello -o cat --no-pager | tail -n 3
+show list
+show status "$(cat "$dir/uuid")"
+show gc --grace-period=0s
+rm -rf "$dir"

@@ -199,7 +199,9 @@ fn run_app(machine: &str, plan: &AppPlan) -> i32 {
         .arg(format!("--gid={}", plan.gid))
         .arg(format!("--property=SyslogIdentifier={}", plan.name))
         .arg("--property=StandardOutput=journal")
-        .arg("--property=StandardError=journal");
+        .arg("--property=StandardError=journal")
+        // The spec promises /proc, /sys and /dev in every app.
+        .arg("--property=MountAPIVFS=yes");
     for (k, v) in &plan.env {
         cmd.arg(format!("--setenv={k}={v}"));
     }

@@ -23,7 +23,8 @@ trap 'rm -rf "$work"' EXIT
 # manifest NAME EXEC... > file: a valid appc v0.8.11 image manifest.
 manifest() {
   local name=$1; shift
-  local exec=$(printf '"%s",' "$@"); exec=${exec%,}
+  local exec
+  exec=$(python3 -c 'import json, sys; print(", ".join(json.dumps(a) for a in sys.argv[1:]))' "$@")
   cat <<JSON
 {
   "acKind": "ImageManifest",
@@ -98,6 +99,12 @@ etc_files "$r"
 manifest example.com/busybox /bin/sh > "$work/busybox/manifest"
 pack "$work/busybox" "$out/busybox.aci"
 echo "$out/busybox.aci"
+# The bundled example (README's main job): busybox saying hello.
+manifest example.com/hello /bin/sh -c \
+  'echo "Hello from $AC_APP_NAME, a rkt pod"; echo "I am $(id)"; echo "My root holds: $(ls / | xargs)"' \
+  > "$work/busybox/manifest"
+pack "$work/busybox" "$out/hello.aci"
+echo "$out/hello.aci"
 
 # big, for benchmarks
 if [[ -n $big_mb ]]; then
