@@ -105,10 +105,16 @@ manifest example.com/hello /bin/sh -c \
   > "$work/busybox/manifest"
 pack "$work/busybox" "$out/hello.aci"
 echo "$out/hello.aci"
+# The smallest useful pod, for start-up benchmarks: /bin/true.
+manifest example.com/true /bin/true > "$work/busybox/manifest"
+pack "$work/busybox" "$out/true.aci"
+echo "$out/true.aci"
 
 # big, for benchmarks
 if [[ -n $big_mb ]]; then
-  mkdir -p "$work/big/rootfs"
+  mkdir -p "$work/big/rootfs/bin"
+  install -m 0755 /bin/busybox "$work/big/rootfs/bin/busybox"
+  ln -s busybox "$work/big/rootfs/bin/true"
   manifest example.com/big /bin/true > "$work/big/manifest"
   python3 - "$work/big/rootfs" "$big_mb" <<'PY'
 import os, random, sys

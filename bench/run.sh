@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Pod start time, in one run on the same machine:
+#   rkt run of /bin/true (image already fetched)        vs
+#   systemd-run --wait systemd-nspawn --as-pid2 … /bin/true on the same root filesystem
+# and rkt run of a ~500 MB image against a ~1 MB one (overlays: size should not matter).
+# Goals: rkt/nspawn ≤ 2 (aim 1.5); big/small ≤ 1.1.
+#
+# Needs systemd as PID 1; where it is not, runs itself in a throwaway systemd booted in
+# namespaces (tests/system/sandbox-boot.sh), as the system tests do.
+# Usage: bench/run.sh [--runs N] [--big-mb N]     (root)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+runs=10 big_mb=500
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --runs) runs=$2; shift 2 ;;
+    --big-mb) big_mb=$2; shift 2 ;;
+    *) echo "usage: $0 [--runs N] [--big-mb N]" >&2; exit 2 ;;
+  esac
+done
+
+if [[ ${RKT_BENCH_INNER:-} != 1 ]]; then
+  [[ $EUID -eq 0 ]] || { echo "bench/run.sh: run as root" >&2; exit 1; }
+  need=()
+  for p in hyperfine systemd-container busybox-static; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
+  if [[ ${#need[@]} -gt 0 ]]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+  cargo build -q --release -p rkt -p rkt-stage1
+  tests/images/build.sh --big-mb "$big_mb" target/bench-images >/dev/null
+  if [[ $(cat /proc/1/comm) == systemd ]]; then
+    exec env RKT_BENCH_INNER=1 "$0" --runs "$runs"
+  fi
+  state=$(mktemp -d)
+  tests/system/sandbox-boot.sh "$state" "$repo"
+  pid=$(cat "$state/pid")
+  trap 'kill -KILL "$pid" 2>/dev/null; rm -rf "$state"' EXIT
+  for _ in $(seq 300); do
+    s=$(nsenter -t "$pid" -m -p -u systemctl is-system-running 2>/dev/null || true)
+    [[ $s == running || $s == degraded ]] && break
+    sleep 0.1
+  done
+  echo "(running in a throwaway systemd booted in namespaces: PID 1 is not systemd here)"
+  nsenter -t "$pid" -m -p -u env RKT_BENCH_INNER=1 "$repo/bench/run.sh" --runs "$runs"
+  exit
+fi
+
+rkt=$repo/target/release/rkt
+work=$(mktemp -d /tmp/rkt-bench.XXXXXX)
+dir=$work/store
+"$rkt" --dir "$dir" --insecure-options=image fetch target/bench-images/true.aci >/dev/null
+"$rkt" --dir "$dir" --insecure-options=image fetch target/bench-images/big.aci >/dev/null
+"$rkt" --dir "$dir" image render example.com/true "$work/rootfs"
+# nspawn wants something that looks like an OS tree.
+mkdir -p "$work/rootfs/usr"
+"$rkt" --dir "$dir" image list
+
+gc="$rkt --dir $dir gc --grace-period=0s >/dev/null"
+hyperfine --runs "$runs" --warmup 2 --export-json "$work/result.json" \
+  --prepare "$gc" -n "rkt run (1 MB image)" "$rkt --dir $dir run example.com/true" \
+  --prepare "$gc" -n "rkt run (500 MB image)" "$rkt --dir $dir run example.com/big" \
+  --prepare "true" -n "systemd-nspawn --as-pid2" \
+  "systemd-run --wait --quiet systemd-nspawn --quiet --register=no --as-pid2 -D $work/rootfs /bin/true"
+
+python3 - "$work/result.json" <<'PY'
+import json, sys
+r = {x["command"]: x["mean"] for x in json.load(open(sys.argv[1]))["results"]}
+small, big, nspawn = r["rkt run (1 MB image)"], r["rkt run (500 MB image)"], r["systemd-nspawn --as-pid2"]
+print(f"rkt run {small*1000:.0f} ms, bare nspawn {nspawn*1000:.0f} ms: ratio rkt/nspawn = {small/nspawn:.2f} (goal <= 2, aim 1.5)")
+print(f"500 MB image {big*1000:.0f} ms vs 1 MB image {small*1000:.0f} ms: ratio = {big/small:.2f} (goal <= 1.1)")
+PY
+"$rkt" --dir "$dir" gc --grace-period=0s >/dev/null
+rm -rf "$work"
