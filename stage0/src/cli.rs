@@ -53,6 +53,8 @@ already stored prints its ID and stores nothing new.")]
     Run(RunArgs),
     /// Run a pod made by `rkt prepare`
     RunPrepared(PodArgs),
+    /// Stop running pods (gracefully: apps get SIGTERM; --force kills them)
+    Stop(StopArgs),
     /// Prepare a pod from images (IDs, names or ACI files) and print its UUID
     Prepare(PrepareArgs),
     /// List pods, one row per app
@@ -254,6 +256,15 @@ fn read_uuid_file(file: &std::path::Path) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| anyhow::anyhow!("reading UUID file {}: {e}", file.display()))?;
     Ok(text.trim().to_owned())
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    #[command(flatten)]
+    pub pods: PodsArgs,
+    /// Kill the pod at once (SIGKILL) instead of shutting it down
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

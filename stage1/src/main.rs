@@ -11,7 +11,6 @@
 #![forbid(unsafe_code)]
 
 use std::os::unix::net::{SocketAddr, UnixDatagram};
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode};
 use std::sync::Arc;
@@ -102,9 +101,16 @@ fn run_pod(store: &Store, pod: &RunningPod, apps: &[RuntimeApp], stop: &AtomicBo
 
     // Wait for the apps, or for a request to stop the pod.
     while !handles.iter().all(|h| h.is_finished()) {
-        if stop.load(Ordering::Relaxed) {
+        if stop.swap(false, Ordering::Relaxed) {
             eprintln!("rkt-stage1: stopping pod {}", pod.uuid);
-            stop_nspawn(&mut nspawn);
+            // Apps first (SIGTERM, then SIGKILL after their stop timeout), so that their
+            // exit statuses are known; the pod itself goes down afterwards.
+            for app in apps {
+                let _ = Command::new("systemctl")
+                    .args(["--machine", &machine, "stop", "--no-block"])
+                    .arg(format!("{}.service", app.name))
+                    .status();
+            }
         }
         if let Ok(Some(status)) = nspawn.try_wait() {
             eprintln!("rkt-stage1: the pod's systemd-nspawn ended early ({status})");
@@ -187,7 +193,7 @@ fn plan_app(name: &str, app: &App, image_rootfs: &Path) -> Result<AppPlan> {
 /// status (128 + signal if it was killed).
 fn run_app(machine: &str, plan: &AppPlan) -> i32 {
     let mut cmd = Command::new("systemd-run");
-    cmd.args(["--machine", machine, "--wait", "--quiet", "--collect"])
+    cmd.args(["--machine", machine, "--wait", "--collect"])
         .arg(format!("--unit={}.service", plan.name))
         .arg(format!("--description=rkt app {}", plan.name))
         .arg(format!(
@@ -206,15 +212,70 @@ fn run_app(machine: &str, plan: &AppPlan) -> i32 {
         cmd.arg(format!("--setenv={k}={v}"));
     }
     cmd.arg("--").args(&plan.exec);
-    match cmd.status() {
-        Ok(status) => status
-            .code()
-            .or_else(|| status.signal().map(|s| 128 + s))
-            .unwrap_or(EXIT_FAILURE as i32),
+    // systemd-run reports how the unit's main process ended ("code=exited/status=7",
+    // "code=killed/status=TERM") on stderr, the one place that survives the unit being
+    // garbage-collected once it stopped.
+    let out = match cmd.output() {
+        Ok(out) => out,
         Err(e) => {
             eprintln!("rkt-stage1: starting app {}: {e}", plan.name);
+            return EXIT_FAILURE as i32;
+        }
+    };
+    let report = String::from_utf8_lossy(&out.stderr);
+    match parse_termination(&report) {
+        Some(status) => status,
+        None => {
+            eprintln!(
+                "rkt-stage1: app {} did not run: {}",
+                plan.name,
+                report.trim()
+            );
             EXIT_FAILURE as i32
         }
+    }
+}
+
+/// The exit status in systemd-run's "Main processes terminated with: code=…/status=…" line:
+/// the code the process exited with, or 128 + the signal that killed it (as a shell says).
+fn parse_termination(report: &str) -> Option<i32> {
+    let line = report
+        .lines()
+        .find_map(|l| l.strip_prefix("Main processes terminated with: "))?;
+    let (code, status) = line.trim().split_once('/')?;
+    let status = status.strip_prefix("status=")?;
+    match code.strip_prefix("code=")? {
+        "exited" => status.parse().ok(),
+        "killed" | "dumped" => {
+            const SIGNALS: [&str; 15] = [
+                "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV",
+                "USR2", "PIPE", "ALRM", "TERM",
+            ];
+            let number = SIGNALS
+                .iter()
+                .position(|s| *s == status)
+                .map(|i| i as i32 + 1)
+                .or_else(|| status.parse().ok())?;
+            Some(128 + number)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_termination;
+
+    #[test]
+    fn reads_how_the_app_ended() {
+        let exited = "Finished with result: exit-code\nMain processes terminated with: code=exited/status=7\n";
+        assert_eq!(parse_termination(exited), Some(7));
+        let killed = "Main processes terminated with: code=killed/status=TERM\n";
+        assert_eq!(parse_termination(killed), Some(143));
+        assert_eq!(
+            parse_termination("Failed to start transient service unit"),
+            None
+        );
     }
 }
 

@@ -107,3 +107,46 @@ fn calling_unit() -> Option<String> {
     let unit = path.rsplit('/').find(|c| c.ends_with(".service"))?;
     Some(unit.to_owned())
 }
+
+/// `rkt stop`: asks systemd to stop the pods' units. Gracefully, stage1 gets SIGTERM and shuts
+/// the pod down (its apps get SIGTERM, then post-stop); `--force` kills everything at once.
+pub fn stop(global: &GlobalArgs, args: &crate::cli::StopArgs) -> Result<u8> {
+    let pods = Pods::open(&global.dir)?;
+    let uuids = args.pods.uuids()?;
+    let mut failed = 0;
+    for query in &uuids {
+        let result = pods
+            .find(query)
+            .map_err(anyhow::Error::from)
+            .and_then(|pod| {
+                if pod.state != rkt::pod::PodState::Running {
+                    bail!("pod {} is {}, not running", pod.uuid, pod.state);
+                }
+                let unit = format!("rkt-{}.service", pod.uuid);
+                let status = if args.force {
+                    Command::new("systemctl")
+                        .args(["kill", "--signal=SIGKILL", &unit])
+                        .status()
+                } else {
+                    Command::new("systemctl").args(["stop", &unit]).status()
+                }
+                .context("asking systemd to stop the pod")?;
+                if !status.success() {
+                    bail!("systemd could not stop {unit} ({status})");
+                }
+                Ok(pod)
+            });
+        match result {
+            Ok(pod) => println!("{}", pod.uuid),
+            Err(e) if uuids.len() == 1 => return Err(e),
+            Err(e) => {
+                eprintln!("rkt: stopping pod {query}: {e:#}");
+                failed += 1;
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} pods could not be stopped", uuids.len());
+    }
+    Ok(0)
+}

@@ -26,6 +26,10 @@ pub const ALL: &[(&str, Test)] = &[
         machinectl_sees_and_terminates_a_pod,
     ),
     ("rkt_run_in_a_unit_file", rkt_run_in_a_unit_file),
+    (
+        "rkt_stop_sends_sigterm_to_the_app",
+        rkt_stop_sends_sigterm_to_the_app,
+    ),
 ];
 
 fn check(cond: bool, why: impl FnOnce() -> String) -> TestResult {
@@ -331,6 +335,11 @@ fn two_apps_share_a_network_not_a_root(ctx: &Ctx) -> TestResult {
             format!("{app} wrote {got:?} into its root, want {want:?}")
         })?;
     }
+    let status = t.ok(&["status", &uuid])?;
+    check(
+        status.contains("app-inspect-exit7=7") && status.contains("app-inspect-print=0"),
+        || format!("rkt status: {status}"),
+    )?;
     t.gc_leaves_nothing(&uuid)
 }
 
@@ -436,4 +445,52 @@ fn rkt_run_in_a_unit_file(ctx: &Ctx) -> TestResult {
         "machine still registered".into()
     })?;
     t.gc_leaves_nothing(&uuid)
+}
+
+/// `rkt stop` shuts a long-running pod down gracefully: the app gets SIGTERM (and, not
+/// handling it, dies of it: status 128+15), `rkt run` returns, and the pod is exited.
+fn rkt_stop_sends_sigterm_to_the_app(ctx: &Ctx) -> TestResult {
+    let t = PodTest::new(ctx)?;
+    let uuid_file = t.uuid_file();
+    let image = t.image("inspect-sleep");
+    let mut child = ctx
+        .systemd
+        .command(&t.rkt)
+        .args(["--dir", &t.dir, "--insecure-options=image", "run"])
+        .args(["--uuid-file-save", &uuid_file, &image])
+        .spawn()
+        .map_err(|e| format!("starting rkt run: {e}"))?;
+    let result = (|| {
+        check(wait_for(30, || t.read_uuid().is_some()), || {
+            "no UUID saved".into()
+        })?;
+        let uuid = t.read_uuid().unwrap_or_default();
+        let machine = format!("rkt-{}", uuid.replace('-', ""));
+        check(
+            wait_for(30, || {
+                t.journal(&["-M", &machine, "-t", "inspect-sleep"])
+                    .contains("started")
+            }),
+            || "the app never started".into(),
+        )?;
+        let out = t.ok(&["stop", &uuid[..8]])?;
+        check(out.trim() == uuid, || format!("rkt stop printed {out:?}"))?;
+        check(
+            wait_for(30, || matches!(child.try_wait(), Ok(Some(_)))),
+            || "rkt run did not return after rkt stop".into(),
+        )?;
+        let status = t.ok(&["status", &uuid])?;
+        check(
+            status.contains("state=exited") && status.contains("app-inspect-sleep=143"),
+            || format!("rkt status after stop (want the app killed by SIGTERM, 143): {status}"),
+        )?;
+        let again = t.rkt(&["stop", &uuid])?;
+        check(again.status.code() == Some(254), || {
+            "stopping an exited pod must fail".into()
+        })?;
+        t.gc_leaves_nothing(&uuid)
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    result
 }
