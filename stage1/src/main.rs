@@ -262,23 +262,6 @@ fn parse_termination(report: &str) -> Option<i32> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::parse_termination;
-
-    #[test]
-    fn reads_how_the_app_ended() {
-        let exited = "Finished with result: exit-code\nMain processes terminated with: code=exited/status=7\n";
-        assert_eq!(parse_termination(exited), Some(7));
-        let killed = "Main processes terminated with: code=killed/status=TERM\n";
-        assert_eq!(parse_termination(killed), Some(143));
-        assert_eq!(
-            parse_termination("Failed to start transient service unit"),
-            None
-        );
-    }
-}
-
 /// Runs systemd-nspawn for the pod and waits until the pod's systemd has booted: nspawn gets
 /// its own notification socket (ours is for telling systemd that the *apps* have started).
 fn start_nspawn(pod: &RunningPod, root: &Path) -> Result<Child> {
@@ -342,5 +325,22 @@ fn notify_systemd(message: &str) {
     };
     if let Ok(addr) = addr {
         let _ = socket.send_to_addr(message.as_bytes(), &addr);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_termination;
+
+    #[test]
+    fn reads_how_the_app_ended() {
+        let exited = "Finished with result: exit-code\nMain processes terminated with: code=exited/status=7\n";
+        assert_eq!(parse_termination(exited), Some(7));
+        let killed = "Main processes terminated with: code=killed/status=TERM\n";
+        assert_eq!(parse_termination(killed), Some(143));
+        assert_eq!(
+            parse_termination("Failed to start transient service unit"),
+            None
+        );
     }
 }
