@@ -278,3 +278,16 @@ fn prepare_list_status_rm_and_gc_agree_with_the_disk() {
     assert_eq!(rkt.ok(&["list", "--no-legend"]), "");
     rkt.fails(&["gc", "--grace-period=soon"]);
 }
+
+#[test]
+fn run_without_systemd_says_so_and_makes_no_pod() {
+    if Path::new("/run/systemd/system").is_dir() {
+        eprintln!("skipped: this host runs systemd; the system tests cover rkt run here");
+        return;
+    }
+    let rkt = Rkt::new();
+    let file = rkt.file("a.aci", &AciBuilder::valid("example.com/a").gzip());
+    let err = rkt.fails(&["--insecure-options=image", "run", path(&file)]);
+    assert!(err.contains("systemd"), "{err}");
+    assert_eq!(rkt.ok(&["list", "--no-legend"]), "");
+}

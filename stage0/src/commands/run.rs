@@ -12,6 +12,7 @@ use super::fetch::resolve_image;
 use crate::cli::{GlobalArgs, PodArgs, RunArgs};
 
 pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<u8> {
+    require_systemd()?;
     let store = Store::open(&global.dir)?;
     let pods = Pods::open(&global.dir)?;
     let mut ids = Vec::new();
@@ -27,6 +28,7 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<u8> {
 }
 
 pub fn run_prepared(global: &GlobalArgs, args: &PodArgs) -> Result<u8> {
+    require_systemd()?;
     let pods = Pods::open(&global.dir)?;
     let pod = pods.find(&args.uuid()?)?;
     if pod.state != rkt::pod::PodState::Prepared {
@@ -83,6 +85,15 @@ fn run_pod(global: &GlobalArgs, pod: &Pod) -> Result<u8> {
     }
     let first = statuses.iter().copied().find(|s| *s != 0).unwrap_or(0);
     Ok(u8::try_from(first).unwrap_or(254))
+}
+
+/// Pods are systemd units: refuse early, before anything is made, without systemd.
+fn require_systemd() -> Result<()> {
+    // The same test sd_booted(3) makes.
+    if !Path::new("/run/systemd/system").is_dir() {
+        bail!("running pods needs systemd as the host's init (PID 1), and this host has none");
+    }
+    Ok(())
 }
 
 fn run_path(dir: &Path, uuid: &str) -> PathBuf {
