@@ -90,6 +90,11 @@ fn run_pod(store: &Store, pod: &RunningPod, apps: &[RuntimeApp], stop: &AtomicBo
 
     let mut nspawn = start_nspawn(pod, &root)?;
     let machine = s1::machine_name(&pod.uuid);
+    if let Err(e) = register_machine(&machine, &pod.uuid, nspawn.id(), &root) {
+        stop_nspawn(&mut nspawn);
+        let _ = nspawn.wait();
+        return Err(e);
+    }
     let handles: Vec<_> = plans
         .into_iter()
         .map(|plan| {
@@ -272,7 +277,8 @@ fn start_nspawn(pod: &RunningPod, root: &Path) -> Result<Child> {
     let mut child = s1::nspawn_command(&NspawnOptions {
         uuid: &pod.uuid,
         stage1_root: root,
-        register: true,
+        // We register the pod ourselves, as service "rkt" (nspawn would say "nspawn").
+        register: false,
     })
     .env("NOTIFY_SOCKET", &socket_path)
     .spawn()
@@ -296,6 +302,48 @@ fn start_nspawn(pod: &RunningPod, root: &Path) -> Result<Child> {
     }
     stop_nspawn(&mut child);
     bail!("the pod did not boot within {BOOT_TIMEOUT:?}")
+}
+
+/// Registers the pod with machined as `machine`, service "rkt", class container, its leader
+/// the pod's PID 1 (nspawn's child), so that machinectl, `journalctl -M` and `systemd-run -M`
+/// know it. machined ties it to our unit, found from the leader's cgroup.
+fn register_machine(machine: &str, uuid: &str, nspawn_pid: u32, root: &Path) -> Result<()> {
+    let children =
+        std::fs::read_to_string(format!("/proc/{nspawn_pid}/task/{nspawn_pid}/children"))
+            .context("finding the pod's PID 1")?;
+    let leader = children
+        .split_whitespace()
+        .next()
+        .context("systemd-nspawn has no child: the pod's PID 1 is gone")?;
+    let hex = uuid.replace('-', "");
+    let mut cmd = Command::new("busctl");
+    cmd.args([
+        "call",
+        "org.freedesktop.machine1",
+        "/org/freedesktop/machine1",
+    ])
+    .args([
+        "org.freedesktop.machine1.Manager",
+        "RegisterMachine",
+        "sayssus",
+        machine,
+        "16",
+    ]);
+    for i in 0..16 {
+        let byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2).unwrap_or("00"), 16).unwrap_or(0);
+        cmd.arg(byte.to_string());
+    }
+    cmd.args(["rkt", "container", leader]).arg(root);
+    let out = cmd
+        .output()
+        .context("running busctl to register the pod with machined")?;
+    if !out.status.success() {
+        bail!(
+            "registering the pod with systemd-machined: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
 }
 
 /// Asks nspawn to shut the pod down cleanly (it passes SIGRTMIN+3 to the pod's systemd).

@@ -365,6 +365,15 @@ fn machinectl_sees_and_terminates_a_pod(ctx: &Ctx) -> TestResult {
         check(wait_for(30, || t.machines().contains(&machine)), || {
             format!("machinectl list does not show {machine}: {}", t.machines())
         })?;
+        let row = t.machines();
+        let row = row
+            .lines()
+            .find(|l| l.contains(&machine))
+            .unwrap_or_default()
+            .to_owned();
+        check(row.split_whitespace().nth(2) == Some("rkt"), || {
+            format!("machinectl list should show service \"rkt\": {row}")
+        })?;
         check(
             wait_for(30, || {
                 t.journal(&["-M", &machine, "-t", "inspect-sleep"])
