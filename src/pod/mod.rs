@@ -408,6 +408,11 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PodError> {
     result.map_err(|e| PodError::io("writing", path, e))
 }
 
+/// Seconds since the epoch of a file's last change.
+pub fn mtime_of(path: &Path) -> Option<u64> {
+    mtime(path)
+}
+
 pub(crate) fn mtime(path: &Path) -> Option<u64> {
     fs::metadata(path).ok().map(|m| m.mtime().max(0) as u64)
 }

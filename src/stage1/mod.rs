@@ -11,5 +11,5 @@ pub use error::Stage1Error;
 pub use nspawn::{NspawnOptions, machine_name, nspawn_command};
 pub use root::{
     POD_TARGET, app_rootfs_in_pod, build_stage1_root, mount_app_rootfs, read_app_status,
-    resolve_id, stage1_rootfs, unmount_pod, write_app_status,
+    read_pod_pid, resolve_id, stage1_rootfs, unmount_pod, write_app_status, write_pod_pid,
 };

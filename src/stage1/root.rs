@@ -158,6 +158,21 @@ pub fn unmount_pod(pod_dir: &Path) -> Result<(), Stage1Error> {
     Ok(())
 }
 
+/// Records the host PID of the pod's PID 1 (`pid`); its mtime is when the pod started.
+pub fn write_pod_pid(pod_dir: &Path, pid: &str) -> Result<(), Stage1Error> {
+    let tmp = pod_dir.join("pid.tmp");
+    write(&tmp, &format!("{pid}\n"))?;
+    fs::rename(&tmp, pod_dir.join("pid")).map_err(|e| Stage1Error::io("writing", pod_dir, e))
+}
+
+/// The host PID of the pod's PID 1 and when it started, once stage1 recorded them.
+pub fn read_pod_pid(pod_dir: &Path) -> Option<(u32, u64)> {
+    let path = pod_dir.join("pid");
+    let pid = fs::read_to_string(&path).ok()?.trim().parse().ok()?;
+    let started = crate::pod::mtime_of(&path)?;
+    Some((pid, started))
+}
+
 /// Records app `app`'s exit status in the pod directory (`apps/<app>/exit`).
 pub fn write_app_status(pod_dir: &Path, app: &str, status: i32) -> Result<(), Stage1Error> {
     let dir = pod_dir.join(format!("apps/{app}"));

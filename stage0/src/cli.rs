@@ -53,6 +53,8 @@ already stored prints its ID and stores nothing new.")]
     Run(RunArgs),
     /// Run a pod made by `rkt prepare`
     RunPrepared(PodArgs),
+    /// Run a command in a running pod, in an app's root filesystem
+    Enter(EnterArgs),
     /// Stop running pods (gracefully: apps get SIGTERM; --force kills them)
     Stop(StopArgs),
     /// Prepare a pod from images (IDs, names or ACI files) and print its UUID
@@ -274,6 +276,22 @@ pub struct StatusArgs {
     /// Output format: key=value lines (table) or JSON
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+    /// Wait until the pod has exited; with a duration (--wait=30s), at most that long
+    #[arg(long, value_name = "DURATION", num_args = 0..=1, require_equals = true,
+          default_missing_value = "forever")]
+    pub wait: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EnterArgs {
+    /// Pod UUID or unique prefix
+    pub uuid: String,
+    /// The app whose root filesystem to enter (needed when the pod has several)
+    #[arg(long)]
+    pub app: Option<String>,
+    /// Command to run, and its arguments (default: /bin/sh)
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -315,6 +315,8 @@ fn register_machine(machine: &str, uuid: &str, nspawn_pid: u32, root: &Path) -> 
         .split_whitespace()
         .next()
         .context("systemd-nspawn has no child: the pod's PID 1 is gone")?;
+    // For `rkt status` (pid=, started=) and `rkt enter`.
+    s1::write_pod_pid(root.parent().and_then(Path::parent).unwrap_or(root), leader)?;
     let hex = uuid.replace('-', "");
     let mut cmd = Command::new("busctl");
     cmd.args([

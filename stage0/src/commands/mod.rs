@@ -15,6 +15,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Run(args) => return run::run(&cli.global, &args),
         Command::RunPrepared(args) => return run::run_prepared(&cli.global, &args),
         Command::Stop(args) => return run::stop(&cli.global, &args),
+        Command::Enter(args) => return run::enter(&cli.global, &args),
         Command::Fetch(args) => fetch::run(&cli.global, &args),
         Command::Image(cmd) => image::run(&cli.global, cmd),
         Command::Prepare(args) => pods::prepare(&cli.global, &args),

@@ -48,6 +48,12 @@ struct PodJson {
     uuid: String,
     state: &'static str,
     created: Option<String>,
+    /// When stage1 started the pod, once it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    started: Option<String>,
+    /// Host PID of the pod's PID 1, while it runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pid: Option<u32>,
     apps: Vec<AppJson>,
 }
 
@@ -76,10 +82,15 @@ fn pod_json(pod: &Pod) -> PodJson {
                 .collect()
         })
         .unwrap_or_default();
+    let started = rkt::stage1::read_pod_pid(&pod.path);
     PodJson {
         uuid: pod.uuid.clone(),
         state: pod.state.as_str(),
         created: pod.created().map(rfc3339),
+        started: started.map(|(_, t)| rfc3339(t)),
+        pid: started
+            .filter(|_| pod.state == PodState::Running)
+            .map(|(pid, _)| pid),
         apps,
     }
 }
@@ -97,7 +108,8 @@ pub fn list(global: &GlobalArgs, args: &ListArgs) -> Result<()> {
             writeln!(out)?;
         }
         Format::Table => {
-            let mut table = Table::new(["UUID", "APP", "IMAGE NAME", "STATE", "CREATED"]);
+            let mut table =
+                Table::new(["UUID", "APP", "IMAGE NAME", "STATE", "CREATED", "STARTED"]);
             for pod in &pods {
                 let json = pod_json(pod);
                 let uuid = if args.full {
@@ -109,15 +121,30 @@ pub fn list(global: &GlobalArgs, args: &ListArgs) -> Result<()> {
                     .created()
                     .map(|t| format_time(t, args.full))
                     .unwrap_or_default();
+                let started = rkt::stage1::read_pod_pid(&pod.path)
+                    .map(|(_, t)| format_time(t, args.full))
+                    .unwrap_or_default();
                 if json.apps.is_empty() {
-                    table.row([uuid, "-".into(), "-".into(), json.state.into(), created]);
+                    table.row([
+                        uuid,
+                        "-".into(),
+                        "-".into(),
+                        json.state.into(),
+                        created,
+                        started,
+                    ]);
                     continue;
                 }
                 for (i, app) in json.apps.iter().enumerate() {
-                    let (uuid, state, created) = if i == 0 {
-                        (uuid.clone(), json.state.to_owned(), created.clone())
+                    let (uuid, state, created, started) = if i == 0 {
+                        (
+                            uuid.clone(),
+                            json.state.to_owned(),
+                            created.clone(),
+                            started.clone(),
+                        )
                     } else {
-                        (String::new(), String::new(), String::new())
+                        Default::default()
                     };
                     table.row([
                         uuid,
@@ -125,6 +152,7 @@ pub fn list(global: &GlobalArgs, args: &ListArgs) -> Result<()> {
                         app.image_name.clone(),
                         state,
                         created,
+                        started,
                     ]);
                 }
             }
@@ -135,7 +163,30 @@ pub fn list(global: &GlobalArgs, args: &ListArgs) -> Result<()> {
 }
 
 pub fn status(global: &GlobalArgs, args: &StatusArgs) -> Result<()> {
-    let pod = Pods::open(&global.dir)?.find(&args.pod.uuid()?)?;
+    let pods = Pods::open(&global.dir)?;
+    let mut pod = pods.find(&args.pod.uuid()?)?;
+    if let Some(wait) = &args.wait {
+        let limit = match wait.as_str() {
+            "forever" => None,
+            text => Some(
+                text.parse::<crate::cli::DurationArg>()
+                    .map_err(anyhow::Error::msg)?
+                    .0,
+            ),
+        };
+        let start = std::time::Instant::now();
+        // Until stage1 has let go of the pod (the kernel drops its lock when it exits).
+        while matches!(
+            pod.state,
+            PodState::Embryo | PodState::Preparing | PodState::Prepared | PodState::Running
+        ) {
+            if limit.is_some_and(|l| start.elapsed() >= l) {
+                bail!("pod {} is still {} after {wait}", pod.uuid, pod.state);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            pod = pods.find(&pod.uuid)?;
+        }
+    }
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json | Format::JsonPretty => {
@@ -149,10 +200,17 @@ pub fn status(global: &GlobalArgs, args: &StatusArgs) -> Result<()> {
         }
         Format::Table => {
             writeln!(out, "state={}", pod.state)?;
-            if let Some(created) = pod.created() {
-                writeln!(out, "created={}", rfc3339(created))?;
+            let json = pod_json(&pod);
+            if let Some(created) = &json.created {
+                writeln!(out, "created={created}")?;
             }
-            for app in pod_json(&pod).apps {
+            if let Some(started) = &json.started {
+                writeln!(out, "started={started}")?;
+            }
+            if let Some(pid) = json.pid {
+                writeln!(out, "pid={pid}")?;
+            }
+            for app in json.apps {
                 if let Some(code) = app.exit_code {
                     writeln!(out, "app-{}={code}", app.name)?;
                 }

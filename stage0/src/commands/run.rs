@@ -161,3 +161,68 @@ pub fn stop(global: &GlobalArgs, args: &crate::cli::StopArgs) -> Result<u8> {
     }
     Ok(0)
 }
+
+/// `rkt enter`: runs a command inside a running pod, in an app's root filesystem, as a
+/// transient unit of the pod's systemd (so it is seen, logged and cleaned up like the apps).
+pub fn enter(global: &GlobalArgs, args: &crate::cli::EnterArgs) -> Result<u8> {
+    use std::io::IsTerminal;
+    let pods = Pods::open(&global.dir)?;
+    let pod = pods.find(&args.uuid)?;
+    if pod.state != rkt::pod::PodState::Running {
+        bail!(
+            "pod {} is {}: only a running pod can be entered",
+            pod.uuid,
+            pod.state
+        );
+    }
+    let apps: Vec<String> = pod
+        .manifest()?
+        .apps
+        .iter()
+        .map(|a| a.name.to_string())
+        .collect();
+    let app = match (&args.app, apps.as_slice()) {
+        (Some(app), _) if apps.contains(app) => app.clone(),
+        (Some(app), _) => bail!(
+            "pod {} has no app {app:?}; its apps: {}",
+            pod.uuid,
+            apps.join(", ")
+        ),
+        (None, [only]) => only.clone(),
+        (None, _) => bail!(
+            "pod {} has several apps; choose one with --app ({})",
+            pod.uuid,
+            apps.join(", ")
+        ),
+    };
+    let command = if args.command.is_empty() {
+        vec!["/bin/sh".to_owned()]
+    } else {
+        args.command.clone()
+    };
+    let io = if std::io::stdin().is_terminal() {
+        "--pty"
+    } else {
+        "--pipe"
+    };
+    let status = Command::new("systemd-run")
+        .args(["--quiet", "--wait", "--collect", io])
+        .arg(format!(
+            "--machine={}",
+            rkt::stage1::machine_name(&pod.uuid)
+        ))
+        .arg(format!(
+            "--property=RootDirectory={}",
+            rkt::stage1::app_rootfs_in_pod(&app)
+        ))
+        .arg("--property=MountAPIVFS=yes")
+        .arg(format!("--setenv=AC_APP_NAME={app}"))
+        .arg("--")
+        .args(&command)
+        .status()
+        .context("running systemd-run to enter the pod")?;
+    Ok(status
+        .code()
+        .and_then(|c| u8::try_from(c).ok())
+        .unwrap_or(254))
+}

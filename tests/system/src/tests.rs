@@ -382,8 +382,31 @@ fn machinectl_sees_and_terminates_a_pod(ctx: &Ctx) -> TestResult {
             || "journalctl -M does not show the app's output".into(),
         )?;
         let status = t.ok(&["status", &uuid])?;
-        check(status.contains("state=running"), || {
-            format!("rkt status: {status}")
+        check(
+            status.contains("state=running")
+                && status.contains("pid=")
+                && status.contains("started="),
+            || format!("rkt status: {status}"),
+        )?;
+        let entered = t.ok(&[
+            "enter",
+            "--app",
+            "inspect-sleep",
+            &uuid[..8],
+            "--",
+            "/inspect",
+            "--print-msg",
+            "entered",
+            "--print-pid1-cmdline",
+        ])?;
+        check(
+            entered.contains("entered")
+                && entered.contains("pid1_cmdline=/usr/lib/systemd/systemd"),
+            || format!("rkt enter printed {entered:?}"),
+        )?;
+        let waited = t.rkt(&["status", "--wait=1s", &uuid])?;
+        check(waited.status.code() == Some(254), || {
+            "status --wait=1s returned while the pod still runs".into()
         })?;
         let mstatus = ctx
             .systemd
@@ -396,7 +419,7 @@ fn machinectl_sees_and_terminates_a_pod(ctx: &Ctx) -> TestResult {
             wait_for(30, || matches!(child.try_wait(), Ok(Some(_)))),
             || "rkt run did not return after machinectl terminate".into(),
         )?;
-        let status = t.ok(&["status", &uuid])?;
+        let status = t.ok(&["status", "--wait=30s", &uuid])?;
         check(status.contains("state=exited"), || {
             format!("rkt status after terminate: {status}")
         })?;
