@@ -22,6 +22,8 @@ pub struct Ctx {
     pub systemd: Systemd,
     pub rkt: PathBuf,
     pub images: PathBuf,
+    /// The source tree (units, scripts).
+    pub checkout: PathBuf,
 }
 
 /// A test's verdict; `Err` explains the failure.
@@ -64,6 +66,7 @@ fn main() -> ExitCode {
         systemd,
         rkt,
         images,
+        checkout,
     };
     let (mut passed, mut failed) = (0, 0);
     for (name, test) in selected {

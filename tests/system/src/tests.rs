@@ -30,6 +30,7 @@ pub const ALL: &[(&str, Test)] = &[
         "rkt_stop_sends_sigterm_to_the_app",
         rkt_stop_sends_sigterm_to_the_app,
     ),
+    ("gc_unit_collects_exited_pods", gc_unit_collects_exited_pods),
 ];
 
 fn check(cond: bool, why: impl FnOnce() -> String) -> TestResult {
@@ -525,4 +526,39 @@ fn rkt_stop_sends_sigterm_to_the_app(ctx: &Ctx) -> TestResult {
     let _ = child.kill();
     let _ = child.wait();
     result
+}
+
+/// The shipped `rkt-gc.service` (pointed at this build and store, with no grace period)
+/// marks and removes an exited pod.
+fn gc_unit_collects_exited_pods(ctx: &Ctx) -> TestResult {
+    let t = PodTest::new(ctx)?;
+    let uuid_file = t.uuid_file();
+    let image = t.image("inspect-exit7");
+    t.rkt(&["run", "--uuid-file-save", &uuid_file, &image])?;
+    let uuid = t.read_uuid().ok_or("no UUID saved")?;
+    let unit = std::fs::read_to_string(ctx.checkout.join("units/rkt-gc.service"))
+        .map_err(|e| format!("reading units/rkt-gc.service: {e}"))?;
+    let unit = unit.replace(
+        "/usr/bin/rkt gc --grace-period=24h",
+        &format!("{} --dir {} gc --grace-period=0s", t.rkt, t.dir),
+    );
+    check(unit.contains(&t.dir), || {
+        "the unit's ExecStart changed shape".into()
+    })?;
+    let path = "/run/systemd/system/rkt-gc.service";
+    ctx.systemd
+        .ok(&["sh", "-c", &format!("cat > {path} <<'UNIT'\n{unit}UNIT\n")])?;
+    ctx.systemd.ok(&["systemctl", "daemon-reload"])?;
+    ctx.systemd.ok(&["systemctl", "start", "rkt-gc.service"])?;
+    let list = t.ok(&["list", "--no-legend"])?;
+    check(!list.contains(&uuid[..8]), || {
+        format!("pod not collected: {list}")
+    })?;
+    let log = t.journal(&["-u", "rkt-gc.service"]);
+    check(log.contains(&format!("removed {uuid}")), || {
+        format!("gc unit log: {log}")
+    })?;
+    ctx.systemd.ok(&["rm", "-f", path])?;
+    ctx.systemd.ok(&["systemctl", "daemon-reload"])?;
+    t.gc_leaves_nothing(&uuid)
 }
