@@ -4,6 +4,7 @@
 
 mod cli;
 mod commands;
+mod handoff;
 mod output;
 mod progress;
 

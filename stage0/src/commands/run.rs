@@ -10,6 +10,7 @@ use rkt::store::Store;
 
 use super::fetch::resolve_image;
 use crate::cli::{GlobalArgs, PodArgs, RunArgs};
+use crate::handoff::{PodUnit, Systemd};
 
 pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<u8> {
     require_systemd()?;
@@ -51,35 +52,37 @@ fn run_pod(global: &GlobalArgs, pod: &Pod) -> Result<u8> {
         .collect();
     let unit = format!("rkt-{}.service", pod.uuid);
     let dir = std::fs::canonicalize(&global.dir).unwrap_or_else(|_| global.dir.clone());
-    let mut cmd = Command::new("systemd-run");
-    cmd.arg("--quiet")
-        .arg("--wait")
-        .arg(format!("--unit={unit}"))
-        .arg("--slice=machine.slice")
-        .arg(format!(
-            "--description=rkt pod {} ({})",
-            pod.uuid,
-            apps.join(", ")
-        ))
-        .args(["--property=Type=notify", "--property=Delegate=yes"])
-        .args(["--property=KillMode=mixed", "--property=TimeoutStopSec=30s"]);
-    if let Some(caller) = calling_unit() {
-        // `ExecStart=rkt run …`: stopping the caller's unit stops the pod.
-        cmd.arg(format!("--property=BindsTo={caller}"))
-            .arg(format!("--property=After={caller}"));
+    let description = format!("rkt pod {} ({})", pod.uuid, apps.join(", "));
+    let caller = calling_unit();
+    let systemd = Systemd::connect()?;
+    tracing::debug!("handing pod {} to systemd as {unit}", pod.uuid);
+    systemd.start_pod(&PodUnit {
+        name: &unit,
+        description: &description,
+        stage1: &stage1,
+        dir: &dir,
+        uuid: &pod.uuid,
+        bound_to: caller.as_deref(),
+    })?;
+    systemd.wait_inactive(&unit)?;
+    // stage1 holds the pod's lock until its very end; wait for that too (bounded: it is
+    // exiting), so that `rkt status` right after `rkt run` says exited.
+    let pods = Pods::open(&dir)?;
+    for _ in 0..100 {
+        match pods.find(&pod.uuid) {
+            Ok(p) if p.state == rkt::pod::PodState::Running => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            _ => break,
+        }
     }
-    cmd.arg(&stage1).arg("--dir").arg(&dir).arg(&pod.uuid);
-    tracing::debug!("handing pod {} to systemd: {cmd:?}", pod.uuid);
-    let status = cmd
-        .status()
-        .context("starting the pod's unit with systemd-run (is systemd running?)")?;
     let statuses: Vec<i32> = apps
         .iter()
         .filter_map(|a| rkt::stage1::read_app_status(&run_path(&dir, &pod.uuid), a))
         .collect();
     if statuses.len() != apps.len() {
         bail!(
-            "pod {} failed before its apps finished ({status}); see journalctl -u {unit}",
+            "pod {} failed before its apps finished; see journalctl -u {unit}",
             pod.uuid
         );
     }

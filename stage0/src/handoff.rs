@@ -1,0 +1,159 @@
+//! The hand-off: asking systemd, over the system bus, to run stage1 as the pod's own unit, and
+//! watching for the job and the unit to finish rather than sleeping.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use zbus::blocking::Connection;
+use zbus::zvariant::{OwnedObjectPath, Value};
+
+#[zbus::proxy(
+    interface = "org.freedesktop.systemd1.Manager",
+    default_service = "org.freedesktop.systemd1",
+    default_path = "/org/freedesktop/systemd1"
+)]
+trait Manager {
+    fn subscribe(&self) -> zbus::Result<()>;
+
+    #[allow(clippy::type_complexity)]
+    fn start_transient_unit(
+        &self,
+        name: &str,
+        mode: &str,
+        properties: &[(&str, Value<'_>)],
+        aux: &[(&str, Vec<(&str, Value<'_>)>)],
+    ) -> zbus::Result<OwnedObjectPath>;
+
+    fn get_unit(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
+
+    #[zbus(signal)]
+    fn job_removed(
+        &self,
+        id: u32,
+        job: OwnedObjectPath,
+        unit: String,
+        result: String,
+    ) -> zbus::Result<()>;
+}
+
+#[zbus::proxy(
+    interface = "org.freedesktop.systemd1.Unit",
+    default_service = "org.freedesktop.systemd1"
+)]
+trait Unit {
+    #[zbus(property)]
+    fn active_state(&self) -> zbus::Result<String>;
+}
+
+/// The pod's unit, as stage0 asks systemd to create it.
+pub struct PodUnit<'a> {
+    pub name: &'a str,
+    pub description: &'a str,
+    pub stage1: &'a Path,
+    pub dir: &'a Path,
+    pub uuid: &'a str,
+    /// The unit `rkt run` itself runs in, which the pod is bound to.
+    pub bound_to: Option<&'a str>,
+}
+
+/// A connection to the system's systemd.
+pub struct Systemd {
+    connection: Connection,
+}
+
+impl Systemd {
+    pub fn connect() -> Result<Systemd> {
+        let connection = Connection::system().context(
+            "cannot reach systemd on the system bus: is this host running systemd and D-Bus?",
+        )?;
+        Ok(Systemd { connection })
+    }
+
+    /// Starts the pod's unit and waits for its start job: done once stage1 said READY=1 (the
+    /// pod booted and its apps were started), failed if stage1 gave up before.
+    pub fn start_pod(&self, unit: &PodUnit<'_>) -> Result<()> {
+        let manager = ManagerProxyBlocking::new(&self.connection)?;
+        manager
+            .subscribe()
+            .context("subscribing to systemd's job signals")?;
+        // Listen before starting, so that the job's end cannot slip by unseen.
+        let mut jobs = manager.receive_job_removed()?;
+
+        let exec_start = vec![(
+            unit.stage1.to_string_lossy().into_owned(),
+            vec![
+                unit.stage1.to_string_lossy().into_owned(),
+                "--dir".to_owned(),
+                unit.dir.to_string_lossy().into_owned(),
+                unit.uuid.to_owned(),
+            ],
+            false,
+        )];
+        let mut properties: Vec<(&str, Value<'_>)> = vec![
+            ("Description", Value::from(unit.description)),
+            ("Slice", Value::from("machine.slice")),
+            ("Type", Value::from("notify")),
+            // stage1 runs systemd-nspawn, which manages the pod's cgroup subtree.
+            ("Delegate", Value::from(true)),
+            // SIGTERM to stage1 alone: it shuts the apps and the pod down in order.
+            ("KillMode", Value::from("mixed")),
+            ("TimeoutStopUSec", Value::from(30_000_000u64)),
+            ("ExecStart", Value::from(exec_start)),
+        ];
+        if let Some(caller) = unit.bound_to {
+            properties.push(("BindsTo", Value::from(vec![caller])));
+            properties.push(("After", Value::from(vec![caller])));
+        }
+        let job = manager
+            .start_transient_unit(unit.name, "fail", &properties, &[])
+            .with_context(|| format!("asking systemd to start {}", unit.name))?;
+        for signal in &mut jobs {
+            let args = signal.args()?;
+            if args.job.as_str() != job.as_str() {
+                continue;
+            }
+            return match args.result.as_str() {
+                "done" => Ok(()),
+                result => bail!(
+                    "the pod's unit {} did not start ({result}); see journalctl -u {}",
+                    unit.name,
+                    unit.name
+                ),
+            };
+        }
+        bail!(
+            "lost the connection to systemd while starting {}",
+            unit.name
+        )
+    }
+
+    /// Waits until the unit is no longer active (the pod ended), watching its ActiveState.
+    pub fn wait_inactive(&self, name: &str) -> Result<()> {
+        let manager = ManagerProxyBlocking::new(&self.connection)?;
+        let path = match manager.get_unit(name) {
+            Ok(path) => path,
+            // Already gone: transient units are unloaded once inactive.
+            Err(_) => return Ok(()),
+        };
+        let unit = UnitProxyBlocking::builder(&self.connection)
+            .path(path)?
+            .cache_properties(zbus::proxy::CacheProperties::No)
+            .build()?;
+        let mut changes = unit.receive_active_state_changed();
+        let done = |state: &str| matches!(state, "inactive" | "failed");
+        match unit.active_state() {
+            Ok(state) if !done(&state) => {}
+            _ => return Ok(()),
+        }
+        for change in &mut changes {
+            match change.get() {
+                Ok(state) if !done(&state) => {}
+                _ => return Ok(()),
+            }
+        }
+        // The signal stream ended: the unit was unloaded.
+        std::thread::sleep(Duration::from_millis(10));
+        Ok(())
+    }
+}
