@@ -95,11 +95,18 @@ fn run_pod(store: &Store, pod: &RunningPod, apps: &[RuntimeApp], stop: &AtomicBo
         let _ = nspawn.wait();
         return Err(e);
     }
+    // Each app thread says when it is done, so the pod ends as soon as the last app does.
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     let handles: Vec<_> = plans
         .into_iter()
         .map(|plan| {
             let machine = machine.clone();
-            thread::spawn(move || run_app(&machine, &plan))
+            let done = done_tx.clone();
+            thread::spawn(move || {
+                let status = run_app(&machine, &plan);
+                let _ = done.send(());
+                status
+            })
         })
         .collect();
     notify_systemd("READY=1");
@@ -121,7 +128,8 @@ fn run_pod(store: &Store, pod: &RunningPod, apps: &[RuntimeApp], stop: &AtomicBo
             eprintln!("rkt-stage1: the pod's systemd-nspawn ended early ({status})");
             break;
         }
-        thread::sleep(Duration::from_millis(50));
+        // Wakes at once when an app ends; otherwise looks at the stop flag now and then.
+        let _ = done_rx.recv_timeout(Duration::from_millis(50));
     }
     let mut first_failure = 0u8;
     for (app, handle) in apps.iter().zip(handles) {

@@ -68,10 +68,10 @@ fn run_pod(global: &GlobalArgs, pod: &Pod) -> Result<u8> {
     // stage1 holds the pod's lock until its very end; wait for that too (bounded: it is
     // exiting), so that `rkt status` right after `rkt run` says exited.
     let pods = Pods::open(&dir)?;
-    for _ in 0..100 {
+    for _ in 0..400 {
         match pods.find(&pod.uuid) {
             Ok(p) if p.state == rkt::pod::PodState::Running => {
-                std::thread::sleep(std::time::Duration::from_millis(20))
+                std::thread::sleep(std::time::Duration::from_millis(5))
             }
             _ => break,
         }
