@@ -210,6 +210,14 @@ pub fn status(global: &GlobalArgs, args: &StatusArgs) -> Result<()> {
             if let Some(pid) = json.pid {
                 writeln!(out, "pid={pid}")?;
             }
+            if pod.state != PodState::Prepared {
+                // Apps log into the pod's journal, which stays readable from the host.
+                writeln!(
+                    out,
+                    "logs=journalctl -m _MACHINE_ID={}",
+                    pod.uuid.replace('-', "")
+                )?;
+            }
             for app in json.apps {
                 if let Some(code) = app.exit_code {
                     writeln!(out, "app-{}={code}", app.name)?;

@@ -301,6 +301,17 @@ fn rkt_run_exits_with_the_app_status(ctx: &Ctx) -> TestResult {
         status.contains("state=exited") && status.contains("app-inspect-exit7=7"),
         || format!("rkt status says: {status}"),
     )?;
+    // The command rkt status gives for the logs works once the pod is gone.
+    let logs = status
+        .lines()
+        .find_map(|l| l.strip_prefix("logs="))
+        .ok_or_else(|| format!("no logs= in rkt status: {status}"))?;
+    let mut cmd: Vec<&str> = logs.split_whitespace().collect();
+    cmd.extend(["--no-pager", "-o", "cat"]);
+    let text = ctx.systemd.ok(&cmd)?;
+    check(text.contains("hello from inspect"), || {
+        format!("`{logs}` does not show the app's output: {text}")
+    })?;
     t.gc_leaves_nothing(&uuid)
 }
 
