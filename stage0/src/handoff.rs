@@ -27,6 +27,8 @@ trait Manager {
 
     fn get_unit(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
 
+    fn stop_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
+
     #[zbus(signal)]
     fn job_removed(
         &self,
@@ -126,6 +128,15 @@ impl Systemd {
             "lost the connection to systemd while starting {}",
             unit.name
         )
+    }
+
+    /// Asks systemd to stop a unit (without waiting for it).
+    pub fn stop_unit(&self, name: &str) -> Result<()> {
+        let manager = ManagerProxyBlocking::new(&self.connection)?;
+        manager
+            .stop_unit(name, "replace")
+            .with_context(|| format!("asking systemd to stop {name}"))?;
+        Ok(())
     }
 
     /// Waits until the unit is no longer active (the pod ended), watching its ActiveState.

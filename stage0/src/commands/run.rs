@@ -64,6 +64,11 @@ fn run_pod(global: &GlobalArgs, pod: &Pod) -> Result<u8> {
         uuid: &pod.uuid,
         bound_to: caller.as_deref(),
     })?;
+    if caller.is_none() {
+        // Ctrl-C or SIGTERM to `rkt run` stops the pod, as it did with the original rkt.
+        // (Under a unit, BindsTo= does that.)
+        stop_pod_on_signal(&unit)?;
+    }
     systemd.wait_inactive(&unit)?;
     // stage1 holds the pod's lock until its very end; wait for that too (bounded: it is
     // exiting), so that `rkt status` right after `rkt run` says exited.
@@ -88,6 +93,24 @@ fn run_pod(global: &GlobalArgs, pod: &Pod) -> Result<u8> {
     }
     let first = statuses.iter().copied().find(|s| *s != 0).unwrap_or(0);
     Ok(u8::try_from(first).unwrap_or(254))
+}
+
+/// Watches for SIGINT/SIGTERM on a thread and asks systemd to stop `unit` when one comes;
+/// `rkt run` then sees the pod end and exits with the apps' statuses as usual.
+fn stop_pod_on_signal(unit: &str) -> Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .context("installing signal handlers")?;
+    let unit = unit.to_owned();
+    std::thread::spawn(move || {
+        for signal in signals.forever() {
+            tracing::debug!("signal {signal}: stopping {unit}");
+            if let Err(e) = Systemd::connect().and_then(|s| s.stop_unit(&unit)) {
+                eprintln!("rkt: {e:#}");
+            }
+        }
+    });
+    Ok(())
 }
 
 /// Pods are systemd units: refuse early, before anything is made, without systemd.

@@ -31,6 +31,10 @@ pub const ALL: &[(&str, Test)] = &[
         rkt_stop_sends_sigterm_to_the_app,
     ),
     ("gc_unit_collects_exited_pods", gc_unit_collects_exited_pods),
+    (
+        "interrupting_rkt_run_stops_the_pod",
+        interrupting_rkt_run_stops_the_pod,
+    ),
 ];
 
 fn check(cond: bool, why: impl FnOnce() -> String) -> TestResult {
@@ -572,4 +576,51 @@ fn gc_unit_collects_exited_pods(ctx: &Ctx) -> TestResult {
     ctx.systemd.ok(&["rm", "-f", path])?;
     ctx.systemd.ok(&["systemctl", "daemon-reload"])?;
     t.gc_leaves_nothing(&uuid)
+}
+
+/// Ctrl-C (SIGINT) to a `rkt run` started from a shell stops its pod, and rkt run returns.
+fn interrupting_rkt_run_stops_the_pod(ctx: &Ctx) -> TestResult {
+    let t = PodTest::new(ctx)?;
+    let uuid_file = t.uuid_file();
+    let image = t.image("inspect-sleep");
+    let mut child = ctx
+        .systemd
+        .command(&t.rkt)
+        .args(["--dir", &t.dir, "--insecure-options=image", "run"])
+        .args(["--uuid-file-save", &uuid_file, &image])
+        .spawn()
+        .map_err(|e| format!("starting rkt run: {e}"))?;
+    let result = (|| {
+        check(wait_for(30, || t.read_uuid().is_some()), || {
+            "no UUID saved".into()
+        })?;
+        let uuid = t.read_uuid().unwrap_or_default();
+        let machine = format!("rkt-{}", uuid.replace('-', ""));
+        check(
+            wait_for(30, || {
+                t.journal(&["-M", &machine, "-t", "inspect-sleep"])
+                    .contains("started")
+            }),
+            || "the app never started".into(),
+        )?;
+        // Our child is nsenter; the signal goes to rkt itself, as a terminal would send it.
+        ctx.systemd.ok(&[
+            "pkill",
+            "-INT",
+            "-f",
+            &format!("run --uuid-file-save {uuid_file}"),
+        ])?;
+        check(
+            wait_for(30, || matches!(child.try_wait(), Ok(Some(_)))),
+            || "rkt run did not return after SIGINT".into(),
+        )?;
+        let status = t.ok(&["status", "--wait=30s", &uuid])?;
+        check(status.contains("app-inspect-sleep=143"), || {
+            format!("the app was not stopped with SIGTERM: {status}")
+        })?;
+        t.gc_leaves_nothing(&uuid)
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    result
 }
