@@ -34,6 +34,19 @@ pub use gc::{GcOptions, GcReport};
 use crate::lock::{FileLock, LockKind};
 use crate::schema::PodManifest;
 
+/// How stage1 is to set the pod up, chosen at prepare time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodOptions {
+    /// Copy each app's root filesystem instead of mounting an overlay on the store's tree,
+    /// for filesystems that cannot be an overlay's lower layer.
+    #[serde(default)]
+    pub no_overlay: bool,
+}
+
+/// [`PodOptions`] in the pod directory.
+pub const OPTIONS_FILE: &str = "options.json";
+
 /// The pod manifest, as the appc spec defines it.
 pub const MANIFEST_FILE: &str = "pod";
 /// Its mtime is the pod's creation time.
@@ -149,6 +162,18 @@ impl Pod {
         fs::read(&path).map_err(|e| PodError::io("reading", &path, e))
     }
 
+    /// How stage1 is to set the pod up (defaults if the file is missing: older pods).
+    pub fn options(&self) -> Result<PodOptions, PodError> {
+        match fs::read(self.path.join(OPTIONS_FILE)) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| PodError::Corrupt {
+                uuid: self.uuid.clone(),
+                reason: format!("{OPTIONS_FILE}: {e}"),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(PodOptions::default()),
+            Err(e) => Err(PodError::io("reading", &self.path.join(OPTIONS_FILE), e)),
+        }
+    }
+
     /// Seconds since the epoch when the pod was created.
     pub fn created(&self) -> Option<u64> {
         mtime(&self.path.join(CREATED_FILE))
@@ -172,6 +197,12 @@ impl PreparingPod {
             &self.path.join(MANIFEST_FILE),
             manifest.to_json_pretty().as_bytes(),
         )
+    }
+
+    /// Writes how stage1 is to set the pod up.
+    pub fn write_options(&self, options: &PodOptions) -> Result<(), PodError> {
+        let json = serde_json::to_vec_pretty(options).expect("options serialize");
+        write_atomic(&self.path.join(OPTIONS_FILE), &json)
     }
 
     /// Moves the pod to `prepared/` and lets go of it.

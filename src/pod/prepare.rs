@@ -3,16 +3,24 @@
 use crate::schema::{AcName, ImageId, PodManifest, RuntimeApp, RuntimeImage};
 use crate::store::Store;
 
-use super::{Pod, PodError, Pods};
+use super::{Pod, PodError, PodOptions, Pods};
 
 impl Pods {
     /// Creates a prepared pod running one app per image, named after the last part of the
     /// image name (as rkt does). On any error the half-made pod is thrown away.
-    pub fn prepare(&self, store: &Store, images: &[ImageId]) -> Result<Pod, PodError> {
+    pub fn prepare(
+        &self,
+        store: &Store,
+        images: &[ImageId],
+        options: &PodOptions,
+    ) -> Result<Pod, PodError> {
         let pod = self.create()?;
         match build_manifest(store, images) {
             Ok(manifest) => {
-                if let Err(e) = pod.write_manifest(&manifest) {
+                let written = pod
+                    .write_manifest(&manifest)
+                    .and_then(|()| pod.write_options(options));
+                if let Err(e) = written {
                     pod.abort();
                     return Err(e);
                 }

@@ -181,6 +181,10 @@ pub struct PrepareArgs {
     /// Also write the pod's UUID to this file
     #[arg(long, value_name = "FILE")]
     pub uuid_file_save: Option<PathBuf>,
+    /// Copy each app's root filesystem instead of mounting an overlay (for filesystems
+    /// without overlay support; slower to start, and uses more space)
+    #[arg(long)]
+    pub no_overlay: bool,
 }
 
 #[derive(Debug, Args)]
@@ -197,6 +201,10 @@ pub struct RunArgs {
     /// Also write the pod's UUID to this file
     #[arg(long, value_name = "FILE")]
     pub uuid_file_save: Option<PathBuf>,
+    /// Copy each app's root filesystem instead of mounting an overlay (for filesystems
+    /// without overlay support; slower to start, and uses more space)
+    #[arg(long)]
+    pub no_overlay: bool,
 }
 
 #[derive(Debug, Args)]

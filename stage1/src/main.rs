@@ -19,7 +19,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use rkt::pod::{Pods, RunningPod};
+use rkt::pod::{PodOptions, Pods, RunningPod};
 use rkt::schema::{App, RuntimeApp};
 use rkt::stage1::{self as s1, NspawnOptions};
 use rkt::store::Store;
@@ -60,8 +60,9 @@ fn run(dir: &Path, uuid: &str) -> Result<u8> {
     let store = Store::open(dir)?;
     let pod = pods.find(uuid)?;
     let manifest = pod.manifest()?;
+    let options = pod.options()?;
     let running = pods.take_for_run(&pod)?;
-    let result = run_pod(&store, &running, &manifest.apps, &stop);
+    let result = run_pod(&store, &running, &manifest.apps, &options, &stop);
     // Whatever happened, nothing of the pod stays mounted.
     if let Err(e) = s1::unmount_pod(&running.path) {
         eprintln!("rkt-stage1: {e}");
@@ -69,7 +70,13 @@ fn run(dir: &Path, uuid: &str) -> Result<u8> {
     result
 }
 
-fn run_pod(store: &Store, pod: &RunningPod, apps: &[RuntimeApp], stop: &AtomicBool) -> Result<u8> {
+fn run_pod(
+    store: &Store,
+    pod: &RunningPod,
+    apps: &[RuntimeApp],
+    options: &PodOptions,
+    stop: &AtomicBool,
+) -> Result<u8> {
     let machine_id = pod.uuid.replace('-', "");
     let root = s1::build_stage1_root(&pod.path, &machine_id)?;
     let mut plans = Vec::new();
@@ -80,7 +87,18 @@ fn run_pod(store: &Store, pod: &RunningPod, apps: &[RuntimeApp], stop: &AtomicBo
             .as_ref()
             .context("pod manifest without image ID")?;
         let image_rootfs = store.rootfs_path(id);
-        s1::mount_app_rootfs(&pod.path, app.name.as_str(), &image_rootfs)?;
+        if options.no_overlay {
+            // A copy, unpacked again from the kept ACI with the importer's checks.
+            let target =
+                root.join(s1::app_rootfs_in_pod(app.name.as_str()).trim_start_matches('/'));
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
+            }
+            store.extract(id, &target, true, false)?;
+        } else {
+            s1::mount_app_rootfs(&pod.path, app.name.as_str(), &image_rootfs)?;
+        }
         let image_app = match &app.app {
             Some(a) => a.clone(),
             None => store.manifest(id)?.app.context("image has no app")?,

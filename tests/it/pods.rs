@@ -3,7 +3,7 @@
 use std::fs;
 use std::time::Duration;
 
-use rkt::pod::{GcOptions, PodError, PodState, Pods};
+use rkt::pod::{GcOptions, PodError, PodOptions, PodState, Pods};
 
 use crate::aci::{AciBuilder, manifest_json};
 use crate::support::Fixture;
@@ -42,7 +42,9 @@ fn pod_dirs(fx: &Fixture) -> Vec<String> {
 #[test]
 fn prepare_writes_a_reified_manifest_and_the_pod_is_found_by_prefix() {
     let (fx, pods, ids) = setup();
-    let pod = pods.prepare(&fx.store, &ids).unwrap();
+    let pod = pods
+        .prepare(&fx.store, &ids, &PodOptions::default())
+        .unwrap();
     assert_eq!(pod.state, PodState::Prepared);
     let manifest = pod.manifest().unwrap();
     let apps: Vec<_> = manifest.apps.iter().map(|a| a.name.to_string()).collect();
@@ -50,7 +52,8 @@ fn prepare_writes_a_reified_manifest_and_the_pod_is_found_by_prefix() {
     assert_eq!(manifest.apps[0].image.id.as_ref(), Some(&ids[0]));
     assert_eq!(pods.find(&pod.uuid[..6]).unwrap().uuid, pod.uuid);
     assert!(matches!(pods.find("zzzz"), Err(PodError::NotFound(_))));
-    pods.prepare(&fx.store, &ids[..1]).unwrap();
+    pods.prepare(&fx.store, &ids[..1], &PodOptions::default())
+        .unwrap();
     assert_eq!(pods.list().unwrap().len(), 2);
     assert!(pod.created().is_some());
 }
@@ -58,7 +61,11 @@ fn prepare_writes_a_reified_manifest_and_the_pod_is_found_by_prefix() {
 #[test]
 fn a_failed_prepare_leaves_no_pod_behind() {
     let (fx, pods, ids) = setup();
-    let dup = pods.prepare(&fx.store, &[ids[0].clone(), ids[0].clone()]);
+    let dup = pods.prepare(
+        &fx.store,
+        &[ids[0].clone(), ids[0].clone()],
+        &PodOptions::default(),
+    );
     assert!(matches!(dup, Err(PodError::DuplicateApp { .. })), "{dup:?}");
     let no_app = AciBuilder::empty()
         .file(
@@ -78,7 +85,9 @@ fn a_failed_prepare_leaves_no_pod_behind() {
         .unwrap()
         .info
         .id;
-    let err = pods.prepare(&fx.store, &[lib]).unwrap_err();
+    let err = pods
+        .prepare(&fx.store, &[lib], &PodOptions::default())
+        .unwrap_err();
     assert!(err.to_string().contains("no app"), "{err}");
     assert!(pod_dirs(&fx).is_empty(), "left: {:?}", pod_dirs(&fx));
 }
@@ -86,7 +95,9 @@ fn a_failed_prepare_leaves_no_pod_behind() {
 #[test]
 fn running_pods_are_locked_and_cannot_be_removed_or_collected() {
     let (fx, pods, ids) = setup();
-    let pod = pods.prepare(&fx.store, &ids).unwrap();
+    let pod = pods
+        .prepare(&fx.store, &ids, &PodOptions::default())
+        .unwrap();
     let running = pods.take_for_run(&pod).unwrap();
     let seen = pods.find(&pod.uuid).unwrap();
     assert_eq!(seen.state, PodState::Running);
@@ -129,7 +140,9 @@ fn gc_finishes_off_aborted_prepares_and_expired_prepared_pods_but_not_live_ones(
     // A prepare in progress: left alone.
     let live = pods.create().unwrap();
     assert_eq!(pods.find(&live.uuid).unwrap().state, PodState::Preparing);
-    let prepared = pods.prepare(&fx.store, &ids).unwrap();
+    let prepared = pods
+        .prepare(&fx.store, &ids, &PodOptions::default())
+        .unwrap();
 
     let report = pods.gc(gc_opts(1800, 3600, false)).unwrap();
     assert_eq!(report.removed, [crashed_uuid.as_str()]);
@@ -147,7 +160,9 @@ fn gc_finishes_off_aborted_prepares_and_expired_prepared_pods_but_not_live_ones(
 #[test]
 fn rm_and_gc_undo_mounts_inside_the_pod() {
     let (fx, pods, ids) = setup();
-    let pod = pods.prepare(&fx.store, &ids).unwrap();
+    let pod = pods
+        .prepare(&fx.store, &ids, &PodOptions::default())
+        .unwrap();
     let target = pod.path.join("stage1/rootfs");
     fs::create_dir_all(&target).unwrap();
     rustix::mount::mount(

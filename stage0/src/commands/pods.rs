@@ -20,7 +20,12 @@ pub fn prepare(global: &GlobalArgs, args: &PrepareArgs) -> Result<()> {
     for image in &args.images {
         ids.push(resolve_image(global, &store, image)?);
     }
-    let pod = pods.prepare(&store, &ids).context("preparing the pod")?;
+    let options = rkt::pod::PodOptions {
+        no_overlay: args.no_overlay,
+    };
+    let pod = pods
+        .prepare(&store, &ids, &options)
+        .context("preparing the pod")?;
     if let Some(file) = &args.uuid_file_save {
         std::fs::write(file, format!("{}\n", pod.uuid))
             .with_context(|| format!("writing {}", file.display()))?;

@@ -31,6 +31,7 @@ pub const ALL: &[(&str, Test)] = &[
         rkt_stop_sends_sigterm_to_the_app,
     ),
     ("gc_unit_collects_exited_pods", gc_unit_collects_exited_pods),
+    ("no_overlay_copies_the_root", no_overlay_copies_the_root),
     (
         "interrupting_rkt_run_stops_the_pod",
         interrupting_rkt_run_stops_the_pod,
@@ -623,4 +624,39 @@ fn interrupting_rkt_run_stops_the_pod(ctx: &Ctx) -> TestResult {
     let _ = child.kill();
     let _ = child.wait();
     result
+}
+
+/// `--no-overlay`: the app runs in a copy of its image's tree, not an overlay.
+fn no_overlay_copies_the_root(ctx: &Ctx) -> TestResult {
+    let t = PodTest::new(ctx)?;
+    let uuid_file = t.uuid_file();
+    let image = t.image("inspect-exit7");
+    let out = t.rkt(&[
+        "run",
+        "--no-overlay",
+        "--uuid-file-save",
+        &uuid_file,
+        &image,
+    ])?;
+    check(out.status.code() == Some(7), || {
+        format!(
+            "rkt run --no-overlay exited {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    let uuid = t.read_uuid().ok_or("no UUID saved")?;
+    let pod = format!("{}/pods/run/{uuid}", t.dir);
+    let marker = format!("{pod}/stage1/rootfs/opt/stage2/inspect-exit7/rootfs/marker");
+    let got = ctx.systemd.ok(&["cat", &marker])?;
+    check(got == "exit7", || {
+        format!("marker in the copied root: {got:?}")
+    })?;
+    let overlay = ctx
+        .systemd
+        .run(&["test", "-e", &format!("{pod}/overlay")])?;
+    check(!overlay.status.success(), || {
+        "an overlay was set up anyway".into()
+    })?;
+    t.gc_leaves_nothing(&uuid)
 }
