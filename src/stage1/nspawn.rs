@@ -36,6 +36,10 @@ pub fn nspawn_command(opts: &NspawnOptions<'_>) -> Command {
         .arg("--link-journal=try-host")
         .arg("--notify-ready=yes")
         .arg("--kill-signal=SIGRTMIN+3")
+        .arg(format!(
+            "--setenv=SYSTEMD_UNIT_PATH={}",
+            super::root::POD_UNIT_PATH
+        ))
         .arg("--boot")
         // Arguments for the pod's systemd: no boot status lines in stage1's log.
         .arg("--")

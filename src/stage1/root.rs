@@ -9,7 +9,8 @@ use rustix::mount::{MountFlags, UnmountFlags};
 
 use super::Stage1Error;
 
-/// The unit the pod's systemd boots to: journald and D-Bus (to start apps) and nothing else,
+/// The unit the pod's systemd boots to: journald (its logs flushed to the journal files the
+/// host reads) and D-Bus (to start apps), nothing else,
 /// which is most of why a pod starts fast.
 pub const POD_TARGET: &str = "rkt-pod.target";
 
@@ -17,10 +18,44 @@ const POD_TARGET_UNIT: &str = "\
 [Unit]
 Description=rkt pod
 Documentation=man:rkt(1)
-Wants=systemd-journald.socket dbus.socket
-After=systemd-journald.socket dbus.socket
+Wants=systemd-journald.socket dbus.socket systemd-journal-flush.service
+After=systemd-journald.socket dbus.socket systemd-journal-flush.service
 AllowIsolate=yes
 ";
+
+/// The host units a pod's systemd needs: journald and D-Bus to run apps and keep their
+/// logs, the slices the apps' units go into, and what shutting down takes.
+const POD_UNITS: &[&str] = &[
+    "systemd-journald.service",
+    "systemd-journald.socket",
+    "systemd-journald-dev-log.socket",
+    "systemd-journal-flush.service",
+    "dbus.service",
+    "dbus.socket",
+    "-.slice",
+    "system.slice",
+    "sockets.target",
+    "sysinit.target",
+    "paths.target",
+    "timers.target",
+    "slices.target",
+    "local-fs.target",
+    "swap.target",
+    "shutdown.target",
+    "umount.target",
+    "final.target",
+    "halt.target",
+    "systemd-halt.service",
+    "poweroff.target",
+    "systemd-poweroff.service",
+    "reboot.target",
+    "systemd-reboot.service",
+    "exit.target",
+    "systemd-exit.service",
+];
+
+/// Where the pod's systemd looks for units (see [`POD_UNITS`]).
+pub const POD_UNIT_PATH: &str = "/etc/systemd/system";
 
 pub fn stage1_rootfs(pod_dir: &Path) -> PathBuf {
     pod_dir.join("stage1/rootfs")
@@ -59,6 +94,11 @@ pub fn build_stage1_root(pod_dir: &Path, machine_id: &str) -> Result<PathBuf, St
             }
         }
     }
+    // systemd insists on /var/run being /run.
+    let var_run = root.join("var/run");
+    if fs::symlink_metadata(&var_run).is_err() {
+        symlink("../run", &var_run).map_err(|e| Stage1Error::io("creating", &var_run, e))?;
+    }
     let etc = root.join("etc");
     write(&etc.join("machine-id"), &format!("{machine_id}\n"))?;
     write(&etc.join("passwd"), &passwd())?;
@@ -70,6 +110,15 @@ pub fn build_stage1_root(pod_dir: &Path, machine_id: &str) -> Result<PathBuf, St
     write(&etc.join("os-release"), &os_release)?;
     let units = etc.join("systemd/system");
     write(&units.join(POD_TARGET), POD_TARGET_UNIT)?;
+    // The pod's systemd loads only these (SYSTEMD_UNIT_PATH is this directory alone): loading
+    // every unit of the host's /usr costs more than the rest of its boot.
+    for unit in POD_UNITS {
+        let link = units.join(unit);
+        if !link.exists() && Path::new("/usr/lib/systemd/system").join(unit).exists() {
+            symlink(format!("/usr/lib/systemd/system/{unit}"), &link)
+                .map_err(|e| Stage1Error::io("creating", &link, e))?;
+        }
+    }
     let default = units.join("default.target");
     if !default.exists() {
         symlink(POD_TARGET, &default).map_err(|e| Stage1Error::io("creating", &default, e))?;
