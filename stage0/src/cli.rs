@@ -175,6 +175,13 @@ pub struct ImageRenderArgs {
 
 #[derive(Debug, Args)]
 pub struct PrepareArgs {
+    #[command(flatten)]
+    pub spec: PodSpecArgs,
+}
+
+/// What makes a pod: shared by `prepare` and `run`.
+#[derive(Debug, Args)]
+pub struct PodSpecArgs {
     /// Images: ID (or unique prefix), name[:version], or an ACI file to fetch first
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<String>,
@@ -195,16 +202,8 @@ while it runs or `journalctl -m -t <app>` afterwards. rkt run exits with the fir
 exit status of the pod's apps, or 254 for its own failures. Under a unit file
 (ExecStart=rkt run ...), stopping that unit stops the pod.")]
 pub struct RunArgs {
-    /// Images: ID (or unique prefix), name[:version], or an ACI file to fetch first
-    #[arg(required = true, value_name = "IMAGE")]
-    pub images: Vec<String>,
-    /// Also write the pod's UUID to this file
-    #[arg(long, value_name = "FILE")]
-    pub uuid_file_save: Option<PathBuf>,
-    /// Copy each app's root filesystem instead of mounting an overlay (for filesystems
-    /// without overlay support; slower to start, and uses more space)
-    #[arg(long)]
-    pub no_overlay: bool,
+    #[command(flatten)]
+    pub spec: PodSpecArgs,
 }
 
 #[derive(Debug, Args)]

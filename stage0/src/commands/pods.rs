@@ -9,29 +9,35 @@ use serde::Serialize;
 
 use super::fetch::resolve_image;
 use crate::cli::{
-    Format, GcArgs, GlobalArgs, ListArgs, PodArgs, PodsArgs, PrepareArgs, StatusArgs,
+    Format, GcArgs, GlobalArgs, ListArgs, PodArgs, PodSpecArgs, PodsArgs, PrepareArgs, StatusArgs,
 };
 use crate::output::{Table, format_time, rfc3339};
 
 pub fn prepare(global: &GlobalArgs, args: &PrepareArgs) -> Result<()> {
+    let pod = prepare_pod(global, &args.spec)?;
+    println!("{}", pod.uuid);
+    Ok(())
+}
+
+/// Fetches or finds the images and prepares a pod of them (for `prepare` and `run`).
+pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
     let store = Store::open(&global.dir)?;
     let pods = Pods::open(&global.dir)?;
     let mut ids = Vec::new();
-    for image in &args.images {
+    for image in &spec.images {
         ids.push(resolve_image(global, &store, image)?);
     }
     let options = rkt::pod::PodOptions {
-        no_overlay: args.no_overlay,
+        no_overlay: spec.no_overlay,
     };
     let pod = pods
         .prepare(&store, &ids, &options)
         .context("preparing the pod")?;
-    if let Some(file) = &args.uuid_file_save {
+    if let Some(file) = &spec.uuid_file_save {
         std::fs::write(file, format!("{}\n", pod.uuid))
             .with_context(|| format!("writing {}", file.display()))?;
     }
-    println!("{}", pod.uuid);
-    Ok(())
+    Ok(pod)
 }
 
 /// One app of a pod, as `rkt list --format=json` prints it.

@@ -6,30 +6,13 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use rkt::pod::{Pod, Pods};
-use rkt::store::Store;
 
-use super::fetch::resolve_image;
 use crate::cli::{GlobalArgs, PodArgs, RunArgs};
 use crate::handoff::{PodUnit, Systemd};
 
 pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<u8> {
     require_systemd()?;
-    let store = Store::open(&global.dir)?;
-    let pods = Pods::open(&global.dir)?;
-    let mut ids = Vec::new();
-    for image in &args.images {
-        ids.push(resolve_image(global, &store, image)?);
-    }
-    let options = rkt::pod::PodOptions {
-        no_overlay: args.no_overlay,
-    };
-    let pod = pods
-        .prepare(&store, &ids, &options)
-        .context("preparing the pod")?;
-    if let Some(file) = &args.uuid_file_save {
-        std::fs::write(file, format!("{}\n", pod.uuid))
-            .with_context(|| format!("writing {}", file.display()))?;
-    }
+    let pod = super::pods::prepare_pod(global, &args.spec)?;
     run_pod(global, &pod)
 }
 

@@ -263,6 +263,44 @@ impl<'a> PodTest<'a> {
             .unwrap_or_default()
     }
 
+    /// Starts `rkt run` of the sleeping image in the background and waits (bounded) until
+    /// its app says it started. Returns the child (nsenter running rkt), UUID and machine.
+    fn spawn_sleeper(&self) -> Result<(std::process::Child, String, String), String> {
+        let uuid_file = self.uuid_file();
+        let image = self.image("inspect-sleep");
+        let mut child = self
+            .ctx
+            .systemd
+            .command(&self.rkt)
+            .args(["--dir", &self.dir, "--insecure-options=image", "run"])
+            .args(["--uuid-file-save", &uuid_file, &image])
+            .spawn()
+            .map_err(|e| format!("starting rkt run: {e}"))?;
+        let started = (|| {
+            check(wait_for(30, || self.read_uuid().is_some()), || {
+                "no UUID saved".into()
+            })?;
+            let uuid = self.read_uuid().unwrap_or_default();
+            let machine = format!("rkt-{}", uuid.replace('-', ""));
+            check(
+                wait_for(30, || {
+                    self.journal(&["-M", &machine, "-t", "inspect-sleep"])
+                        .contains("started")
+                }),
+                || "the app never started".into(),
+            )?;
+            Ok((uuid, machine))
+        })();
+        match started {
+            Ok((uuid, machine)) => Ok((child, uuid, machine)),
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(e)
+            }
+        }
+    }
+
     /// gc with no grace period: the pod must be gone, with nothing mounted.
     fn gc_leaves_nothing(&self, uuid: &str) -> TestResult {
         self.ok(&["gc", "--grace-period=0s"])?;
@@ -364,21 +402,8 @@ fn two_apps_share_a_network_not_a_root(ctx: &Ctx) -> TestResult {
 /// ends it, `rkt run` returns, and rkt says it exited.
 fn machinectl_sees_and_terminates_a_pod(ctx: &Ctx) -> TestResult {
     let t = PodTest::new(ctx)?;
-    let uuid_file = t.uuid_file();
-    let image = t.image("inspect-sleep");
-    let mut child = ctx
-        .systemd
-        .command(&t.rkt)
-        .args(["--dir", &t.dir, "--insecure-options=image", "run"])
-        .args(["--uuid-file-save", &uuid_file, &image])
-        .spawn()
-        .map_err(|e| format!("starting rkt run: {e}"))?;
+    let (mut child, uuid, machine) = t.spawn_sleeper()?;
     let result = (|| {
-        check(wait_for(30, || t.read_uuid().is_some()), || {
-            "no UUID saved".into()
-        })?;
-        let uuid = t.read_uuid().unwrap_or_default();
-        let machine = format!("rkt-{}", uuid.replace('-', ""));
         check(wait_for(30, || t.machines().contains(&machine)), || {
             format!("machinectl list does not show {machine}: {}", t.machines())
         })?;
@@ -500,28 +525,8 @@ fn rkt_run_in_a_unit_file(ctx: &Ctx) -> TestResult {
 /// handling it, dies of it: status 128+15), `rkt run` returns, and the pod is exited.
 fn rkt_stop_sends_sigterm_to_the_app(ctx: &Ctx) -> TestResult {
     let t = PodTest::new(ctx)?;
-    let uuid_file = t.uuid_file();
-    let image = t.image("inspect-sleep");
-    let mut child = ctx
-        .systemd
-        .command(&t.rkt)
-        .args(["--dir", &t.dir, "--insecure-options=image", "run"])
-        .args(["--uuid-file-save", &uuid_file, &image])
-        .spawn()
-        .map_err(|e| format!("starting rkt run: {e}"))?;
+    let (mut child, uuid, _machine) = t.spawn_sleeper()?;
     let result = (|| {
-        check(wait_for(30, || t.read_uuid().is_some()), || {
-            "no UUID saved".into()
-        })?;
-        let uuid = t.read_uuid().unwrap_or_default();
-        let machine = format!("rkt-{}", uuid.replace('-', ""));
-        check(
-            wait_for(30, || {
-                t.journal(&["-M", &machine, "-t", "inspect-sleep"])
-                    .contains("started")
-            }),
-            || "the app never started".into(),
-        )?;
         let out = t.ok(&["stop", &uuid[..8]])?;
         check(out.trim() == uuid, || format!("rkt stop printed {out:?}"))?;
         check(
@@ -582,28 +587,9 @@ fn gc_unit_collects_exited_pods(ctx: &Ctx) -> TestResult {
 /// Ctrl-C (SIGINT) to a `rkt run` started from a shell stops its pod, and rkt run returns.
 fn interrupting_rkt_run_stops_the_pod(ctx: &Ctx) -> TestResult {
     let t = PodTest::new(ctx)?;
+    let (mut child, uuid, _machine) = t.spawn_sleeper()?;
     let uuid_file = t.uuid_file();
-    let image = t.image("inspect-sleep");
-    let mut child = ctx
-        .systemd
-        .command(&t.rkt)
-        .args(["--dir", &t.dir, "--insecure-options=image", "run"])
-        .args(["--uuid-file-save", &uuid_file, &image])
-        .spawn()
-        .map_err(|e| format!("starting rkt run: {e}"))?;
     let result = (|| {
-        check(wait_for(30, || t.read_uuid().is_some()), || {
-            "no UUID saved".into()
-        })?;
-        let uuid = t.read_uuid().unwrap_or_default();
-        let machine = format!("rkt-{}", uuid.replace('-', ""));
-        check(
-            wait_for(30, || {
-                t.journal(&["-M", &machine, "-t", "inspect-sleep"])
-                    .contains("started")
-            }),
-            || "the app never started".into(),
-        )?;
         // Our child is nsenter; the signal goes to rkt itself, as a terminal would send it.
         ctx.systemd.ok(&[
             "pkill",
