@@ -20,6 +20,7 @@ usage: inspect [FLAG]...   (flags run in order; --exit-code is applied last)
   --print-pid              this process's PID
   --print-pid1-cmdline     the command line of PID 1 in this PID namespace
   --print-netns            the network namespace (readlink /proc/self/ns/net)
+  --print-ns               every namespace: ns:net=…, ns:ipc=…, ns:uts=…, ns:pid=…, ns:mnt=…
   --print-memory-limit     memory.max of this process's cgroup (cgroup v2)
   --print-msg TEXT         TEXT
   --read-file PATH         the contents of PATH
@@ -113,6 +114,15 @@ fn main() -> ExitCode {
                     let _ = writeln!(out, "netns={}", l.display());
                 })
                 .map_err(|e| format!("/proc/self/ns/net: {e}")),
+            "--print-ns" => {
+                for ns in ["net", "ipc", "uts", "pid", "mnt"] {
+                    let link = fs::read_link(format!("/proc/self/ns/{ns}"))
+                        .map(|l| l.display().to_string())
+                        .unwrap_or_else(|e| format!("?({e})"));
+                    let _ = writeln!(out, "ns:{ns}={link}");
+                }
+                Ok(())
+            }
             "--print-memory-limit" => memory_limit().map(|m| {
                 let _ = writeln!(out, "memory_max={m}");
             }),

@@ -18,8 +18,8 @@ pub const ALL: &[(&str, Test)] = &[
         rkt_run_exits_with_the_app_status,
     ),
     (
-        "two_apps_share_a_network_not_a_root",
-        two_apps_share_a_network_not_a_root,
+        "two_apps_share_namespaces_not_roots",
+        two_apps_share_namespaces_not_roots,
     ),
     (
         "machinectl_sees_and_terminates_a_pod",
@@ -358,8 +358,9 @@ fn rkt_run_exits_with_the_app_status(ctx: &Ctx) -> TestResult {
     t.gc_leaves_nothing(&uuid)
 }
 
-/// Two apps in one pod see the same network namespace and write into different roots.
-fn two_apps_share_a_network_not_a_root(ctx: &Ctx) -> TestResult {
+/// Two apps in one pod share the network, IPC, UTS and PID namespaces, and each has its own
+/// mount namespace and root (each app's write lands in its own overlay).
+fn two_apps_share_namespaces_not_roots(ctx: &Ctx) -> TestResult {
     let t = PodTest::new(ctx)?;
     let uuid_file = t.uuid_file();
     let (a, b) = (t.image("inspect-exit7"), t.image("inspect-print"));
@@ -372,16 +373,23 @@ fn two_apps_share_a_network_not_a_root(ctx: &Ctx) -> TestResult {
         )
     })?;
     let uuid = t.read_uuid().ok_or("no UUID saved")?;
-    let netns = |app: &str| {
+    let ns = |app: &str, kind: &str| {
+        let prefix = format!("ns:{kind}=");
         t.journal(&["-m", "-t", app])
             .lines()
             .rev()
-            .find(|l| l.starts_with("netns="))
+            .find(|l| l.starts_with(&prefix))
             .map(str::to_owned)
     };
-    let (na, nb) = (netns("inspect-exit7"), netns("inspect-print"));
-    check(na.is_some() && na == nb, || {
-        format!("network namespaces differ: {na:?} {nb:?}")
+    for kind in ["net", "ipc", "uts", "pid"] {
+        let (a, b) = (ns("inspect-exit7", kind), ns("inspect-print", kind));
+        check(a.is_some() && a == b, || {
+            format!("{kind} namespaces differ: {a:?} {b:?}")
+        })?;
+    }
+    let (a, b) = (ns("inspect-exit7", "mnt"), ns("inspect-print", "mnt"));
+    check(a.is_some() && b.is_some() && a != b, || {
+        format!("the apps share a mount namespace: {a:?} {b:?}")
     })?;
     for (app, want) in [("inspect-exit7", "exit7"), ("inspect-print", "print")] {
         let marker = format!("{}/pods/run/{uuid}/overlay/{app}/upper/marker", t.dir);
