@@ -358,6 +358,27 @@ impl Pods {
         }
     }
 
+    /// Pods that still need the image: being prepared, prepared or running (their apps' roots
+    /// are overlays on its tree). Exited pods do not.
+    pub fn users_of(&self, image: &crate::schema::ImageId) -> Result<Vec<Pod>, PodError> {
+        let mut users = Vec::new();
+        for pod in self.list()? {
+            let live = matches!(
+                pod.state,
+                PodState::Embryo | PodState::Preparing | PodState::Prepared | PodState::Running
+            );
+            // A pod still being written may have no manifest yet; skip it rather than fail.
+            if live
+                && pod
+                    .manifest()
+                    .is_ok_and(|m| m.apps.iter().any(|a| a.image.id.as_ref() == Some(image)))
+            {
+                users.push(pod);
+            }
+        }
+        Ok(users)
+    }
+
     /// Takes a prepared pod to run it: locks it and moves it to `run/`. Fails if someone else
     /// holds it (a second start of the same pod, or `rkt rm`).
     pub fn take_for_run(&self, pod: &Pod) -> Result<RunningPod, PodError> {

@@ -260,6 +260,10 @@ fn prepare_list_status_rm_and_gc_agree_with_the_disk() {
     assert_eq!(manifest["acKind"], "PodManifest");
     rkt.fails(&["status", "ffffffff-no-such-pod"]);
 
+    // The prepared pod still needs its image.
+    let err = rkt.fails(&["image", "rm", "example.com/app-one"]);
+    assert!(err.contains("used by pod") && err.contains(&uuid), "{err}");
+
     // By name, from the store this time.
     let second = rkt
         .ok(&["prepare", "example.com/app-one:1.0"])
@@ -277,6 +281,8 @@ fn prepare_list_status_rm_and_gc_agree_with_the_disk() {
     assert!(out.contains(&format!("removed {uuid}")), "{out}");
     assert_eq!(rkt.ok(&["list", "--no-legend"]), "");
     rkt.fails(&["gc", "--grace-period=soon"]);
+    // With its pods gone, the image can go.
+    rkt.ok(&["image", "rm", "example.com/app-one"]);
 }
 
 #[test]

@@ -28,21 +28,17 @@ pub fn run(global: &GlobalArgs, cmd: ImageCommand) -> Result<()> {
             Ok(())
         }
         ImageCommand::Rm(args) if args.images.len() == 1 => {
-            let info = store.resolve(&args.images[0])?;
-            store.remove(&info.id)?;
-            println!("{}", info.id);
+            let id = remove(global, &store, &args.images[0])?;
+            println!("{id}");
             Ok(())
         }
         ImageCommand::Rm(args) => {
             let mut failed = 0;
             for query in &args.images {
-                match store.resolve(query).and_then(|info| {
-                    store.remove(&info.id)?;
-                    Ok(info)
-                }) {
-                    Ok(info) => println!("{}", info.id),
+                match remove(global, &store, query) {
+                    Ok(id) => println!("{id}"),
                     Err(e) => {
-                        eprintln!("rkt: removing {query}: {e}");
+                        eprintln!("rkt: removing {query}: {e:#}");
                         failed += 1;
                     }
                 }
@@ -77,6 +73,22 @@ pub fn run(global: &GlobalArgs, cmd: ImageCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Removes one image, unless a pod that is not done yet still uses it.
+fn remove(global: &GlobalArgs, store: &Store, query: &str) -> Result<rkt::schema::ImageId> {
+    let info = store.resolve(query)?;
+    let users = rkt::pod::Pods::open(&global.dir)?.users_of(&info.id)?;
+    if let Some(pod) = users.first() {
+        bail!(
+            "image {} is used by pod {} ({}); remove the pod first (rkt stop, rkt rm)",
+            info.record.name,
+            pod.uuid,
+            pod.state
+        );
+    }
+    store.remove(&info.id)?;
+    Ok(info.id)
 }
 
 /// One image as `rkt image list --format=json` prints it.
