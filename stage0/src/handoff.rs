@@ -5,48 +5,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use rkt::systemd::{ManagerProxyBlocking, UnitProxyBlocking};
 use zbus::blocking::Connection;
-use zbus::zvariant::{OwnedObjectPath, Value};
-
-#[zbus::proxy(
-    interface = "org.freedesktop.systemd1.Manager",
-    default_service = "org.freedesktop.systemd1",
-    default_path = "/org/freedesktop/systemd1"
-)]
-trait Manager {
-    fn subscribe(&self) -> zbus::Result<()>;
-
-    #[allow(clippy::type_complexity)]
-    fn start_transient_unit(
-        &self,
-        name: &str,
-        mode: &str,
-        properties: &[(&str, Value<'_>)],
-        aux: &[(&str, Vec<(&str, Value<'_>)>)],
-    ) -> zbus::Result<OwnedObjectPath>;
-
-    fn get_unit(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
-
-    fn stop_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
-
-    #[zbus(signal)]
-    fn job_removed(
-        &self,
-        id: u32,
-        job: OwnedObjectPath,
-        unit: String,
-        result: String,
-    ) -> zbus::Result<()>;
-}
-
-#[zbus::proxy(
-    interface = "org.freedesktop.systemd1.Unit",
-    default_service = "org.freedesktop.systemd1"
-)]
-trait Unit {
-    #[zbus(property)]
-    fn active_state(&self) -> zbus::Result<String>;
-}
+use zbus::zvariant::Value;
 
 /// The pod's unit, as stage0 asks systemd to create it.
 pub struct PodUnit<'a> {

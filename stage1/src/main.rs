@@ -23,6 +23,8 @@ use rkt::pod::{PodOptions, Pods, RunningPod};
 use rkt::schema::{App, RuntimeApp};
 use rkt::stage1::{self as s1, NspawnOptions};
 use rkt::store::Store;
+use rkt::systemd::{Machine, ServiceRun, Systemd};
+use zbus::zvariant::Value;
 
 /// rkt's own failures, as in stage0.
 const EXIT_FAILURE: u8 = 254;
@@ -108,20 +110,38 @@ fn run_pod(
 
     let mut nspawn = start_nspawn(pod, &root)?;
     let machine = s1::machine_name(&pod.uuid);
-    if let Err(e) = register_machine(&machine, &pod.uuid, nspawn.id(), &root) {
-        stop_nspawn(&mut nspawn);
-        let _ = nspawn.wait();
-        return Err(e);
-    }
+    let started = register_machine(&machine, &pod.uuid, nspawn.id(), &root)
+        .and_then(|leader| start_apps(leader, plans).map(|apps| (leader, apps)));
+    let (leader, runs) = match started {
+        Ok(started) => started,
+        Err(e) => {
+            stop_nspawn(&mut nspawn);
+            let _ = nspawn.wait();
+            return Err(e);
+        }
+    };
     // Each app thread says when it is done, so the pod ends as soon as the last app does.
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
-    let handles: Vec<_> = plans
+    let handles: Vec<_> = runs
         .into_iter()
-        .map(|plan| {
-            let machine = machine.clone();
+        .map(|(name, bus, run)| {
             let done = done_tx.clone();
+            let machine = machine.clone();
             thread::spawn(move || {
-                let status = run_app(&machine, &plan);
+                let status = match run.wait() {
+                    Ok(Some(exit)) => exit.shell_status(),
+                    Ok(None) => {
+                        eprintln!(
+                            "rkt-stage1: app {name} did not run; see journalctl -M {machine} -u {name}.service"
+                        );
+                        EXIT_FAILURE as i32
+                    }
+                    Err(e) => {
+                        eprintln!("rkt-stage1: app {name}: {e}");
+                        EXIT_FAILURE as i32
+                    }
+                };
+                drop(bus);
                 let _ = done.send(());
                 status
             })
@@ -135,11 +155,15 @@ fn run_pod(
             eprintln!("rkt-stage1: stopping pod {}", pod.uuid);
             // Apps first (SIGTERM, then SIGKILL after their stop timeout), so that their
             // exit statuses are known; the pod itself goes down afterwards.
-            for app in apps {
-                let _ = Command::new("systemctl")
-                    .args(["--machine", &machine, "stop", "--no-block"])
-                    .arg(format!("{}.service", app.name))
-                    .status();
+            match Systemd::pod(leader) {
+                Ok(bus) => {
+                    for app in apps {
+                        if let Err(e) = bus.stop_unit(&format!("{}.service", app.name)) {
+                            eprintln!("rkt-stage1: {e}");
+                        }
+                    }
+                }
+                Err(e) => eprintln!("rkt-stage1: {e}"),
             }
         }
         if let Ok(Some(status)) = nspawn.try_wait() {
@@ -220,77 +244,49 @@ fn plan_app(name: &str, app: &App, image_rootfs: &Path) -> Result<AppPlan> {
     })
 }
 
-/// Starts the app as `<name>.service` inside the pod and waits for it; returns its exit
-/// status (128 + signal if it was killed).
-fn run_app(machine: &str, plan: &AppPlan) -> i32 {
-    let mut cmd = Command::new("systemd-run");
-    cmd.args(["--machine", machine, "--wait", "--collect"])
-        .arg(format!("--unit={}.service", plan.name))
-        .arg(format!("--description=rkt app {}", plan.name))
-        .arg(format!(
-            "--property=RootDirectory={}",
-            s1::app_rootfs_in_pod(&plan.name)
-        ))
-        .arg(format!("--property=WorkingDirectory={}", plan.workdir))
-        .arg(format!("--uid={}", plan.uid))
-        .arg(format!("--gid={}", plan.gid))
-        .arg(format!("--property=SyslogIdentifier={}", plan.name))
-        .arg("--property=StandardOutput=journal")
-        .arg("--property=StandardError=journal")
-        // The spec promises /proc, /sys and /dev in every app.
-        .arg("--property=MountAPIVFS=yes");
-    for (k, v) in &plan.env {
-        cmd.arg(format!("--setenv={k}={v}"));
+/// Starts every app as `<name>.service` in the pod, over a connection of its own to the pod's
+/// systemd, and returns the runs to wait on.
+fn start_apps(leader: u32, plans: Vec<AppPlan>) -> Result<Vec<(String, Systemd, ServiceRun)>> {
+    let mut runs = Vec::new();
+    for plan in plans {
+        let bus = Systemd::pod(leader)?;
+        let run = bus
+            .start_service(
+                &format!("{}.service", plan.name),
+                &app_unit_properties(&plan),
+            )
+            .with_context(|| format!("starting app {}", plan.name))?;
+        runs.push((plan.name, bus, run));
     }
-    cmd.arg("--").args(&plan.exec);
-    // systemd-run reports how the unit's main process ended ("code=exited/status=7",
-    // "code=killed/status=TERM") on stderr, the one place that survives the unit being
-    // garbage-collected once it stopped.
-    let out = match cmd.output() {
-        Ok(out) => out,
-        Err(e) => {
-            eprintln!("rkt-stage1: starting app {}: {e}", plan.name);
-            return EXIT_FAILURE as i32;
-        }
-    };
-    let report = String::from_utf8_lossy(&out.stderr);
-    match parse_termination(&report) {
-        Some(status) => status,
-        None => {
-            eprintln!(
-                "rkt-stage1: app {} did not run: {}",
-                plan.name,
-                report.trim()
-            );
-            EXIT_FAILURE as i32
-        }
-    }
+    Ok(runs)
 }
 
-/// The exit status in systemd-run's "Main processes terminated with: code=…/status=…" line:
-/// the code the process exited with, or 128 + the signal that killed it (as a shell says).
-fn parse_termination(report: &str) -> Option<i32> {
-    let line = report
-        .lines()
-        .find_map(|l| l.strip_prefix("Main processes terminated with: "))?;
-    let (code, status) = line.trim().split_once('/')?;
-    let status = status.strip_prefix("status=")?;
-    match code.strip_prefix("code=")? {
-        "exited" => status.parse().ok(),
-        "killed" | "dumped" => {
-            const SIGNALS: [&str; 15] = [
-                "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV",
-                "USR2", "PIPE", "ALRM", "TERM",
-            ];
-            let number = SIGNALS
-                .iter()
-                .position(|s| *s == status)
-                .map(|i| i as i32 + 1)
-                .or_else(|| status.parse().ok())?;
-            Some(128 + number)
-        }
-        _ => None,
-    }
+/// The app's transient unit: its own root, identity and environment, output to the journal
+/// under the app's name.
+fn app_unit_properties(plan: &AppPlan) -> Vec<(&'static str, Value<'static>)> {
+    let exec_start = vec![(plan.exec[0].clone(), plan.exec.clone(), false)];
+    let env: Vec<String> = plan.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    vec![
+        ("Description", Value::from(format!("rkt app {}", plan.name))),
+        // Reports a failed exec as a failed start, not as a run that exited.
+        ("Type", Value::from("exec")),
+        (
+            "RootDirectory",
+            Value::from(s1::app_rootfs_in_pod(&plan.name)),
+        ),
+        ("WorkingDirectory", Value::from(plan.workdir.clone())),
+        ("User", Value::from(plan.uid.to_string())),
+        ("Group", Value::from(plan.gid.to_string())),
+        ("SyslogIdentifier", Value::from(plan.name.clone())),
+        ("StandardOutput", Value::from("journal")),
+        ("StandardError", Value::from("journal")),
+        // The spec promises /proc, /sys and /dev in every app.
+        ("MountAPIVFS", Value::from(true)),
+        ("Environment", Value::from(env)),
+        ("ExecStart", Value::from(exec_start)),
+        // Nothing of an ended app lingers (its status is read as it ends).
+        ("CollectMode", Value::from("inactive-or-failed")),
+    ]
 }
 
 /// Runs systemd-nspawn for the pod and waits until the pod's systemd has booted: nspawn gets
@@ -332,46 +328,34 @@ fn start_nspawn(pod: &RunningPod, root: &Path) -> Result<Child> {
 
 /// Registers the pod with machined as `machine`, service "rkt", class container, its leader
 /// the pod's PID 1 (nspawn's child), so that machinectl, `journalctl -M` and `systemd-run -M`
-/// know it. machined ties it to our unit, found from the leader's cgroup.
-fn register_machine(machine: &str, uuid: &str, nspawn_pid: u32, root: &Path) -> Result<()> {
+/// know it; returns the leader's PID.
+fn register_machine(machine: &str, uuid: &str, nspawn_pid: u32, root: &Path) -> Result<u32> {
     let children =
         std::fs::read_to_string(format!("/proc/{nspawn_pid}/task/{nspawn_pid}/children"))
             .context("finding the pod's PID 1")?;
-    let leader = children
+    let leader: u32 = children
         .split_whitespace()
         .next()
+        .and_then(|pid| pid.parse().ok())
         .context("systemd-nspawn has no child: the pod's PID 1 is gone")?;
     // For `rkt status` (pid=, started=) and `rkt enter`.
-    s1::write_pod_pid(root.parent().and_then(Path::parent).unwrap_or(root), leader)?;
+    s1::write_pod_pid(
+        root.parent().and_then(Path::parent).unwrap_or(root),
+        &leader.to_string(),
+    )?;
+    let mut id = [0u8; 16];
     let hex = uuid.replace('-', "");
-    let mut cmd = Command::new("busctl");
-    cmd.args([
-        "call",
-        "org.freedesktop.machine1",
-        "/org/freedesktop/machine1",
-    ])
-    .args([
-        "org.freedesktop.machine1.Manager",
-        "RegisterMachine",
-        "sayssus",
-        machine,
-        "16",
-    ]);
-    for i in 0..16 {
-        let byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2).unwrap_or("00"), 16).unwrap_or(0);
-        cmd.arg(byte.to_string());
+    for (i, byte) in id.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2).unwrap_or("00"), 16).unwrap_or(0);
     }
-    cmd.args(["rkt", "container", leader]).arg(root);
-    let out = cmd
-        .output()
-        .context("running busctl to register the pod with machined")?;
-    if !out.status.success() {
-        bail!(
-            "registering the pod with systemd-machined: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
+    Systemd::system()?.register_machine(&Machine {
+        name: machine,
+        id,
+        service: "rkt",
+        leader,
+        root,
+    })?;
+    Ok(leader)
 }
 
 /// Asks nspawn to shut the pod down cleanly (it passes SIGRTMIN+3 to the pod's systemd).
@@ -401,22 +385,5 @@ fn notify_systemd(message: &str) {
     };
     if let Ok(addr) = addr {
         let _ = socket.send_to_addr(message.as_bytes(), &addr);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_termination;
-
-    #[test]
-    fn reads_how_the_app_ended() {
-        let exited = "Finished with result: exit-code\nMain processes terminated with: code=exited/status=7\n";
-        assert_eq!(parse_termination(exited), Some(7));
-        let killed = "Main processes terminated with: code=killed/status=TERM\n";
-        assert_eq!(parse_termination(killed), Some(143));
-        assert_eq!(
-            parse_termination("Failed to start transient service unit"),
-            None
-        );
     }
 }

@@ -73,8 +73,9 @@ manifest example.com/inspect /inspect > "$work/inspect/manifest"
 pack "$work/inspect" "$out/inspect.aci"
 echo "$out/inspect.aci"
 # The same binary running fixed commands, for the pod tests:
-#   inspect-exit7  prints, leaves a marker in its root, exits 7
-#   inspect-print  prints its namespaces, leaves a marker, exits 0
+#   inspect-exit7  prints, leaves a marker in its root, exits 7 after 1 s (so that two apps
+#                  started together are alive at once: namespace IDs are reused once freed)
+#   inspect-print  prints its namespaces, leaves a marker, exits 0 after 1 s
 #   inspect-sleep  says it started, then sleeps (until stopped)
 variant() {
   local name=$1; shift
@@ -82,8 +83,8 @@ variant() {
   pack "$work/inspect" "$out/$name.aci"
   echo "$out/$name.aci"
 }
-variant inspect-exit7 --print-msg "hello from inspect" --print-ns --write-file /marker exit7 --exit-code 7
-variant inspect-print --print-ns --write-file /marker print
+variant inspect-exit7 --print-msg "hello from inspect" --print-ns --write-file /marker exit7 --sleep 1 --exit-code 7
+variant inspect-print --print-ns --write-file /marker print --sleep 1
 variant inspect-sleep --print-msg started --sleep 600
 
 # busybox

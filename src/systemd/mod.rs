@@ -1,0 +1,299 @@
+//! rkt's systemd client, over D-Bus (zbus): the host's systemd and machined on the system bus
+//! (stage0's hand-off, stage1's machine registration) and the pod's own systemd over its
+//! private socket (stage1 starting and watching apps). One place for the interfaces, the unit
+//! naming rules and how an ended unit's exit status is read.
+
+mod proxies;
+
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+use thiserror::Error;
+use zbus::blocking::{Connection, MessageIterator};
+use zbus::message::Type as MessageType;
+use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
+use zbus::{MatchRule, Message};
+
+pub use proxies::{MachineManagerProxyBlocking, ManagerProxyBlocking, UnitProxyBlocking};
+
+#[derive(Debug, Error)]
+pub enum SystemdError {
+    #[error(
+        "cannot reach systemd on the system bus: is this host running systemd and D-Bus? ({0})"
+    )]
+    NoSystemBus(#[source] Box<zbus::Error>),
+    #[error("cannot reach the pod's systemd at {path}: {source}")]
+    NoPodBus {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("talking to the pod's systemd at {path}: {source}")]
+    PodBus {
+        path: String,
+        #[source]
+        source: Box<zbus::Error>,
+    },
+    #[error("{what}: {source}")]
+    Call {
+        what: String,
+        #[source]
+        source: Box<zbus::Error>,
+    },
+    #[error("lost the connection to systemd while waiting for {0}")]
+    Disconnected(String),
+}
+
+impl SystemdError {
+    fn call(what: impl Into<String>) -> impl FnOnce(zbus::Error) -> SystemdError {
+        let what = what.into();
+        move |source| SystemdError::Call {
+            what,
+            source: Box::new(source),
+        }
+    }
+}
+
+/// A connection to one systemd instance.
+pub struct Systemd {
+    connection: Connection,
+}
+
+impl Systemd {
+    /// The host's systemd (and machined), over the system bus.
+    pub fn system() -> Result<Systemd, SystemdError> {
+        let connection =
+            Connection::system().map_err(|e| SystemdError::NoSystemBus(Box::new(e)))?;
+        Ok(Systemd { connection })
+    }
+
+    /// The systemd that is PID 1 of a pod (`leader`, a host PID), over the pod's own system
+    /// bus (socket-activated in the pod), reached through the leader's root: no round trip
+    /// through machined and no helper process, unlike `systemd-run -M`. (systemd's private
+    /// socket would spare the pod its D-Bus daemon, but systemd names itself as the sender
+    /// there, which zbus rejects.)
+    pub fn pod(leader: u32) -> Result<Systemd, SystemdError> {
+        let path = format!("/proc/{leader}/root/run/dbus/system_bus_socket");
+        let stream = UnixStream::connect(&path).map_err(|source| SystemdError::NoPodBus {
+            path: path.clone(),
+            source,
+        })?;
+        let connection = zbus::blocking::connection::Builder::async_io_unix_stream(stream)
+            .build()
+            .map_err(|source| SystemdError::PodBus {
+                path,
+                source: Box::new(source),
+            })?;
+        Ok(Systemd { connection })
+    }
+
+    pub fn connection(&self) -> &Connection {
+        &self.connection
+    }
+
+    pub fn manager(&self) -> Result<ManagerProxyBlocking<'static>, SystemdError> {
+        ManagerProxyBlocking::new(&self.connection).map_err(SystemdError::call("systemd manager"))
+    }
+
+    /// Starts a transient service and returns a handle to wait for its end. Property changes
+    /// are watched from before the start, so a unit that ends at once is not missed.
+    pub fn start_service(
+        &self,
+        name: &str,
+        properties: &[(&str, Value<'_>)],
+    ) -> Result<ServiceRun, SystemdError> {
+        let manager = self.manager()?;
+        manager
+            .subscribe()
+            .map_err(SystemdError::call("subscribing to systemd's signals"))?;
+        let path = unit_object_path(name);
+        let rule = MatchRule::builder()
+            .msg_type(MessageType::Signal)
+            .interface("org.freedesktop.DBus.Properties")
+            .and_then(|b| b.member("PropertiesChanged"))
+            .and_then(|b| b.path(path.clone()))
+            .map_err(SystemdError::call("watching the unit"))?
+            .build();
+        let changes = MessageIterator::for_match_rule(rule, &self.connection, Some(256))
+            .map_err(SystemdError::call("watching the unit"))?;
+        manager
+            .start_transient_unit(name, "fail", properties, &[])
+            .map_err(SystemdError::call(format!("starting {name}")))?;
+        Ok(ServiceRun {
+            name: name.to_owned(),
+            changes,
+            main_exit: None,
+        })
+    }
+
+    /// Asks systemd to stop a unit, without waiting for it to stop.
+    pub fn stop_unit(&self, name: &str) -> Result<(), SystemdError> {
+        self.manager()?
+            .stop_unit(name, "replace")
+            .map_err(SystemdError::call(format!("stopping {name}")))?;
+        Ok(())
+    }
+
+    /// Registers a container with machined, so that machinectl, `journalctl -M` and
+    /// `systemd-run -M` know it; machined ties it to the caller's unit, found from the
+    /// leader's cgroup.
+    pub fn register_machine(&self, machine: &Machine<'_>) -> Result<(), SystemdError> {
+        let machined = MachineManagerProxyBlocking::new(&self.connection)
+            .map_err(SystemdError::call("systemd-machined"))?;
+        machined
+            .register_machine(
+                machine.name,
+                machine.id.to_vec(),
+                machine.service,
+                "container",
+                machine.leader,
+                &machine.root.to_string_lossy(),
+            )
+            .map_err(SystemdError::call(format!(
+                "registering {} with systemd-machined",
+                machine.name
+            )))?;
+        Ok(())
+    }
+}
+
+/// A container as machined should know it.
+pub struct Machine<'a> {
+    pub name: &'a str,
+    pub id: [u8; 16],
+    pub service: &'a str,
+    pub leader: u32,
+    pub root: &'a Path,
+}
+
+/// How a service's main process ended, as systemd reports it (`ExecMainCode`, `ExecMainStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MainExit {
+    Exited(i32),
+    Killed(i32),
+}
+
+impl MainExit {
+    fn from_wait_code(code: i32, status: i32) -> Option<MainExit> {
+        // CLD_EXITED, CLD_KILLED, CLD_DUMPED from waitid(2).
+        match code {
+            1 => Some(MainExit::Exited(status)),
+            2 | 3 => Some(MainExit::Killed(status)),
+            _ => None,
+        }
+    }
+
+    /// As a shell reports it: the exit code, or 128 + the signal.
+    pub fn shell_status(self) -> i32 {
+        match self {
+            MainExit::Exited(code) => code,
+            MainExit::Killed(signal) => 128 + signal,
+        }
+    }
+}
+
+/// A transient service started by [`Systemd::start_service`].
+pub struct ServiceRun {
+    name: String,
+    changes: MessageIterator,
+    main_exit: Option<MainExit>,
+}
+
+impl ServiceRun {
+    /// Waits until the service is inactive or failed and returns how its main process ended;
+    /// `None` if it never ran (its start failed before a process existed).
+    pub fn wait(mut self) -> Result<Option<MainExit>, SystemdError> {
+        while let Some(message) = self.changes.next() {
+            let Ok(message) = message else { continue };
+            if self.absorb(&message) {
+                return Ok(self.main_exit);
+            }
+        }
+        Err(SystemdError::Disconnected(self.name))
+    }
+
+    /// Takes in one PropertiesChanged signal; true once the unit has ended.
+    fn absorb(&mut self, message: &Message) -> bool {
+        let body = message.body();
+        let Ok((interface, changed, _)) = body.deserialize::<(
+            String,
+            std::collections::HashMap<String, OwnedValue>,
+            Vec<String>,
+        )>() else {
+            return false;
+        };
+        let int =
+            |key: &str| -> Option<i32> { changed.get(key).and_then(|v| i32::try_from(v).ok()) };
+        match interface.as_str() {
+            "org.freedesktop.systemd1.Service" => {
+                if let (Some(code), Some(status)) = (int("ExecMainCode"), int("ExecMainStatus"))
+                    && let Some(exit) = MainExit::from_wait_code(code, status)
+                {
+                    self.main_exit = Some(exit);
+                }
+                false
+            }
+            "org.freedesktop.systemd1.Unit" => {
+                // Inactive with a job pending is the moment before the start, not the end.
+                let ended = changed
+                    .get("ActiveState")
+                    .and_then(|v| <&str>::try_from(v).ok())
+                    .is_some_and(|state| matches!(state, "inactive" | "failed"));
+                let job_pending = changed
+                    .get("Job")
+                    .and_then(|v| v.try_clone().ok())
+                    .and_then(|v| <(u32, OwnedObjectPath)>::try_from(v).ok())
+                    .is_some_and(|(id, _)| id != 0);
+                ended && !job_pending
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The D-Bus object path systemd gives a unit: every byte outside `[A-Za-z0-9]` becomes `_xx`.
+pub fn unit_object_path(name: &str) -> String {
+    let mut path = String::from("/org/freedesktop/systemd1/unit/");
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() {
+            path.push(b as char);
+        } else {
+            path.push_str(&format!("_{b:02x}"));
+        }
+    }
+    path
+}
+
+/// How long systemd may take to answer a call before we give up.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(25);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unit_paths_escape_like_systemd() {
+        assert_eq!(
+            unit_object_path("rkt-1b2c.service"),
+            "/org/freedesktop/systemd1/unit/rkt_2d1b2c_2eservice"
+        );
+        assert_eq!(
+            unit_object_path("-.slice"),
+            "/org/freedesktop/systemd1/unit/_2d_2eslice"
+        );
+    }
+
+    #[test]
+    fn exit_codes_read_as_a_shell_would() {
+        assert_eq!(
+            MainExit::from_wait_code(1, 7).map(MainExit::shell_status),
+            Some(7)
+        );
+        assert_eq!(
+            MainExit::from_wait_code(2, 15).map(MainExit::shell_status),
+            Some(143)
+        );
+        assert_eq!(MainExit::from_wait_code(0, 0), None);
+    }
+}

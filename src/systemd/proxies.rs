@@ -1,0 +1,61 @@
+//! The slices of systemd's and machined's D-Bus interfaces that rkt calls
+//! (org.freedesktop.systemd1(5), org.freedesktop.machine1(5)).
+
+use zbus::zvariant::{OwnedObjectPath, Value};
+
+#[zbus::proxy(
+    interface = "org.freedesktop.systemd1.Manager",
+    default_service = "org.freedesktop.systemd1",
+    default_path = "/org/freedesktop/systemd1"
+)]
+pub trait Manager {
+    fn subscribe(&self) -> zbus::Result<()>;
+
+    #[allow(clippy::type_complexity)]
+    fn start_transient_unit(
+        &self,
+        name: &str,
+        mode: &str,
+        properties: &[(&str, Value<'_>)],
+        aux: &[(&str, Vec<(&str, Value<'_>)>)],
+    ) -> zbus::Result<OwnedObjectPath>;
+
+    fn get_unit(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
+
+    fn stop_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
+
+    #[zbus(signal)]
+    fn job_removed(
+        &self,
+        id: u32,
+        job: OwnedObjectPath,
+        unit: String,
+        result: String,
+    ) -> zbus::Result<()>;
+}
+
+#[zbus::proxy(
+    interface = "org.freedesktop.systemd1.Unit",
+    default_service = "org.freedesktop.systemd1"
+)]
+pub trait Unit {
+    #[zbus(property)]
+    fn active_state(&self) -> zbus::Result<String>;
+}
+
+#[zbus::proxy(
+    interface = "org.freedesktop.machine1.Manager",
+    default_service = "org.freedesktop.machine1",
+    default_path = "/org/freedesktop/machine1"
+)]
+pub trait MachineManager {
+    fn register_machine(
+        &self,
+        name: &str,
+        id: Vec<u8>,
+        service: &str,
+        class: &str,
+        leader: u32,
+        root_directory: &str,
+    ) -> zbus::Result<OwnedObjectPath>;
+}
