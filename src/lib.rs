@@ -10,3 +10,4 @@ pub mod pod;
 pub mod schema;
 pub mod stage1;
 pub mod store;
+pub mod trust;
