@@ -113,7 +113,7 @@ impl TrustStore {
         let key = PublicKey::from_armored(armored)?;
         let bytes = key.to_armored()?;
         let dir = self.scope_dir(&self.local, scope);
-        create_dirs(&self.local, &dir)?;
+        create_dirs(&dir)?;
         write_atomic(&dir, key.fingerprint().as_str(), &bytes)?;
         Ok(key)
     }
@@ -293,19 +293,11 @@ fn read_key(path: &Path, expected: &Fingerprint) -> Option<PublicKey> {
     }
 }
 
-/// Creates `dir` and its parents below `root` with mode 0755 whatever the umask: keys are
-/// public, and tools that are not root may verify with them.
-fn create_dirs(root: &Path, dir: &Path) -> Result<(), TrustError> {
-    let mut missing = Vec::new();
-    let mut cur = dir;
-    while !cur.is_dir() {
-        missing.push(cur.to_owned());
-        match cur.parent() {
-            Some(parent) if cur != root => cur = parent,
-            _ => break,
-        }
-    }
-    for path in missing.iter().rev() {
+/// Creates `dir` and its missing parents with mode 0755 whatever the umask: keys are public,
+/// and tools that are not root may verify with them.
+fn create_dirs(dir: &Path) -> Result<(), TrustError> {
+    let missing: Vec<&Path> = dir.ancestors().take_while(|p| !p.is_dir()).collect();
+    for path in missing.into_iter().rev() {
         match fs::DirBuilder::new().mode(0o755).create(path) {
             Ok(()) => fs::set_permissions(path, fs::Permissions::from_mode(0o755))
                 .ctx("setting the mode of", path)?,
