@@ -8,17 +8,18 @@ use crate::schema::SchemaError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TrustError {
-    #[error("{action} {path}: {source}")]
+    // The causes are part of the one-line messages, so they are not also `source()`s (rkt
+    // prints the whole chain, which would repeat them).
+    #[error("{action} {path}: {cause}")]
     Io {
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: io::Error,
+        cause: io::Error,
     },
     #[error("reading the image to verify it: {0}")]
-    ReadImage(#[source] io::Error),
+    ReadImage(io::Error),
     #[error("invalid trust prefix: {0}")]
-    Prefix(#[source] SchemaError),
+    Prefix(SchemaError),
     #[error(
         "not a public key: {0} (give one ASCII-armored OpenPGP public key, as `gpg --armor --export` writes it)"
     )]
@@ -91,10 +92,10 @@ pub(crate) trait IoContext<T> {
 
 impl<T> IoContext<T> for Result<T, io::Error> {
     fn ctx(self, action: &'static str, path: impl Into<PathBuf>) -> Result<T, TrustError> {
-        self.map_err(|source| TrustError::Io {
+        self.map_err(|cause| TrustError::Io {
             action,
             path: path.into(),
-            source,
+            cause,
         })
     }
 }

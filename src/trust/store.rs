@@ -109,13 +109,19 @@ impl TrustStore {
 
     /// Trusts one ASCII-armored public key for `scope`, after checking that it is exactly one
     /// well-formed public key. Adding a key again replaces its file (e.g. a refreshed expiry).
-    pub fn add_key(&self, scope: &KeyScope, armored: &[u8]) -> Result<PublicKey, TrustError> {
+    /// Returns the key as stored (its fingerprint is `.key.fingerprint()`).
+    pub fn add_key(&self, scope: &KeyScope, armored: &[u8]) -> Result<TrustedKey, TrustError> {
         let key = PublicKey::from_armored(armored)?;
         let bytes = key.to_armored()?;
         let dir = self.scope_dir(&self.local, scope);
         create_dirs(&dir)?;
-        write_atomic(&dir, key.fingerprint().as_str(), &bytes)?;
-        Ok(key)
+        let path = write_atomic(&dir, key.fingerprint().as_str(), &bytes)?;
+        Ok(TrustedKey {
+            scope: scope.clone(),
+            origin: KeyOrigin::Local,
+            path,
+            key,
+        })
     }
 
     /// Every trusted key in both roots, local first, each scope's keys by fingerprint. Files that
@@ -309,7 +315,7 @@ fn create_dirs(dir: &Path) -> Result<(), TrustError> {
 }
 
 /// Writes `dir/name` so that readers see the old key file or the new one, never a part.
-fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), TrustError> {
+fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, TrustError> {
     let path = dir.join(name);
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let written = fs::OpenOptions::new()
@@ -328,7 +334,8 @@ fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), TrustError> 
         let _ = fs::remove_file(&tmp);
         return Err(e).ctx("writing", &path);
     }
-    sync_dir(dir)
+    sync_dir(dir)?;
+    Ok(path)
 }
 
 fn sync_dir(dir: &Path) -> Result<(), TrustError> {

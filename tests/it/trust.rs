@@ -48,6 +48,7 @@ impl Setup {
         self.store
             .add_key(&scope, &self.gpg.export(fpr))
             .unwrap()
+            .key
             .fingerprint()
             .clone()
     }
