@@ -139,7 +139,7 @@ fn read_key_file(file: &Path) -> Result<Vec<u8>> {
 /// Shows the fingerprint and user IDs on stderr and asks; only `y`/`yes` trusts.
 fn confirm(scope: &KeyScope, source: &str, key: &PublicKey) -> Result<bool> {
     let mut err = io::stderr().lock();
-        writeln!(err, "Key: {source}")?;
+    writeln!(err, "Key: {source}")?;
     writeln!(err, "Fingerprint: {}", spaced(key.fingerprint()))?;
     for uid in key.user_ids() {
         writeln!(err, "  {uid}")?;
