@@ -76,6 +76,10 @@ pub enum TrustError {
     )]
     NotASigningKey { image: String, fingerprint: String },
     #[error(
+        "the signature of image {image} uses the weak hash {hash}, which can be forged; ask the publisher to sign with SHA-256 or better (gpg --digest-algo SHA512)"
+    )]
+    WeakSignature { image: String, hash: String },
+    #[error(
         "the signature of image {image} was made at {created}, in the future; check this machine's clock"
     )]
     SignatureInFuture { image: String, created: String },

@@ -158,11 +158,6 @@ impl PublicKey {
             .map_err(|e| TrustError::MalformedKey(e.to_string()))
     }
 
-    /// Whether the signature names this key (primary or a subkey) as its issuer.
-    pub(crate) fn issued(&self, sig: &Signature) -> bool {
-        self.signer(sig).is_some()
-    }
-
     /// The component (primary key or subkey) that the signature says made it.
     pub(crate) fn signer(&self, sig: &Signature) -> Option<Signer<'_>> {
         let matches = |details: &dyn KeyDetails| {

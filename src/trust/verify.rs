@@ -3,6 +3,7 @@
 use std::io::{self, Read};
 
 use pgp::composed::{Deserializable, DetachedSignature};
+use pgp::crypto::hash::HashAlgorithm;
 use pgp::packet::{Signature, SignatureType};
 use pgp::types::Timestamp;
 
@@ -26,7 +27,7 @@ pub struct Verified {
     /// The scope the key is trusted in that covers the image.
     pub scope: KeyScope,
     /// When the signature says it was made (seconds since the epoch).
-    pub signed_at: u32,
+    pub signed_at: u64,
 }
 
 impl TrustStore {
@@ -64,12 +65,12 @@ impl TrustStore {
                 key_id: issuer(&signatures[0]),
             });
         };
-        debug_assert!(trusted.key.issued(signature));
         let fingerprint = trusted.key.fingerprint().clone();
         trusted
             .key
             .usable(&signer, now)
             .map_err(|why| unusable_error(&name, &fingerprint, why))?;
+        check_hash(&name, signature)?;
         let created = check_times(&name, signature, now)?;
 
         let mut reader = ErrorKeepingReader {
@@ -88,7 +89,7 @@ impl TrustStore {
             fingerprint,
             user_ids: trusted.key.user_ids().to_vec(),
             scope: trusted.scope.clone(),
-            signed_at: created,
+            signed_at: created.into(),
         })
     }
 }
@@ -135,6 +136,26 @@ fn issuer(sig: &Signature) -> String {
     match sig.issuer_key_id().first() {
         Some(id) => hex::encode(id.as_ref()),
         None => "(unnamed)".into(),
+    }
+}
+
+/// Refuses digests with practical collisions (MD5, SHA-1, RIPEMD-160): a publisher could be
+/// made to sign a harmless file that collides with a malicious one. The OpenPGP crate accepts
+/// them, so the policy is here.
+fn check_hash(image: &str, sig: &Signature) -> Result<(), TrustError> {
+    match sig.hash_alg() {
+        Some(
+            HashAlgorithm::Sha256
+            | HashAlgorithm::Sha384
+            | HashAlgorithm::Sha512
+            | HashAlgorithm::Sha224
+            | HashAlgorithm::Sha3_256
+            | HashAlgorithm::Sha3_512,
+        ) => Ok(()),
+        other => Err(TrustError::WeakSignature {
+            image: image.to_owned(),
+            hash: other.map_or_else(|| "(unknown)".to_owned(), |h| h.to_string()),
+        }),
     }
 }
 

@@ -267,6 +267,19 @@ fn an_expired_signature_fails() {
 }
 
 #[test]
+fn a_sha1_signature_fails_as_weak() {
+    let Some(s) = Setup::new() else { return };
+    let fpr = s.key("Signer <s@example.com>");
+    s.trust("example.com/app", &fpr);
+    let sig = s
+        .gpg
+        .sign_with(&fpr, &s.aci, None, &["--digest-algo", "SHA1"]);
+    let err = s.verify("example.com/app", &sig).unwrap_err();
+    assert!(matches!(err, TrustError::WeakSignature { .. }), "{err}");
+    assert!(err.to_string().contains("SHA1"), "{err}");
+}
+
+#[test]
 fn missing_and_malformed_signatures_fail() {
     let Some(s) = Setup::new() else { return };
     let fpr = s.key("Signer <s@example.com>");
