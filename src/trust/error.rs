@@ -47,9 +47,14 @@ pub enum TrustError {
     #[error("the signature of image {image} is malformed: {reason}")]
     MalformedSignature { image: String, reason: String },
     #[error(
-        "image {image} is signed by key {key_id}, which is not trusted for it; if you trust that key, run `rkt trust --prefix {image} KEYFILE`"
+        "image {image} is signed by key {key_id}, which is not trusted for it{elsewhere}; if you trust that key, run `rkt trust --prefix {image} KEYFILE`"
     )]
-    UntrustedKey { image: String, key_id: String },
+    UntrustedKey {
+        image: String,
+        key_id: String,
+        /// `" (only for prefix example.com/app)"` when the key is trusted for other names.
+        elsewhere: String,
+    },
     #[error(
         "image {image} does not match its signature by key {fingerprint}: it was changed or damaged after signing; do not use it"
     )]

@@ -60,9 +60,20 @@ impl TrustStore {
             keys.iter()
                 .find_map(|k| k.key.signer(sig).map(|signer| (sig, k, signer)))
         }) else {
+            let elsewhere: Vec<String> = self
+                .list()?
+                .iter()
+                .filter(|k| signatures.iter().any(|sig| k.key.signer(sig).is_some()))
+                .map(|k| k.scope.to_string())
+                .collect();
             return Err(TrustError::UntrustedKey {
                 image: name,
                 key_id: issuer(&signatures[0]),
+                elsewhere: if elsewhere.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (only for {})", elsewhere.join(", "))
+                },
             });
         };
         let fingerprint = trusted.key.fingerprint().clone();

@@ -177,6 +177,11 @@ fn a_prefix_key_does_not_vouch_for_other_names() {
             matches!(err, TrustError::UntrustedKey { .. }),
             "{other}: {err}"
         );
+        // Saying where the key is trusted helps spot a mistyped prefix.
+        assert!(
+            err.to_string().contains("only for prefix example.com/app"),
+            "{err}"
+        );
     }
 }
 
