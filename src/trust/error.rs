@@ -32,6 +32,14 @@ pub enum TrustError {
         "the file holds secret key material; never hand out a secret key: export the public key with `gpg --armor --export`"
     )]
     SecretKey,
+    #[error(
+        "key {fingerprint} is a {bits}-bit {algorithm} key, too weak to trust (at least 2048 bits, or an ed25519 key)"
+    )]
+    WeakKey {
+        fingerprint: String,
+        algorithm: &'static str,
+        bits: u16,
+    },
     #[error("{0:?} is not a key fingerprint (40 or 64 hex digits, as `rkt trust --list` shows)")]
     BadFingerprint(String),
     #[error("no trusted key has fingerprint {0} (see `rkt trust --list`)")]

@@ -72,6 +72,11 @@ pub(crate) enum Unusable {
         at: Timestamp,
     },
     NotForSigning,
+    /// An RSA or DSA key shorter than [`MIN_KEY_BITS`].
+    Weak {
+        algorithm: &'static str,
+        bits: u16,
+    },
     /// No valid self-signature binds the component to the key.
     Unbound,
 }
@@ -134,6 +139,13 @@ impl PublicKey {
             return Err(TrustError::MalformedKey(format!(
                 "key {fingerprint} has no valid self-signature"
             )));
+        }
+        if let Some(Unusable::Weak { algorithm, bits }) = weakness(&key.primary_key) {
+            return Err(TrustError::WeakKey {
+                fingerprint: fingerprint.to_string(),
+                algorithm,
+                bits,
+            });
         }
         Ok(PublicKey {
             key,
@@ -199,7 +211,12 @@ impl PublicKey {
                 }
                 Ok(())
             }
-            Signer::Subkey(sub) => self.usable_subkey(sub, now),
+            Signer::Subkey(sub) => {
+                if let Some(weak) = weakness(&sub.key) {
+                    return Err(weak);
+                }
+                self.usable_subkey(sub, now)
+            }
         }
     }
 
@@ -277,6 +294,28 @@ impl Signer<'_> {
             Signer::Subkey(sub) => sig.verify(&sub.key, data),
         }
     }
+}
+
+/// RSA and DSA keys below this size can be factored or broken with public means (RFC 9580
+/// §12.4 asks for at least 2048 too). Elliptic-curve keys have no weak sizes in OpenPGP.
+pub(crate) const MIN_KEY_BITS: u16 = 2048;
+
+fn weakness(key: &impl KeyDetails) -> Option<Unusable> {
+    use pgp::ser::Serialize;
+    use pgp::types::PublicParams;
+    let mut bytes = Vec::new();
+    let (algorithm, written) = match key.public_params() {
+        PublicParams::RSA(params) => ("RSA", params.to_writer(&mut bytes)),
+        PublicParams::DSA(params) => ("DSA", params.to_writer(&mut bytes)),
+        PublicParams::Elgamal(params) => ("ElGamal", params.to_writer(&mut bytes)),
+        _ => return None,
+    };
+    // The first MPI (RSA's modulus, DSA's and ElGamal's prime) starts with its bit count.
+    let bits = match (written, bytes.get(..2)) {
+        (Ok(()), Some(&[hi, lo])) => u16::from_be_bytes([hi, lo]),
+        _ => 0,
+    };
+    (bits < MIN_KEY_BITS).then_some(Unusable::Weak { algorithm, bits })
 }
 
 fn is_user_certification(sig: &Signature) -> bool {

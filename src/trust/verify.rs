@@ -210,6 +210,11 @@ fn unusable_error(image: &str, fingerprint: &Fingerprint, why: Unusable) -> Trus
             fingerprint,
             expired: format_time(at.as_secs().into()),
         },
+        Unusable::Weak { algorithm, bits } => TrustError::WeakKey {
+            fingerprint,
+            algorithm,
+            bits,
+        },
         Unusable::NotForSigning | Unusable::Unbound => {
             TrustError::NotASigningKey { image, fingerprint }
         }

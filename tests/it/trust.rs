@@ -272,6 +272,23 @@ fn an_expired_signature_fails() {
 }
 
 #[test]
+fn a_1024_bit_rsa_key_is_refused() {
+    let Some(s) = Setup::new() else { return };
+    let fpr = s
+        .gpg
+        .gen_key("Weak <w@example.com>", "rsa1024", "never", None);
+    let err = s
+        .store
+        .add_key(&KeyScope::Root, &s.gpg.export(&fpr))
+        .unwrap_err();
+    assert!(
+        matches!(err, TrustError::WeakKey { bits: 1024, .. }),
+        "{err}"
+    );
+    assert!(!s.dir.path().join("etc/rkt").exists());
+}
+
+#[test]
 fn a_sha1_signature_fails_as_weak() {
     let Some(s) = Setup::new() else { return };
     let fpr = s.key("Signer <s@example.com>");
