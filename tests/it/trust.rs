@@ -489,6 +489,36 @@ fn a_big_image_is_streamed_not_loaded() {
     assert!(grown_mib < 32, "peak memory grew by {grown_mib} MiB");
 }
 
+/// A download that breaks off is a read error, not a "tampered image".
+#[test]
+fn a_failing_read_is_reported_as_such() {
+    let Some(s) = Setup::new() else { return };
+    let fpr = s.key("Signer <s@example.com>");
+    s.trust("example.com/app", &fpr);
+    let sig = s.gpg.sign_file(&fpr, &s.aci, None);
+    let broken = fs::File::open(&s.aci)
+        .unwrap()
+        .take(100)
+        .chain(FailingReader);
+    let err = s
+        .store
+        .verify(&name("example.com/app"), broken, &sig)
+        .unwrap_err();
+    assert!(matches!(err, TrustError::ReadImage(_)), "{err}");
+    assert!(err.to_string().contains("connection reset"), "{err}");
+}
+
+struct FailingReader;
+
+impl Read for FailingReader {
+    fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "connection reset",
+        ))
+    }
+}
+
 struct Generated {
     len: u64,
     offset: u64,
