@@ -41,16 +41,7 @@ impl TrustStore {
         aci: impl Read,
         armored_signature: &[u8],
     ) -> Result<Verified, TrustError> {
-        self.verify_at(image, aci, armored_signature, Timestamp::now())
-    }
-
-    pub(crate) fn verify_at(
-        &self,
-        image: &AcIdentifier,
-        aci: impl Read,
-        armored_signature: &[u8],
-        now: Timestamp,
-    ) -> Result<Verified, TrustError> {
+        let now = Timestamp::now();
         let name = image.to_string();
         let signatures = parse_signatures(&name, armored_signature)?;
         let keys = self.keys_for(image)?;
