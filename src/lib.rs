@@ -11,3 +11,4 @@ pub mod schema;
 pub mod stage1;
 pub mod store;
 pub mod systemd;
+pub mod trust;

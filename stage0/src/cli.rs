@@ -32,6 +32,19 @@ pub struct GlobalArgs {
     /// seccomp, all-fetch, all-run, all
     #[arg(long, global = true, default_value = "none", value_name = "LIST")]
     pub insecure_options: InsecureOptions,
+    /// Local configuration directory (trusted keys are added here)
+    #[arg(long, global = true, default_value = rkt::trust::DEFAULT_LOCAL_CONFIG, value_name = "DIR")]
+    pub local_config: PathBuf,
+    /// System (vendor) configuration directory, read but never changed
+    #[arg(long, global = true, default_value = rkt::trust::DEFAULT_SYSTEM_CONFIG, value_name = "DIR")]
+    pub system_config: PathBuf,
+}
+
+impl GlobalArgs {
+    /// The trust store over --local-config and --system-config.
+    pub fn trust_store(&self) -> rkt::trust::TrustStore {
+        rkt::trust::TrustStore::new(&self.local_config, &self.system_config)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -69,9 +82,26 @@ already stored prints its ID and stores nothing new.")]
     Rm(PodsArgs),
     /// Mark exited and abandoned pods as garbage and delete old garbage
     Gc(GcArgs),
+    /// Trust OpenPGP keys to sign images, list or remove them
+    #[command(after_help = TRUST_HELP)]
+    Trust(crate::commands::trust::TrustArgs),
     /// Print the version of rkt and of the App Container spec it implements
     Version,
 }
+
+const TRUST_HELP: &str = "\
+Examples:
+  rkt trust --prefix example.com/app ./example-app.asc
+  rkt trust --root ./vendor-key.asc
+  rkt trust --list --format=json
+  rkt trust --remove 06a7a689027efd7521cba38fb3d07a43619fbdcf
+
+A key trusted for a prefix vouches for images named PREFIX or PREFIX/...; a root key vouches for
+every image. Keys are stored in --local-config (default /etc/rkt) under
+trustedkeys/{root.d,prefix.d/<prefix>}/<fingerprint>; keys in --system-config (default
+/usr/lib/rkt) are read too. Before a key is added, rkt shows its fingerprint and user IDs and
+asks; compare the fingerprint with one you got from the publisher another way. Scripts, whose
+standard input is not a terminal, must pass --skip-fingerprint-review.";
 
 #[derive(Debug, Args)]
 pub struct FetchArgs {

@@ -3,7 +3,10 @@
 
 #[path = "../common/aci.rs"]
 mod aci;
+#[path = "../common/gpg.rs"]
+mod gpg;
 mod hostile;
 mod pods;
 mod store;
 mod support;
+mod trust;

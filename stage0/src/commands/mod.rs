@@ -4,6 +4,7 @@ mod fetch;
 mod image;
 mod pods;
 mod run;
+pub mod trust;
 
 use anyhow::Result;
 
@@ -24,6 +25,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::CatManifest(args) => pods::cat_manifest(&cli.global, &args),
         Command::Rm(args) => pods::rm(&cli.global, &args),
         Command::Gc(args) => pods::gc(&cli.global, &args),
+        Command::Trust(args) => trust::run(&cli.global, &args),
         Command::Version => {
             println!("rkt Version: {}", env!("CARGO_PKG_VERSION"));
             println!("appc Version: {}", rkt::schema::APPC_SPEC_VERSION);

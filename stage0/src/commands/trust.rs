@@ -1,0 +1,264 @@
+//! `rkt trust`: add OpenPGP keys to the trust store (after a fingerprint review), list them,
+//! remove them.
+
+use std::io::{self, BufRead, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{ArgGroup, Args};
+use rkt::trust::{Fingerprint, KeyOrigin, KeyScope, PublicKey, TrustStore, TrustedKey};
+
+use crate::cli::{Format, GlobalArgs};
+use crate::output::Table;
+
+// Which action is checked in `run`, so that a bare `rkt trust` gets a one-line hint.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("action").args(["prefix", "root", "list", "remove"])))]
+pub struct TrustArgs {
+    /// Trust the keys for images named PREFIX or PREFIX/... (e.g. example.com/app)
+    #[arg(long, value_name = "PREFIX")]
+    pub prefix: Option<String>,
+    /// Trust the keys for every image
+    #[arg(long)]
+    pub root: bool,
+    /// Add the keys without showing their fingerprints and asking (for scripts)
+    #[arg(long)]
+    pub skip_fingerprint_review: bool,
+    /// List the trusted keys
+    #[arg(long)]
+    pub list: bool,
+    /// Output format of --list
+    #[arg(long, value_enum, default_value = "table", requires = "list")]
+    pub format: Format,
+    /// Stop trusting the keys with these fingerprints (as --list shows them)
+    #[arg(long, value_name = "FINGERPRINT", num_args = 1..)]
+    pub remove: Vec<String>,
+    /// ASCII-armored public key files (`gpg --armor --export`), or - for standard input
+    #[arg(value_name = "KEYFILE", conflicts_with_all = ["list", "remove"])]
+    pub keys: Vec<PathBuf>,
+}
+
+pub fn run(global: &GlobalArgs, args: &TrustArgs) -> Result<()> {
+    let store = global.trust_store();
+    if args.list {
+        return list(&store, args.format);
+    }
+    if !args.remove.is_empty() {
+        return remove(&store, &args.remove);
+    }
+    let scope = match (&args.prefix, args.root) {
+        (Some(prefix), _) => KeyScope::prefix(prefix)?,
+        (None, true) => KeyScope::Root,
+        (None, false) => bail!(
+            "say what to trust the keys for: --prefix PREFIX (images named PREFIX or \
+             PREFIX/...) or --root (every image); or use --list or --remove FINGERPRINT"
+        ),
+    };
+    if args.keys.is_empty() {
+        bail!("no key files given: rkt trust {} KEYFILE...", flag(&scope));
+    }
+    // Read and check every key before trusting any, so a bad file adds nothing.
+    let mut keys = Vec::new();
+    for file in &args.keys {
+        let bytes = read_key_file(file)?;
+        PublicKey::from_armored(&bytes)
+            .with_context(|| format!("reading key {}", file.display()))?;
+        keys.push((file, bytes));
+    }
+    for (file, bytes) in &keys {
+        let added = review_and_add(
+            &store,
+            &scope,
+            &file.display().to_string(),
+            bytes,
+            args.skip_fingerprint_review,
+        )?;
+        println!(
+            "Added key {} for {} at {}",
+            added.key.fingerprint(),
+            describe(&scope),
+            added.path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Shows the key's fingerprint and user IDs and asks (unless `skip_review`), then trusts it
+/// for `scope`. `source` says where the key came from (a file, or the URL that discovery
+/// fetched it from: `ac-discovery-pubkeys` keys go through here too).
+pub fn review_and_add(
+    store: &TrustStore,
+    scope: &KeyScope,
+    source: &str,
+    armored: &[u8],
+    skip_review: bool,
+) -> Result<TrustedKey> {
+    let key = PublicKey::from_armored(armored).with_context(|| format!("reading key {source}"))?;
+    if !skip_review {
+        if !io::stdin().is_terminal() {
+            bail!(
+                "cannot ask you to review the fingerprint of key {} from {source}: standard \
+                 input is not a terminal; check the fingerprint yourself and pass \
+                 --skip-fingerprint-review",
+                key.fingerprint()
+            );
+        }
+        if !confirm(scope, source, &key)? {
+            bail!(
+                "not trusting key {} from {source}: the fingerprint review was declined",
+                key.fingerprint()
+            );
+        }
+    }
+    Ok(store.add_key(scope, armored)?)
+}
+
+fn read_key_file(file: &Path) -> Result<Vec<u8>> {
+    let as_text = file.to_string_lossy();
+    if as_text.starts_with("https://") || as_text.starts_with("http://") {
+        bail!(
+            "{as_text}: fetching keys from URLs is not supported yet; download the key and give \
+             the file"
+        );
+    }
+    let mut bytes = Vec::new();
+    if file == Path::new("-") {
+        io::stdin()
+            .lock()
+            .read_to_end(&mut bytes)
+            .context("reading a key from standard input")?;
+    } else {
+        // Keys are small; a huge file is a mistake, not a key.
+        std::fs::File::open(file)
+            .and_then(|f| f.take(1 << 20).read_to_end(&mut bytes))
+            .with_context(|| format!("reading key {}", file.display()))?;
+    }
+    Ok(bytes)
+}
+
+/// Shows the fingerprint and user IDs on stderr and asks; only `y`/`yes` trusts.
+fn confirm(scope: &KeyScope, source: &str, key: &PublicKey) -> Result<bool> {
+    let mut err = io::stderr().lock();
+    writeln!(err, "Key: {source}")?;
+    writeln!(err, "Fingerprint: {}", spaced(key.fingerprint()))?;
+    for uid in key.user_ids() {
+        writeln!(err, "  {uid}")?;
+    }
+    write!(err, "Trust this key for {}? [y/N] ", describe(scope))?;
+    err.flush()?;
+    let mut answer = String::new();
+    io::stdin().lock().read_line(&mut answer)?;
+    let yes = matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes");
+    if !yes {
+        writeln!(err, "Not trusting the key.")?;
+    }
+    Ok(yes)
+}
+
+fn flag(scope: &KeyScope) -> String {
+    match scope {
+        KeyScope::Root => "--root".into(),
+        KeyScope::Prefix(prefix) => format!("--prefix {prefix}"),
+    }
+}
+
+fn describe(scope: &KeyScope) -> String {
+    match scope {
+        KeyScope::Root => "all images (root key)".into(),
+        KeyScope::Prefix(prefix) => format!("prefix \"{prefix}\""),
+    }
+}
+
+/// The fingerprint in groups of four, as gpg shows it, so it is easy to compare by eye.
+fn spaced(fingerprint: &Fingerprint) -> String {
+    let upper = fingerprint.as_str().to_ascii_uppercase();
+    let groups: Vec<&str> = upper
+        .as_bytes()
+        .chunks(4)
+        .map(|c| std::str::from_utf8(c).unwrap_or_default())
+        .collect();
+    groups.join(" ")
+}
+
+fn remove(store: &TrustStore, fingerprints: &[String]) -> Result<()> {
+    let fingerprints: Vec<Fingerprint> = fingerprints
+        .iter()
+        .map(|f| f.parse())
+        .collect::<Result<_, _>>()?;
+    for fingerprint in &fingerprints {
+        for path in store.remove(fingerprint)? {
+            println!("Removed key {fingerprint} ({})", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// One key as `rkt trust --list --format=json` prints it.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct KeyJson<'a> {
+    fingerprint: &'a str,
+    /// `"root"` or `"prefix"`.
+    scope: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prefix: Option<&'a str>,
+    user_ids: &'a [String],
+    /// `"local"` or `"system"`.
+    origin: &'static str,
+    path: &'a Path,
+}
+
+fn list(store: &TrustStore, format: Format) -> Result<()> {
+    let keys = store.list()?;
+    let mut out = io::stdout().lock();
+    match format {
+        Format::Table => {
+            let mut table = Table::new(["PREFIX", "FINGERPRINT", "ORIGIN", "USER IDS"]);
+            for k in &keys {
+                table.row([
+                    match &k.scope {
+                        KeyScope::Root => "(root)".to_owned(),
+                        KeyScope::Prefix(prefix) => prefix.to_string(),
+                    },
+                    k.key.fingerprint().to_string(),
+                    origin(k.origin).to_owned(),
+                    k.key.user_ids().join(", "),
+                ]);
+            }
+            table.write(&mut out, true)?;
+        }
+        Format::Json | Format::JsonPretty => {
+            let rows: Vec<KeyJson<'_>> = keys
+                .iter()
+                .map(|k| KeyJson {
+                    fingerprint: k.key.fingerprint().as_str(),
+                    scope: match k.scope {
+                        KeyScope::Root => "root",
+                        KeyScope::Prefix(_) => "prefix",
+                    },
+                    prefix: match &k.scope {
+                        KeyScope::Root => None,
+                        KeyScope::Prefix(prefix) => Some(prefix.as_str()),
+                    },
+                    user_ids: k.key.user_ids(),
+                    origin: origin(k.origin),
+                    path: &k.path,
+                })
+                .collect();
+            if format == Format::Json {
+                serde_json::to_writer(&mut out, &rows)?;
+            } else {
+                serde_json::to_writer_pretty(&mut out, &rows)?;
+            }
+            writeln!(out)?;
+        }
+    }
+    Ok(())
+}
+
+fn origin(origin: KeyOrigin) -> &'static str {
+    match origin {
+        KeyOrigin::Local => "local",
+        KeyOrigin::System => "system",
+    }
+}
