@@ -196,10 +196,10 @@ pub fn endpoints_from_tags(
                     ranked.push((filled, prefix.len(), AciEndpoint { aci, signature }));
                 }
             }
-            "ac-discovery-pubkeys" if fetchable(target, allow_http) => {
-                if !pubkeys.iter().any(|k| k == target) {
-                    pubkeys.push(target.to_owned());
-                }
+            "ac-discovery-pubkeys"
+                if fetchable(target, allow_http) && !pubkeys.iter().any(|k| k == target) =>
+            {
+                pubkeys.push(target.to_owned());
             }
             _ => {}
         }
@@ -207,7 +207,7 @@ pub fn endpoints_from_tags(
     let best = ranked.iter().map(|(filled, ..)| *filled).max();
     ranked.retain(|(filled, ..)| Some(*filled) == best);
     // Stable: page order among equals.
-    ranked.sort_by(|a, b| b.1.cmp(&a.1));
+    ranked.sort_by_key(|r| std::cmp::Reverse(r.1));
     let mut aci: Vec<AciEndpoint> = Vec::new();
     for (_, _, endpoint) in ranked {
         if !aci.contains(&endpoint) {

@@ -51,7 +51,7 @@ pub enum Fetched {
     /// An image already in the store (pull policy, a fresh cache record, or a 304).
     Stored(ImageId),
     /// A downloaded ACI, not stored yet: verify it, then [`Download::import`] it.
-    Downloaded(Download),
+    Downloaded(Box<Download>),
 }
 
 /// A downloaded ACI waiting in the store's `tmp/` (removed when dropped).
@@ -288,7 +288,7 @@ impl Fetcher {
                 } else {
                     None
                 };
-                Ok(Fetched::Downloaded(Download {
+                Ok(Fetched::Downloaded(Box::new(Download {
                     url: url.to_owned(),
                     aci,
                     signature,
@@ -298,7 +298,7 @@ impl Fetcher {
                     previous: record.map(|(r, _)| r),
                     cache: self.cache.clone(),
                     _dir: TempDirHandle(dir),
-                }))
+                })))
             }
         }
     }
