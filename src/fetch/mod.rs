@@ -132,7 +132,8 @@ impl Download {
 /// Fetches ACIs into a store over one HTTP agent.
 pub struct Fetcher {
     store: Store,
-    agent: ureq::Agent,
+    /// Made on first use: loading the CA store is wasted work when the store has the image.
+    agent: std::cell::OnceCell<ureq::Agent>,
     policy: HttpPolicy,
     cache: HttpCache,
     signatures: bool,
@@ -141,14 +142,22 @@ pub struct Fetcher {
 impl Fetcher {
     /// A fetcher for `store` whose connections follow `policy` (see [`crate::http::agent`]).
     /// Signatures are fetched unless turned off with [`Fetcher::fetch_signatures`].
-    pub fn new(store: &Store, policy: HttpPolicy) -> Result<Fetcher, FetchError> {
-        Ok(Fetcher {
+    pub fn new(store: &Store, policy: HttpPolicy) -> Fetcher {
+        Fetcher {
             store: store.clone(),
-            agent: crate::http::agent(policy)?,
+            agent: std::cell::OnceCell::new(),
             policy,
             cache: HttpCache::new(store.cas_dir()),
             signatures: true,
-        })
+        }
+    }
+
+    fn agent(&self) -> Result<&ureq::Agent, FetchError> {
+        if let Some(agent) = self.agent.get() {
+            return Ok(agent);
+        }
+        let agent = crate::http::agent(self.policy)?;
+        Ok(self.agent.get_or_init(|| agent))
     }
 
     /// Whether to download `.aci.asc` signatures (not needed with `--insecure-options=image`).
@@ -171,7 +180,7 @@ impl Fetcher {
 
     /// Runs discovery for `query` (no download).
     pub fn discover(&self, query: &AppQuery) -> Result<Endpoints, FetchError> {
-        discovery::discover(&self.agent, query, self.policy.allow_http)
+        discovery::discover(self.agent()?, query, self.policy.allow_http)
     }
 
     /// Fetches an image by name: from the store when the pull policy allows and it is there,
@@ -270,7 +279,7 @@ impl Fetcher {
         let dir = self.store.temp_dir()?;
         let aci = dir.path().join("aci");
         let previous = record.as_ref().map(|(r, _)| r);
-        match download::get_to_file(&self.agent, url, previous, &aci, progress)? {
+        match download::get_to_file(self.agent()?, url, previous, &aci, progress)? {
             Got::NotModified(validators) => {
                 let (previous, id) = record.expect("304 only for a conditional request");
                 tracing::debug!("{url}: not modified");
@@ -284,7 +293,7 @@ impl Fetcher {
             }
             Got::Body(validators) => {
                 let signature = if self.signatures {
-                    download::get_optional(&self.agent, signature_url, MAX_SIGNATURE)?
+                    download::get_optional(self.agent()?, signature_url, MAX_SIGNATURE)?
                 } else {
                     None
                 };

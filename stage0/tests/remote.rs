@@ -391,11 +391,16 @@ fn fetch_by_name_finds_the_image_through_discovery() {
         "example.test/app:1.0",
     ]);
     assert_eq!(out.trim(), app_id);
-    let out = d.ok(&[
-        "--insecure-options=image",
-        "prepare",
-        "example.test/app:1.0",
-    ]);
+    // `prepare` (as `run`) defaults to --pull-policy=new: not even CA certificates are needed.
+    let out = d.world.ok(
+        Path::new("/nonexistent/ca.pem"),
+        Some(&d.netns),
+        &[
+            "--insecure-options=image",
+            "prepare",
+            "example.test/app:1.0",
+        ],
+    );
     assert_eq!(out.trim().len(), 36, "a pod UUID: {out}");
     let err = d.fails(&[
         "--insecure-options=image",

@@ -104,7 +104,7 @@ fn fetch_remote(
         allow_http: global.insecure_options.allows(Insecure::Http),
         skip_tls_verify: global.insecure_options.allows(Insecure::Tls),
     };
-    let fetcher = Fetcher::new(store, policy)?
+    let fetcher = Fetcher::new(store, policy)
         .fetch_signatures(!global.insecure_options.allows(Insecure::Image));
     let transfer = TransferProgress::default();
     let (label, fetched) = {
