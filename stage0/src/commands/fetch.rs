@@ -148,9 +148,12 @@ fn fetch_remote(
     Ok(outcome.info.id)
 }
 
-/// The one place where an image is admitted into the store. Signature checks come with image
-/// trust (the trust module's `verify(name, aci_file, signature_bytes)` goes here); until then
-/// nothing can be verified, and rkt never uses an unverified image unless told to.
+/// The one place where an image is admitted into the store, before anything of it is unpacked.
+/// `name` is what discovery asked for (the import then checks the manifest says the same);
+/// for files and URLs it is `None`, and the name to check keys for is the manifest's
+/// (`rkt::aci::read_manifest(File::open(aci)?)?.name`). Signature checks come with image
+/// trust (its `verify(name, aci_file, signature_bytes)` goes here); until then nothing can be
+/// verified, and rkt never uses an unverified image unless told to.
 fn verify(
     global: &GlobalArgs,
     _name: Option<&str>,
