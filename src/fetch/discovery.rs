@@ -260,7 +260,7 @@ fn walk_up(name: &str) -> impl Iterator<Item = &str> {
 
 /// Runs discovery for `query`: asks `https://{name}?ac-discovery=1`, and on a 4xx answer or a
 /// page without usable tags, each parent path in turn. Redirects are followed (HTTPS only,
-/// unless the agent allows HTTP). A transport or TLS failure ends the search at once, since a
+/// unless the agent allows HTTP; then an unreachable HTTPS host is also asked over HTTP). A transport or TLS failure ends the search at once, since a
 /// parent path on the same host would fail the same way.
 pub fn discover(
     agent: &ureq::Agent,
@@ -269,12 +269,25 @@ pub fn discover(
 ) -> Result<Endpoints, FetchError> {
     let mut tried = Vec::new();
     for path in walk_up(query.name.as_str()) {
-        let page = format!("https://{path}?ac-discovery=1");
+        let mut page = format!("https://{path}?ac-discovery=1");
         tracing::debug!("discovery: GET {page}");
-        let mut response = agent
-            .get(&page)
-            .call()
-            .map_err(|e| request_error(&page, e))?;
+        let mut response = match agent.get(&page).call() {
+            Ok(response) => response,
+            // As the reference client: with --insecure-options=http, a host that cannot be
+            // reached over HTTPS is asked over plain HTTP.
+            Err(e) if allow_http => {
+                let plain = format!("http://{path}?ac-discovery=1");
+                tracing::debug!("discovery: {e}; GET {plain}");
+                match agent.get(&plain).call() {
+                    Ok(response) => {
+                        page = plain;
+                        response
+                    }
+                    Err(_) => return Err(request_error(&page, e)),
+                }
+            }
+            Err(e) => return Err(request_error(&page, e)),
+        };
         let status = response.status().as_u16();
         if status != 200 {
             if (400..500).contains(&status) {

@@ -454,3 +454,45 @@ fn discovery_giving_another_image_is_refused_and_stores_nothing() {
     );
     assert!(d.world.stored_ids().is_empty());
 }
+
+#[test]
+fn discovery_over_plain_http_only_with_the_insecure_option() {
+    let world = World::new();
+    world.serve(
+        "app/index.html",
+        &page(&[(
+            "ac-discovery",
+            "example.test http://example.test/images/{name}-{version}.{ext}",
+        )]),
+    );
+    let (app, app_id) = image("example.test/app", "1.0");
+    world.serve("images/example.test/app-1.0.aci", &app);
+    let ca = or_skip!(world.ca("ca", &["example.test"]));
+    let netns = or_skip!(Netns::new(&["example.test"]));
+    let server = or_skip!(Nginx::start(
+        NginxConfig::new(&world.docroot()).netns(&netns)
+    ));
+
+    let err = world.fails(
+        &ca.ca_cert,
+        Some(&netns),
+        &["--insecure-options=image", "fetch", "example.test/app:1.0"],
+    );
+    assert!(
+        err.contains("https://example.test/app?ac-discovery=1"),
+        "{err}"
+    );
+    assert!(server.access_log().is_empty());
+    assert!(world.stored_ids().is_empty());
+
+    let out = world.ok(
+        &ca.ca_cert,
+        Some(&netns),
+        &[
+            "--insecure-options=image,http",
+            "fetch",
+            "example.test/app:1.0",
+        ],
+    );
+    assert_eq!(out.trim(), app_id);
+}
