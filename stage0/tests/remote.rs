@@ -155,7 +155,7 @@ fn https_fetch_stores_the_image_and_honours_http_caching() {
     let (bytes, id) = image("example.com/app", "1.0");
     world.serve("app.aci", &bytes);
     let server = or_skip!(Nginx::start(
-        NginxConfig::new(&world.docroot()).tls(&ca).max_age(2)
+        NginxConfig::new(&world.docroot()).tls(&ca).max_age(3)
     ));
     let url = format!("{}/app.aci", server.base_url(true));
 
@@ -185,7 +185,7 @@ fn https_fetch_stores_the_image_and_honours_http_caching() {
     assert_eq!(server.requests_for("/app.aci").len(), gets);
 
     // After max-age: a conditional request, answered 304, and still one image.
-    let expired = Instant::now() + Duration::from_millis(2200);
+    let expired = Instant::now() + Duration::from_millis(3200);
     while Instant::now() < expired {
         thread::sleep(Duration::from_millis(100));
     }
