@@ -9,12 +9,14 @@ mod error;
 mod extract;
 mod import;
 mod layout;
+mod manifest;
 
 pub use compression::{Compression, decoder};
 pub use error::AciError;
 pub use extract::{ExtractStats, Extractor};
 pub use import::{Imported, hash_stream, import, unpack};
 pub use layout::{EntryPlace, classify_entry_name};
+pub use manifest::read_manifest;
 
 /// The largest manifest accepted: far above any real one, low enough that a hostile archive
 /// cannot make us hold gigabytes in memory.

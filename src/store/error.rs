@@ -32,6 +32,9 @@ pub enum StoreError {
     Tampered { id: String, actual: String },
     #[error("{0} already exists (use --overwrite to replace it)")]
     DestinationExists(PathBuf),
+    /// The caller's check of the manifest (see `Store::import_file_checked`) said no.
+    #[error("{0}")]
+    Refused(String),
     #[error("image {name} has dependencies; rendering dependencies is not supported yet")]
     DependenciesUnsupported { name: String },
 }

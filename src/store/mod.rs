@@ -130,11 +130,23 @@ impl Store {
         path: &Path,
         read: Arc<AtomicU64>,
     ) -> Result<ImportOutcome, StoreError> {
+        self.import_file_checked(path, read, &|_| Ok(()))
+    }
+
+    /// Like [`Store::import_file_with_progress`], but the image is stored only if `accept`
+    /// agrees with its manifest (e.g. that it is the image discovery asked for); otherwise the
+    /// import fails with [`StoreError::Refused`] and the store is unchanged.
+    pub fn import_file_checked(
+        &self,
+        path: &Path,
+        read: Arc<AtomicU64>,
+        accept: &dyn Fn(&ImageManifest) -> Result<(), String>,
+    ) -> Result<ImportOutcome, StoreError> {
         self.remove_stale_temp_dirs();
         let input = File::open(path).ctx("opening", path)?;
         let input = CountingReader { inner: input, read };
         let staging = Staging::create(&self.cas.join("tmp"))?;
-        let result = self.import_into(&staging, input);
+        let result = self.import_into(&staging, input, accept);
         if result.is_err() {
             staging.discard();
         }
@@ -145,6 +157,7 @@ impl Store {
         &self,
         staging: &Staging,
         input: R,
+        accept: &dyn Fn(&ImageManifest) -> Result<(), String>,
     ) -> Result<ImportOutcome, StoreError> {
         let dir = &staging.path;
         let rootfs = dir.join("rootfs");
@@ -152,6 +165,7 @@ impl Store {
         let blob_path = dir.join("blob");
         let blob = create_new(&blob_path)?;
         let imported = aci::import(input, &rootfs, Some(blob))?;
+        accept(&imported.manifest).map_err(StoreError::Refused)?;
 
         let record = ImageRecord {
             name: imported.manifest.name.to_string(),
@@ -414,6 +428,19 @@ impl Store {
         self.extract(id, dest, true, overwrite)
     }
 
+    /// The store's own directory (`<dir>/cas`), for modules that keep records beside the
+    /// images (the HTTP cache under `cas/remote/`).
+    pub(crate) fn cas_dir(&self) -> &Path {
+        &self.cas
+    }
+
+    /// A fresh directory under `tmp/`, locked while the returned guard lives and removed when
+    /// it is dropped (or by the next writing command, if this process dies first).
+    pub(crate) fn temp_dir(&self) -> Result<TempDir, StoreError> {
+        self.remove_stale_temp_dirs();
+        Ok(TempDir(Staging::create(&self.cas.join("tmp"))?))
+    }
+
     /// Removes what importers that died left in `tmp/`. Entries still locked are in use.
     fn remove_stale_temp_dirs(&self) {
         let tmp = self.cas.join("tmp");
@@ -477,6 +504,21 @@ impl Staging {
         if let Err(e) = fs::remove_dir_all(&self.path) {
             tracing::warn!("could not remove {}: {e}", self.path.display());
         }
+    }
+}
+
+/// A locked scratch directory under `tmp/` (see [`Store::temp_dir`]).
+pub(crate) struct TempDir(Staging);
+
+impl TempDir {
+    pub(crate) fn path(&self) -> &Path {
+        &self.0.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        self.0.discard();
     }
 }
 

@@ -54,6 +54,14 @@ pub enum Command {
 Examples:
   rkt --insecure-options=image fetch ./busybox.aci
   rkt --dir /srv/rkt --insecure-options=image fetch a.aci b.aci.xz
+  rkt --insecure-options=image fetch https://example.com/app-1.0.aci
+  rkt --insecure-options=image fetch example.com/app:1.0
+
+A name is found by appc discovery: rkt reads the ac-discovery meta tags of
+https://NAME?ac-discovery=1 (then of each parent path) and checks that the image it gets has
+the name and labels asked for. Downloads are cached by URL (ETag, Last-Modified, max-age).
+Plain http:// needs --insecure-options=http; a server whose TLS certificate is not signed by a
+trusted CA needs its CA in SSL_CERT_FILE (or --insecure-options=tls).
 
 Images are verified by default. Signature checks (rkt trust) are not implemented yet, so every
 fetch needs --insecure-options=image for now; rkt refuses otherwise. Fetching an image that is
@@ -105,9 +113,35 @@ standard input is not a terminal, must pass --skip-fingerprint-review.";
 
 #[derive(Debug, Args)]
 pub struct FetchArgs {
-    /// ACI files (.aci; gzip, bzip2, xz or uncompressed)
+    /// ACI files (.aci; gzip, bzip2, xz or uncompressed), https:// URLs of ACIs, or image
+    /// names found by appc discovery (NAME[:VERSION][,LABEL=VALUE...])
     #[arg(required = true, value_name = "IMAGE")]
-    pub images: Vec<PathBuf>,
+    pub images: Vec<String>,
+    /// When to use the network: new (only for images not stored yet), update (ask the server
+    /// for a newer image; HTTP caching applies), never (stored images only)
+    #[arg(long, value_enum, default_value = "update")]
+    pub pull_policy: PullPolicyArg,
+}
+
+/// `--pull-policy`: when a remote image is looked up on the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PullPolicyArg {
+    /// Use the stored image if there is one; fetch only what is missing
+    New,
+    /// Ask the server for a newer image (HTTP caching applies)
+    Update,
+    /// Never touch the network; fail if the image is not stored
+    Never,
+}
+
+impl From<PullPolicyArg> for rkt::fetch::PullPolicy {
+    fn from(arg: PullPolicyArg) -> Self {
+        match arg {
+            PullPolicyArg::New => rkt::fetch::PullPolicy::New,
+            PullPolicyArg::Update => rkt::fetch::PullPolicy::Update,
+            PullPolicyArg::Never => rkt::fetch::PullPolicy::Never,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -124,6 +158,14 @@ pub enum ImageCommand {
     Extract(ImageExtractArgs),
     /// Write the root filesystem an app of the image sees into a directory
     Render(ImageRenderArgs),
+    /// Check that stored images still hash to their IDs (all images if none are given)
+    Verify(ImageVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImageVerifyArgs {
+    /// Image IDs (or unique prefixes) or names[:version]; all stored images if none
+    pub images: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -212,9 +254,14 @@ pub struct PrepareArgs {
 /// What makes a pod: shared by `prepare` and `run`.
 #[derive(Debug, Args)]
 pub struct PodSpecArgs {
-    /// Images: ID (or unique prefix), name[:version], or an ACI file to fetch first
+    /// Images: ID (or unique prefix), an ACI file or https:// URL, or a name[:version]
+    /// (from the store, else found by appc discovery)
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<String>,
+    /// When to use the network for images given by name or URL: new (only if not stored),
+    /// update (ask the server for a newer image), never (stored images only)
+    #[arg(long, value_enum, default_value = "new")]
+    pub pull_policy: PullPolicyArg,
     /// Also write the pod's UUID to this file
     #[arg(long, value_name = "FILE")]
     pub uuid_file_save: Option<PathBuf>,

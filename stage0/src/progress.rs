@@ -18,6 +18,16 @@ impl Progress {
     /// Starts showing progress of `counter` out of `total` bytes; does nothing when stderr is
     /// not a terminal, so scripts and logs stay clean.
     pub fn start(label: String, counter: Arc<AtomicU64>, total: u64) -> Progress {
+        Progress::start_transfer(label, counter, Arc::new(AtomicU64::new(total)))
+    }
+
+    /// Like [`Progress::start`], for a download whose size is learnt later (`total` stays 0
+    /// while unknown, and then only the bytes so far are shown).
+    pub fn start_transfer(
+        label: String,
+        counter: Arc<AtomicU64>,
+        total: Arc<AtomicU64>,
+    ) -> Progress {
         let done = Arc::new(AtomicBool::new(false));
         let thread = std::io::stderr().is_terminal().then(|| {
             let done = done.clone();
@@ -27,12 +37,17 @@ impl Progress {
                 while !done.load(Ordering::Relaxed) {
                     thread::sleep(Duration::from_millis(200));
                     let n = counter.load(Ordering::Relaxed);
-                    let pct = (n * 100).checked_div(total).unwrap_or(100);
-                    eprint!(
-                        "\r\x1b[K{label}: {} / {} ({pct}%)",
-                        format_size(n),
-                        format_size(total)
-                    );
+                    let total = total.load(Ordering::Relaxed);
+                    if total == 0 {
+                        eprint!("\r\x1b[K{label}: {}", format_size(n));
+                    } else {
+                        let pct = (n * 100).checked_div(total).unwrap_or(100);
+                        eprint!(
+                            "\r\x1b[K{label}: {} / {} ({pct}%)",
+                            format_size(n),
+                            format_size(total)
+                        );
+                    }
                     shown = true;
                 }
                 if shown {

@@ -1,10 +1,13 @@
-//! `rkt fetch`: import image files into the store.
+//! `rkt fetch`, and the image arguments of `prepare`/`run`: files, https:// URLs and names
+//! found by appc discovery, into the store.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use anyhow::{Context, Result, bail};
+use rkt::fetch::{AppQuery, Fetched, Fetcher, PullPolicy, TransferProgress};
+use rkt::http::HttpPolicy;
 use rkt::insecure::Insecure;
 use rkt::schema::ImageId;
 use rkt::store::Store;
@@ -13,34 +16,179 @@ use crate::cli::{FetchArgs, GlobalArgs};
 use crate::progress::Progress;
 
 pub fn run(global: &GlobalArgs, args: &FetchArgs) -> Result<()> {
-    for image in &args.images {
-        check_fetchable(global, image)?;
+    let sources = args
+        .images
+        .iter()
+        .map(|arg| Source::parse(arg))
+        .collect::<Result<Vec<_>>>()?;
+    // Local files are refused before anything is written.
+    for source in &sources {
+        if let Source::File(path) = source {
+            check_file(path)?;
+            verify(global, None, path, read_signature_beside(path)?.as_deref())?;
+        }
     }
     let store = Store::open(&global.dir)?;
-    for image in &args.images {
-        println!("{}", fetch_file(&store, image)?);
-    }
-    Ok(())
-}
-
-/// Refuses what cannot be fetched before anything is written.
-pub fn check_fetchable(global: &GlobalArgs, image: &Path) -> Result<()> {
-    if !image.is_file() {
-        bail!("{}: no such image file", image.display());
-    }
-    // Signature checks come with image trust; until then nothing local can be verified, and
-    // rkt never uses an unverified image unless told to.
-    if !global.insecure_options.allows(Insecure::Image) {
-        bail!(
-            "cannot verify {}: signature verification is not available yet; pass \
-             --insecure-options=image to fetch it without verification",
-            image.display()
+    for source in &sources {
+        println!(
+            "{}",
+            fetch_source(global, &store, source, args.pull_policy.into())?
         );
     }
     Ok(())
 }
 
-/// Imports one ACI file (checked with [`check_fetchable`]), with progress on a terminal.
+/// What an image argument names, tried in this order (as the original rkt): a stored image by
+/// ID, a local file, a URL, an image name.
+#[derive(Debug)]
+enum Source<'a> {
+    Id(&'a str),
+    File(&'a Path),
+    Url(&'a str),
+    Name(AppQuery),
+}
+
+impl<'a> Source<'a> {
+    fn parse(arg: &'a str) -> Result<Source<'a>> {
+        let path = Path::new(arg);
+        if arg.starts_with("sha512-") {
+            return Ok(Source::Id(arg));
+        }
+        if path.is_file() {
+            return Ok(Source::File(path));
+        }
+        if let Some(file) = arg.strip_prefix("file://") {
+            return Ok(Source::File(Path::new(file)));
+        }
+        if arg.contains("://") {
+            return Ok(Source::Url(arg));
+        }
+        // Paths are not valid names (no leading `/` or `.`); say the file is missing.
+        if arg.starts_with(['/', '.']) || arg.ends_with(".aci") {
+            return Ok(Source::File(path));
+        }
+        Ok(Source::Name(AppQuery::parse(arg)?))
+    }
+}
+
+fn fetch_source(
+    global: &GlobalArgs,
+    store: &Store,
+    source: &Source<'_>,
+    pull: PullPolicy,
+) -> Result<ImageId> {
+    match source {
+        Source::Id(id) => Ok(store.resolve(id)?.id),
+        Source::File(path) => {
+            check_file(path)?;
+            verify(global, None, path, read_signature_beside(path)?.as_deref())?;
+            fetch_file(store, path)
+        }
+        Source::Url(url) => fetch_remote(global, store, Remote::Url(url), pull),
+        Source::Name(query) => fetch_remote(global, store, Remote::Name(query), pull),
+    }
+}
+
+enum Remote<'a> {
+    Url(&'a str),
+    Name(&'a AppQuery),
+}
+
+fn fetch_remote(
+    global: &GlobalArgs,
+    store: &Store,
+    remote: Remote<'_>,
+    pull: PullPolicy,
+) -> Result<ImageId> {
+    let policy = HttpPolicy {
+        allow_http: global.insecure_options.allows(Insecure::Http),
+        skip_tls_verify: global.insecure_options.allows(Insecure::Tls),
+    };
+    let fetcher = Fetcher::new(store, policy)
+        .fetch_signatures(!global.insecure_options.allows(Insecure::Image));
+    let transfer = TransferProgress::default();
+    let (label, fetched) = {
+        let label = match &remote {
+            Remote::Url(url) => url.to_string(),
+            Remote::Name(query) => query.to_string(),
+        };
+        let _bar = Progress::start_transfer(
+            format!("downloading {label}"),
+            transfer.received.clone(),
+            transfer.total.clone(),
+        );
+        let fetched = match remote {
+            Remote::Url(url) => fetcher.fetch_url(url, pull, &transfer),
+            Remote::Name(query) => fetcher.fetch_name(query, pull, &transfer),
+        };
+        (label, fetched)
+    };
+    let download = match fetched? {
+        Fetched::Stored(id) => {
+            tracing::debug!("{label}: using the stored {id}");
+            return Ok(id);
+        }
+        Fetched::Downloaded(download) => download,
+    };
+    verify(
+        global,
+        download.query().map(|q| q.name.as_str()),
+        download.aci_path(),
+        download.signature(),
+    )?;
+    let read = Arc::new(AtomicU64::new(0));
+    let total = std::fs::metadata(download.aci_path())
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let url = download.url().to_owned();
+    let _bar = Progress::start(format!("importing {label}"), read.clone(), total);
+    let outcome = download
+        .import(store, read)
+        .with_context(|| format!("storing {url}"))?;
+    Ok(outcome.info.id)
+}
+
+/// The one place where an image is admitted into the store, before anything of it is unpacked.
+/// `name` is what discovery asked for (the import then checks the manifest says the same);
+/// for files and URLs it is `None`, and the name to check keys for is the manifest's
+/// (`rkt::aci::read_manifest(File::open(aci)?)?.name`). Signature checks come with image
+/// trust (its `verify(name, aci_file, signature_bytes)` goes here); until then nothing can be
+/// verified, and rkt never uses an unverified image unless told to.
+fn verify(
+    global: &GlobalArgs,
+    _name: Option<&str>,
+    aci: &Path,
+    _signature: Option<&[u8]>,
+) -> Result<()> {
+    if global.insecure_options.allows(Insecure::Image) {
+        return Ok(());
+    }
+    bail!(
+        "cannot verify {}: signature verification is not available yet; pass \
+         --insecure-options=image to fetch it without verification",
+        aci.display()
+    );
+}
+
+/// `FILE.asc`, the detached signature next to a local ACI, if there is one.
+fn read_signature_beside(aci: &Path) -> Result<Option<Vec<u8>>> {
+    let mut asc = aci.as_os_str().to_owned();
+    asc.push(".asc");
+    match std::fs::read(&asc) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", Path::new(&asc).display())),
+    }
+}
+
+fn check_file(image: &Path) -> Result<()> {
+    if !image.is_file() {
+        bail!("{}: no such image file", image.display());
+    }
+    Ok(())
+}
+
+/// Imports one local ACI file, with progress on a terminal.
 pub fn fetch_file(store: &Store, image: &Path) -> Result<ImageId> {
     let read = Arc::new(AtomicU64::new(0));
     let total = std::fs::metadata(image).map(|m| m.len()).unwrap_or(0);
@@ -65,13 +213,44 @@ pub fn fetch_file(store: &Store, image: &Path) -> Result<ImageId> {
     Ok(outcome.info.id)
 }
 
-/// An image argument of `prepare`/`run`: a stored image by ID or name[:version], or a file
-/// (which is fetched first). Names win over files only when no such file exists.
-pub fn resolve_image(global: &GlobalArgs, store: &Store, arg: &str) -> Result<ImageId> {
-    let path = Path::new(arg);
-    if path.is_file() {
-        check_fetchable(global, path)?;
-        return fetch_file(store, path);
+/// An image argument of `prepare`/`run`: a stored image by ID, a file or URL (fetched first),
+/// or a name (from the store, or by discovery, as `pull` says). A name that is not a valid
+/// appc name is looked up in the store only.
+pub fn resolve_image(
+    global: &GlobalArgs,
+    store: &Store,
+    arg: &str,
+    pull: PullPolicy,
+) -> Result<ImageId> {
+    match Source::parse(arg) {
+        Ok(source) => fetch_source(global, store, &source, pull),
+        Err(_) => Ok(store.resolve(arg)?.id),
     }
-    Ok(store.resolve(arg)?.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_arguments_are_told_apart() {
+        assert!(matches!(
+            Source::parse("sha512-abc").unwrap(),
+            Source::Id(_)
+        ));
+        assert!(matches!(
+            Source::parse("https://example.com/a.aci").unwrap(),
+            Source::Url(_)
+        ));
+        assert!(matches!(
+            Source::parse("/nonexistent.aci").unwrap(),
+            Source::File(_)
+        ));
+        assert!(matches!(Source::parse("./x").unwrap(), Source::File(_)));
+        match Source::parse("example.com/app:1.0").unwrap() {
+            Source::Name(q) => assert_eq!(q.to_string(), "example.com/app:1.0"),
+            other => panic!("{other:?}"),
+        }
+        assert!(Source::parse("Not A Name").is_err());
+    }
 }

@@ -65,6 +65,7 @@ pub fn run(global: &GlobalArgs, cmd: ImageCommand) -> Result<()> {
                 .with_context(|| format!("extracting {}", info.record.name))?;
             Ok(())
         }
+        ImageCommand::Verify(args) => verify(&store, &args.images),
         ImageCommand::Render(args) => {
             let info = store.resolve(&args.image)?;
             store
@@ -73,6 +74,37 @@ pub fn run(global: &GlobalArgs, cmd: ImageCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Re-hashes each image's kept ACI against its ID, one line per image; fails if any differs.
+fn verify(store: &Store, queries: &[String]) -> Result<()> {
+    let images = if queries.is_empty() {
+        store.list()?
+    } else {
+        queries
+            .iter()
+            .map(|q| store.resolve(q))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    let mut failed = 0;
+    let mut out = std::io::stdout().lock();
+    for image in &images {
+        match store.verify_blob(&image.id) {
+            Ok(()) => writeln!(out, "ok      {} {}", image.id, display_name(image))?,
+            Err(e) => {
+                failed += 1;
+                writeln!(out, "FAILED  {} {}: {e}", image.id, display_name(image))?;
+            }
+        }
+    }
+    out.flush()?;
+    if failed > 0 {
+        bail!(
+            "{failed} of {} images failed verification; remove them with `rkt image rm` and fetch them again",
+            images.len()
+        );
+    }
+    Ok(())
 }
 
 /// Removes one image, unless a pod that is not done yet still uses it.

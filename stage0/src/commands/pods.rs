@@ -25,7 +25,12 @@ pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
     let pods = Pods::open(&global.dir)?;
     let mut ids = Vec::new();
     for image in &spec.images {
-        ids.push(resolve_image(global, &store, image)?);
+        ids.push(resolve_image(
+            global,
+            &store,
+            image,
+            spec.pull_policy.into(),
+        )?);
     }
     let options = rkt::pod::PodOptions {
         no_overlay: spec.no_overlay,
