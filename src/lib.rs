@@ -6,6 +6,7 @@ pub mod aci;
 pub mod http;
 pub mod insecure;
 pub mod lock;
+pub mod oci;
 pub mod pod;
 pub mod schema;
 pub mod stage1;
