@@ -36,11 +36,17 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Fetch image files into the store and print their image IDs
+    /// Fetch images (ACI files, OCI/Docker images) into the store and print their image IDs
     #[command(after_help = "\
 Examples:
   rkt --insecure-options=image fetch ./busybox.aci
   rkt --dir /srv/rkt --insecure-options=image fetch a.aci b.aci.xz
+  rkt fetch docker://registry.example.com/app:1.0
+  rkt --insecure-options=http fetch docker://127.0.0.1:5000/app@sha256:…
+  rkt fetch oci-archive:app.tar  docker-archive:saved.tar  ./oci-layout-dir[:TAG]
+
+OCI and Docker images (docker://, oci-archive:, docker-archive:, OCI layout directories) are
+checked against their digests; plain-http registries need --insecure-options=http.
 
 Images are verified by default. Signature checks (rkt trust) are not implemented yet, so every
 fetch needs --insecure-options=image for now; rkt refuses otherwise. Fetching an image that is
@@ -75,7 +81,8 @@ already stored prints its ID and stores nothing new.")]
 
 #[derive(Debug, Args)]
 pub struct FetchArgs {
-    /// ACI files (.aci; gzip, bzip2, xz or uncompressed)
+    /// ACI files (.aci; gzip, bzip2, xz or uncompressed), docker://HOST/REPO[:TAG|@DIGEST],
+    /// oci-archive:PATH, docker-archive:PATH or OCI layout directories
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<PathBuf>,
 }
@@ -94,6 +101,15 @@ pub enum ImageCommand {
     Extract(ImageExtractArgs),
     /// Write the root filesystem an app of the image sees into a directory
     Render(ImageRenderArgs),
+    /// Remove images no pod uses that were last used before the grace period, and unused layers
+    Gc(ImageGcArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImageGcArgs {
+    /// Images used more recently than this are kept, e.g. 24h, 30m, 0s
+    #[arg(long, default_value = "24h", value_name = "DURATION")]
+    pub grace_period: DurationArg,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
