@@ -113,7 +113,7 @@ impl Store {
         fs::create_dir(&rootfs).ctx("creating", &rootfs)?;
         let mut extractor = Extractor::for_layers(&rootfs).map_err(StoreError::Aci)?;
         let mut tar_size = 0;
-        let mut layers_fetched = 0;
+        let mut fetched: Vec<(PathBuf, PathBuf)> = Vec::new();
         for layer in &image.manifest.layers {
             let stored = self.layer_path(&layer.digest);
             let what = format!("layer {} of {}", layer.digest, image.source);
@@ -133,14 +133,22 @@ impl Store {
                 },
                 layer.size,
             );
-            tar_size += oci::apply_layer(&mut extractor, &mut reader, &layer.digest)?;
+            let applied = oci::apply_layer(&mut extractor, &mut reader, &layer.digest);
+            // A blob that is not what the manifest says explains any unpacking error it caused.
             reader.finish(&layer.digest, layer.size, &what)?;
+            tar_size += applied?;
             copy.sync_all().ctx("syncing", &partial)?;
-            fs::rename(&partial, &stored).ctx("storing", &stored)?;
-            layers_fetched += 1;
+            fetched.push((partial, stored));
         }
-        sync_dir(&self.layers_dir())?;
         let stats = extractor.finish_layers().map_err(StoreError::Aci)?;
+        // New layers join the store only with the image, so a failed import leaves none.
+        for (partial, stored) in &fetched {
+            fs::rename(partial, stored).ctx("storing", stored)?;
+        }
+        if !fetched.is_empty() {
+            sync_dir(&self.layers_dir())?;
+        }
+        let layers_fetched = fetched.len();
         if scratch.exists() {
             fs::remove_dir_all(&scratch).ctx("removing", &scratch)?;
         }

@@ -4,6 +4,7 @@
 #[path = "../common/aci.rs"]
 mod aci;
 mod hostile;
+mod oci;
 mod pods;
 mod store;
 mod support;
