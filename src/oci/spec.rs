@@ -127,6 +127,7 @@ pub struct ContainerConfig {
 
 /// A manifest or an index, told apart by media type (or by shape when it has none, as in
 /// early OCI layouts).
+#[derive(Debug)]
 pub enum Document {
     Manifest(Manifest),
     Index(Index),
