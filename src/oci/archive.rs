@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::spec::{self, DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, MAX_DOCUMENT_BYTES};
 use super::{
-    Descriptor, Digest, Document, ImageConfig, ImageSource, Index, Manifest, OciError,
+    Descriptor, Digest, Document, ImageSource, Index, Manifest, OciError,
     ResolvedImage, read_document,
 };
 
@@ -89,6 +89,21 @@ impl ImageSource for LayoutDir {
                     OciError::invalid(&what, format!("no image is tagged {tag:?}"))
                 })?,
             None if index.manifests.len() == 1 => &index.manifests[0],
+            None if index.manifests.iter().all(|d| d.platform.is_none()) => {
+                let tags: Vec<&str> = index
+                    .manifests
+                    .iter()
+                    .filter_map(|d| d.annotations.get(REF_NAME).map(String::as_str))
+                    .collect();
+                return Err(OciError::invalid(
+                    &what,
+                    format!(
+                        "it holds {} images; name one as PATH:TAG (tags: {})",
+                        index.manifests.len(),
+                        tags.join(", ")
+                    ),
+                ));
+            }
             None => spec::choose_manifest(&index, &spec::host_platform(), &self.source)?,
         };
         let tag = self
@@ -100,13 +115,6 @@ impl ImageSource for LayoutDir {
         let (manifest_bytes, manifest, manifest_digest) = descend_from(&top, &source, |d| {
             read_document(open(&self.blob_path(&d.digest))?, d, &format!("{source} blob {}", d.digest))
         })?;
-        let config_what = format!("the config of {source}");
-        let config_bytes = read_document(
-            open(&self.blob_path(&manifest.config.digest))?,
-            &manifest.config,
-            &config_what,
-        )?;
-        let config = ImageConfig::parse(&config_bytes, &config_what)?;
         Ok(ResolvedImage {
             source,
             name: self.name.clone(),
@@ -114,8 +122,6 @@ impl ImageSource for LayoutDir {
             manifest_bytes,
             manifest_digest,
             manifest,
-            config_bytes,
-            config,
         })
     }
 
@@ -262,9 +268,6 @@ impl DockerArchive {
             annotations: BTreeMap::new(),
         };
         let manifest_bytes = serde_json::to_vec(&manifest).expect("manifest serializes");
-        let config_path = &blobs[&manifest.config.digest];
-        let config_bytes = read_small(config_path)?;
-        let config = ImageConfig::parse(&config_bytes, &format!("the config of {source}"))?;
         let (name, tag) = match entry.repo_tags.as_deref().and_then(|t| t.first()) {
             Some(repo_tag) => match repo_tag.rsplit_once(':') {
                 Some((repo, tag)) if !tag.contains('/') => (repo.to_owned(), Some(tag.to_owned())),
@@ -286,8 +289,6 @@ impl DockerArchive {
                 manifest_digest: Digest::of(&manifest_bytes),
                 manifest_bytes,
                 manifest,
-                config_bytes,
-                config,
             },
             blobs,
         })

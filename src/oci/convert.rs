@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::{OciError, ResolvedImage, appc_arch};
+use super::{ImageConfig, OciError, ResolvedImage, appc_arch};
 use crate::schema::{AcIdentifier, AcName, ImageManifest};
 
 /// Builds (and validates) the appc manifest of `image`; returns it with its JSON bytes.
@@ -16,9 +16,11 @@ use crate::schema::{AcIdentifier, AcName, ImageManifest};
 ///   working directory, ports from ExposedPorts;
 /// - annotations: the config's labels (names made valid), its author and creation time, and
 ///   where the image came from.
-pub fn appc_manifest(image: &ResolvedImage) -> Result<(ImageManifest, Vec<u8>), OciError> {
+pub fn appc_manifest(
+    image: &ResolvedImage,
+    config: &ImageConfig,
+) -> Result<(ImageManifest, Vec<u8>), OciError> {
     let name = AcIdentifier::sanitize(&image.name)?;
-    let config = &image.config;
     let mut labels = Vec::new();
     if let Some(tag) = &image.tag {
         labels.push(json!({"name": "version", "value": tag}));

@@ -45,14 +45,26 @@ pub struct ResolvedImage {
     pub manifest_bytes: Vec<u8>,
     pub manifest_digest: Digest,
     pub manifest: Manifest,
-    pub config_bytes: Vec<u8>,
-    pub config: ImageConfig,
+}
+
+impl ResolvedImage {
+    /// Reads the image's config from `src`, checked against its digest. Kept apart from
+    /// [`ImageSource::resolve`] so that an image already stored costs one manifest request.
+    pub fn read_config(
+        &self,
+        src: &mut dyn ImageSource,
+    ) -> Result<(Vec<u8>, ImageConfig), OciError> {
+        let what = format!("the config of {}", self.source);
+        let blob = src.open_blob(&self.manifest.config)?;
+        let bytes = read_document(blob, &self.manifest.config, &what)?;
+        let config = ImageConfig::parse(&bytes, &what)?;
+        Ok((bytes, config))
+    }
 }
 
 /// Somewhere an OCI image can be read from.
 pub trait ImageSource {
-    /// Finds the image (resolving an index to the host's platform) and reads its manifest and
-    /// config.
+    /// Finds the image (resolving an index to the host's platform) and reads its manifest.
     fn resolve(&mut self) -> Result<ResolvedImage, OciError>;
     /// Opens a blob named by `desc`. The bytes are not checked yet: the caller reads them
     /// through a [`VerifyingReader`].

@@ -10,8 +10,7 @@ use ureq::{Body, Error as UreqError};
 use super::archive::descend_from;
 use super::spec::{MANIFEST_MEDIA_TYPES, MAX_DOCUMENT_BYTES};
 use super::{
-    Descriptor, Digest, Document, ImageConfig, ImageSource, OciError, Reference, ResolvedImage,
-    read_document,
+    Descriptor, Digest, Document, ImageSource, OciError, Reference, ResolvedImage,
 };
 use crate::http::{self, HttpPolicy};
 
@@ -22,8 +21,6 @@ pub struct Registry {
     /// `https://host[:port]` (or `http://` when allowed and the server does not speak TLS).
     base: String,
     token: Option<String>,
-    /// Blob requests made, for callers that report or test reuse.
-    pub blob_requests: u64,
 }
 
 impl Registry {
@@ -36,7 +33,6 @@ impl Registry {
             reference: reference.clone(),
             base: format!("https://{}", reference.registry),
             token: None,
-            blob_requests: 0,
         };
         let ping = match registry.send(&format!("{}/v2/", registry.base), None) {
             Err(OciError::Transport { .. }) if policy.allow_http => {
@@ -221,10 +217,6 @@ impl ImageSource for Registry {
                     })?
                 }
             };
-        let config_what = format!("the config of {image}");
-        let blob = self.open_blob(&manifest.config)?;
-        let config_bytes = read_document(blob, &manifest.config, &config_what)?;
-        let config = ImageConfig::parse(&config_bytes, &config_what)?;
         Ok(ResolvedImage {
             source: image,
             name: format!("{}/{}", self.reference.registry, self.reference.repository),
@@ -232,14 +224,11 @@ impl ImageSource for Registry {
             manifest_bytes,
             manifest_digest,
             manifest,
-            config_bytes,
-            config,
         })
     }
 
     fn open_blob(&mut self, desc: &Descriptor) -> Result<Box<dyn Read + Send + 'static>, OciError> {
         let url = self.repo_url("blobs", desc.digest.as_str());
-        self.blob_requests += 1;
         let response = self.get(&url, None, &format!("blob {}", desc.digest))?;
         Ok(Box::new(response.into_body().into_reader()))
     }

@@ -107,6 +107,8 @@ impl Store {
             });
         }
 
+        let (config_bytes, config) = image.read_config(&mut *src)?;
+
         // Held until the image is in place, so `image gc` cannot take layers from under us.
         let _layers = self.layers_lock(LockKind::Shared)?;
         let rootfs = dir.join("rootfs");
@@ -153,7 +155,7 @@ impl Store {
             fs::remove_dir_all(&scratch).ctx("removing", &scratch)?;
         }
 
-        let (manifest, manifest_bytes) = oci::appc_manifest(&image)?;
+        let (manifest, manifest_bytes) = oci::appc_manifest(&image, &config)?;
         let record = ImageRecord {
             name: manifest.name.to_string(),
             labels: manifest
@@ -181,7 +183,7 @@ impl Store {
         };
         write_new(&dir.join("manifest"), &manifest_bytes)?;
         write_new(&dir.join("oci-manifest"), &image.manifest_bytes)?;
-        write_new(&dir.join("oci-config"), &image.config_bytes)?;
+        write_new(&dir.join("oci-config"), &config_bytes)?;
         let record_json = serde_json::to_vec_pretty(&record).expect("record serializes");
         write_new(&dir.join("info.json"), &record_json)?;
         create_new(&dir.join("last-used"))?;

@@ -6,5 +6,6 @@ mod aci;
 mod hostile;
 mod oci;
 mod pods;
+mod registry;
 mod store;
 mod support;
