@@ -180,7 +180,10 @@ impl Extractor {
 
     /// Applies one layer (a tar stream) on top of what earlier layers made.
     pub fn apply_layer<R: Read>(&mut self, archive: &mut tar::Archive<R>) -> Result<(), AciError> {
-        assert!(self.layer.is_some(), "apply_layer needs Extractor::for_layers");
+        assert!(
+            self.layer.is_some(),
+            "apply_layer needs Extractor::for_layers"
+        );
         self.layer = Some(LayerState::default());
         for entry in archive.entries().map_err(AciError::Tar)? {
             let mut entry = entry.map_err(AciError::Tar)?;
@@ -229,7 +232,10 @@ impl Extractor {
         let Some(path) = clean_layer_name(&name)? else {
             // `./`: the root directory itself.
             if kind != EntryType::Directory {
-                return Err(AciError::layout(&name, "the layer's root must be a directory"));
+                return Err(AciError::layout(
+                    &name,
+                    "the layer's root must be a directory",
+                ));
             }
             let meta = read_meta(&name, entry)?;
             apply_fd_meta(self.root.as_fd(), &meta).map_err(|e| AciError::unpack(&name, e))?;
@@ -267,7 +273,8 @@ impl Extractor {
         }
         // A whiteout removes lower layers' entries at their real paths: going through a symlink
         // would remove something else than the layer's author saw.
-        let strict = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS | ResolveFlags::NO_SYMLINKS;
+        let strict =
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS | ResolveFlags::NO_SYMLINKS;
         let parent = if parent_path.is_empty() {
             rustix::io::fcntl_dupfd_cloexec(&self.root, 0).map_err(|e| AciError::unpack(name, e))
         } else {
@@ -330,7 +337,11 @@ impl Extractor {
         }
     }
 
-    fn remove_lower_children(&self, dir: BorrowedFd<'_>, dir_path: &[u8]) -> rustix::io::Result<()> {
+    fn remove_lower_children(
+        &self,
+        dir: BorrowedFd<'_>,
+        dir_path: &[u8],
+    ) -> rustix::io::Result<()> {
         for child in list_dir(dir)? {
             self.remove_lower(dir, dir_path, &child)?;
         }
@@ -455,9 +466,8 @@ impl Extractor {
                 let target_path = if self.layer.is_some() {
                     // Layers may link to files of lower layers; the target is resolved in
                     // the root like any other path.
-                    clean_layer_name(&target)?.ok_or_else(|| {
-                        AciError::layout(name, "hard link to the root directory")
-                    })?
+                    clean_layer_name(&target)?
+                        .ok_or_else(|| AciError::layout(name, "hard link to the root directory"))?
                 } else {
                     let EntryPlace::InRootfs(target_path) = classify_entry_name(&target)? else {
                         return Err(AciError::layout(

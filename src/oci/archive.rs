@@ -12,8 +12,8 @@ use serde::Deserialize;
 
 use super::spec::{self, DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, MAX_DOCUMENT_BYTES};
 use super::{
-    Descriptor, Digest, Document, ImageSource, Index, Manifest, OciError,
-    ResolvedImage, read_document,
+    Descriptor, Digest, Document, ImageSource, Index, Manifest, OciError, ResolvedImage,
+    read_document,
 };
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -65,7 +65,11 @@ impl LayoutDir {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        self.name = if stem.is_empty() { "oci-image".to_owned() } else { stem };
+        self.name = if stem.is_empty() {
+            "oci-image".to_owned()
+        } else {
+            stem
+        };
     }
 
     fn blob_path(&self, digest: &Digest) -> PathBuf {
@@ -85,9 +89,7 @@ impl ImageSource for LayoutDir {
                 .manifests
                 .iter()
                 .find(|d| d.annotations.get(REF_NAME) == Some(tag))
-                .ok_or_else(|| {
-                    OciError::invalid(&what, format!("no image is tagged {tag:?}"))
-                })?,
+                .ok_or_else(|| OciError::invalid(&what, format!("no image is tagged {tag:?}")))?,
             None if index.manifests.len() == 1 => &index.manifests[0],
             None if index.manifests.iter().all(|d| d.platform.is_none()) => {
                 let tags: Vec<&str> = index
@@ -113,7 +115,11 @@ impl ImageSource for LayoutDir {
         let top = top.clone();
         let source = self.source.clone();
         let (manifest_bytes, manifest, manifest_digest) = descend_from(&top, &source, |d| {
-            read_document(open(&self.blob_path(&d.digest))?, d, &format!("{source} blob {}", d.digest))
+            read_document(
+                open(&self.blob_path(&d.digest))?,
+                d,
+                &format!("{source} blob {}", d.digest),
+            )
         })?;
         Ok(ResolvedImage {
             source,
@@ -141,7 +147,11 @@ pub(crate) fn descend_from(
     for _ in 0..4 {
         let bytes = fetch(&desc)?;
         let media = (!desc.media_type.is_empty()).then_some(desc.media_type.as_str());
-        match Document::parse(&bytes, media, &format!("manifest {} of {image}", desc.digest))? {
+        match Document::parse(
+            &bytes,
+            media,
+            &format!("manifest {} of {image}", desc.digest),
+        )? {
             Document::Manifest(m) => return Ok((bytes, m, desc.digest.clone())),
             Document::Index(index) => {
                 desc = spec::choose_manifest(&index, &spec::host_platform(), image)?.clone();
@@ -230,7 +240,8 @@ impl DockerArchive {
             }
             None
         };
-        let missing = |what: &str| OciError::invalid(&source, format!("{what} is missing from the archive"));
+        let missing =
+            |what: &str| OciError::invalid(&source, format!("{what} is missing from the archive"));
         let manifest_json = lookup("manifest.json").ok_or_else(|| missing("manifest.json"))?;
         let entries: Vec<SaveEntry> = serde_json::from_slice(&read_small(&manifest_json)?)
             .map_err(|e| OciError::invalid(format!("{source} manifest.json"), e))?;
@@ -246,7 +257,11 @@ impl DockerArchive {
             blobs.insert(digest.clone(), path);
             Ok(Descriptor {
                 media_type: media_type
-                    .unwrap_or(if gzip { DOCKER_LAYER_GZIP } else { spec::OCI_LAYER })
+                    .unwrap_or(if gzip {
+                        DOCKER_LAYER_GZIP
+                    } else {
+                        spec::OCI_LAYER
+                    })
                     .to_owned(),
                 digest,
                 size,
@@ -333,7 +348,10 @@ fn each_file(
 /// `..`; anything else is not a name these archives use, and is skipped.
 fn clean_name(raw: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(raw).ok()?;
-    let parts: Vec<&str> = text.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    let parts: Vec<&str> = text
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
     let ok = !parts.is_empty()
         && !text.starts_with('/')
         && parts.len() <= 4
@@ -381,7 +399,10 @@ fn read_small(path: &Path) -> Result<Vec<u8>, OciError> {
         .read_to_end(&mut bytes)
         .map_err(|e| OciError::io("reading", path, e))?;
     if bytes.len() as u64 > MAX_DOCUMENT_BYTES {
-        return Err(OciError::invalid(path.display().to_string(), "larger than 4 MiB"));
+        return Err(OciError::invalid(
+            path.display().to_string(),
+            "larger than 4 MiB",
+        ));
     }
     Ok(bytes)
 }
@@ -407,11 +428,17 @@ mod tests {
 
     #[test]
     fn archive_names_stay_inside() {
-        assert_eq!(clean_name(b"./blobs//sha256/ab").as_deref(), Some("blobs/sha256/ab"));
+        assert_eq!(
+            clean_name(b"./blobs//sha256/ab").as_deref(),
+            Some("blobs/sha256/ab")
+        );
         assert_eq!(clean_name(b"../x"), None);
         assert_eq!(clean_name(b"/etc/passwd"), None);
         assert_eq!(clean_name(b"a b"), None);
-        assert_eq!(resolve_lexically("abc/../def/layer.tar").as_deref(), Some("def/layer.tar"));
+        assert_eq!(
+            resolve_lexically("abc/../def/layer.tar").as_deref(),
+            Some("def/layer.tar")
+        );
         assert_eq!(resolve_lexically("abc/../../etc/passwd"), None);
     }
 }

@@ -70,7 +70,11 @@ pub fn appc_manifest(
         "environment": env.iter().map(|(k, v)| json!({"name": k, "value": v})).collect::<Vec<_>>(),
         "ports": ports,
     });
-    if let Some(dir) = container.working_dir.as_deref().filter(|d| d.starts_with('/')) {
+    if let Some(dir) = container
+        .working_dir
+        .as_deref()
+        .filter(|d| d.starts_with('/'))
+    {
         app["workingDirectory"] = json!(dir);
     }
 

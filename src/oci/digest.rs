@@ -167,7 +167,12 @@ mod tests {
         r.finish(&d, 5, "blob").unwrap();
 
         let r = VerifyingReader::new(&b"hellO"[..], 5);
-        assert!(r.finish(&d, 5, "blob").unwrap_err().to_string().contains("digest"));
+        assert!(
+            r.finish(&d, 5, "blob")
+                .unwrap_err()
+                .to_string()
+                .contains("digest")
+        );
         let mut r = VerifyingReader::new(&b"hello!"[..], 5);
         assert!(io::copy(&mut r, &mut io::sink()).is_err());
     }

@@ -125,8 +125,7 @@ impl OciSource {
             )?),
             OciSource::OciArchive { path, tag } => {
                 unpack_oci_archive(path, scratch)?;
-                let mut layout =
-                    LayoutDir::new(scratch.to_owned(), tag.clone(), self.to_string())?;
+                let mut layout = LayoutDir::new(scratch.to_owned(), tag.clone(), self.to_string())?;
                 layout.set_name_from(path);
                 Box::new(layout)
             }

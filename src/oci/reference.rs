@@ -30,12 +30,12 @@ impl Reference {
         };
         let (first, remainder) = rest.split_once('/').unwrap_or(("", rest));
         // As Docker does: the first part is a registry only if it looks like a host name.
-        let (registry, path) =
-            if first.contains('.') || first.contains(':') || first == "localhost" {
-                (first.to_owned(), remainder)
-            } else {
-                (DOCKER_HUB.to_owned(), rest)
-            };
+        let (registry, path) = if first.contains('.') || first.contains(':') || first == "localhost"
+        {
+            (first.to_owned(), remainder)
+        } else {
+            (DOCKER_HUB.to_owned(), rest)
+        };
         let (repository, tag) = match path.rsplit_once(':') {
             Some((repo, tag)) if !tag.contains('/') => (repo, Some(tag.to_owned())),
             _ => (path, None),
@@ -50,7 +50,9 @@ impl Reference {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
         {
-            return Err(bad("the registry must be a host name with an optional :port"));
+            return Err(bad(
+                "the registry must be a host name with an optional :port",
+            ));
         }
         if !valid_repository(&repository) {
             return Err(bad(
@@ -136,7 +138,10 @@ mod tests {
         let hex = "f".repeat(64);
         let r = Reference::parse(&format!("localhost:5000/x@sha256:{hex}")).unwrap();
         assert_eq!(r.manifest_reference(), format!("sha256:{hex}"));
-        assert_eq!(r.to_string(), format!("docker://localhost:5000/x@sha256:{hex}"));
+        assert_eq!(
+            r.to_string(),
+            format!("docker://localhost:5000/x@sha256:{hex}")
+        );
     }
 
     #[test]

@@ -9,9 +9,7 @@ use ureq::{Body, Error as UreqError};
 
 use super::archive::descend_from;
 use super::spec::{MANIFEST_MEDIA_TYPES, MAX_DOCUMENT_BYTES};
-use super::{
-    Descriptor, Digest, Document, ImageSource, OciError, Reference, ResolvedImage,
-};
+use super::{Descriptor, Digest, Document, ImageSource, OciError, Reference, ResolvedImage};
 use crate::http::{self, HttpPolicy};
 
 /// A connection to one repository of a registry.
@@ -39,7 +37,10 @@ impl Registry {
                 registry.base = format!("http://{}", reference.registry);
                 registry.send(&format!("{}/v2/", registry.base), None)?
             }
-            Err(OciError::Transport { registry: r, source }) => {
+            Err(OciError::Transport {
+                registry: r,
+                source,
+            }) => {
                 return Err(OciError::Registry {
                     registry: r,
                     reason: format!(
@@ -71,7 +72,9 @@ impl Registry {
             request = request.header("Authorization", &format!("Bearer {token}"));
         }
         request.call().map_err(|e| match e {
-            UreqError::RequireHttpsOnly(_) => OciError::HttpNotAllowed(self.reference.registry.clone()),
+            UreqError::RequireHttpsOnly(_) => {
+                OciError::HttpNotAllowed(self.reference.registry.clone())
+            }
             e => OciError::Transport {
                 registry: self.reference.registry.clone(),
                 source: Box::new(e),
@@ -81,7 +84,12 @@ impl Registry {
 
     /// GET with one retry after authenticating if the registry answers 401; any other status
     /// than 200 is an error naming what was asked.
-    fn get(&mut self, url: &str, accept: Option<&str>, what: &str) -> Result<Response<Body>, OciError> {
+    fn get(
+        &mut self,
+        url: &str,
+        accept: Option<&str>,
+        what: &str,
+    ) -> Result<Response<Body>, OciError> {
         let mut response = self.send(url, accept)?;
         if response.status() == StatusCode::UNAUTHORIZED && self.token.is_none() {
             self.authenticate(&response)?;
@@ -115,15 +123,20 @@ impl Registry {
         else {
             return Err(self.registry_err(format!(
                 "it asks for credentials ({}); rkt pulls anonymously only",
-                if header.is_empty() { "no challenge given" } else { header }
+                if header.is_empty() {
+                    "no challenge given"
+                } else {
+                    header
+                }
             )));
         };
         let params = parse_challenge(params);
         let realm = params
             .get("realm")
             .ok_or_else(|| self.registry_err("its bearer challenge names no realm"))?;
-        let mut url = url::Url::parse(realm)
-            .map_err(|e| self.registry_err(format!("its token realm {realm:?} is not a URL: {e}")))?;
+        let mut url = url::Url::parse(realm).map_err(|e| {
+            self.registry_err(format!("its token realm {realm:?} is not a URL: {e}"))
+        })?;
         {
             let mut query = url.query_pairs_mut();
             if let Some(service) = params.get("service") {
@@ -208,11 +221,15 @@ impl ImageSource for Registry {
             match Document::parse(&bytes, content_type.as_deref(), &what)? {
                 Document::Manifest(m) => (bytes, m, digest),
                 Document::Index(index) => {
-                    let chosen =
-                        super::spec::choose_manifest(&index, &super::spec::host_platform(), &image)?
-                            .clone();
+                    let chosen = super::spec::choose_manifest(
+                        &index,
+                        &super::spec::host_platform(),
+                        &image,
+                    )?
+                    .clone();
                     descend_from(&chosen, &image, |d| {
-                        let (bytes, _, _) = self.fetch_manifest(d.digest.as_str(), Some(&d.digest))?;
+                        let (bytes, _, _) =
+                            self.fetch_manifest(d.digest.as_str(), Some(&d.digest))?;
                         Ok(bytes)
                     })?
                 }
@@ -264,7 +281,11 @@ fn parse_challenge(params: &str) -> std::collections::BTreeMap<String, String> {
         let Some((key, after)) = rest.split_once('=') else {
             break;
         };
-        let key = key.trim().trim_start_matches(',').trim().to_ascii_lowercase();
+        let key = key
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
         let (value, after) = if let Some(quoted) = after.strip_prefix('"') {
             match quoted.split_once('"') {
                 Some((v, a)) => (v.to_owned(), a),

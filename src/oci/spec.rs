@@ -135,7 +135,11 @@ pub enum Document {
 
 impl Document {
     /// Parses a manifest or index; `content_type` is what the server said, if anything.
-    pub fn parse(bytes: &[u8], content_type: Option<&str>, what: &str) -> Result<Document, OciError> {
+    pub fn parse(
+        bytes: &[u8],
+        content_type: Option<&str>,
+        what: &str,
+    ) -> Result<Document, OciError> {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Probe {
@@ -342,15 +346,26 @@ mod tests {
             variant: variant.map(Into::into),
         };
         assert_eq!(
-            choose_manifest(&index, &want("amd64", None), "x").unwrap().digest.hex(),
+            choose_manifest(&index, &want("amd64", None), "x")
+                .unwrap()
+                .digest
+                .hex(),
             "c".repeat(64)
         );
         assert_eq!(
-            choose_manifest(&index, &want("arm", Some("v7")), "x").unwrap().digest.hex(),
+            choose_manifest(&index, &want("arm", Some("v7")), "x")
+                .unwrap()
+                .digest
+                .hex(),
             "b".repeat(64)
         );
-        let err = choose_manifest(&index, &want("s390x", None), "x").unwrap_err().to_string();
-        assert!(err.contains("linux/s390x") && err.contains("linux/arm/v6"), "{err}");
+        let err = choose_manifest(&index, &want("s390x", None), "x")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("linux/s390x") && err.contains("linux/arm/v6"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -359,10 +374,21 @@ mod tests {
             r#"{{"schemaVersion":2,"config":{{"mediaType":"{OCI_CONFIG}","digest":"sha256:{h}","size":3}},"layers":[]}}"#,
             h = "0".repeat(64)
         );
-        assert!(matches!(Document::parse(m.as_bytes(), None, "m").unwrap(), Document::Manifest(_)));
+        assert!(matches!(
+            Document::parse(m.as_bytes(), None, "m").unwrap(),
+            Document::Manifest(_)
+        ));
         let i = r#"{"schemaVersion":2,"manifests":[]}"#;
-        assert!(matches!(Document::parse(i.as_bytes(), None, "i").unwrap(), Document::Index(_)));
-        assert!(Document::parse(b"<html>", None, "g").unwrap_err().to_string().contains("not a JSON"));
+        assert!(matches!(
+            Document::parse(i.as_bytes(), None, "i").unwrap(),
+            Document::Index(_)
+        ));
+        assert!(
+            Document::parse(b"<html>", None, "g")
+                .unwrap_err()
+                .to_string()
+                .contains("not a JSON")
+        );
         assert!(Document::parse(br#"{"schemaVersion":1}"#, None, "s1").is_err());
     }
 }

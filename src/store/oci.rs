@@ -26,7 +26,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha512};
 
 use super::error::IoContext;
-use super::{ImageInfo, ImageRecord, Staging, Store, StoreError, create_new, now, sync_dir, write_new};
+use super::{
+    ImageInfo, ImageRecord, Staging, Store, StoreError, create_new, now, sync_dir, write_new,
+};
 use crate::aci::Extractor;
 use crate::http::HttpPolicy;
 use crate::lock::{FileLock, LockKind};

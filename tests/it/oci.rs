@@ -72,7 +72,8 @@ fn layout_source(dir: PathBuf) -> OciSource {
 fn import(fx: &Fixture, layers: &[Vec<u8>]) -> Result<rkt::store::OciImportOutcome, StoreError> {
     let dir = fx.dir.path().join(format!("layout-{}", rand_suffix()));
     write_layout(&dir, layers);
-    fx.store.import_oci(&layout_source(dir), HttpPolicy::default())
+    fx.store
+        .import_oci(&layout_source(dir), HttpPolicy::default())
 }
 
 fn rand_suffix() -> u64 {
@@ -141,7 +142,11 @@ fn later_layers_replace_whiteouts_remove_opaque_dirs_empty() {
     );
     assert_eq!(fs::read(rootfs.join("etc/a")).unwrap(), b"two\n");
     assert_eq!(
-        fs::metadata(rootfs.join("etc/a")).unwrap().permissions().mode() & 0o777,
+        fs::metadata(rootfs.join("etc/a"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
         0o600
     );
     // The appc manifest says what the config said.
@@ -169,15 +174,35 @@ fn later_layers_replace_whiteouts_remove_opaque_dirs_empty() {
 fn shared_layers_are_stored_once_and_collected_when_unused() {
     let fx = Fixture::new();
     let base = AciBuilder::empty().file("base", b"b\n", 0o644).gzip();
-    let a = import(&fx, &[base.clone(), AciBuilder::empty().file("a", b"a", 0o644).tar()]).unwrap();
-    let b = import(&fx, &[base.clone(), AciBuilder::empty().file("b", b"b", 0o644).tar()]).unwrap();
+    let a = import(
+        &fx,
+        &[
+            base.clone(),
+            AciBuilder::empty().file("a", b"a", 0o644).tar(),
+        ],
+    )
+    .unwrap();
+    let b = import(
+        &fx,
+        &[
+            base.clone(),
+            AciBuilder::empty().file("b", b"b", 0o644).tar(),
+        ],
+    )
+    .unwrap();
     assert_eq!(a.layers_fetched, 2);
     assert_eq!(b.layers_fetched, 1, "the base layer is reused");
     assert_eq!(fx.store.layers().unwrap().len(), 3);
     fx.store.remove(&a.info.id).unwrap();
     let removed = fx.store.remove_unused_layers().unwrap();
     assert_eq!(removed.len(), 1, "only a's own layer goes");
-    assert!(fx.store.layers().unwrap().iter().any(|(d, _)| *d == Digest::of(&base)));
+    assert!(
+        fx.store
+            .layers()
+            .unwrap()
+            .iter()
+            .any(|(d, _)| *d == Digest::of(&base))
+    );
     assert!(fx.store.rootfs_path(&b.info.id).join("base").exists());
 }
 
@@ -195,14 +220,24 @@ fn assert_refused(case: &str, layers: &[Vec<u8>], expect: &str) {
         Ok(o) => panic!("{case}: imported as {}", o.info.id),
         Err(e) => e.to_string(),
     };
-    assert!(err.contains(expect), "{case}: error {err:?} does not mention {expect:?}");
+    assert!(
+        err.contains(expect),
+        "{case}: error {err:?} does not mention {expect:?}"
+    );
     assert!(!err.contains('\n'), "{case}: error is one line: {err:?}");
-    assert_eq!(snapshot(&outside), outside_before, "{case}: outside changed");
+    assert_eq!(
+        snapshot(&outside),
+        outside_before,
+        "{case}: outside changed"
+    );
     let stray: Vec<_> = snapshot(fx.dir.path())
         .into_keys()
         .filter(|p| p.ends_with("pwned") && !p.starts_with("data"))
         .collect();
-    assert!(stray.is_empty(), "{case}: written outside the store: {stray:?}");
+    assert!(
+        stray.is_empty(),
+        "{case}: written outside the store: {stray:?}"
+    );
     let changed: Vec<_> = snapshot(&fx.data())
         .into_iter()
         .filter(|(p, d)| store_before.get(p) != Some(d) && !p.starts_with("cas/locks"))
@@ -212,7 +247,9 @@ fn assert_refused(case: &str, layers: &[Vec<u8>], expect: &str) {
 }
 
 fn layer() -> AciBuilder {
-    AciBuilder::empty().dir("etc", 0o755).file("etc/f", b"f", 0o644)
+    AciBuilder::empty()
+        .dir("etc", 0o755)
+        .file("etc/f", b"f", 0o644)
 }
 
 #[test]
@@ -223,7 +260,11 @@ fn hostile_layers_are_refused() {
         &[layer().file(&format!("{up}tmp/pwned"), b"x", 0o644).tar()],
         "'..'",
     );
-    assert_refused("absolute", &[layer().file("/tmp/pwned", b"x", 0o644).tar()], "absolute");
+    assert_refused(
+        "absolute",
+        &[layer().file("/tmp/pwned", b"x", 0o644).tar()],
+        "absolute",
+    );
     assert_refused(
         "hardlink-out",
         &[layer().hardlink("pwned", &format!("{up}etc/passwd")).tar()],
@@ -236,12 +277,20 @@ fn hostile_layers_are_refused() {
     );
     assert_refused(
         "whiteout-dotdot-name",
-        &[layer().tar(), AciBuilder::empty().file("etc/.wh..", b"", 0o644).tar()],
+        &[
+            layer().tar(),
+            AciBuilder::empty().file("etc/.wh..", b"", 0o644).tar(),
+        ],
         "whiteout must name an entry",
     );
     assert_refused(
         "whiteout-dotdot-path",
-        &[layer().tar(), AciBuilder::empty().file("etc/../../.wh.etc", b"", 0o644).tar()],
+        &[
+            layer().tar(),
+            AciBuilder::empty()
+                .file("etc/../../.wh.etc", b"", 0o644)
+                .tar(),
+        ],
         "'..'",
     );
     assert_refused(
@@ -261,7 +310,11 @@ fn symlinks_cannot_carry_writes_out_of_the_root() {
     let fx = Fixture::new();
     let outside = fx.dir.path().join("outside");
     fs::create_dir(&outside).unwrap();
-    let target = format!("{}{}", "../".repeat(12), outside.display().to_string().trim_start_matches('/'));
+    let target = format!(
+        "{}{}",
+        "../".repeat(12),
+        outside.display().to_string().trim_start_matches('/')
+    );
     let result = import(
         &fx,
         &[
@@ -272,9 +325,17 @@ fn symlinks_cannot_carry_writes_out_of_the_root() {
                 .tar(),
         ],
     );
-    assert!(fs::read_dir(&outside).unwrap().next().is_none(), "written outside");
+    assert!(
+        fs::read_dir(&outside).unwrap().next().is_none(),
+        "written outside"
+    );
     if let Ok(outcome) = result {
-        assert!(fx.store.rootfs_path(&outcome.info.id).join("pwned").exists());
+        assert!(
+            fx.store
+                .rootfs_path(&outcome.info.id)
+                .join("pwned")
+                .exists()
+        );
     }
 }
 
@@ -283,10 +344,14 @@ fn tampered_blobs_are_refused() {
     let fx = Fixture::new();
     let dir = fx.dir.path().join("layout");
     let layer = layer().tar();
-    write_layout(&dir, &[layer.clone()]);
+    write_layout(&dir, std::slice::from_ref(&layer));
     let mut bad = layer.clone();
     bad[600] ^= 1;
-    fs::write(dir.join("blobs/sha256").join(Digest::of(&layer).hex()), &bad).unwrap();
+    fs::write(
+        dir.join("blobs/sha256").join(Digest::of(&layer).hex()),
+        &bad,
+    )
+    .unwrap();
     let before = snapshot(&fx.data());
     let err = fx
         .store
@@ -299,7 +364,13 @@ fn tampered_blobs_are_refused() {
             .into_iter()
             .filter(|(p, _)| !p.starts_with("cas/locks"))
             .collect::<Vec<_>>(),
-        before.into_iter().filter(|(p, _)| !p.starts_with("cas/locks")).collect::<Vec<_>>()
+        before
+            .into_iter()
+            .filter(|(p, _)| !p.starts_with("cas/locks"))
+            .collect::<Vec<_>>()
     );
-    assert!(fx.store.layers().unwrap().is_empty(), "a bad layer is not kept");
+    assert!(
+        fx.store.layers().unwrap().is_empty(),
+        "a bad layer is not kept"
+    );
 }

@@ -65,8 +65,20 @@ fn build_image(work: &Path) -> PathBuf {
         fs::create_dir_all(&dir).unwrap();
         build(&dir);
         let tar = work.join(format!("{name}.tar"));
-        run("tar", &["-C", dir.to_str().unwrap(), "-cf", tar.to_str().unwrap(), "."]);
-        run("umoci", &["raw", "add-layer", "--image", &image, tar.to_str().unwrap()]);
+        run(
+            "tar",
+            &[
+                "-C",
+                dir.to_str().unwrap(),
+                "-cf",
+                tar.to_str().unwrap(),
+                ".",
+            ],
+        );
+        run(
+            "umoci",
+            &["raw", "add-layer", "--image", &image, tar.to_str().unwrap()],
+        );
     };
     layer("l1", &|d| {
         for sub in ["etc", "bin", "gone", "opq/sub"] {
@@ -94,7 +106,15 @@ fn build_image(work: &Path) -> PathBuf {
     });
     run(
         "umoci",
-        &["config", "--image", &image, "--config.entrypoint", "/bin/tool", "--config.env", "X=1"],
+        &[
+            "config",
+            "--image",
+            &image,
+            "--config.entrypoint",
+            "/bin/tool",
+            "--config.env",
+            "X=1",
+        ],
     );
     layout
 }
@@ -108,7 +128,11 @@ struct Registry {
 
 impl Registry {
     fn start(dir: &Path) -> Registry {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let config = dir.join("registry.yml");
         fs::write(
             &config,
@@ -199,14 +223,26 @@ fn registry_and_archives_give_the_same_tree() {
     assert_eq!(read("hello"), "hello from layer 3\n");
     assert_eq!(read("opq/new"), "new\n");
     assert!(!rootfs.join("gone").exists(), "whiteout applied");
-    assert!(!rootfs.join("opq/old").exists() && !rootfs.join("opq/sub").exists(), "opaque dir");
+    assert!(
+        !rootfs.join("opq/old").exists() && !rootfs.join("opq/sub").exists(),
+        "opaque dir"
+    );
     let tool = fs::metadata(rootfs.join("bin/tool")).unwrap();
     assert_eq!(tool.permissions().mode() & 0o7777, 0o4755);
     use std::os::unix::fs::MetadataExt;
-    assert_eq!(tool.ino(), fs::metadata(rootfs.join("bin/tool2")).unwrap().ino());
-    assert_eq!(fs::read_link(rootfs.join("bin/t")).unwrap(), Path::new("tool"));
+    assert_eq!(
+        tool.ino(),
+        fs::metadata(rootfs.join("bin/tool2")).unwrap().ino()
+    );
+    assert_eq!(
+        fs::read_link(rootfs.join("bin/t")).unwrap(),
+        Path::new("tool")
+    );
     let manifest = store.manifest(&first.info.id).unwrap();
-    assert_eq!(manifest.name.as_str(), format!("127.0.0.1-{}/test/app", registry.port));
+    assert_eq!(
+        manifest.name.as_str(),
+        format!("127.0.0.1-{}/test/app", registry.port)
+    );
     assert_eq!(manifest.label("version"), Some("t"));
     assert_eq!(manifest.app.as_ref().unwrap().exec, ["/bin/tool"]);
 
@@ -222,38 +258,88 @@ fn registry_and_archives_give_the_same_tree() {
     assert!(!again.newly_stored);
     assert_eq!(again.layers_fetched, 0);
     thread::sleep(Duration::from_millis(200));
-    assert_eq!(registry.blob_gets("test/app"), gets_before, "no blob fetched twice");
+    assert_eq!(
+        registry.blob_gets("test/app"),
+        gets_before,
+        "no blob fetched twice"
+    );
 
     // An image sharing its lower layers fetches only its own layer.
-    run("umoci", &["tag", "--image", &format!("{}:t", layout.display()), "t2"]);
+    run(
+        "umoci",
+        &["tag", "--image", &format!("{}:t", layout.display()), "t2"],
+    );
     let extra = work.path().join("l4");
     fs::create_dir_all(&extra).unwrap();
     fs::write(extra.join("extra"), "4\n").unwrap();
-    run("tar", &["-C", extra.to_str().unwrap(), "-cf", work.path().join("l4.tar").to_str().unwrap(), "."]);
+    run(
+        "tar",
+        &[
+            "-C",
+            extra.to_str().unwrap(),
+            "-cf",
+            work.path().join("l4.tar").to_str().unwrap(),
+            ".",
+        ],
+    );
     run(
         "umoci",
-        &["raw", "add-layer", "--image", &format!("{}:t2", layout.display()),
-          work.path().join("l4.tar").to_str().unwrap()],
+        &[
+            "raw",
+            "add-layer",
+            "--image",
+            &format!("{}:t2", layout.display()),
+            work.path().join("l4.tar").to_str().unwrap(),
+        ],
     );
     registry.push(&layout, "t2", "test/app:t2");
-    let second = fetch(&store, &format!("docker://127.0.0.1:{}/test/app:t2", registry.port));
+    let second = fetch(
+        &store,
+        &format!("docker://127.0.0.1:{}/test/app:t2", registry.port),
+    );
     assert!(second.newly_stored);
-    assert_eq!(second.layers_fetched, 1, "the three shared layers are reused");
+    assert_eq!(
+        second.layers_fetched, 1,
+        "the three shared layers are reused"
+    );
     assert_eq!(store.layers().unwrap().len(), 4);
     thread::sleep(Duration::from_millis(200));
     let gets = registry.blob_gets("test/app");
-    assert!(gets.values().all(|&n| n == 1), "a blob was fetched twice: {gets:?}");
+    assert!(
+        gets.values().all(|&n| n == 1),
+        "a blob was fetched twice: {gets:?}"
+    );
 
     // The same image from an oci-archive and a docker-archive renders the same tree.
     let oci_archive = work.path().join("image-oci.tar");
     let docker_archive = work.path().join("image-docker.tar");
     let src = format!("oci:{}:t", layout.display());
-    run("skopeo", &["copy", &src, &format!("oci-archive:{}:t", oci_archive.display())]);
-    run("skopeo", &["copy", &src, &format!("docker-archive:{}:test/app:t", docker_archive.display())]);
+    run(
+        "skopeo",
+        &[
+            "copy",
+            &src,
+            &format!("oci-archive:{}:t", oci_archive.display()),
+        ],
+    );
+    run(
+        "skopeo",
+        &[
+            "copy",
+            &src,
+            &format!("docker-archive:{}:test/app:t", docker_archive.display()),
+        ],
+    );
     let expected = snapshot(&rootfs);
     for (name, source) in [
-        ("oci-archive", format!("oci-archive:{}", oci_archive.display())),
-        ("docker-archive", format!("docker-archive:{}", docker_archive.display())),
+        (
+            "oci-archive",
+            format!("oci-archive:{}", oci_archive.display()),
+        ),
+        (
+            "docker-archive",
+            format!("docker-archive:{}", docker_archive.display()),
+        ),
         ("layout", format!("{}:t", layout.display())),
     ] {
         let other = Store::open(&work.path().join(format!("store-{name}"))).unwrap();
@@ -268,7 +354,10 @@ fn registry_and_archives_give_the_same_tree() {
             .collect();
         assert!(tmp.is_empty(), "{name}: scratch files left in tmp/");
         if name != "docker-archive" {
-            assert_eq!(outcome.info.id, first.info.id, "{name}: same manifest, same ID");
+            assert_eq!(
+                outcome.info.id, first.info.id,
+                "{name}: same manifest, same ID"
+            );
         }
     }
 }
@@ -280,7 +369,9 @@ fn fake_registry(respond: impl Fn(&str) -> Vec<u8> + Send + 'static) -> u16 {
     thread::spawn(move || {
         for stream in listener.incoming().take(50) {
             let Ok(mut stream) = stream else { continue };
-            stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
             let mut request = Vec::new();
             let mut buf = [0u8; 1024];
             while !request.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -321,7 +412,10 @@ fn assert_fetch_refused(port: u16, reference: &str, expect: &str) {
         .import_oci(&OciSource::Registry(reference), HTTP_OK)
         .unwrap_err()
         .to_string();
-    assert!(err.contains(expect), "error {err:?} does not mention {expect:?}");
+    assert!(
+        err.contains(expect),
+        "error {err:?} does not mention {expect:?}"
+    );
     assert!(!err.contains('\n'), "one line: {err:?}");
     let after = snapshot(&dir.path().join("data"));
     let changed: Vec<_> = after
@@ -351,7 +445,10 @@ fn a_manifest_that_does_not_match_its_digest_is_refused() {
     let body = manifest.clone();
     let port = fake_registry(move |path| {
         if path.contains("/manifests/") {
-            http_200("Content-Type: application/vnd.oci.image.manifest.v1+json\r\n", body.as_bytes())
+            http_200(
+                "Content-Type: application/vnd.oci.image.manifest.v1+json\r\n",
+                body.as_bytes(),
+            )
         } else if path.contains("/blobs/") {
             http_200("", config)
         } else {
@@ -365,7 +462,9 @@ fn a_manifest_that_does_not_match_its_digest_is_refused() {
     let port = fake_registry(move |path| {
         if path.contains("/manifests/") {
             http_200(
-                &format!("Content-Type: application/vnd.oci.image.manifest.v1+json\r\nDocker-Content-Digest: {other}\r\n"),
+                &format!(
+                    "Content-Type: application/vnd.oci.image.manifest.v1+json\r\nDocker-Content-Digest: {other}\r\n"
+                ),
                 body.as_bytes(),
             )
         } else {
