@@ -22,7 +22,7 @@ pub use archive::{DockerArchive, LayoutDir, unpack_oci_archive};
 pub use convert::appc_manifest;
 pub use digest::{Digest, VerifyingReader};
 pub use error::OciError;
-pub use layer::apply_layer;
+pub use layer::{apply_layer, apply_layer_checked};
 pub use reference::Reference;
 pub use registry::Registry;
 pub use spec::{

@@ -19,7 +19,7 @@
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -122,7 +122,7 @@ impl Store {
             let stored = self.layer_path(&layer.digest);
             let what = format!("layer {} of {}", layer.digest, image.source);
             if stored.exists() {
-                tar_size += self.apply_stored_layer(&mut extractor, &layer.digest, layer.size)?;
+                tar_size += self.apply_stored_layer(&mut extractor, layer)?;
                 continue;
             }
             // Fetched, kept and applied in one pass; the copy is stored only once its digest
@@ -130,17 +130,7 @@ impl Store {
             let partial = dir.join(format!("layer-{}", layer.digest.hex()));
             let copy = create_new(&partial)?;
             let blob = src.open_blob(layer)?;
-            let mut reader = VerifyingReader::new(
-                Tee {
-                    inner: blob,
-                    copy: &copy,
-                },
-                layer.size,
-            );
-            let applied = oci::apply_layer(&mut extractor, &mut reader, &layer.digest);
-            // A blob that is not what the manifest says explains any unpacking error it caused.
-            reader.finish(&layer.digest, layer.size, &what)?;
-            tar_size += applied?;
+            tar_size += oci::apply_layer_checked(&mut extractor, blob, layer, Some(&copy), &what)?;
             copy.sync_all().ctx("syncing", &partial)?;
             fetched.push((partial, stored));
         }
@@ -219,24 +209,25 @@ impl Store {
     fn apply_stored_layer(
         &self,
         extractor: &mut Extractor,
-        digest: &Digest,
-        size: u64,
+        layer: &oci::Descriptor,
     ) -> Result<u64, StoreError> {
-        let path = self.layer_path(digest);
+        let path = self.layer_path(&layer.digest);
         let file = File::open(&path).ctx("opening", &path)?;
-        let mut reader = VerifyingReader::new(io::BufReader::new(file), size);
-        let applied = oci::apply_layer(extractor, &mut reader, digest);
-        let verified = reader.finish(digest, size, &format!("stored layer {digest}"));
-        match (applied, verified) {
-            (Ok(n), Ok(())) => Ok(n),
-            (_, Err(oci::OciError::DigestMismatch { actual, .. })) => {
-                let _ = fs::remove_file(&path);
-                Err(StoreError::LayerDamaged {
-                    digest: digest.to_string(),
-                    actual,
-                })
+        let what = format!("stored layer {}", layer.digest);
+        let damaged = |actual: String| {
+            let _ = fs::remove_file(&path);
+            StoreError::LayerDamaged {
+                digest: layer.digest.to_string(),
+                actual,
             }
-            (Err(e), _) | (_, Err(e)) => Err(e.into()),
+        };
+        match oci::apply_layer_checked(extractor, Box::new(file), layer, None, &what) {
+            Ok(n) => Ok(n),
+            Err(oci::OciError::DigestMismatch { actual, .. }) => Err(damaged(actual)),
+            Err(oci::OciError::SizeMismatch { actual, .. }) => {
+                Err(damaged(format!("{actual} bytes")))
+            }
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -267,7 +258,7 @@ impl Store {
         let _layers = self.layers_lock(LockKind::Shared)?;
         let mut extractor = Extractor::for_layers(rootfs).map_err(StoreError::Aci)?;
         for layer in &manifest.layers {
-            self.apply_stored_layer(&mut extractor, &layer.digest, layer.size)?;
+            self.apply_stored_layer(&mut extractor, layer)?;
         }
         extractor.finish_layers().map_err(StoreError::Aci)?;
         Ok(())
@@ -330,19 +321,5 @@ impl Store {
             sync_dir(&self.layers_dir())?;
         }
         Ok(removed)
-    }
-}
-
-/// Copies what is read from `inner` into `copy`.
-struct Tee<'a, R> {
-    inner: R,
-    copy: &'a File,
-}
-
-impl<R: Read> Read for Tee<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        (&mut self.copy).write_all(&buf[..n])?;
-        Ok(n)
     }
 }
