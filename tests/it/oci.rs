@@ -374,3 +374,29 @@ fn tampered_blobs_are_refused() {
         "a bad layer is not kept"
     );
 }
+
+#[test]
+fn a_stored_layer_damaged_on_disk_is_dropped_and_fetched_again() {
+    let fx = Fixture::new();
+    let base = AciBuilder::empty().file("base", b"base\n", 0o644).tar();
+    import(&fx, &[base.clone()]).unwrap();
+    let stored = fx
+        .data()
+        .join("cas/layers")
+        .join(Digest::of(&base).file_name());
+    let mut bytes = fs::read(&stored).unwrap();
+    bytes[600] ^= 1;
+    fs::write(&stored, &bytes).unwrap();
+    let other = || {
+        [
+            base.clone(),
+            AciBuilder::empty().file("b", b"b", 0o644).tar(),
+        ]
+    };
+    let err = import(&fx, &other()).unwrap_err().to_string();
+    assert!(err.contains("is damaged"), "{err}");
+    assert!(!stored.exists(), "the damaged layer is removed");
+    let outcome = import(&fx, &other()).unwrap();
+    assert_eq!(outcome.layers_fetched, 2);
+    assert_eq!(fs::read(&stored).unwrap(), base);
+}
