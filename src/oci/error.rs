@@ -41,19 +41,15 @@ pub enum OciError {
         digest: String,
         compression: &'static str,
     },
-    #[error("layer {digest}: {source}")]
-    Layer {
-        digest: String,
-        #[source]
-        source: AciError,
-    },
+    // The cause is in the message and not linked as a source: `{:#}` would print it twice.
+    #[error("layer {digest}: {error}")]
+    Layer { digest: String, error: AciError },
     #[error("registry {registry}: {reason}")]
     Registry { registry: String, reason: String },
-    #[error("registry {registry}: {source}")]
+    #[error("registry {registry}: {error}")]
     Transport {
         registry: String,
-        #[source]
-        source: Box<ureq::Error>,
+        error: Box<ureq::Error>,
     },
     #[error(
         "registry {0} is plain http; pass --insecure-options=http to fetch from it without TLS"
@@ -63,12 +59,11 @@ pub enum OciError {
     Http(#[from] HttpError),
     #[error("generated image manifest: {0}")]
     Manifest(#[from] SchemaError),
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}: {error}")]
     Io {
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
 }
 
@@ -80,11 +75,11 @@ impl OciError {
         }
     }
 
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, error: io::Error) -> Self {
         OciError::Io {
             action,
             path: path.into(),
-            source,
+            error,
         }
     }
 }

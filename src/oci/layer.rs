@@ -103,9 +103,9 @@ pub fn apply_layer(
     input: &mut dyn Read,
     digest: &Digest,
 ) -> Result<u64, OciError> {
-    let layer_err = |source: AciError| OciError::Layer {
+    let layer_err = |error: AciError| OciError::Layer {
         digest: digest.to_string(),
-        source,
+        error,
     };
     let mut input = BufReader::with_capacity(256 * 1024, input);
     let head = input.fill_buf().map_err(|e| layer_err(AciError::Tar(e)))?;

@@ -37,14 +37,12 @@ impl Registry {
                 registry.base = format!("http://{}", reference.registry);
                 registry.send(&format!("{}/v2/", registry.base), None)?
             }
-            Err(OciError::Transport {
-                registry: r,
-                source,
-            }) => {
+            // A server that answered but not with TLS may be plain http; say how to allow it.
+            Err(OciError::Transport { registry: r, error }) if !is_refused(&error) => {
                 return Err(OciError::Registry {
                     registry: r,
                     reason: format!(
-                        "{source} (if it serves plain http, pass --insecure-options=http)"
+                        "{error} (if it serves plain http, pass --insecure-options=http)"
                     ),
                 });
             }
@@ -77,7 +75,7 @@ impl Registry {
             }
             e => OciError::Transport {
                 registry: self.reference.registry.clone(),
-                source: Box::new(e),
+                error: Box::new(e),
             },
         })
     }
@@ -249,6 +247,10 @@ impl ImageSource for Registry {
         let response = self.get(&url, None, &format!("blob {}", desc.digest))?;
         Ok(Box::new(response.into_body().into_reader()))
     }
+}
+
+fn is_refused(error: &UreqError) -> bool {
+    matches!(error, UreqError::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused)
 }
 
 fn header(response: &Response<Body>, name: &str) -> Option<String> {
