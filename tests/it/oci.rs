@@ -379,7 +379,7 @@ fn tampered_blobs_are_refused() {
 fn a_stored_layer_damaged_on_disk_is_dropped_and_fetched_again() {
     let fx = Fixture::new();
     let base = AciBuilder::empty().file("base", b"base\n", 0o644).tar();
-    import(&fx, &[base.clone()]).unwrap();
+    import(&fx, std::slice::from_ref(&base)).unwrap();
     let stored = fx
         .data()
         .join("cas/layers")
