@@ -58,6 +58,15 @@ pub struct Extractor {
     saw_rootfs: bool,
     buf: Vec<u8>,
     stats: ExtractStats,
+    /// Set in layer mode ([`Extractor::for_layers`]): what the current layer wrote.
+    layer: Option<LayerState>,
+}
+
+/// Layer mode's memory of the layer being applied: every path it wrote and all their
+/// ancestors, so that whiteouts remove only lower layers' content, whatever the entry order.
+#[derive(Default)]
+struct LayerState {
+    paths: HashSet<Vec<u8>>,
 }
 
 impl Extractor {
@@ -85,7 +94,20 @@ impl Extractor {
             saw_rootfs: false,
             buf: vec![0; 128 * 1024],
             stats: ExtractStats::default(),
+            layer: None,
         })
+    }
+
+    /// Prepares to apply OCI/Docker image layers, in order, onto `rootfs` (an existing empty
+    /// directory). Entry names are relative to the root (no `manifest`, no `rootfs/`); later
+    /// layers replace earlier entries; `.wh.NAME` removes NAME of lower layers and
+    /// `.wh..wh..opq` empties its directory of lower layers' content. Symlinks made by earlier
+    /// layers are followed in parent paths, resolved as if the root were `/`, except by
+    /// whiteouts, which may not go through a symlink at all.
+    pub fn for_layers(rootfs: &Path) -> Result<Self, AciError> {
+        let mut extractor = Extractor::new(rootfs)?.follow_symlinks_in_root();
+        extractor.layer = Some(LayerState::default());
+        Ok(extractor)
     }
 
     /// By default no entry may be written through a symlink (an ACI lists every file at its real
@@ -144,13 +166,39 @@ impl Extractor {
     }
 
     /// Sets the directory times and hands back the manifest.
-    pub fn finish(self) -> Result<(Vec<u8>, ExtractStats), AciError> {
+    pub fn finish(mut self) -> Result<(Vec<u8>, ExtractStats), AciError> {
         let manifest = self
             .manifest
+            .take()
             .ok_or(AciError::Missing("the archive has no 'manifest' file"))?;
         if !self.saw_rootfs {
             return Err(AciError::Missing("the archive has no 'rootfs' directory"));
         }
+        self.set_dir_times()?;
+        Ok((manifest, self.stats))
+    }
+
+    /// Applies one layer (a tar stream) on top of what earlier layers made.
+    pub fn apply_layer<R: Read>(&mut self, archive: &mut tar::Archive<R>) -> Result<(), AciError> {
+        assert!(
+            self.layer.is_some(),
+            "apply_layer needs Extractor::for_layers"
+        );
+        self.layer = Some(LayerState::default());
+        for entry in archive.entries().map_err(AciError::Tar)? {
+            let mut entry = entry.map_err(AciError::Tar)?;
+            self.layer_entry(&mut entry)?;
+        }
+        Ok(())
+    }
+
+    /// Sets the directory times once every layer is applied.
+    pub fn finish_layers(self) -> Result<ExtractStats, AciError> {
+        self.set_dir_times()?;
+        Ok(self.stats)
+    }
+
+    fn set_dir_times(&self) -> Result<(), AciError> {
         for (path, mtime) in self.dir_times.iter().rev() {
             let dir = if path.is_empty() {
                 rustix::io::fcntl_dupfd_cloexec(&self.root, 0)
@@ -172,7 +220,132 @@ impl Extractor {
                 Err(e) => return Err(AciError::unpack(path, e)),
             }
         }
-        Ok((manifest, self.stats))
+        Ok(())
+    }
+
+    fn layer_entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<(), AciError> {
+        let kind = entry.header().entry_type();
+        if kind == EntryType::XGlobalHeader {
+            return Ok(());
+        }
+        let name = entry.path_bytes().into_owned();
+        let Some(path) = clean_layer_name(&name)? else {
+            // `./`: the root directory itself.
+            if kind != EntryType::Directory {
+                return Err(AciError::layout(
+                    &name,
+                    "the layer's root must be a directory",
+                ));
+            }
+            let meta = read_meta(&name, entry)?;
+            apply_fd_meta(self.root.as_fd(), &meta).map_err(|e| AciError::unpack(&name, e))?;
+            self.dir_times.push((Vec::new(), meta.mtime));
+            return Ok(());
+        };
+        let (parent_path, file_name) = split_last(&path);
+        if let Some(target) = file_name.strip_prefix(WHITEOUT) {
+            return self.whiteout(&name, parent_path, target);
+        }
+        let layer = self.layer.as_mut().expect("layer mode");
+        let mut prefix = path.as_slice();
+        while layer.paths.insert(prefix.to_vec()) {
+            prefix = split_last(prefix).0;
+            if prefix.is_empty() {
+                break;
+            }
+        }
+        self.stats.entries += 1;
+        self.unpack_in_root(&name, &path, kind, entry)
+    }
+
+    /// Applies `.wh.TARGET` found in `parent_path` (`TARGET` = `.wh..opq`: opaque directory).
+    fn whiteout(&mut self, name: &[u8], parent_path: &[u8], target: &[u8]) -> Result<(), AciError> {
+        if target.is_empty() || target == b"." || target == b".." {
+            return Err(AciError::layout(
+                name,
+                "a whiteout must name an entry of its own directory",
+            ));
+        }
+        let opaque = target == OPAQUE;
+        if !opaque && target.starts_with(WHITEOUT) {
+            // Other `.wh..wh.*` names are aufs bookkeeping, not whiteouts.
+            return Ok(());
+        }
+        // A whiteout removes lower layers' entries at their real paths: going through a symlink
+        // would remove something else than the layer's author saw.
+        let strict =
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS | ResolveFlags::NO_SYMLINKS;
+        let parent = if parent_path.is_empty() {
+            rustix::io::fcntl_dupfd_cloexec(&self.root, 0).map_err(|e| AciError::unpack(name, e))
+        } else {
+            match rfs::openat2(
+                &self.root,
+                OsStr::from_bytes(parent_path),
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+                strict,
+            ) {
+                Ok(fd) => Ok(fd),
+                // Nothing of lower layers there: nothing to remove.
+                Err(Errno::NOENT | Errno::NOTDIR) => return Ok(()),
+                Err(Errno::LOOP) => {
+                    return Err(AciError::layout(
+                        name,
+                        "a whiteout may not go through a symlink",
+                    ));
+                }
+                Err(e) => Err(AciError::unpack(name, e)),
+            }
+        }?;
+        // Removals can invalidate cached parents (a directory replaced or gone).
+        self.parent_cache = None;
+        let result = if opaque {
+            self.remove_lower_children(parent.as_fd(), parent_path)
+        } else {
+            self.remove_lower(parent.as_fd(), parent_path, target)
+        };
+        result.map_err(|e| AciError::unpack(name, e))
+    }
+
+    /// Removes `parent_path/child` unless the current layer wrote it; a directory the layer
+    /// wrote (or wrote into) keeps the layer's entries and loses the rest.
+    fn remove_lower(
+        &self,
+        parent: BorrowedFd<'_>,
+        parent_path: &[u8],
+        child: &[u8],
+    ) -> rustix::io::Result<()> {
+        let child_path = join_path(parent_path, child);
+        let layer = self.layer.as_ref().expect("layer mode");
+        let child = OsStr::from_bytes(child);
+        if !layer.paths.contains(&child_path) {
+            return match remove_tree_at(parent, child) {
+                Err(Errno::NOENT) => Ok(()),
+                other => other,
+            };
+        }
+        match rfs::openat(
+            parent,
+            child,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(dir) => self.remove_lower_children(dir.as_fd(), &child_path),
+            // The layer's own file or symlink: kept.
+            Err(Errno::NOTDIR | Errno::LOOP | Errno::NOENT) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn remove_lower_children(
+        &self,
+        dir: BorrowedFd<'_>,
+        dir_path: &[u8],
+    ) -> rustix::io::Result<()> {
+        for child in list_dir(dir)? {
+            self.remove_lower(dir, dir_path, &child)?;
+        }
+        Ok(())
     }
 
     fn read_manifest<R: Read>(
@@ -207,6 +380,17 @@ impl Extractor {
             .map_err(|e| self.path_error(name, e))?;
         let parent = parent.as_fd();
         let wrap = |e: Errno| AciError::unpack(name, e);
+        if self.layer.is_some() && kind != EntryType::Directory {
+            // A later layer replaces whatever an earlier one put there, directories included.
+            match rfs::statat(parent, file_name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) => {
+                    remove_tree_at_stat(parent, file_name, st.st_mode).map_err(wrap)?;
+                    self.parent_cache = None;
+                }
+                Err(Errno::NOENT) => {}
+                Err(e) => return Err(wrap(e)),
+            }
+        }
         match kind {
             EntryType::Regular | EntryType::Continuous => {
                 let file = create_excl(parent, file_name, |p, n| {
@@ -246,6 +430,8 @@ impl Extractor {
                         let st = rfs::statat(parent, file_name, AtFlags::SYMLINK_NOFOLLOW)
                             .map_err(wrap)?;
                         if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
+                            // It may have been a symlink that a cached parent went through.
+                            self.parent_cache = None;
                             rfs::unlinkat(parent, file_name, AtFlags::empty()).map_err(wrap)?;
                             rfs::mkdirat(parent, file_name, Mode::from_raw_mode(0o700))
                                 .map_err(wrap)?;
@@ -277,15 +463,24 @@ impl Extractor {
                     .link_name_bytes()
                     .ok_or_else(|| AciError::layout(name, "hard link without a target"))?
                     .into_owned();
-                let EntryPlace::InRootfs(target_path) = classify_entry_name(&target)? else {
-                    return Err(AciError::layout(
-                        name,
-                        "hard links must point inside rootfs",
-                    ));
+                let target_path = if self.layer.is_some() {
+                    // Layers may link to files of lower layers; the target is resolved in
+                    // the root like any other path.
+                    clean_layer_name(&target)?
+                        .ok_or_else(|| AciError::layout(name, "hard link to the root directory"))?
+                } else {
+                    let EntryPlace::InRootfs(target_path) = classify_entry_name(&target)? else {
+                        return Err(AciError::layout(
+                            name,
+                            "hard links must point inside rootfs",
+                        ));
+                    };
+                    target_path
                 };
-                if !self
-                    .seen
-                    .contains(&[b"rootfs/", target_path.as_slice()].concat())
+                if self.layer.is_none()
+                    && !self
+                        .seen
+                        .contains(&[b"rootfs/", target_path.as_slice()].concat())
                 {
                     return Err(AciError::layout(
                         name,
@@ -355,6 +550,69 @@ impl Extractor {
         self.parent_cache = Some((parent_path.to_vec(), fd.clone()));
         Ok(fd)
     }
+}
+
+/// The prefix of whiteout names, and what follows it in an opaque directory marker.
+const WHITEOUT: &[u8] = b".wh.";
+const OPAQUE: &[u8] = b".wh..opq";
+
+/// Cleans a layer entry name (`./a//b/` → `a/b`); `None` for the root itself. Absolute names
+/// and `..` are refused, as in ACIs.
+fn clean_layer_name(raw: &[u8]) -> Result<Option<Vec<u8>>, AciError> {
+    if raw.first() == Some(&b'/') {
+        return Err(AciError::layout(raw, "absolute names are not allowed"));
+    }
+    let mut parts = Vec::new();
+    for part in raw.split(|&b| b == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." => return Err(AciError::layout(raw, "'..' is not allowed in names")),
+            _ => parts.push(part),
+        }
+    }
+    Ok((!parts.is_empty()).then(|| parts.join(&b'/')))
+}
+
+fn join_path(parent: &[u8], child: &[u8]) -> Vec<u8> {
+    if parent.is_empty() {
+        child.to_vec()
+    } else {
+        [parent, b"/", child].concat()
+    }
+}
+
+/// The names in a directory, without `.` and `..`.
+fn list_dir(dir: BorrowedFd<'_>) -> rustix::io::Result<Vec<Vec<u8>>> {
+    let mut names = Vec::new();
+    for entry in rfs::Dir::read_from(dir)? {
+        let name = entry?.file_name().to_bytes().to_vec();
+        if name != b"." && name != b".." {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
+/// Removes `name` in `parent`, a whole directory tree included, never following symlinks.
+fn remove_tree_at(parent: BorrowedFd<'_>, name: &OsStr) -> rustix::io::Result<()> {
+    let st = rfs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    remove_tree_at_stat(parent, name, st.st_mode)
+}
+
+fn remove_tree_at_stat(parent: BorrowedFd<'_>, name: &OsStr, mode: u32) -> rustix::io::Result<()> {
+    if FileType::from_raw_mode(mode) != FileType::Directory {
+        return rfs::unlinkat(parent, name, AtFlags::empty());
+    }
+    let dir = rfs::openat(
+        parent,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    for child in list_dir(dir.as_fd())? {
+        remove_tree_at(dir.as_fd(), OsStr::from_bytes(&child))?;
+    }
+    rfs::unlinkat(parent, name, AtFlags::REMOVEDIR)
 }
 
 fn in_root() -> ResolveFlags {

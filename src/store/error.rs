@@ -2,6 +2,7 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::aci::AciError;
+use crate::oci::OciError;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +38,16 @@ pub enum StoreError {
     Refused(String),
     #[error("image {name} has dependencies; rendering dependencies is not supported yet")]
     DependenciesUnsupported { name: String },
+    #[error(transparent)]
+    Oci(#[from] OciError),
+    #[error(
+        "image {name} is an OCI image, which has no ACI to export; use `rkt image extract` or `rkt image render` for its files"
+    )]
+    NotAnAci { name: String },
+    #[error(
+        "stored layer {digest} is damaged (got {actual}); it was removed, fetch the image again"
+    )]
+    LayerDamaged { digest: String, actual: String },
 }
 
 /// Adds the action and the path to an I/O error.

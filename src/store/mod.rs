@@ -15,6 +15,7 @@
 //! `tmp/` entries (their importer died) are removed by the next command that writes.
 
 mod error;
+mod oci;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use error::IoContext;
 pub use error::StoreError;
+pub use oci::{OciImportOutcome, OciRecord};
 
 use crate::aci;
 use crate::lock::{FileLock, LockKind};
@@ -49,6 +51,9 @@ pub struct ImageRecord {
     pub blob_size: u64,
     /// Bytes of file content in the rendered root filesystem.
     pub rootfs_size: u64,
+    /// Set for images made from OCI/Docker images: where from, and which stored layers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oci: Option<OciRecord>,
 }
 
 /// A stored image.
@@ -88,7 +93,7 @@ impl Store {
             cas: dir.join("cas"),
         };
         // Rendered trees may hold setuid binaries: only root may walk into the store.
-        for sub in ["", "images", "tmp", "locks"] {
+        for sub in ["", "images", "tmp", "locks", "layers"] {
             let path = store.cas.join(sub);
             fs::DirBuilder::new()
                 .recursive(true)
@@ -180,6 +185,7 @@ impl Store {
             tar_size: imported.tar_bytes,
             blob_size: fs::metadata(&blob_path).ctx("reading", &blob_path)?.len(),
             rootfs_size: imported.stats.file_bytes,
+            oci: None,
         };
         write_new(&dir.join("manifest"), &imported.manifest_bytes)?;
         let record_json = serde_json::to_vec_pretty(&record).expect("record serializes");
@@ -351,6 +357,12 @@ impl Store {
     /// Writes the ACI as it was fetched to `out`. Its bytes are checked against the image ID on
     /// the way, so a store damaged on disk does not hand out a wrong image.
     pub fn export(&self, id: &ImageId, out: &Path, overwrite: bool) -> Result<(), StoreError> {
+        let info = self.info(id)?;
+        if info.record.oci.is_some() {
+            return Err(StoreError::NotAnAci {
+                name: info.record.name,
+            });
+        }
         if !overwrite && out.exists() {
             return Err(StoreError::DestinationExists(out.to_owned()));
         }
@@ -363,6 +375,9 @@ impl Store {
 
     /// Checks that the kept ACI still hashes to the image ID.
     pub fn verify_blob(&self, id: &ImageId) -> Result<(), StoreError> {
+        if self.info(id)?.record.oci.is_some() {
+            return self.verify_oci(id);
+        }
         let blob = self.image_dir(id).join("blob");
         let file = File::open(&blob).ctx("opening", &blob)?;
         let (_, mut stream) = aci::decoder(BufReader::new(file))?;
@@ -401,6 +416,13 @@ impl Store {
             fs::create_dir(&rootfs).ctx("creating", &rootfs)?;
             rootfs
         };
+        if self.info(id)?.record.oci.is_some() {
+            self.extract_oci(id, &rootfs)?;
+            if !rootfs_only {
+                write_new(&dest.join("manifest"), &self.manifest_bytes(id)?)?;
+            }
+            return self.touch(id);
+        }
         let blob = self.image_dir(id).join("blob");
         let input = File::open(&blob).ctx("opening", &blob)?;
         let unpacked = aci::unpack(input, &rootfs)?;

@@ -49,19 +49,25 @@ impl GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Fetch image files into the store and print their image IDs
+    /// Fetch images (ACI files, OCI/Docker images) into the store and print their image IDs
     #[command(after_help = "\
 Examples:
   rkt --insecure-options=image fetch ./busybox.aci
   rkt --dir /srv/rkt --insecure-options=image fetch a.aci b.aci.xz
   rkt --insecure-options=image fetch https://example.com/app-1.0.aci
   rkt --insecure-options=image fetch example.com/app:1.0
+  rkt fetch docker://registry.example.com/app:1.0
+  rkt --insecure-options=http fetch docker://127.0.0.1:5000/app@sha256:…
+  rkt fetch oci-archive:app.tar  docker-archive:saved.tar  ./oci-layout-dir[:TAG]
 
 A name is found by appc discovery: rkt reads the ac-discovery meta tags of
 https://NAME?ac-discovery=1 (then of each parent path) and checks that the image it gets has
 the name and labels asked for. Downloads are cached by URL (ETag, Last-Modified, max-age).
 Plain http:// needs --insecure-options=http; a server whose TLS certificate is not signed by a
 trusted CA needs its CA in SSL_CERT_FILE (or --insecure-options=tls).
+
+OCI and Docker images (docker://, oci-archive:, docker-archive:, OCI layout directories) are
+checked against their digests; plain-http registries need --insecure-options=http.
 
 Images are verified by default. Signature checks (rkt trust) are not implemented yet, so every
 fetch needs --insecure-options=image for now; rkt refuses otherwise. Fetching an image that is
@@ -113,8 +119,9 @@ standard input is not a terminal, must pass --skip-fingerprint-review.";
 
 #[derive(Debug, Args)]
 pub struct FetchArgs {
-    /// ACI files (.aci; gzip, bzip2, xz or uncompressed), https:// URLs of ACIs, or image
-    /// names found by appc discovery (NAME[:VERSION][,LABEL=VALUE...])
+    /// ACI files (.aci; gzip, bzip2, xz or uncompressed), https:// URLs of ACIs, image names
+    /// found by appc discovery (NAME[:VERSION][,LABEL=VALUE...]), docker://HOST/REPO[:TAG|@DIGEST],
+    /// oci-archive:PATH, docker-archive:PATH or OCI layout directories
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<String>,
     /// When to use the network: new (only for images not stored yet), update (ask the server
@@ -160,12 +167,21 @@ pub enum ImageCommand {
     Render(ImageRenderArgs),
     /// Check that stored images still hash to their IDs (all images if none are given)
     Verify(ImageVerifyArgs),
+    /// Remove images no pod uses that were last used before the grace period, and unused layers
+    Gc(ImageGcArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct ImageVerifyArgs {
     /// Image IDs (or unique prefixes) or names[:version]; all stored images if none
     pub images: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImageGcArgs {
+    /// Images used more recently than this are kept, e.g. 24h, 30m, 0s
+    #[arg(long, default_value = "24h", value_name = "DURATION")]
+    pub grace_period: DurationArg,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -6,7 +6,9 @@ mod aci;
 #[path = "../common/gpg.rs"]
 mod gpg;
 mod hostile;
+mod oci;
 mod pods;
+mod registry;
 mod store;
 mod support;
 mod trust;

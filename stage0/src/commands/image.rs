@@ -66,6 +66,7 @@ pub fn run(global: &GlobalArgs, cmd: ImageCommand) -> Result<()> {
             Ok(())
         }
         ImageCommand::Verify(args) => verify(&store, &args.images),
+        ImageCommand::Gc(args) => gc(global, &store, args.grace_period.0),
         ImageCommand::Render(args) => {
             let info = store.resolve(&args.image)?;
             store
@@ -121,6 +122,37 @@ fn remove(global: &GlobalArgs, store: &Store, query: &str) -> Result<rkt::schema
     }
     store.remove(&info.id)?;
     Ok(info.id)
+}
+
+/// Removes images that no pod still needs and that were last used before `grace`, then the
+/// layers no remaining image lists.
+fn gc(global: &GlobalArgs, store: &Store, grace: std::time::Duration) -> Result<()> {
+    let pods = rkt::pod::Pods::open(&global.dir)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let cutoff = now.saturating_sub(grace.as_secs());
+    let mut failed = 0;
+    for image in store.list()? {
+        if image.last_used > cutoff || !pods.users_of(&image.id)?.is_empty() {
+            continue;
+        }
+        match store.remove(&image.id) {
+            Ok(()) => println!("removed image {}", image.id),
+            Err(e) => {
+                eprintln!("rkt: image gc: removing {}: {e}", image.id);
+                failed += 1;
+            }
+        }
+    }
+    for digest in store.remove_unused_layers()? {
+        println!("removed layer {digest}");
+    }
+    if failed > 0 {
+        bail!("{failed} images could not be removed");
+    }
+    Ok(())
 }
 
 /// One image as `rkt image list --format=json` prints it.

@@ -1,0 +1,156 @@
+//! Applying one layer blob (gzip-compressed or plain tar) onto a root filesystem.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::thread;
+
+use flate2::bufread::MultiGzDecoder;
+
+use super::{Descriptor, Digest, OciError, VerifyingReader};
+use crate::aci::{AciError, Extractor};
+
+/// Chunks handed from the reading thread to the unpacking one, and how many may wait.
+const CHUNK: usize = 256 * 1024;
+const DEPTH: usize = 16;
+
+/// Applies the layer `desc` names, reading its blob from `blob` on another thread that also
+/// checks its size and digest and, when `copy` is given, writes the bytes there (the store
+/// keeps the blob). Reading (network, SHA-256) and unpacking (gunzip, files) overlap, which on
+/// two cores makes a registry fetch about as fast as the download alone.
+///
+/// A blob that does not match its digest is reported as such, even when unpacking failed
+/// first (the mismatch is the cause).
+pub fn apply_layer_checked(
+    extractor: &mut Extractor,
+    blob: Box<dyn Read + Send>,
+    desc: &Descriptor,
+    copy: Option<&File>,
+    what: &str,
+) -> Result<u64, OciError> {
+    let (tx, rx) = sync_channel::<Vec<u8>>(DEPTH);
+    thread::scope(|scope| {
+        let reader = scope.spawn(move || -> Result<(), OciError> {
+            let mut verified = VerifyingReader::new(blob, desc.size);
+            loop {
+                let mut chunk = vec![0u8; CHUNK];
+                let n = match verified.read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        return Err(OciError::invalid(what, format!("reading it failed: {e}")));
+                    }
+                };
+                chunk.truncate(n);
+                if let Some(mut file) = copy {
+                    file.write_all(&chunk)
+                        .map_err(|e| OciError::invalid(what, format!("storing it failed: {e}")))?;
+                }
+                // The unpacker hung up only after reading everything it will read.
+                let _ = tx.send(chunk);
+            }
+            drop(tx);
+            verified.finish(&desc.digest, desc.size, what)
+        });
+        let mut chunks = ChunkReader {
+            rx,
+            current: Vec::new(),
+            pos: 0,
+        };
+        let applied = apply_layer(extractor, &mut chunks, &desc.digest);
+        // Let the reader finish so that it can tell whether the blob was the right one.
+        let _ = io::copy(&mut chunks, &mut io::sink());
+        drop(chunks);
+        let verified = reader.join().expect("layer reader thread panicked");
+        verified?;
+        applied
+    })
+}
+
+struct ChunkReader {
+    rx: Receiver<Vec<u8>>,
+    current: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.current.len() {
+            match self.rx.recv() {
+                Ok(chunk) => {
+                    self.current = chunk;
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.pos);
+        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
+const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
+
+/// Applies the layer read from `input` (its blob bytes, compressed as stored) with
+/// `extractor` (made by [`Extractor::for_layers`]), and reads the blob to its end so that a
+/// digest check on `input` covers every byte. Returns the size of the uncompressed tar.
+pub fn apply_layer(
+    extractor: &mut Extractor,
+    input: &mut dyn Read,
+    digest: &Digest,
+) -> Result<u64, OciError> {
+    let layer_err = |error: AciError| OciError::Layer {
+        digest: digest.to_string(),
+        error,
+    };
+    let mut input = BufReader::with_capacity(256 * 1024, input);
+    let head = input.fill_buf().map_err(|e| layer_err(AciError::Tar(e)))?;
+    if head.starts_with(ZSTD_MAGIC) {
+        return Err(OciError::UnsupportedCompression {
+            digest: digest.to_string(),
+            compression: "zstd",
+        });
+    }
+    let (compression, mut stream): (&'static str, Box<dyn Read + '_>) =
+        if head.starts_with(GZIP_MAGIC) {
+            ("gzip", Box::new(MultiGzDecoder::new(&mut input)))
+        } else {
+            ("tar", Box::new(&mut input))
+        };
+    let mut counted = Counted {
+        inner: &mut stream,
+        n: 0,
+    };
+    let mut archive = tar::Archive::new(&mut counted);
+    let applied = extractor.apply_layer(&mut archive);
+    // Decompression errors explain the tar errors they cause, so they win.
+    let drained = io::copy(&mut counted, &mut io::sink());
+    if let Err(source) = drained {
+        return Err(layer_err(AciError::Decompress {
+            compression,
+            source,
+        }));
+    }
+    applied.map_err(layer_err)?;
+    let tar_bytes = counted.n;
+    drop(stream);
+    io::copy(&mut input, &mut io::sink()).map_err(|e| layer_err(AciError::Tar(e)))?;
+    Ok(tar_bytes)
+}
+
+struct Counted<R> {
+    inner: R,
+    n: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.n += n as u64;
+        Ok(n)
+    }
+}

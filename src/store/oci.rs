@@ -1,0 +1,325 @@
+//! OCI and Docker images in the store.
+//!
+//! ```text
+//! cas/layers/sha256-<hex>            a layer blob as fetched (compressed), checked against its
+//!                                    digest; shared by every image that lists it
+//! cas/images/<image-id>/manifest     the appc manifest made from the image's config
+//!                      /oci-manifest the OCI/Docker image manifest as fetched
+//!                      /oci-config   the image config as fetched
+//!                      /rootfs/      the layers applied in order
+//!                      /info.json    as for ACIs, plus `oci`: source, digests, layers
+//! cas/locks/layers                   shared while importing, exclusive to remove layers
+//! ```
+//!
+//! The image ID of an OCI image is `sha512-` + the SHA-512 of its image manifest bytes (the
+//! platform's manifest, not an index): the manifest names the config and every layer by
+//! digest, so the ID pins the whole image as an appc ID pins an ACI, and fetching the same
+//! image from a registry or a layout gives the same ID. (`docker-archive:` tarballs hold no
+//! manifest; rkt writes one from `manifest.json`, so their IDs differ from the registry's.)
+
+use std::collections::BTreeSet;
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha512};
+
+use super::error::IoContext;
+use super::{
+    ImageInfo, ImageRecord, Staging, Store, StoreError, create_new, now, sync_dir, write_new,
+};
+use crate::aci::Extractor;
+use crate::http::HttpPolicy;
+use crate::lock::{FileLock, LockKind};
+use crate::oci::{self, Digest, OciSource, VerifyingReader};
+use crate::schema::ImageId;
+
+/// Where an OCI image came from and what it is made of (`info.json`'s `oci`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OciRecord {
+    /// `docker://…`, `oci:…`, `oci-archive:…` or `docker-archive:…`.
+    pub source: String,
+    pub manifest_digest: String,
+    pub config_digest: String,
+    /// Layer digests, lowest first.
+    pub layers: Vec<String>,
+}
+
+/// The outcome of [`Store::import_oci`].
+#[derive(Debug)]
+pub struct OciImportOutcome {
+    pub info: ImageInfo,
+    /// False when the image was already in the store.
+    pub newly_stored: bool,
+    /// Layers that had to be fetched (the others were already stored).
+    pub layers_fetched: usize,
+}
+
+impl Store {
+    fn layers_dir(&self) -> PathBuf {
+        self.cas.join("layers")
+    }
+
+    fn layer_path(&self, digest: &Digest) -> PathBuf {
+        self.layers_dir().join(digest.file_name())
+    }
+
+    fn layers_lock(&self, kind: LockKind) -> Result<FileLock, StoreError> {
+        let path = self.cas.join("locks").join("layers");
+        FileLock::acquire(&path, kind).ctx("locking", path)
+    }
+
+    /// Fetches an OCI or Docker image into the store: each layer not stored yet is fetched once,
+    /// checked against its digest while it streams in, and applied on top of the previous ones.
+    /// An image already stored is not fetched again (only its manifest and config are read).
+    /// Like ACI imports, it is all or nothing.
+    pub fn import_oci(
+        &self,
+        source: &OciSource,
+        policy: HttpPolicy,
+    ) -> Result<OciImportOutcome, StoreError> {
+        self.remove_stale_temp_dirs();
+        let staging = Staging::create(&self.cas.join("tmp"))?;
+        let result = self.import_oci_into(&staging, source, policy);
+        if result.is_err() {
+            staging.discard();
+        }
+        result
+    }
+
+    fn import_oci_into(
+        &self,
+        staging: &Staging,
+        source: &OciSource,
+        policy: HttpPolicy,
+    ) -> Result<OciImportOutcome, StoreError> {
+        let dir = &staging.path;
+        let scratch = dir.join("source");
+        let mut src = source.open(&scratch, policy)?;
+        let image = src.resolve()?;
+        let id = ImageId::from_sha512_digest(&Sha512::digest(&image.manifest_bytes).into());
+        if self.image_dir(&id).exists() {
+            staging.discard();
+            return Ok(OciImportOutcome {
+                info: self.info(&id)?,
+                newly_stored: false,
+                layers_fetched: 0,
+            });
+        }
+
+        let (config_bytes, config) = image.read_config(&mut *src)?;
+
+        // Held until the image is in place, so `image gc` cannot take layers from under us.
+        let _layers = self.layers_lock(LockKind::Shared)?;
+        let rootfs = dir.join("rootfs");
+        fs::create_dir(&rootfs).ctx("creating", &rootfs)?;
+        let mut extractor = Extractor::for_layers(&rootfs).map_err(StoreError::Aci)?;
+        let mut tar_size = 0;
+        let mut fetched: Vec<(PathBuf, PathBuf)> = Vec::new();
+        for layer in &image.manifest.layers {
+            let stored = self.layer_path(&layer.digest);
+            let what = format!("layer {} of {}", layer.digest, image.source);
+            if stored.exists() {
+                tar_size += self.apply_stored_layer(&mut extractor, layer)?;
+                continue;
+            }
+            // Fetched, kept and applied in one pass; the copy is stored only once its digest
+            // and size are right.
+            let partial = dir.join(format!("layer-{}", layer.digest.hex()));
+            let copy = create_new(&partial)?;
+            let blob = src.open_blob(layer)?;
+            tar_size += oci::apply_layer_checked(&mut extractor, blob, layer, Some(&copy), &what)?;
+            copy.sync_all().ctx("syncing", &partial)?;
+            fetched.push((partial, stored));
+        }
+        let stats = extractor.finish_layers().map_err(StoreError::Aci)?;
+        // New layers join the store only with the image, so a failed import leaves none.
+        for (partial, stored) in &fetched {
+            fs::rename(partial, stored).ctx("storing", stored)?;
+        }
+        if !fetched.is_empty() {
+            sync_dir(&self.layers_dir())?;
+        }
+        let layers_fetched = fetched.len();
+        if scratch.exists() {
+            fs::remove_dir_all(&scratch).ctx("removing", &scratch)?;
+        }
+
+        let (manifest, manifest_bytes) = oci::appc_manifest(&image, &config)?;
+        let record = ImageRecord {
+            name: manifest.name.to_string(),
+            labels: manifest
+                .labels
+                .iter()
+                .map(|l| (l.name.to_string(), l.value.clone()))
+                .collect(),
+            import_time: now(),
+            compression: "oci".to_owned(),
+            tar_size,
+            // Layers are shared and counted apart: see `layers_size`.
+            blob_size: 0,
+            rootfs_size: stats.file_bytes,
+            oci: Some(OciRecord {
+                source: image.source.clone(),
+                manifest_digest: image.manifest_digest.to_string(),
+                config_digest: image.manifest.config.digest.to_string(),
+                layers: image
+                    .manifest
+                    .layers
+                    .iter()
+                    .map(|l| l.digest.to_string())
+                    .collect(),
+            }),
+        };
+        write_new(&dir.join("manifest"), &manifest_bytes)?;
+        write_new(&dir.join("oci-manifest"), &image.manifest_bytes)?;
+        write_new(&dir.join("oci-config"), &config_bytes)?;
+        let record_json = serde_json::to_vec_pretty(&record).expect("record serializes");
+        write_new(&dir.join("info.json"), &record_json)?;
+        create_new(&dir.join("last-used"))?;
+        rustix::fs::syncfs(staging.lock.file()).ctx("syncing", dir)?;
+
+        let _image_lock = self.image_lock(&id)?;
+        let target = self.image_dir(&id);
+        if target.exists() {
+            staging.discard();
+            return Ok(OciImportOutcome {
+                info: self.info(&id)?,
+                newly_stored: false,
+                layers_fetched,
+            });
+        }
+        fs::rename(dir, &target).ctx("storing", &target)?;
+        sync_dir(&self.images_dir())?;
+        Ok(OciImportOutcome {
+            info: ImageInfo {
+                id,
+                last_used: record.import_time,
+                record,
+            },
+            newly_stored: true,
+            layers_fetched,
+        })
+    }
+
+    /// Applies a stored layer, checking it against its digest on the way: a layer damaged on
+    /// disk is removed (the next fetch gets it again) and the import fails.
+    fn apply_stored_layer(
+        &self,
+        extractor: &mut Extractor,
+        layer: &oci::Descriptor,
+    ) -> Result<u64, StoreError> {
+        let path = self.layer_path(&layer.digest);
+        let file = File::open(&path).ctx("opening", &path)?;
+        let what = format!("stored layer {}", layer.digest);
+        let damaged = |actual: String| {
+            let _ = fs::remove_file(&path);
+            StoreError::LayerDamaged {
+                digest: layer.digest.to_string(),
+                actual,
+            }
+        };
+        match oci::apply_layer_checked(extractor, Box::new(file), layer, None, &what) {
+            Ok(n) => Ok(n),
+            Err(oci::OciError::DigestMismatch { actual, .. }) => Err(damaged(actual)),
+            Err(oci::OciError::SizeMismatch { actual, .. }) => {
+                Err(damaged(format!("{actual} bytes")))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The stored OCI manifest of an image, checked against the image ID.
+    fn oci_manifest(&self, id: &ImageId) -> Result<oci::Manifest, StoreError> {
+        let path = self.image_dir(id).join("oci-manifest");
+        let bytes = fs::read(&path).ctx("reading", &path)?;
+        let actual = ImageId::from_sha512_digest(&Sha512::digest(&bytes).into());
+        if &actual != id {
+            return Err(StoreError::Tampered {
+                id: id.to_string(),
+                actual: actual.to_string(),
+            });
+        }
+        match oci::Document::parse(&bytes, None, &path.display().to_string())? {
+            oci::Document::Manifest(m) => Ok(m),
+            oci::Document::Index(_) => Err(StoreError::Corrupt {
+                path,
+                reason: "an index where an image manifest was expected".to_owned(),
+            }),
+        }
+    }
+
+    /// Renders an OCI image's root filesystem again into `rootfs` (an existing empty
+    /// directory) from its stored layers, each checked against its digest.
+    pub(super) fn extract_oci(&self, id: &ImageId, rootfs: &Path) -> Result<(), StoreError> {
+        let manifest = self.oci_manifest(id)?;
+        let _layers = self.layers_lock(LockKind::Shared)?;
+        let mut extractor = Extractor::for_layers(rootfs).map_err(StoreError::Aci)?;
+        for layer in &manifest.layers {
+            self.apply_stored_layer(&mut extractor, layer)?;
+        }
+        extractor.finish_layers().map_err(StoreError::Aci)?;
+        Ok(())
+    }
+
+    /// Checks an OCI image's manifest against its ID and every layer against its digest.
+    pub(super) fn verify_oci(&self, id: &ImageId) -> Result<(), StoreError> {
+        let manifest = self.oci_manifest(id)?;
+        for layer in &manifest.layers {
+            let path = self.layer_path(&layer.digest);
+            let file = File::open(&path).ctx("opening", &path)?;
+            VerifyingReader::new(io::BufReader::new(file), layer.size).finish(
+                &layer.digest,
+                layer.size,
+                &format!("stored layer {}", layer.digest),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Stored layers with their sizes.
+    pub fn layers(&self) -> Result<Vec<(Digest, u64)>, StoreError> {
+        let dir = self.layers_dir();
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&dir).ctx("reading", &dir)? {
+            let entry = entry.ctx("reading", &dir)?;
+            let name = entry.file_name();
+            let Some(digest) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("sha256-"))
+                .and_then(|hex| Digest::parse(&format!("sha256:{hex}")).ok())
+            else {
+                continue;
+            };
+            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+            out.push((digest, size));
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Removes the stored layers that no image lists; returns their digests.
+    pub fn remove_unused_layers(&self) -> Result<Vec<Digest>, StoreError> {
+        let _layers = self.layers_lock(LockKind::Exclusive)?;
+        let used: BTreeSet<String> = self
+            .list()?
+            .into_iter()
+            .filter_map(|i| i.record.oci)
+            .flat_map(|o| o.layers)
+            .collect();
+        let mut removed = Vec::new();
+        for (digest, _) in self.layers()? {
+            if !used.contains(digest.as_str()) {
+                let path = self.layer_path(&digest);
+                fs::remove_file(&path).ctx("removing", &path)?;
+                removed.push(digest);
+            }
+        }
+        if !removed.is_empty() {
+            sync_dir(&self.layers_dir())?;
+        }
+        Ok(removed)
+    }
+}
