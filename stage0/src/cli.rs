@@ -69,9 +69,10 @@ trusted CA needs its CA in SSL_CERT_FILE (or --insecure-options=tls).
 OCI and Docker images (docker://, oci-archive:, docker-archive:, OCI layout directories) are
 checked against their digests; plain-http registries need --insecure-options=http.
 
-Images are verified by default. Signature checks (rkt trust) are not implemented yet, so every
-fetch needs --insecure-options=image for now; rkt refuses otherwise. Fetching an image that is
-already stored prints its ID and stores nothing new.")]
+Images are verified by default: an ACI needs a detached signature (FILE.asc next to a file,
+URL.asc beside a download, or the one discovery names) made by a key trusted for its name
+(see rkt trust); rkt refuses otherwise, unless --insecure-options=image. Fetching an image that
+is already stored prints its ID and stores nothing new.")]
     Fetch(FetchArgs),
     /// Work with the images in the store
     #[command(subcommand)]

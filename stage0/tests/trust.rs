@@ -1,6 +1,8 @@
 //! `rkt trust` as users run it, with keys made by real GnuPG: the fingerprint review on a
 //! terminal (through `script`, which gives rkt a pty), scripts, listing and removal.
 
+#[path = "../../tests/common/aci.rs"]
+mod aci;
 #[path = "../../tests/common/gpg.rs"]
 mod gpg;
 
@@ -264,4 +266,91 @@ fn vendor_keys_are_listed_and_never_removed() {
     let err = t.fails(&["trust", "--remove", &fpr]);
     assert!(err.contains("vendor key"), "{err}");
     assert!(dir.join(&fpr).is_file());
+}
+
+/// `rkt fetch` of a signed ACI: refused until its publisher's key is trusted for its name, then
+/// stored; a file that does not match its signature is refused and the store stays as it was.
+#[test]
+fn fetch_verifies_signatures_against_trusted_keys() {
+    let Some(t) = Trust::new() else { return };
+    let store = t.tmp.path().join("store");
+    let store = path(&store).to_owned();
+    let signer = t
+        .gpg
+        .gen_key("signer <signer@example.com>", "ed25519", "never", None);
+    let signer_key = t.gpg.export_to(&signer, &t.tmp.path().join("signer.asc"));
+    let aci = t.tmp.path().join("app.aci");
+    fs::write(&aci, aci::AciBuilder::valid("example.com/app").gzip()).unwrap();
+    fs::write(
+        t.tmp.path().join("app.aci.asc"),
+        t.gpg.sign_file(&signer, &aci, None),
+    )
+    .unwrap();
+    let images = |t: &Trust| {
+        let list = t.ok(&["--dir", &store, "image", "list", "--format=json"]);
+        serde_json::from_str::<Vec<serde_json::Value>>(&list)
+            .unwrap()
+            .len()
+    };
+
+    let err = t.fails(&["--dir", &store, "fetch", path(&aci)]);
+    assert!(err.contains("rkt trust --prefix"), "{err}");
+    assert_eq!(images(&t), 0);
+
+    // A key trusted for another prefix does not vouch for example.com/app.
+    t.ok(&[
+        "trust",
+        "--skip-fingerprint-review",
+        "--prefix",
+        "example.com/apple",
+        path(&signer_key),
+    ]);
+    t.fails(&["--dir", &store, "fetch", path(&aci)]);
+    assert_eq!(images(&t), 0);
+
+    t.ok(&[
+        "trust",
+        "--skip-fingerprint-review",
+        "--prefix",
+        "example.com/app",
+        path(&signer_key),
+    ]);
+    let out = t.run(&["--dir", &store, "fetch", path(&aci)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("sha512-"));
+    assert!(
+        stderr.contains("verified") && stderr.contains("signer@example.com"),
+        "{stderr}"
+    );
+    assert_eq!(images(&t), 1);
+
+    // Same signature, other bytes: tampered.
+    let tampered = t.tmp.path().join("tampered.aci");
+    fs::write(
+        &tampered,
+        aci::AciBuilder::valid("example.com/app")
+            .file("rootfs/evil", b"x", 0o755)
+            .gzip(),
+    )
+    .unwrap();
+    fs::copy(
+        t.tmp.path().join("app.aci.asc"),
+        t.tmp.path().join("tampered.aci.asc"),
+    )
+    .unwrap();
+    let err = t.fails(&["--dir", &store, "fetch", path(&tampered)]);
+    assert!(err.to_lowercase().contains("signature"), "{err}");
+    assert_eq!(images(&t), 1);
+
+    // No signature at all.
+    let unsigned = t.tmp.path().join("unsigned.aci");
+    fs::write(
+        &unsigned,
+        aci::AciBuilder::valid("example.com/app/sub").gzip(),
+    )
+    .unwrap();
+    let err = t.fails(&["--dir", &store, "fetch", path(&unsigned)]);
+    assert!(err.contains("no signature"), "{err}");
+    assert_eq!(images(&t), 1);
 }

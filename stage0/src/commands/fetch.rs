@@ -1,6 +1,7 @@
 //! `rkt fetch`, and the image arguments of `prepare`/`run`: files, https:// URLs and names
 //! found by appc discovery, into the store.
 
+use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -10,7 +11,7 @@ use rkt::fetch::{AppQuery, Fetched, Fetcher, PullPolicy, TransferProgress};
 use rkt::http::HttpPolicy;
 use rkt::insecure::Insecure;
 use rkt::oci::OciSource;
-use rkt::schema::ImageId;
+use rkt::schema::{AcIdentifier, ImageId};
 use rkt::store::Store;
 
 use crate::cli::{FetchArgs, GlobalArgs};
@@ -180,26 +181,42 @@ fn fetch_remote(
     Ok(outcome.info.id)
 }
 
-/// The one place where an image is admitted into the store, before anything of it is unpacked.
-/// `name` is what discovery asked for (the import then checks the manifest says the same);
-/// for files and URLs it is `None`, and the name to check keys for is the manifest's
-/// (`rkt::aci::read_manifest(File::open(aci)?)?.name`). Signature checks come with image
-/// trust (its `verify(name, aci_file, signature_bytes)` goes here); until then nothing can be
-/// verified, and rkt never uses an unverified image unless told to.
+/// The one place where an image is admitted into the store, before anything of it is unpacked:
+/// its detached signature must be good and made by a key trusted for its name (`rkt trust`),
+/// unless `--insecure-options=image`. `name` is what discovery asked for (the import then
+/// checks the manifest says the same); for files and URLs it is the manifest's own name.
 fn verify(
     global: &GlobalArgs,
-    _name: Option<&str>,
+    name: Option<&str>,
     aci: &Path,
-    _signature: Option<&[u8]>,
+    signature: Option<&[u8]>,
 ) -> Result<()> {
     if global.insecure_options.allows(Insecure::Image) {
         return Ok(());
     }
-    bail!(
-        "cannot verify {}: signature verification is not available yet; pass \
-         --insecure-options=image to fetch it without verification",
-        aci.display()
+    let open = || File::open(aci).with_context(|| format!("opening {}", aci.display()));
+    let name: AcIdentifier = match name {
+        Some(name) => name.parse()?,
+        None => {
+            rkt::aci::read_manifest(open()?)
+                .with_context(|| format!("reading the manifest of {}", aci.display()))?
+                .name
+        }
+    };
+    let verified = global
+        .trust_store()
+        .verify(&name, open()?, signature.unwrap_or_default())?;
+    // On stderr: stdout is the image ID, for scripts.
+    eprintln!(
+        "rkt: signature of {name} verified: signed by {} ({})",
+        if verified.user_ids.is_empty() {
+            "a key with no user ID".to_owned()
+        } else {
+            verified.user_ids.join(", ")
+        },
+        verified.fingerprint
     );
+    Ok(())
 }
 
 /// `FILE.asc`, the detached signature next to a local ACI, if there is one.
