@@ -178,6 +178,16 @@ impl Fetcher {
         self.fetch_endpoint(url, &format!("{url}.asc"), pull, progress)
     }
 
+    /// Downloads a public key (`rkt trust URL`, or one that `ac-discovery-pubkeys` names);
+    /// keys are small, so at most 1 MiB is read.
+    pub fn fetch_key(&self, url: &str) -> Result<Vec<u8>, FetchError> {
+        self.check_url(url)?;
+        download::get_optional(self.agent()?, url, 1 << 20)?.ok_or_else(|| FetchError::Status {
+            url: url.to_owned(),
+            status: 404,
+        })
+    }
+
     /// Runs discovery for `query` (no download).
     pub fn discover(&self, query: &AppQuery) -> Result<Endpoints, FetchError> {
         discovery::discover(self.agent()?, query, self.policy.allow_http)

@@ -5,6 +5,8 @@
 
 #[path = "../../tests/common/aci.rs"]
 mod aci;
+#[path = "../../tests/common/gpg.rs"]
+mod gpg;
 #[path = "../../tests/common/nginx.rs"]
 mod nginx;
 
@@ -98,8 +100,13 @@ impl World {
             Some(netns) => netns.command(bin),
             None => Command::new(bin),
         };
+        // Its own trust store: the host's /etc/rkt must not decide a test.
         cmd.arg("--dir")
             .arg(self.dir())
+            .arg("--local-config")
+            .arg(self.tmp.path().join("etc-rkt"))
+            .arg("--system-config")
+            .arg(self.tmp.path().join("usr-lib-rkt"))
             .args(args)
             .env_remove("RKT_DIR")
             .env_remove("SSL_CERT_DIR")
@@ -495,4 +502,66 @@ fn discovery_over_plain_http_only_with_the_insecure_option() {
         ],
     );
     assert_eq!(out.trim(), app_id);
+}
+
+/// The appc trust flow end to end: a signed image found by name is refused until its key is
+/// trusted; `rkt trust --prefix NAME` finds the key through discovery (ac-discovery-pubkeys),
+/// and then the image is fetched and verified without any insecure option.
+#[test]
+fn a_signed_image_is_trusted_through_its_discovered_key() {
+    let Some(gpg) = gpg::Gpg::new() else { return };
+    let world = World::new();
+    let fpr = gpg.gen_key(
+        "Example Publisher <keys@example.test>",
+        "ed25519",
+        "never",
+        None,
+    );
+    world.serve("keys.gpg", &gpg.export(&fpr));
+    world.serve(
+        "signed/index.html",
+        &page(&[
+            (
+                "ac-discovery",
+                "example.test/signed https://example.test/files/{name}-{version}.{ext}",
+            ),
+            (
+                "ac-discovery-pubkeys",
+                "example.test/signed https://example.test/keys.gpg",
+            ),
+        ]),
+    );
+    let (aci, id) = image("example.test/signed", "1.0");
+    let signed = world.tmp.path().join("signed.aci");
+    fs::write(&signed, &aci).unwrap();
+    world.serve("files/example.test/signed-1.0.aci", &aci);
+    world.serve(
+        "files/example.test/signed-1.0.aci.asc",
+        &gpg.sign_file(&fpr, &signed, None),
+    );
+    let d = or_skip!(Discovery::start(world));
+
+    let err = d.fails(&["fetch", "example.test/signed:1.0"]);
+    assert!(err.contains("rkt trust --prefix"), "{err}");
+    assert!(d.world.stored_ids().is_empty());
+
+    // A script must say it checked the fingerprint itself.
+    let err = d.fails(&["trust", "--prefix", "example.test/signed"]);
+    assert!(err.contains("--skip-fingerprint-review"), "{err}");
+    let out = d.ok(&[
+        "trust",
+        "--prefix",
+        "example.test/signed",
+        "--skip-fingerprint-review",
+    ]);
+    assert!(
+        out.to_ascii_lowercase().contains(&fpr.to_ascii_lowercase()),
+        "{out}"
+    );
+    // The key came from where discovery pointed (fetched by each of the two trust commands).
+    assert_eq!(d.server.requests_for("/keys.gpg").len(), 2);
+
+    let out = d.ok(&["fetch", "example.test/signed:1.0"]);
+    assert_eq!(out.trim(), id);
+    assert_eq!(d.world.stored_ids(), vec![id]);
 }

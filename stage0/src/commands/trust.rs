@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{ArgGroup, Args};
+use rkt::fetch::{AppQuery, Fetcher};
+use rkt::http::HttpPolicy;
+use rkt::insecure::Insecure;
 use rkt::trust::{Fingerprint, KeyOrigin, KeyScope, PublicKey, TrustStore, TrustedKey};
 
 use crate::cli::{Format, GlobalArgs};
@@ -33,7 +36,9 @@ pub struct TrustArgs {
     /// Stop trusting the keys with these fingerprints (as --list shows them)
     #[arg(long, value_name = "FINGERPRINT", num_args = 1..)]
     pub remove: Vec<String>,
-    /// ASCII-armored public key files (`gpg --armor --export`), or - for standard input
+    /// ASCII-armored public keys (`gpg --armor --export`): files, https:// URLs, or - for
+    /// standard input. With --prefix and none given, the keys that appc discovery offers for
+    /// the prefix (ac-discovery-pubkeys), each shown for review
     #[arg(value_name = "KEYFILE", conflicts_with_all = ["list", "remove"])]
     pub keys: Vec<PathBuf>,
 }
@@ -54,25 +59,20 @@ pub fn run(global: &GlobalArgs, args: &TrustArgs) -> Result<()> {
              PREFIX/...) or --root (every image); or use --list or --remove FINGERPRINT"
         ),
     };
-    if args.keys.is_empty() {
-        bail!("no key files given: rkt trust {} KEYFILE...", flag(&scope));
-    }
+    let sources: Vec<String> = if args.keys.is_empty() {
+        discover_keys(global, &scope)?
+    } else {
+        args.keys.iter().map(|k| k.display().to_string()).collect()
+    };
     // Read and check every key before trusting any, so a bad file adds nothing.
     let mut keys = Vec::new();
-    for file in &args.keys {
-        let bytes = read_key_file(file)?;
-        PublicKey::from_armored(&bytes)
-            .with_context(|| format!("reading key {}", file.display()))?;
-        keys.push((file, bytes));
+    for source in &sources {
+        let bytes = read_key(global, source)?;
+        PublicKey::from_armored(&bytes).with_context(|| format!("reading key {source}"))?;
+        keys.push((source, bytes));
     }
-    for (file, bytes) in &keys {
-        let added = review_and_add(
-            &store,
-            &scope,
-            &file.display().to_string(),
-            bytes,
-            args.skip_fingerprint_review,
-        )?;
+    for (source, bytes) in &keys {
+        let added = review_and_add(&store, &scope, source, bytes, args.skip_fingerprint_review)?;
         println!(
             "Added key {} for {} at {}",
             added.key.fingerprint(),
@@ -113,14 +113,43 @@ pub fn review_and_add(
     Ok(store.add_key(scope, armored)?)
 }
 
-fn read_key_file(file: &Path) -> Result<Vec<u8>> {
-    let as_text = file.to_string_lossy();
-    if as_text.starts_with("https://") || as_text.starts_with("http://") {
+/// The keys that appc discovery offers for a prefix (`ac-discovery-pubkeys`), as the original
+/// rkt did for `rkt trust --prefix NAME` without key files.
+fn discover_keys(global: &GlobalArgs, scope: &KeyScope) -> Result<Vec<String>> {
+    let KeyScope::Prefix(prefix) = scope else {
+        bail!("no key files given: rkt trust --root KEYFILE...");
+    };
+    let store = rkt::store::Store::open(&global.dir)?;
+    let query = AppQuery::parse(prefix.as_str())?;
+    let endpoints = Fetcher::new(&store, http_policy(global))
+        .discover(&query)
+        .with_context(|| format!("discovering the keys of {prefix}"))?;
+    if endpoints.pubkeys.is_empty() {
         bail!(
-            "{as_text}: fetching keys from URLs is not supported yet; download the key and give \
-             the file"
+            "discovery for {prefix} offers no keys (no ac-discovery-pubkeys at {}); give the key \
+             files: rkt trust --prefix {prefix} KEYFILE...",
+            endpoints.page
         );
     }
+    Ok(endpoints.pubkeys)
+}
+
+fn http_policy(global: &GlobalArgs) -> HttpPolicy {
+    HttpPolicy {
+        allow_http: global.insecure_options.allows(Insecure::Http),
+        skip_tls_verify: global.insecure_options.allows(Insecure::Tls),
+    }
+}
+
+/// A key from a file, standard input (`-`) or an https:// URL.
+fn read_key(global: &GlobalArgs, source: &str) -> Result<Vec<u8>> {
+    if source.starts_with("https://") || source.starts_with("http://") {
+        let store = rkt::store::Store::open(&global.dir)?;
+        return Fetcher::new(&store, http_policy(global))
+            .fetch_key(source)
+            .with_context(|| format!("fetching key {source}"));
+    }
+    let file = Path::new(source);
     let mut bytes = Vec::new();
     if file == Path::new("-") {
         io::stdin()
@@ -153,13 +182,6 @@ fn confirm(scope: &KeyScope, source: &str, key: &PublicKey) -> Result<bool> {
         writeln!(err, "Not trusting the key.")?;
     }
     Ok(yes)
-}
-
-fn flag(scope: &KeyScope) -> String {
-    match scope {
-        KeyScope::Root => "--root".into(),
-        KeyScope::Prefix(prefix) => format!("--prefix {prefix}"),
-    }
 }
 
 fn describe(scope: &KeyScope) -> String {
