@@ -18,7 +18,7 @@ const POD_TARGET_UNIT: &str = "\
 [Unit]
 Description=rkt pod
 Documentation=man:rkt(1)
-Wants=systemd-journald.socket dbus.socket systemd-journal-flush.service
+Wants=systemd-journald.socket dbus.socket systemd-journal-flush.service dbus.service
 After=systemd-journald.socket dbus.socket systemd-journal-flush.service
 AllowIsolate=yes
 ";
@@ -54,6 +54,9 @@ const POD_UNITS: &[&str] = &[
     "systemd-exit.service",
 ];
 
+/// An empty directory: where the pod's systemd looks for generators (it runs none).
+pub const POD_NO_GENERATORS: &str = "/etc/systemd/no-generators";
+
 /// Where the pod's systemd looks for units (see [`POD_UNITS`]).
 pub const POD_UNIT_PATH: &str = "/etc/systemd/system";
 
@@ -73,6 +76,7 @@ pub fn build_stage1_root(pod_dir: &Path, machine_id: &str) -> Result<PathBuf, St
     for dir in [
         "usr",
         "etc/systemd/system",
+        "etc/systemd/no-generators",
         "proc",
         "sys",
         "dev",
