@@ -87,6 +87,52 @@ variant inspect-exit7 --print-msg "hello from inspect" --print-ns --write-file /
 variant inspect-print --print-ns --write-file /marker print --sleep 1
 variant inspect-sleep --print-msg started --sleep 600
 
+# inspect-oci: the same helper as an OCI image (two gzip layers, the second whiting out a file
+# of the first), as an OCI layout directory and as an oci-archive tarball, for `rkt run` of OCI
+# images. Entrypoint + Cmd: print, read a file of the second layer, exit 7.
+mkdir -p "$work/oci/l1/etc" "$work/oci/l2"
+cp -a "$work/inspect/rootfs/." "$work/oci/l1/"
+echo "whited out" > "$work/oci/l1/gone"
+echo "from the second layer" > "$work/oci/l2/added"
+: > "$work/oci/l2/.wh.gone"
+python3 - "$work/oci" "$out/inspect-oci" <<'PY'
+import gzip, hashlib, io, json, os, shutil, sys, tarfile
+work, layout = sys.argv[1], sys.argv[2]
+shutil.rmtree(layout, ignore_errors=True)
+os.makedirs(f"{layout}/blobs/sha256")
+def blob(data):
+    digest = hashlib.sha256(data).hexdigest()
+    with open(f"{layout}/blobs/sha256/{digest}", "wb") as f:
+        f.write(data)
+    return {"digest": f"sha256:{digest}", "size": len(data)}
+def layer(src):
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for name in sorted(os.listdir(src)):
+            t.add(os.path.join(src, name), arcname=name, filter=lambda i: (setattr(i, "mtime", 0), setattr(i, "uid", 0), setattr(i, "gid", 0), setattr(i, "uname", ""), setattr(i, "gname", ""), i)[-1])
+    tar = raw.getvalue()
+    return tar, gzip.compress(tar, mtime=0)
+layers, diff_ids = [], []
+for name in ("l1", "l2"):
+    tar, gz = layer(os.path.join(work, name))
+    diff_ids.append("sha256:" + hashlib.sha256(tar).hexdigest())
+    layers.append(dict(mediaType="application/vnd.oci.image.layer.v1.tar+gzip", **blob(gz)))
+config = {"architecture": "amd64", "os": "linux",
+          "config": {"Entrypoint": ["/inspect"],
+                     "Cmd": ["--print-msg", "hello from an OCI image", "--read-file", "/added", "--exit-code", "7"],
+                     "Env": ["FROM_OCI=yes"], "WorkingDir": "/"},
+          "rootfs": {"type": "layers", "diff_ids": diff_ids}}
+cfg = dict(mediaType="application/vnd.oci.image.config.v1+json", **blob(json.dumps(config).encode()))
+manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": cfg, "layers": layers}
+m = dict(mediaType="application/vnd.oci.image.manifest.v1+json", **blob(json.dumps(manifest).encode()),
+         annotations={"org.opencontainers.image.ref.name": "latest"})
+json.dump({"schemaVersion": 2, "manifests": [m]}, open(f"{layout}/index.json", "w"))
+json.dump({"imageLayoutVersion": "1.0.0"}, open(f"{layout}/oci-layout", "w"))
+PY
+tar -C "$out/inspect-oci" -cf "$out/inspect-oci.tar" oci-layout index.json blobs
+echo "$out/inspect-oci.tar"
+
 # busybox
 [[ -x /bin/busybox ]] && /bin/busybox --list >/dev/null 2>&1 && file -L /bin/busybox | grep -q 'static' \
   || { echo "tests/images/build.sh: needs Debian's busybox-static (apt-get install busybox-static)" >&2; exit 1; }

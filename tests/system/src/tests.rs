@@ -9,6 +9,7 @@ pub const ALL: &[(&str, Test)] = &[
     ("systemd_is_running", systemd_is_running),
     ("systemd_run_wait", systemd_run_wait),
     ("rkt_fetch_list_rm_in_systemd", rkt_fetch_list_rm_in_systemd),
+    ("oci_images_run_like_acis", oci_images_run_like_acis),
     (
         "rkt_refuses_unverified_images",
         rkt_refuses_unverified_images,
@@ -355,6 +356,61 @@ fn rkt_run_exits_with_the_app_status(ctx: &Ctx) -> TestResult {
     check(text.contains("hello from inspect"), || {
         format!("`{logs}` does not show the app's output: {text}")
     })?;
+    t.gc_leaves_nothing(&uuid)
+}
+
+/// An OCI image (two layers, the second whiting out a file of the first) runs from an
+/// oci-archive and from a layout directory: Entrypoint+Cmd as the app, the layers' files in its
+/// root, its exit status and output as for an ACI; both name the same stored image.
+fn oci_images_run_like_acis(ctx: &Ctx) -> TestResult {
+    let t = PodTest::new(ctx)?;
+    let uuid_file = t.uuid_file();
+    let archive = ctx.images.join("inspect-oci.tar").display().to_string();
+    let out = t.rkt(&[
+        "run",
+        "--uuid-file-save",
+        &uuid_file,
+        &format!("oci-archive:{archive}"),
+    ])?;
+    let uuid = t.read_uuid().ok_or("no UUID saved")?;
+    check(out.status.code() == Some(7), || {
+        format!(
+            "rkt run of the OCI image exited {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    let log = t.journal(&["-m", "-t", "inspect-oci"]);
+    check(
+        log.contains("hello from an OCI image") && log.contains("from the second layer"),
+        || format!("the OCI app's output: {log:?}"),
+    )?;
+    let status = t.ok(&["status", &uuid])?;
+    check(status.contains("app-inspect-oci=7"), || {
+        format!("rkt status: {status}")
+    })?;
+    // The layout directory the archive was made from is the same image (same manifest).
+    let layout = ctx.images.join("inspect-oci").display().to_string();
+    let id = t.ok(&["fetch", &layout])?;
+    let images = t.ok(&["image", "list", "--format=json"])?;
+    check(images.matches("\"id\"").count() == 1, || {
+        format!("archive and layout should be one image: {images}")
+    })?;
+    let rendered = format!("{}/rendered", t.dir);
+    t.ok(&["image", "render", id.trim(), &rendered])?;
+    let added = ctx.systemd.ok(&["cat", &format!("{rendered}/added")])?;
+    let gone = ctx
+        .systemd
+        .run(&["test", "-e", &format!("{rendered}/gone")])?;
+    check(
+        added.trim() == "from the second layer" && !gone.status.success(),
+        || {
+            format!(
+                "rendered tree: added={added:?}, whited-out file present={}",
+                gone.status.success()
+            )
+        },
+    )?;
     t.gc_leaves_nothing(&uuid)
 }
 
