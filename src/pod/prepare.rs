@@ -45,6 +45,8 @@ fn build_manifest(store: &Store, images: &[ImageId]) -> Result<PodManifest, PodE
     let mut manifest = PodManifest::new();
     for id in images {
         let image = store.manifest(id)?;
+        // Every dependency must be stored before the pod is made, not found missing by stage1.
+        store.dependency_list(id)?;
         if image.app.is_none() {
             return Err(PodError::NoApp {
                 image: image.name.to_string(),

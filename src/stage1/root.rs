@@ -164,7 +164,7 @@ fn write(path: &Path, text: &str) -> Result<(), Stage1Error> {
 pub fn mount_app_rootfs(
     pod_dir: &Path,
     app: &str,
-    image_rootfs: &Path,
+    layers: &[PathBuf],
 ) -> Result<PathBuf, Stage1Error> {
     let target = stage1_rootfs(pod_dir).join(format!("opt/stage2/{app}/rootfs"));
     let upper = pod_dir.join(format!("overlay/{app}/upper"));
@@ -172,9 +172,24 @@ pub fn mount_app_rootfs(
     for dir in [&target, &upper, &work] {
         fs::create_dir_all(dir).map_err(|e| Stage1Error::io("creating", dir, e))?;
     }
+    // The image's tree on top, its dependencies below (`:` separates them, `,` options).
+    let lower = layers
+        .iter()
+        .map(|l| l.display().to_string())
+        .collect::<Vec<_>>()
+        .join(":");
+    if layers
+        .iter()
+        .any(|l| l.to_string_lossy().contains([':', ',']))
+    {
+        return Err(Stage1Error::io(
+            "mounting",
+            &target,
+            std::io::Error::other("the store's path holds ':' or ',', which overlayfs cannot take"),
+        ));
+    }
     let options = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        image_rootfs.display(),
+        "lowerdir={lower},upperdir={},workdir={}",
         upper.display(),
         work.display()
     );

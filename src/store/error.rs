@@ -36,8 +36,12 @@ pub enum StoreError {
     /// The caller's check of the manifest (see `Store::import_file_checked`) said no.
     #[error("{0}")]
     Refused(String),
-    #[error("image {name} has dependencies; rendering dependencies is not supported yet")]
-    DependenciesUnsupported { name: String },
+    #[error(
+        "image {name} depends on {dependency}, which is not in the store; fetch it first (rkt fetch {dependency})"
+    )]
+    MissingDependency { name: String, dependency: String },
+    #[error("the dependencies of image {name} nest too deep or loop")]
+    DependencyLoop { name: String },
     #[error(transparent)]
     Oci(#[from] OciError),
     #[error(

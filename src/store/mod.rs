@@ -16,6 +16,7 @@
 
 mod error;
 mod oci;
+mod render;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -31,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use error::IoContext;
 pub use error::StoreError;
 pub use oci::{OciImportOutcome, OciRecord};
+pub use render::LayeredImage;
 
 use crate::aci;
 use crate::lock::{FileLock, LockKind};
@@ -438,16 +440,20 @@ impl Store {
         self.touch(id)
     }
 
-    /// Writes the root filesystem an app of this image would see. Images without dependencies
-    /// render to their own root filesystem.
+    /// Writes the root filesystem an app of this image would see: its own, or with its
+    /// dependencies laid under it and path whitelists applied (see `render.rs`).
     pub fn render(&self, id: &ImageId, dest: &Path, overwrite: bool) -> Result<(), StoreError> {
-        let manifest = self.manifest(id)?;
-        if !manifest.dependencies.is_empty() {
-            return Err(StoreError::DependenciesUnsupported {
-                name: manifest.name.to_string(),
-            });
+        let list = self.dependency_list(id)?;
+        if list.len() == 1 && list[0].manifest.path_whitelist.is_empty() {
+            return self.extract(id, dest, true, overwrite);
         }
-        self.extract(id, dest, true, overwrite)
+        prepare_destination(dest, overwrite)?;
+        let result = self.render_layered(&list, dest);
+        if result.is_err() {
+            let _ = fs::remove_dir_all(dest);
+        }
+        result?;
+        self.touch(id)
     }
 
     /// The store's own directory (`<dir>/cas`), for modules that keep records beside the

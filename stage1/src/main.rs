@@ -88,24 +88,32 @@ fn run_pod(
             .id
             .as_ref()
             .context("pod manifest without image ID")?;
-        let image_rootfs = store.rootfs_path(id);
-        if options.no_overlay {
-            // A copy, unpacked again from the kept ACI with the importer's checks.
-            let target =
-                root.join(s1::app_rootfs_in_pod(app.name.as_str()).trim_start_matches('/'));
-            if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent)
-                    .with_context(|| format!("creating {}", parent.display()))?;
+        let app_root = root.join(s1::app_rootfs_in_pod(app.name.as_str()).trim_start_matches('/'));
+        // An overlay on the stored trees (the image's over its dependencies'), unless the user
+        // asked for a copy or a path whitelist filters the dependencies.
+        let layers = match options.no_overlay {
+            true => None,
+            false => store.rootfs_layers(id)?,
+        };
+        match layers {
+            Some(layers) => {
+                s1::mount_app_rootfs(&pod.path, app.name.as_str(), &layers)?;
             }
-            store.extract(id, &target, true, false)?;
-        } else {
-            s1::mount_app_rootfs(&pod.path, app.name.as_str(), &image_rootfs)?;
+            None => {
+                // A copy, unpacked again from the kept ACIs with the importer's checks.
+                if let Some(parent) = app_root.parent() {
+                    std::fs::create_dir_all(parent)
+                        .with_context(|| format!("creating {}", parent.display()))?;
+                }
+                store.render(id, &app_root, false)?;
+            }
         }
         let image_app = match &app.app {
             Some(a) => a.clone(),
             None => store.manifest(id)?.app.context("image has no app")?,
         };
-        plans.push(plan_app(app.name.as_str(), &image_app, &image_rootfs)?);
+        // User, group and executable are looked up in the root the app will see.
+        plans.push(plan_app(app.name.as_str(), &image_app, &app_root)?);
     }
 
     let mut nspawn = start_nspawn(pod, &root)?;

@@ -87,6 +87,27 @@ variant inspect-exit7 --print-msg "hello from inspect" --print-ns --write-file /
 variant inspect-print --print-ns --write-file /marker print --sleep 1
 variant inspect-sleep --print-msg started --sleep 600
 
+# inspect-base / inspect-on-base: an appc dependency. The base holds the helper and no app;
+# the image on it holds only a file and an app that runs the base's /inspect.
+manifest example.com/inspect-base /inspect > "$work/inspect/manifest"
+python3 - "$work/inspect/manifest" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1])); del m["app"]; json.dump(m, open(sys.argv[1], "w"))
+PY
+pack "$work/inspect" "$out/inspect-base.aci"
+mkdir -p "$work/on-base/rootfs"
+echo "from the top image" > "$work/on-base/rootfs/top"
+manifest example.com/inspect-on-base /inspect --read-file /top --read-file /etc/group --exit-code 3 \
+  > "$work/on-base/manifest"
+python3 - "$work/on-base/manifest" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+m["dependencies"] = [{"imageName": "example.com/inspect-base", "labels": [{"name": "version", "value": "0.1"}]}]
+json.dump(m, open(sys.argv[1], "w"))
+PY
+pack "$work/on-base" "$out/inspect-on-base.aci"
+echo "$out/inspect-base.aci $out/inspect-on-base.aci"
+
 # inspect-oci: the same helper as an OCI image (two gzip layers, the second whiting out a file
 # of the first), as an OCI layout directory and as an oci-archive tarball, for `rkt run` of OCI
 # images. Entrypoint + Cmd: print, read a file of the second layer, exit 7.

@@ -9,6 +9,7 @@ mod hostile;
 mod oci;
 mod pods;
 mod registry;
+mod render;
 mod store;
 mod support;
 mod trust;

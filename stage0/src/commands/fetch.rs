@@ -1,6 +1,7 @@
 //! `rkt fetch`, and the image arguments of `prepare`/`run`: files, https:// URLs and names
 //! found by appc discovery, into the store.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
@@ -85,17 +86,69 @@ fn fetch_source(
     source: &Source<'_>,
     pull: PullPolicy,
 ) -> Result<ImageId> {
-    match source {
-        Source::Id(id) => Ok(store.resolve(id)?.id),
-        Source::Oci(oci) => fetch_oci(global, store, oci),
+    let id = match source {
+        Source::Id(id) => store.resolve(id)?.id,
+        Source::Oci(oci) => fetch_oci(global, store, oci)?,
         Source::File(path) => {
             check_file(path)?;
             verify(global, None, path, read_signature_beside(path)?.as_deref())?;
-            fetch_file(store, path)
+            fetch_file(store, path)?
         }
-        Source::Url(url) => fetch_remote(global, store, Remote::Url(url), pull),
-        Source::Name(query) => fetch_remote(global, store, Remote::Name(query), pull),
+        Source::Url(url) => fetch_remote(global, store, Remote::Url(url), pull)?,
+        Source::Name(query) => fetch_remote(global, store, Remote::Name(query), pull)?,
+    };
+    fetch_dependencies(global, store, &id, pull, 0)?;
+    Ok(id)
+}
+
+/// Fetches the appc dependencies of a stored image that are not stored yet, by name and labels
+/// through discovery (each verified like any image), and theirs in turn.
+fn fetch_dependencies(
+    global: &GlobalArgs,
+    store: &Store,
+    id: &ImageId,
+    pull: PullPolicy,
+    depth: u32,
+) -> Result<()> {
+    if depth > 32 {
+        bail!("the dependencies of image {id} nest too deep or loop");
     }
+    for dep in store.manifest(id)?.dependencies {
+        let labels: BTreeMap<String, String> = dep
+            .labels
+            .iter()
+            .map(|l| (l.name.to_string(), l.value.clone()))
+            .collect();
+        let stored = match &dep.image_id {
+            Some(dep_id) => store.info(dep_id).ok().map(|i| i.id),
+            None => store
+                .find_by_name(dep.image_name.as_str(), &labels)?
+                .map(|i| i.id),
+        };
+        let dep_id = match stored {
+            Some(dep_id) => dep_id,
+            None => {
+                let query = AppQuery {
+                    name: dep.image_name.clone(),
+                    labels,
+                };
+                let fetched = fetch_remote(global, store, Remote::Name(&query), pull)
+                    .with_context(|| format!("fetching {query}, a dependency of {id}"))?;
+                if dep.image_id.as_ref().is_some_and(|want| want != &fetched) {
+                    bail!(
+                        "dependency {query} of {id} was fetched as {fetched}, but the manifest asks for {}",
+                        dep.image_id
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_default()
+                    );
+                }
+                fetched
+            }
+        };
+        fetch_dependencies(global, store, &dep_id, pull, depth + 1)?;
+    }
+    Ok(())
 }
 
 /// Fetches an OCI/Docker image. Its blobs are checked against the digests of its manifest,

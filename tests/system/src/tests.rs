@@ -11,6 +11,10 @@ pub const ALL: &[(&str, Test)] = &[
     ("rkt_fetch_list_rm_in_systemd", rkt_fetch_list_rm_in_systemd),
     ("oci_images_run_like_acis", oci_images_run_like_acis),
     (
+        "an_image_runs_on_its_dependency",
+        an_image_runs_on_its_dependency,
+    ),
+    (
         "rkt_refuses_unverified_images",
         rkt_refuses_unverified_images,
     ),
@@ -356,6 +360,36 @@ fn rkt_run_exits_with_the_app_status(ctx: &Ctx) -> TestResult {
     check(text.contains("hello from inspect"), || {
         format!("`{logs}` does not show the app's output: {text}")
     })?;
+    t.gc_leaves_nothing(&uuid)
+}
+
+/// An image whose app binary and /etc come from its appc dependency runs: the app's root is
+/// the overlay of both trees. Without the dependency stored, prepare says which one to fetch.
+fn an_image_runs_on_its_dependency(ctx: &Ctx) -> TestResult {
+    let t = PodTest::new(ctx)?;
+    let top = t.image("inspect-on-base");
+    let missing = t.rkt(&["prepare", &top])?;
+    let err = String::from_utf8_lossy(&missing.stderr);
+    check(
+        missing.status.code() == Some(254) && err.contains("example.com/inspect-base"),
+        || format!("prepare without the dependency: {} {err}", missing.status),
+    )?;
+    t.ok(&["fetch", &t.image("inspect-base")])?;
+    let uuid_file = t.uuid_file();
+    let out = t.rkt(&["run", "--uuid-file-save", &uuid_file, &top])?;
+    let uuid = t.read_uuid().ok_or("no UUID saved")?;
+    check(out.status.code() == Some(3), || {
+        format!(
+            "rkt run exited {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    let log = t.journal(&["-m", "-t", "inspect-on-base"]);
+    check(
+        log.contains("file:/top=from the top image") && log.contains("file:/etc/group=root:x:0:"),
+        || format!("the app's view of its root: {log:?}"),
+    )?;
     t.gc_leaves_nothing(&uuid)
 }
 
