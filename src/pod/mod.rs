@@ -359,8 +359,19 @@ impl Pods {
     }
 
     /// Pods that still need the image: being prepared, prepared or running (their apps' roots
-    /// are overlays on its tree). Exited pods do not.
-    pub fn users_of(&self, image: &crate::schema::ImageId) -> Result<Vec<Pod>, PodError> {
+    /// are overlays on its tree, directly or as a dependency of an app's image). Exited pods
+    /// do not.
+    pub fn users_of(
+        &self,
+        store: &crate::store::Store,
+        image: &crate::schema::ImageId,
+    ) -> Result<Vec<Pod>, PodError> {
+        let needs = |app_image: &crate::schema::ImageId| {
+            app_image == image
+                || store
+                    .dependency_list(app_image)
+                    .is_ok_and(|list| list.iter().any(|i| &i.id == image))
+        };
         let mut users = Vec::new();
         for pod in self.list()? {
             let live = matches!(
@@ -369,9 +380,11 @@ impl Pods {
             );
             // A pod still being written may have no manifest yet; skip it rather than fail.
             if live
-                && pod
-                    .manifest()
-                    .is_ok_and(|m| m.apps.iter().any(|a| a.image.id.as_ref() == Some(image)))
+                && pod.manifest().is_ok_and(|m| {
+                    m.apps
+                        .iter()
+                        .any(|a| a.image.id.as_ref().is_some_and(needs))
+                })
             {
                 users.push(pod);
             }

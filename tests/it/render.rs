@@ -143,3 +143,27 @@ fn a_missing_dependency_is_named_and_nothing_is_left() {
     assert!(err.to_string().contains("example.com/absent"), "{err}");
     assert!(pods.list().unwrap().is_empty());
 }
+
+/// A prepared pod needs its apps' dependencies too: `rkt image rm` and `image gc` ask this.
+#[test]
+fn a_pod_uses_the_dependencies_of_its_images() {
+    let fx = Fixture::new();
+    let ids = store_all(
+        &fx,
+        &[
+            ("base", image("base", &[], &[], &[("base", "base")])),
+            ("app", image("app", &["base"], &[], &[("app", "app")])),
+            ("other", image("other", &[], &[], &[("other", "other")])),
+        ],
+    );
+    let pods = Pods::open(&fx.data()).unwrap();
+    let pod = pods
+        .prepare(&fx.store, &ids[1..2], &PodOptions::default())
+        .unwrap();
+    let users = pods.users_of(&fx.store, &ids[0]).unwrap();
+    assert_eq!(
+        users.iter().map(|p| &p.uuid).collect::<Vec<_>>(),
+        vec![&pod.uuid]
+    );
+    assert!(pods.users_of(&fx.store, &ids[2]).unwrap().is_empty());
+}

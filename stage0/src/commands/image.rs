@@ -111,7 +111,7 @@ fn verify(store: &Store, queries: &[String]) -> Result<()> {
 /// Removes one image, unless a pod that is not done yet still uses it.
 fn remove(global: &GlobalArgs, store: &Store, query: &str) -> Result<rkt::schema::ImageId> {
     let info = store.resolve(query)?;
-    let users = rkt::pod::Pods::open(&global.dir)?.users_of(&info.id)?;
+    let users = rkt::pod::Pods::open(&global.dir)?.users_of(store, &info.id)?;
     if let Some(pod) = users.first() {
         bail!(
             "image {} is used by pod {} ({}); remove the pod first (rkt stop, rkt rm)",
@@ -135,7 +135,7 @@ fn gc(global: &GlobalArgs, store: &Store, grace: std::time::Duration) -> Result<
     let cutoff = now.saturating_sub(grace.as_secs());
     let mut failed = 0;
     for image in store.list()? {
-        if image.last_used > cutoff || !pods.users_of(&image.id)?.is_empty() {
+        if image.last_used > cutoff || !pods.users_of(store, &image.id)?.is_empty() {
             continue;
         }
         match store.remove(&image.id) {
