@@ -135,6 +135,20 @@ impl Systemd {
         Ok(())
     }
 
+    /// Halts the system this connection talks to at once, without stopping its units one by
+    /// one (for a pod whose apps have all ended: what is left is journald and D-Bus, which
+    /// the final kill makes flush and exit). The connection usually drops before the answer.
+    pub fn halt_now(&self) -> Result<(), SystemdError> {
+        match self.manager()?.halt() {
+            Ok(()) => Ok(()),
+            Err(zbus::Error::InputOutput(_)) => Ok(()),
+            Err(e) => Err(SystemdError::Call {
+                what: "halting".into(),
+                source: Box::new(e),
+            }),
+        }
+    }
+
     /// Registers a container with machined, so that machinectl, `journalctl -M` and
     /// `systemd-run -M` know it; machined ties it to the caller's unit, found from the
     /// leader's cgroup.

@@ -24,6 +24,9 @@ pub trait Manager {
 
     fn stop_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
 
+    /// The forced halt (`systemctl halt --force`): no units are stopped one by one.
+    fn halt(&self) -> zbus::Result<()>;
+
     #[zbus(signal)]
     fn job_removed(
         &self,
