@@ -88,6 +88,11 @@ impl Systemd {
         Ok(Systemd { connection })
     }
 
+    /// Wraps an existing connection (e.g. stage0's own to the system bus).
+    pub fn from_connection(connection: Connection) -> Systemd {
+        Systemd { connection }
+    }
+
     pub fn connection(&self) -> &Connection {
         &self.connection
     }
@@ -104,9 +109,7 @@ impl Systemd {
         properties: &[(&str, Value<'_>)],
     ) -> Result<ServiceRun, SystemdError> {
         let manager = self.manager()?;
-        manager
-            .subscribe()
-            .map_err(SystemdError::call("subscribing to systemd's signals"))?;
+        subscribe(&manager)?;
         let path = unit_object_path(name);
         let rule = MatchRule::builder()
             .msg_type(MessageType::Signal)
@@ -149,6 +152,64 @@ impl Systemd {
         }
     }
 
+    /// Waits until a unit is inactive or failed, or unloaded (transient units are, once they
+    /// stopped). Changes are watched before the state is first read, so none slips by.
+    pub fn wait_unit_inactive(&self, name: &str) -> Result<(), SystemdError> {
+        let manager = self.manager()?;
+        let path = unit_object_path(name);
+        let rule = MatchRule::builder()
+            .msg_type(MessageType::Signal)
+            .interface("org.freedesktop.DBus.Properties")
+            .and_then(|b| b.member("PropertiesChanged"))
+            .and_then(|b| b.path(path.clone()))
+            .map_err(SystemdError::call("watching the unit"))?
+            .build();
+        let changes = MessageIterator::for_match_rule(rule, &self.connection, Some(64))
+            .map_err(SystemdError::call("watching the unit"))?;
+        subscribe(&manager)?;
+        let ended = |state: &str| matches!(state, "inactive" | "failed");
+        let Ok(unit_path) = manager.get_unit(name) else {
+            return Ok(()); // not loaded (any more)
+        };
+        let unit = UnitProxyBlocking::builder(&self.connection)
+            .path(unit_path)
+            .and_then(|b| b.cache_properties(zbus::proxy::CacheProperties::No).build())
+            .map_err(SystemdError::call(format!("looking at {name}")))?;
+        match unit.active_state() {
+            Ok(state) if !ended(&state) => {}
+            _ => return Ok(()),
+        }
+        for message in changes {
+            let Ok(message) = message else { continue };
+            let body = message.body();
+            let Ok((interface, changed, _)) = body.deserialize::<(
+                String,
+                std::collections::HashMap<String, OwnedValue>,
+                Vec<String>,
+            )>() else {
+                continue;
+            };
+            if interface != "org.freedesktop.systemd1.Unit" {
+                continue;
+            }
+            let state = match changed
+                .get("ActiveState")
+                .and_then(|v| <&str>::try_from(v).ok())
+            {
+                Some(state) => state.to_owned(),
+                // Invalidated rather than sent: ask; no answer means it was unloaded.
+                None => match unit.active_state() {
+                    Ok(state) => state,
+                    Err(_) => return Ok(()),
+                },
+            };
+            if ended(&state) {
+                return Ok(());
+            }
+        }
+        Err(SystemdError::Disconnected(name.to_owned()))
+    }
+
     /// Registers a container with machined, so that machinectl, `journalctl -M` and
     /// `systemd-run -M` know it; machined ties it to the caller's unit, found from the
     /// leader's cgroup.
@@ -169,6 +230,18 @@ impl Systemd {
                 machine.name
             )))?;
         Ok(())
+    }
+}
+
+/// Asks systemd to send its signals to this connection; asking twice is fine.
+fn subscribe(manager: &ManagerProxyBlocking<'_>) -> Result<(), SystemdError> {
+    match manager.subscribe() {
+        Err(zbus::Error::MethodError(name, _, _))
+            if name.as_str() == "org.freedesktop.systemd1.AlreadySubscribed" =>
+        {
+            Ok(())
+        }
+        other => other.map_err(SystemdError::call("subscribing to systemd's signals")),
     }
 }
 

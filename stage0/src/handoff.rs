@@ -2,10 +2,9 @@
 //! watching for the job and the unit to finish rather than sleeping.
 
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use rkt::systemd::{ManagerProxyBlocking, UnitProxyBlocking};
+use rkt::systemd::ManagerProxyBlocking;
 use zbus::blocking::Connection;
 use zbus::zvariant::Value;
 
@@ -100,32 +99,10 @@ impl Systemd {
         Ok(())
     }
 
-    /// Waits until the unit is no longer active (the pod ended), watching its ActiveState.
+    /// Waits until the unit is no longer active (the pod ended).
     pub fn wait_inactive(&self, name: &str) -> Result<()> {
-        let manager = ManagerProxyBlocking::new(&self.connection)?;
-        let path = match manager.get_unit(name) {
-            Ok(path) => path,
-            // Already gone: transient units are unloaded once inactive.
-            Err(_) => return Ok(()),
-        };
-        let unit = UnitProxyBlocking::builder(&self.connection)
-            .path(path)?
-            .cache_properties(zbus::proxy::CacheProperties::No)
-            .build()?;
-        let mut changes = unit.receive_active_state_changed();
-        let done = |state: &str| matches!(state, "inactive" | "failed");
-        match unit.active_state() {
-            Ok(state) if !done(&state) => {}
-            _ => return Ok(()),
-        }
-        for change in &mut changes {
-            match change.get() {
-                Ok(state) if !done(&state) => {}
-                _ => return Ok(()),
-            }
-        }
-        // The signal stream ended: the unit was unloaded.
-        std::thread::sleep(Duration::from_millis(10));
-        Ok(())
+        rkt::systemd::Systemd::from_connection(self.connection.clone())
+            .wait_unit_inactive(name)
+            .with_context(|| format!("waiting for {name} to end"))
     }
 }

@@ -641,12 +641,21 @@ fn rkt_stop_sends_sigterm_to_the_app(ctx: &Ctx) -> TestResult {
     let t = PodTest::new(ctx)?;
     let (mut child, uuid, _machine) = t.spawn_sleeper()?;
     let result = (|| {
+        // `rkt run` stays with its pod for as long as the pod runs.
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        check(matches!(child.try_wait(), Ok(None)), || {
+            "rkt run returned while its pod was still running".into()
+        })?;
         let out = t.ok(&["stop", &uuid[..8]])?;
         check(out.trim() == uuid, || format!("rkt stop printed {out:?}"))?;
         check(
             wait_for(30, || matches!(child.try_wait(), Ok(Some(_)))),
             || "rkt run did not return after rkt stop".into(),
         )?;
+        let code = child.try_wait().ok().flatten().and_then(|s| s.code());
+        check(code == Some(143), || {
+            format!("rkt run exited {code:?} after rkt stop, want the app's 143")
+        })?;
         let status = t.ok(&["status", &uuid])?;
         check(
             status.contains("state=exited") && status.contains("app-inspect-sleep=143"),
