@@ -8,6 +8,10 @@
 //! Usage: rkt-systest [NAME-FILTER]    (env: RKT_BIN, RKT_TEST_IMAGES)
 //! Prints one line per test and a last line `N passed, N failed[, N skipped]`.
 
+#[path = "../../common/gpg.rs"]
+mod gpg;
+#[path = "../../common/nginx.rs"]
+mod nginx;
 mod sandbox;
 mod tests;
 

@@ -11,6 +11,10 @@ pub const ALL: &[(&str, Test)] = &[
     ("rkt_fetch_list_rm_in_systemd", rkt_fetch_list_rm_in_systemd),
     ("oci_images_run_like_acis", oci_images_run_like_acis),
     (
+        "a_signed_image_found_by_name_is_trusted_and_run",
+        a_signed_image_found_by_name_is_trusted_and_run,
+    ),
+    (
         "an_image_runs_on_its_dependency",
         an_image_runs_on_its_dependency,
     ),
@@ -361,6 +365,126 @@ fn rkt_run_exits_with_the_app_status(ctx: &Ctx) -> TestResult {
         format!("`{logs}` does not show the app's output: {text}")
     })?;
     t.gc_leaves_nothing(&uuid)
+}
+
+/// The appc flow end to end, with no insecure option anywhere: an image signed with GnuPG is
+/// published with discovery tags by nginx over HTTPS (a throwaway CA); `rkt trust --prefix`
+/// takes the key discovery offers, `rkt fetch NAME` verifies and stores the image, and
+/// `rkt run NAME` in systemd runs it. (The network part runs in a private network namespace
+/// where example.test is 127.0.0.1 and nginx has port 443; the store is shared with the
+/// sandbox through the checkout.)
+fn a_signed_image_found_by_name_is_trusted_and_run(ctx: &Ctx) -> TestResult {
+    use crate::nginx::{Netns, Nginx, NginxConfig, TestCa};
+    let Some(gpg) = crate::gpg::Gpg::new() else {
+        return Err("gpg is missing (CI installs gnupg)".into());
+    };
+    let base = ctx.checkout.join("target");
+    let work = tempfile::Builder::new()
+        .prefix("systest-trust-")
+        .tempdir_in(&base)
+        .map_err(|e| e.to_string())?;
+    let w = work.path();
+    let (store, config, www) = (w.join("store"), w.join("etc-rkt"), w.join("www"));
+    // The image: inspect-exit7's files under the name example.test/hello.
+    let unpacked = w.join("aci");
+    std::fs::create_dir_all(&unpacked).map_err(|e| e.to_string())?;
+    let aci = w.join("hello.aci");
+    let script = format!(
+        "set -e; tar -xzf {src} -C {dir}; \
+         sed -i 's#\"example.com/inspect-exit7\"#\"example.test/hello\"#' {dir}/manifest; \
+         tar -C {dir} -czf {out} manifest rootfs",
+        src = ctx.images.join("inspect-exit7.aci").display(),
+        dir = unpacked.display(),
+        out = aci.display()
+    );
+    let made = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .status();
+    check(made.is_ok_and(|s| s.success()), || {
+        "building the test image".into()
+    })?;
+    let fpr = gpg.gen_key(
+        "Hello Publisher <keys@example.test>",
+        "ed25519",
+        "never",
+        None,
+    );
+    let files = www.join("files/example.test");
+    std::fs::create_dir_all(&files).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(www.join("hello")).map_err(|e| e.to_string())?;
+    std::fs::copy(&aci, files.join("hello-0.1-linux-amd64.aci")).map_err(|e| e.to_string())?;
+    let write = |path: std::path::PathBuf, bytes: &[u8]| std::fs::write(path, bytes);
+    write(
+        files.join("hello-0.1-linux-amd64.aci.asc"),
+        &gpg.sign_file(&fpr, &aci, None),
+    )
+    .and_then(|()| write(www.join("keys.asc"), &gpg.export(&fpr)))
+    .and_then(|()| {
+        write(
+            www.join("hello/index.html"),
+            b"<html><head>\n<meta name=\"ac-discovery\" content=\"example.test/hello \
+                  https://example.test/files/{name}-{version}-{os}-{arch}.{ext}\">\n\
+                  <meta name=\"ac-discovery-pubkeys\" content=\"example.test/hello \
+                  https://example.test/keys.asc\">\n</head></html>\n",
+        )
+    })
+    .map_err(|e| e.to_string())?;
+    let ca = TestCa::new(&w.join("ca"), &["example.test"])?;
+    let netns = Netns::new(&["example.test"])?;
+    let _nginx = Nginx::start(NginxConfig::new(&www).tls(&ca).netns(&netns))?;
+    let flags = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec![
+            "--dir".to_owned(),
+            store.display().to_string(),
+            "--local-config".to_owned(),
+            config.display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let online = |extra: &[&str]| -> Result<std::process::Output, String> {
+        netns
+            .command(&ctx.rkt)
+            .args(flags(extra))
+            .env("SSL_CERT_FILE", &ca.ca_cert)
+            .output()
+            .map_err(|e| e.to_string())
+    };
+    let refused = online(&["fetch", "example.test/hello:0.1"])?;
+    check(refused.status.code() == Some(254), || {
+        "an image signed by a key nobody trusted was fetched".into()
+    })?;
+    let trusted = online(&[
+        "trust",
+        "--prefix",
+        "example.test/hello",
+        "--skip-fingerprint-review",
+    ])?;
+    check(trusted.status.success(), || {
+        format!("rkt trust: {}", String::from_utf8_lossy(&trusted.stderr))
+    })?;
+    let fetched = online(&["fetch", "example.test/hello:0.1"])?;
+    check(fetched.status.success(), || {
+        format!("rkt fetch: {}", String::from_utf8_lossy(&fetched.stderr))
+    })?;
+    // In systemd: run by name, from the store, verified at fetch; no insecure option.
+    let rkt = ctx.rkt.display().to_string();
+    let mut run: Vec<String> = vec![rkt.clone()];
+    run.extend(flags(&["run", "example.test/hello:0.1"]));
+    let run: Vec<&str> = run.iter().map(String::as_str).collect();
+    let out = ctx.systemd.run(&run)?;
+    check(out.status.code() == Some(7), || {
+        format!(
+            "rkt run of the trusted image exited {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    let mut gc: Vec<String> = vec![rkt];
+    gc.extend(flags(&["gc", "--grace-period=0s"]));
+    let gc: Vec<&str> = gc.iter().map(String::as_str).collect();
+    ctx.systemd.ok(&gc)?;
+    Ok(())
 }
 
 /// An image whose app binary and /etc come from its appc dependency runs: the app's root is
