@@ -186,6 +186,11 @@ fn without_a_terminal_the_review_flag_is_required() {
     let err = t.fails(&["trust", "--root", path(&file)]);
     assert!(err.contains("--skip-fingerprint-review"), "{err}");
     assert!(!t.local().exists(), "nothing may be written");
+    // As in the original rkt, --insecure-options=pubkey takes keys without review.
+    let (fpr, _) = t.key("dave");
+    let other = t.tmp.path().join("dave.asc");
+    t.ok(&["--insecure-options=pubkey", "trust", "--root", path(&other)]);
+    assert!(t.local().join("trustedkeys/root.d").join(&fpr).exists());
 }
 
 #[test]

@@ -24,7 +24,8 @@ pub struct TrustArgs {
     /// Trust the keys for every image
     #[arg(long)]
     pub root: bool,
-    /// Add the keys without showing their fingerprints and asking (for scripts)
+    /// Add the keys without showing their fingerprints and asking (for scripts; as does
+    /// --insecure-options=pubkey)
     #[arg(long)]
     pub skip_fingerprint_review: bool,
     /// List the trusted keys
@@ -72,7 +73,10 @@ pub fn run(global: &GlobalArgs, args: &TrustArgs) -> Result<()> {
         keys.push((source, bytes));
     }
     for (source, bytes) in &keys {
-        let added = review_and_add(&store, &scope, source, bytes, args.skip_fingerprint_review)?;
+        // `--insecure-options=pubkey`, as in the original rkt: accept keys without review.
+        let skip_review = args.skip_fingerprint_review
+            || global.insecure_options.allows(Insecure::Pubkey);
+        let added = review_and_add(&store, &scope, source, bytes, skip_review)?;
         println!(
             "Added key {} for {} at {}",
             added.key.fingerprint(),
