@@ -297,3 +297,18 @@ fn run_without_systemd_says_so_and_makes_no_pod() {
     assert!(err.contains("systemd"), "{err}");
     assert_eq!(rkt.ok(&["list", "--no-legend"]), "");
 }
+
+/// `--pull-policy=never` never asks a registry: an image not stored is an error that says so
+/// (not a connection error: nothing listens on port 1).
+#[test]
+fn pull_policy_never_does_not_touch_a_registry() {
+    let rkt = Rkt::new();
+    let err = rkt.fails(&[
+        "--insecure-options=http",
+        "fetch",
+        "--pull-policy=never",
+        "docker://127.0.0.1:1/nothing/here:1.0",
+    ]);
+    assert!(err.contains("--pull-policy=never"), "{err}");
+    assert_eq!(rkt.image_count(), 0);
+}

@@ -88,7 +88,7 @@ fn fetch_source(
 ) -> Result<ImageId> {
     let id = match source {
         Source::Id(id) => store.resolve(id)?.id,
-        Source::Oci(oci) => fetch_oci(global, store, oci)?,
+        Source::Oci(oci) => fetch_oci_with_policy(global, store, oci, pull)?,
         Source::File(path) => {
             check_file(path)?;
             verify(global, None, path, read_signature_beside(path)?.as_deref())?;
@@ -149,6 +149,36 @@ fn fetch_dependencies(
         fetch_dependencies(global, store, &dep_id, pull, depth + 1)?;
     }
     Ok(())
+}
+
+/// A registry image as `--pull-policy` says: `new` and `never` take the newest stored image
+/// fetched from the same reference without asking the registry; `update` always asks (one
+/// manifest request when nothing changed). Archives and layouts are local: always read.
+fn fetch_oci_with_policy(
+    global: &GlobalArgs,
+    store: &Store,
+    source: &OciSource,
+    pull: PullPolicy,
+) -> Result<ImageId> {
+    if matches!(source, OciSource::Registry(_)) && pull != PullPolicy::Update {
+        let wanted = source.to_string();
+        let stored = store
+            .list()?
+            .into_iter()
+            .filter(|i| i.record.oci.as_ref().is_some_and(|o| o.source == wanted))
+            .max_by_key(|i| i.record.import_time);
+        match stored {
+            Some(info) => {
+                tracing::debug!("{wanted}: using the stored {}", info.id);
+                return Ok(info.id);
+            }
+            None if pull == PullPolicy::Never => {
+                bail!("{wanted} is not in the store and --pull-policy=never forbids fetching it")
+            }
+            None => {}
+        }
+    }
+    fetch_oci(global, store, source)
 }
 
 /// Fetches an OCI/Docker image. Its blobs are checked against the digests of its manifest,

@@ -74,8 +74,8 @@ pub fn run(global: &GlobalArgs, args: &TrustArgs) -> Result<()> {
     }
     for (source, bytes) in &keys {
         // `--insecure-options=pubkey`, as in the original rkt: accept keys without review.
-        let skip_review = args.skip_fingerprint_review
-            || global.insecure_options.allows(Insecure::Pubkey);
+        let skip_review =
+            args.skip_fingerprint_review || global.insecure_options.allows(Insecure::Pubkey);
         let added = review_and_add(&store, &scope, source, bytes, skip_review)?;
         println!(
             "Added key {} for {} at {}",
