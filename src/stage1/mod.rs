@@ -4,12 +4,15 @@
 //! apps' exit statuses.
 
 mod error;
+mod etc;
 mod nspawn;
 mod root;
 
 pub use error::Stage1Error;
+pub use etc::write_app_net_files;
 pub use nspawn::{NspawnOptions, machine_name, nspawn_command};
 pub use root::{
     POD_TARGET, app_rootfs_in_pod, build_stage1_root, mount_app_rootfs, read_app_status,
-    read_pod_pid, resolve_id, stage1_rootfs, unmount_pod, write_app_status, write_pod_pid,
+    read_pod_pid, resolve_id, stage1_rootfs, unmount_pod, write_app_status, write_pod_hostname,
+    write_pod_pid,
 };

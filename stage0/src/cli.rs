@@ -286,6 +286,27 @@ pub struct PodSpecArgs {
     /// without overlay support; slower to start, and uses more space)
     #[arg(long)]
     pub no_overlay: bool,
+    /// The pod's network: host (the host's network namespace) or none (a namespace of its
+    /// own with only loopback). The default is host until CNI networks are supported
+    #[arg(long, value_name = "host|none", default_value = "host")]
+    pub net: String,
+    /// The pod's hostname [default: rkt-<uuid>]
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
+    /// A name server for the apps' /etc/resolv.conf (repeatable), or "host" to copy the
+    /// host's resolv.conf; without any --dns* flag the image's own file stays
+    #[arg(long, value_name = "IP|host")]
+    pub dns: Vec<String>,
+    /// A search domain for the apps' /etc/resolv.conf (repeatable)
+    #[arg(long, value_name = "DOMAIN")]
+    pub dns_search: Vec<String>,
+    /// A resolver option for the apps' /etc/resolv.conf, e.g. ndots:2 (repeatable)
+    #[arg(long, value_name = "OPTION")]
+    pub dns_opt: Vec<String>,
+    /// An /etc/hosts entry for the apps (repeatable), or "host" to start from the host's
+    /// /etc/hosts; without any, an image without /etc/hosts gets localhost and the hostname
+    #[arg(long, value_name = "IP=HOSTNAME|host")]
+    pub hosts_entry: Vec<String>,
 }
 
 #[derive(Debug, Args)]

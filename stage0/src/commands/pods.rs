@@ -21,6 +21,14 @@ pub fn prepare(global: &GlobalArgs, args: &PrepareArgs) -> Result<()> {
 
 /// Fetches or finds the images and prepares a pod of them (for `prepare` and `run`).
 pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
+    // Bad network options stop us before any image is fetched.
+    let options = rkt::pod::PodOptions {
+        no_overlay: spec.no_overlay,
+        net: spec.net.parse()?,
+        hostname: rkt::pod::pod_hostname(spec.hostname.as_deref())?,
+        dns: rkt::pod::DnsOptions::parse(&spec.dns, &spec.dns_search, &spec.dns_opt)?,
+        hosts: rkt::pod::HostsOptions::parse(&spec.hosts_entry)?,
+    };
     let store = Store::open(&global.dir)?;
     let pods = Pods::open(&global.dir)?;
     let mut ids = Vec::new();
@@ -32,9 +40,6 @@ pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
             spec.pull_policy.into(),
         )?);
     }
-    let options = rkt::pod::PodOptions {
-        no_overlay: spec.no_overlay,
-    };
     let pod = pods
         .prepare(&store, &ids, &options)
         .context("preparing the pod")?;
@@ -71,6 +76,15 @@ struct PodJson {
     #[serde(skip_serializing_if = "Option::is_none")]
     pid: Option<u32>,
     apps: Vec<AppJson>,
+    /// The pod's networks (for now the one mode it runs in: host or none).
+    networks: Vec<NetworkJson>,
+}
+
+/// One network of a pod, as the original rkt names it in `rkt status`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NetworkJson {
+    net_name: &'static str,
 }
 
 fn pod_json(pod: &Pod) -> PodJson {
@@ -108,6 +122,14 @@ fn pod_json(pod: &Pod) -> PodJson {
             .filter(|_| pod.state == PodState::Running)
             .map(|(pid, _)| pid),
         apps,
+        networks: pod
+            .options()
+            .map(|o| {
+                vec![NetworkJson {
+                    net_name: o.net.as_str(),
+                }]
+            })
+            .unwrap_or_default(),
     }
 }
 
@@ -226,6 +248,8 @@ pub fn status(global: &GlobalArgs, args: &StatusArgs) -> Result<()> {
             if let Some(pid) = json.pid {
                 writeln!(out, "pid={pid}")?;
             }
+            let networks: Vec<&str> = json.networks.iter().map(|n| n.net_name).collect();
+            writeln!(out, "networks={}", networks.join(","))?;
             if pod.state != PodState::Prepared {
                 // Apps log into the pod's journal, which stays readable from the host.
                 writeln!(
