@@ -91,6 +91,14 @@ impl Pods {
         let Ok(Some(_lock)) = FileLock::try_acquire_existing(&pod.path, LockKind::Exclusive) else {
             return Ok(false);
         };
+        // A stage1 that died left the pod's address taken on its CNI network.
+        crate::stage1::teardown_pod_network(&pod.path, &pod.uuid).map_err(|e| {
+            PodError::io(
+                "tearing down the network of",
+                &pod.path,
+                std::io::Error::other(e),
+            )
+        })?;
         delete_locked(&pod.path)?;
         Ok(true)
     }

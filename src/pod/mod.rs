@@ -47,6 +47,9 @@ pub struct PodOptions {
     /// The pod's network namespace.
     #[serde(default)]
     pub net: PodNet,
+    /// With [`PodNet::Cni`]: the network's configuration, read from net.d at prepare time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<serde_json::Value>,
     /// The pod's hostname; `rkt-<uuid>` when not given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,

@@ -37,6 +37,9 @@ pub enum PodNet {
     Host,
     /// A network namespace of its own with only the loopback interface.
     None,
+    /// A network namespace of its own joined to a CNI network
+    /// ([`PodOptions::network`](super::PodOptions::network)).
+    Cni,
 }
 
 impl PodNet {
@@ -44,6 +47,7 @@ impl PodNet {
         match self {
             PodNet::Host => "host",
             PodNet::None => "none",
+            PodNet::Cni => "cni",
         }
     }
 }

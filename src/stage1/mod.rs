@@ -3,11 +3,16 @@
 //! filesystem as an overlay on the image's rendered tree, the nspawn command line, and the
 //! apps' exit statuses.
 
+mod cni;
 mod error;
 mod etc;
 mod nspawn;
 mod root;
 
+pub use cni::{
+    CNI_PLUGIN_DIR, CniError, PodNetStatus, load_network, netns_path, read_pod_network,
+    setup_pod_network, teardown_pod_network,
+};
 pub use error::Stage1Error;
 pub use etc::write_app_net_files;
 pub use nspawn::{NspawnOptions, machine_name, nspawn_command};

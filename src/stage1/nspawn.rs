@@ -20,6 +20,8 @@ pub struct NspawnOptions<'a> {
     pub hostname: &'a str,
     /// A network namespace of the pod's own, with only loopback (`--net=none`).
     pub private_network: bool,
+    /// A network namespace made beforehand (a CNI network's).
+    pub netns: Option<&'a Path>,
 }
 
 /// `systemd-nspawn` booting the host's systemd in the stage1 root, to the lean pod target,
@@ -56,6 +58,10 @@ pub fn nspawn_command(opts: &NspawnOptions<'_>) -> Command {
             super::root::POD_NO_GENERATORS
         ))
         .args(opts.private_network.then_some("--private-network"))
+        .args(
+            opts.netns
+                .map(|p| format!("--network-namespace-path={}", p.display())),
+        )
         .arg("--boot")
         // Arguments for the pod's systemd: no boot status lines in stage1's log.
         .arg("--")
@@ -82,6 +88,7 @@ mod tests {
             register: false,
             hostname: "web-1",
             private_network,
+            netns: None,
         });
         cmd.get_args()
             .map(|a| a.to_string_lossy().into_owned())

@@ -286,9 +286,11 @@ pub struct PodSpecArgs {
     /// without overlay support; slower to start, and uses more space)
     #[arg(long)]
     pub no_overlay: bool,
-    /// The pod's network: host (the host's network namespace) or none (a namespace of its
-    /// own with only loopback). The default is host until CNI networks are supported
-    #[arg(long, value_name = "host|none", default_value = "host")]
+    /// The pod's network: host (the host's network namespace), none (a namespace of its own
+    /// with only loopback), or NAME: a namespace of its own joined to the CNI network of that
+    /// name in --local-config's net.d/*.conf (plugins from /usr/lib/cni). The default stays
+    /// host until a default CNI network is configured out of the box
+    #[arg(long, value_name = "host|none|NAME", default_value = "host")]
     pub net: String,
     /// The pod's hostname [default: rkt-<uuid>]
     #[arg(long, value_name = "NAME")]

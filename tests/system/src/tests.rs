@@ -49,6 +49,10 @@ pub const ALL: &[(&str, Test)] = &[
         "net_host_with_the_hosts_dns_and_hosts",
         net_host_with_the_hosts_dns_and_hosts,
     ),
+    (
+        "net_cni_bridge_gives_the_app_an_address",
+        net_cni_bridge_gives_the_app_an_address,
+    ),
 ];
 
 fn check(cond: bool, why: impl FnOnce() -> String) -> TestResult {
@@ -954,4 +958,90 @@ fn net_host_with_the_hosts_dns_and_hosts(ctx: &Ctx) -> TestResult {
         format!("rkt status: {status}")
     })?;
     t.gc_leaves_nothing(&uuid)
+}
+
+/// `--net=NAME` with a bridge network from `<local-config>/net.d` (Debian's CNI plugins): the
+/// app sees `lo` and `eth0` with an address from the network's range in a namespace of its own;
+/// the host has the bridge's gateway address; once the pod is gone its address is free again.
+fn net_cni_bridge_gives_the_app_an_address(ctx: &Ctx) -> TestResult {
+    const BRIDGE: &str = "rkt-systest0";
+    if ctx
+        .systemd
+        .run(&["test", "-x", "/usr/lib/cni/bridge"])?
+        .status
+        .code()
+        != Some(0)
+    {
+        println!("skipped: no /usr/lib/cni/bridge (install containernetworking-plugins)");
+        return Ok(());
+    }
+    let t = PodTest::new(ctx)?;
+    let config = format!("{}/config", t.dir);
+    let ipam = format!("{}/ipam", t.dir);
+    let conf = format!(
+        r#"{{"cniVersion":"0.4.0","name":"systest","type":"bridge","bridge":"{BRIDGE}","isGateway":true,"ipMasq":false,"ipam":{{"type":"host-local","subnet":"10.222.33.0/24","dataDir":"{ipam}"}}}}"#
+    );
+    ctx.systemd
+        .ok(&["mkdir", "-p", &format!("{config}/net.d")])?;
+    ctx.systemd.ok(&[
+        "sh",
+        "-c",
+        r#"printf '%s' "$1" > "$2""#,
+        "sh",
+        &conf,
+        &format!("{config}/net.d/10-systest.conf"),
+    ])?;
+    let missing = t.rkt(&[
+        "--local-config",
+        &config,
+        "prepare",
+        "--net=nosuchnet",
+        &t.image("inspect-net"),
+    ])?;
+    let err = String::from_utf8_lossy(&missing.stderr);
+    check(
+        missing.status.code() == Some(254) && err.contains("--net=nosuchnet"),
+        || format!("prepare --net=nosuchnet: {} {err}", missing.status),
+    )?;
+    let result = (|| {
+        let (uuid, log) = t.run_inspect_net(&[
+            "--local-config",
+            &config,
+            "--net=systest",
+            "--dns=10.222.33.1",
+        ])?;
+        check(log_value(&log, "net_devs") == Some("lo,eth0"), || {
+            format!("the app should see lo and eth0: {log}")
+        })?;
+        let addrs = log_value(&log, "addrs").unwrap_or_default();
+        let pod_ip = addrs
+            .split(',')
+            .find(|a| a.starts_with("10.222.33."))
+            .ok_or_else(|| format!("no address of the network in the app: {log}"))?
+            .to_owned();
+        check(pod_ip != "10.222.33.1", || "the app got the gateway".into())?;
+        let host_netns = t.host_netns()?;
+        check(
+            log_value(&log, "netns") != Some(host_netns.as_str()),
+            || format!("the app is in the host's netns: {log}"),
+        )?;
+        let gateway = ctx
+            .systemd
+            .ok(&["ip", "-4", "-o", "addr", "show", BRIDGE])?;
+        check(gateway.contains("10.222.33.1/24"), || {
+            format!("the host's bridge: {gateway}")
+        })?;
+        // DEL gave the address back: host-local keeps one file per address in use.
+        let leases = ctx.systemd.ok(&["ls", &format!("{ipam}/systest")])?;
+        check(!leases.lines().any(|l| l == pod_ip), || {
+            format!("{pod_ip} is still leased after the pod exited: {leases}")
+        })?;
+        let status = t.ok(&["status", &uuid])?;
+        check(status.lines().any(|l| l == "networks=systest"), || {
+            format!("rkt status: {status}")
+        })?;
+        t.gc_leaves_nothing(&uuid)
+    })();
+    let _ = ctx.systemd.run(&["ip", "link", "del", BRIDGE]);
+    result
 }
