@@ -283,6 +283,14 @@ impl<'a> PodTest<'a> {
     /// Starts `rkt run` of the sleeping image in the background and waits (bounded) until
     /// its app says it started. Returns the child (nsenter running rkt), UUID and machine.
     fn spawn_sleeper(&self) -> Result<(std::process::Child, String, String), String> {
+        self.spawn_sleeper_with(&[])
+    }
+
+    /// [`Self::spawn_sleeper`] with more `rkt run` flags.
+    fn spawn_sleeper_with(
+        &self,
+        flags: &[&str],
+    ) -> Result<(std::process::Child, String, String), String> {
         let uuid_file = self.uuid_file();
         let image = self.image("inspect-sleep");
         let mut child = self
@@ -290,7 +298,9 @@ impl<'a> PodTest<'a> {
             .systemd
             .command(&self.rkt)
             .args(["--dir", &self.dir, "--insecure-options=image", "run"])
-            .args(["--uuid-file-save", &uuid_file, &image])
+            .args(["--uuid-file-save", &uuid_file])
+            .args(flags)
+            .arg(&image)
             .spawn()
             .map_err(|e| format!("starting rkt run: {e}"))?;
         let started = (|| {
@@ -1040,8 +1050,60 @@ fn net_cni_bridge_gives_the_app_an_address(ctx: &Ctx) -> TestResult {
         check(status.lines().any(|l| l == "networks=systest"), || {
             format!("rkt status: {status}")
         })?;
+        crashed_pod_network_freed_by_gc(&t, &config, &ipam)?;
         t.gc_leaves_nothing(&uuid)
     })();
     let _ = ctx.systemd.run(&["ip", "link", "del", BRIDGE]);
+    result
+}
+
+/// A running pod on the CNI network shows its address in `rkt status`; killed with its stage1
+/// (SIGKILL to the whole unit: no teardown), it keeps the address until `rkt gc` frees it.
+fn crashed_pod_network_freed_by_gc(t: &PodTest, config: &str, ipam: &str) -> TestResult {
+    // The first pod's UUID must not be taken for this one's.
+    t.ctx.systemd.ok(&["rm", "-f", &t.uuid_file()])?;
+    let (mut child, uuid, _machine) =
+        t.spawn_sleeper_with(&["--local-config", config, "--net=systest"])?;
+    let result = (|| {
+        let status = t.ok(&["status", &uuid])?;
+        let ip = status
+            .lines()
+            .find_map(|l| l.strip_prefix("networks=systest:ip4="))
+            .ok_or_else(|| format!("rkt status of the running pod: {status}"))?
+            .to_owned();
+        let leased = || {
+            t.ctx
+                .systemd
+                .run(&["test", "-e", &format!("{ipam}/systest/{ip}")])
+                .is_ok_and(|o| o.status.success())
+        };
+        check(leased(), || {
+            format!("{ip} is not leased while the pod runs")
+        })?;
+        t.ctx.systemd.ok(&[
+            "systemctl",
+            "kill",
+            "--signal=SIGKILL",
+            &format!("rkt-{uuid}.service"),
+        ])?;
+        check(
+            wait_for(30, || matches!(child.try_wait(), Ok(Some(_)))),
+            || "rkt run did not return after its pod was killed".into(),
+        )?;
+        check(
+            wait_for(30, || {
+                t.ok(&["status", &uuid])
+                    .is_ok_and(|s| s.contains("state=exited"))
+            }),
+            || "the killed pod is not exited".into(),
+        )?;
+        check(leased(), || {
+            "the killed stage1 freed its address: this test proves nothing".into()
+        })?;
+        t.ok(&["gc", "--grace-period=0s"])?;
+        check(!leased(), || format!("{ip} is still leased after rkt gc"))
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
     result
 }
