@@ -11,7 +11,7 @@ use std::str::FromStr;
 #[non_exhaustive]
 pub enum NetOptionError {
     #[error(
-        "--net={0}: only \"host\" (the host's network) and \"none\" (loopback only) are supported; CNI networks are not yet"
+        "--net={0}: not \"host\" (the host's network) or \"none\" (loopback only); a CNI network is looked up by name in net.d"
     )]
     UnknownNet(String),
     #[error(
