@@ -96,9 +96,20 @@ impl Pods {
     }
 }
 
-/// Undoes every mount below `path` (deepest first; lazily, so a busy one cannot block gc
-/// forever) and removes the directory. The caller holds the pod's lock.
+/// Frees the pod's CNI network address if stage1 did not, undoes every mount below `path`
+/// (deepest first; lazily, so a busy one cannot block gc forever) and removes the directory.
+/// The caller holds the pod's lock.
 pub(crate) fn delete_locked(path: &Path) -> Result<(), PodError> {
+    // A stage1 that died left the pod's address taken on its CNI network: DEL it while the
+    // namespace is still mounted. If that fails the pod stays, to be tried again.
+    let uuid = path.file_name().unwrap_or_default().to_string_lossy();
+    crate::stage1::teardown_pod_network(path, &uuid).map_err(|e| {
+        PodError::io(
+            "tearing down the network of",
+            path,
+            std::io::Error::other(e),
+        )
+    })?;
     let mounts = mounts_below(path);
     for mount in mounts.iter().rev() {
         if let Err(e) = rustix::mount::unmount(mount.as_str(), rustix::mount::UnmountFlags::DETACH)

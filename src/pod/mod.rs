@@ -20,6 +20,7 @@
 
 mod error;
 mod gc;
+mod net;
 mod prepare;
 
 use std::fs::{self, File};
@@ -30,6 +31,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use error::PodError;
 pub use gc::{GcOptions, GcReport};
+pub use net::{DnsOptions, HostsOptions, NetOptionError, PodNet, default_hostname, pod_hostname};
 
 use crate::lock::{FileLock, LockKind};
 use crate::schema::PodManifest;
@@ -42,6 +44,21 @@ pub struct PodOptions {
     /// for filesystems that cannot be an overlay's lower layer.
     #[serde(default)]
     pub no_overlay: bool,
+    /// The pod's network namespace.
+    #[serde(default)]
+    pub net: PodNet,
+    /// With [`PodNet::Cni`]: the network's configuration, read from net.d at prepare time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<serde_json::Value>,
+    /// The pod's hostname; `rkt-<uuid>` when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// The apps' /etc/resolv.conf.
+    #[serde(default)]
+    pub dns: DnsOptions,
+    /// The apps' /etc/hosts.
+    #[serde(default)]
+    pub hosts: HostsOptions,
 }
 
 /// [`PodOptions`] in the pod directory.

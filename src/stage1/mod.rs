@@ -3,13 +3,21 @@
 //! filesystem as an overlay on the image's rendered tree, the nspawn command line, and the
 //! apps' exit statuses.
 
+mod cni;
 mod error;
+mod etc;
 mod nspawn;
 mod root;
 
+pub use cni::{
+    CNI_PLUGIN_DIR, CniError, PodNetStatus, load_network, netns_path, read_pod_network,
+    setup_pod_network, teardown_pod_network,
+};
 pub use error::Stage1Error;
+pub use etc::write_app_net_files;
 pub use nspawn::{NspawnOptions, machine_name, nspawn_command};
 pub use root::{
     POD_TARGET, app_rootfs_in_pod, build_stage1_root, mount_app_rootfs, read_app_status,
-    read_pod_pid, resolve_id, stage1_rootfs, unmount_pod, write_app_status, write_pod_pid,
+    read_pod_pid, resolve_id, stage1_rootfs, unmount_pod, write_app_status, write_pod_hostname,
+    write_pod_pid,
 };

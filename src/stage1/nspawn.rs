@@ -16,6 +16,12 @@ pub struct NspawnOptions<'a> {
     pub stage1_root: &'a Path,
     /// Register with machined under the calling unit (`--keep-unit`).
     pub register: bool,
+    /// The pod's hostname (nspawn's default would be the machine name).
+    pub hostname: &'a str,
+    /// A network namespace of the pod's own, with only loopback (`--net=none`).
+    pub private_network: bool,
+    /// A network namespace made beforehand (a CNI network's).
+    pub netns: Option<&'a Path>,
 }
 
 /// `systemd-nspawn` booting the host's systemd in the stage1 root, to the lean pod target,
@@ -30,6 +36,7 @@ pub fn nspawn_command(opts: &NspawnOptions<'_>) -> Command {
         ))
         .arg(format!("--machine={}", machine_name(opts.uuid)))
         .arg(format!("--uuid={}", opts.uuid))
+        .arg(format!("--hostname={}", opts.hostname))
         .arg("--directory")
         .arg(opts.stage1_root)
         .arg("--bind-ro=/usr")
@@ -50,6 +57,11 @@ pub fn nspawn_command(opts: &NspawnOptions<'_>) -> Command {
             "--setenv=SYSTEMD_ENVIRONMENT_GENERATOR_PATH={}",
             super::root::POD_NO_GENERATORS
         ))
+        .args(opts.private_network.then_some("--private-network"))
+        .args(
+            opts.netns
+                .map(|p| format!("--network-namespace-path={}", p.display())),
+        )
         .arg("--boot")
         // Arguments for the pod's systemd: no boot status lines in stage1's log.
         .arg("--")
@@ -66,5 +78,30 @@ mod tests {
         let name = machine_name("397d9a96-ff3c-4a2f-8de9-f00b02540300");
         assert_eq!(name, "rkt-397d9a96ff3c4a2f8de9f00b02540300");
         assert!(name.len() <= 64);
+    }
+
+    fn args(private_network: bool) -> Vec<String> {
+        let root = Path::new("/pod/stage1/rootfs");
+        let cmd = nspawn_command(&NspawnOptions {
+            uuid: "397d9a96-ff3c-4a2f-8de9-f00b02540300",
+            stage1_root: root,
+            register: false,
+            hostname: "web-1",
+            private_network,
+            netns: None,
+        });
+        cmd.get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn net_none_gets_a_private_network_before_the_boot_arguments() {
+        let private = args(true);
+        let at = private.iter().position(|a| a == "--private-network");
+        let boot_args = private.iter().position(|a| a == "--");
+        assert!(at.is_some() && at < boot_args, "{private:?}");
+        assert!(!args(false).iter().any(|a| a == "--private-network"));
+        assert!(private.iter().any(|a| a == "--hostname=web-1"));
     }
 }

@@ -130,6 +130,12 @@ pub fn build_stage1_root(pod_dir: &Path, machine_id: &str) -> Result<PathBuf, St
     Ok(root)
 }
 
+/// The pod's hostname in the stage1 root's `/etc/hostname`, so that the pod's systemd keeps
+/// the one nspawn set.
+pub fn write_pod_hostname(stage1_root: &Path, hostname: &str) -> Result<(), Stage1Error> {
+    write(&stage1_root.join("etc/hostname"), &format!("{hostname}\n"))
+}
+
 /// root, plus the host's entry for D-Bus's `messagebus` user (its IDs must match the host's
 /// `/usr`, which the pod shares).
 fn passwd() -> String {

@@ -286,6 +286,29 @@ pub struct PodSpecArgs {
     /// without overlay support; slower to start, and uses more space)
     #[arg(long)]
     pub no_overlay: bool,
+    /// The pod's network: host (the host's network namespace), none (a namespace of its own
+    /// with only loopback), or NAME: a namespace of its own joined to the CNI network of that
+    /// name in --local-config's net.d/*.conf (plugins from /usr/lib/cni). The default stays
+    /// host until a default CNI network is configured out of the box
+    #[arg(long, value_name = "host|none|NAME", default_value = "host")]
+    pub net: String,
+    /// The pod's hostname [default: rkt-<uuid>]
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
+    /// A name server for the apps' /etc/resolv.conf (repeatable), or "host" to copy the
+    /// host's resolv.conf; without any --dns* flag the image's own file stays
+    #[arg(long, value_name = "IP|host")]
+    pub dns: Vec<String>,
+    /// A search domain for the apps' /etc/resolv.conf (repeatable)
+    #[arg(long, value_name = "DOMAIN")]
+    pub dns_search: Vec<String>,
+    /// A resolver option for the apps' /etc/resolv.conf, e.g. ndots:2 (repeatable)
+    #[arg(long, value_name = "OPTION")]
+    pub dns_opt: Vec<String>,
+    /// An /etc/hosts entry for the apps (repeatable), or "host" to start from the host's
+    /// /etc/hosts; without any, an image without /etc/hosts gets localhost and the hostname
+    #[arg(long, value_name = "IP=HOSTNAME|host")]
+    pub hosts_entry: Vec<String>,
 }
 
 #[derive(Debug, Args)]

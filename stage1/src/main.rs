@@ -19,7 +19,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use rkt::pod::{PodOptions, Pods, RunningPod};
+use rkt::pod::{PodNet, PodOptions, Pods, RunningPod};
 use rkt::schema::{App, RuntimeApp};
 use rkt::stage1::{self as s1, NspawnOptions};
 use rkt::store::Store;
@@ -65,6 +65,10 @@ fn run(dir: &Path, uuid: &str) -> Result<u8> {
     let options = pod.options()?;
     let running = pods.take_for_run(&pod)?;
     let result = run_pod(&store, &running, &manifest.apps, &options, &stop);
+    // The pod's address goes back to the network (gc does it if we die before this).
+    if let Err(e) = s1::teardown_pod_network(&running.path, &running.uuid) {
+        eprintln!("rkt-stage1: {e}");
+    }
     // Whatever happened, nothing of the pod stays mounted.
     if let Err(e) = s1::unmount_pod(&running.path) {
         eprintln!("rkt-stage1: {e}");
@@ -81,6 +85,11 @@ fn run_pod(
 ) -> Result<u8> {
     let machine_id = pod.uuid.replace('-', "");
     let root = s1::build_stage1_root(&pod.path, &machine_id)?;
+    let hostname = options
+        .hostname
+        .clone()
+        .unwrap_or_else(|| rkt::pod::default_hostname(&pod.uuid));
+    s1::write_pod_hostname(&root, &hostname)?;
     let mut plans = Vec::new();
     for app in apps {
         let id = app
@@ -108,6 +117,9 @@ fn run_pod(
                 store.render(id, &app_root, false)?;
             }
         }
+        // In the app's upper layer (or copy), never in the store's tree.
+        s1::write_app_net_files(&app_root, &hostname, &options.dns, &options.hosts)
+            .with_context(|| format!("app {}: writing its network files", app.name))?;
         let image_app = match &app.app {
             Some(a) => a.clone(),
             None => store.manifest(id)?.app.context("image has no app")?,
@@ -116,7 +128,17 @@ fn run_pod(
         plans.push(plan_app(app.name.as_str(), &image_app, &app_root)?);
     }
 
-    let mut nspawn = start_nspawn(pod, &root)?;
+    let netns = match (&options.net, &options.network) {
+        (PodNet::Cni, Some(conf)) => {
+            s1::setup_pod_network(&pod.path, &pod.uuid, conf)?;
+            Some(s1::netns_path(&pod.path))
+        }
+        (PodNet::Cni, None) => {
+            bail!("the pod's options name a CNI network without its configuration")
+        }
+        _ => None,
+    };
+    let mut nspawn = start_nspawn(pod, &root, &hostname, options.net, netns.as_deref())?;
     let machine = s1::machine_name(&pod.uuid);
     let started = register_machine(&machine, &pod.uuid, nspawn.id(), &root)
         .and_then(|leader| start_apps(leader, plans).map(|apps| (leader, apps)));
@@ -298,7 +320,13 @@ fn app_unit_properties(plan: &AppPlan) -> Vec<(&'static str, Value<'static>)> {
 
 /// Runs systemd-nspawn for the pod and waits until the pod's systemd has booted: nspawn gets
 /// its own notification socket (ours is for telling systemd that the *apps* have started).
-fn start_nspawn(pod: &RunningPod, root: &Path) -> Result<Child> {
+fn start_nspawn(
+    pod: &RunningPod,
+    root: &Path,
+    hostname: &str,
+    net: PodNet,
+    netns: Option<&Path>,
+) -> Result<Child> {
     let socket_path = pod.path.join("nspawn-notify");
     let _ = std::fs::remove_file(&socket_path);
     let socket = UnixDatagram::bind(&socket_path).context("creating nspawn's notify socket")?;
@@ -308,6 +336,9 @@ fn start_nspawn(pod: &RunningPod, root: &Path) -> Result<Child> {
         stage1_root: root,
         // We register the pod ourselves, as service "rkt" (nspawn would say "nspawn").
         register: false,
+        hostname,
+        private_network: net == PodNet::None,
+        netns,
     })
     .env("NOTIFY_SOCKET", &socket_path)
     .spawn()

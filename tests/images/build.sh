@@ -86,6 +86,10 @@ variant() {
 variant inspect-exit7 --print-msg "hello from inspect" --print-ns --write-file /marker exit7 --sleep 1 --exit-code 7
 variant inspect-print --print-ns --write-file /marker print --sleep 1
 variant inspect-sleep --print-msg started --sleep 600
+#   inspect-net    prints what it sees of the network: namespace, interfaces, hostname, the
+#                  resolver and hosts files rkt wrote into its /etc
+variant inspect-net --print-netns --print-net-devs --print-addrs --print-hostname \
+  --read-file /etc/resolv.conf --read-file /etc/hosts
 
 # inspect-base / inspect-on-base: an appc dependency. The base holds the helper and no app;
 # the image on it holds only a file and an app that runs the base's /inspect.

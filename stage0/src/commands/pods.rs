@@ -21,6 +21,21 @@ pub fn prepare(global: &GlobalArgs, args: &PrepareArgs) -> Result<()> {
 
 /// Fetches or finds the images and prepares a pod of them (for `prepare` and `run`).
 pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
+    // Bad network options stop us before any image is fetched.
+    let options = rkt::pod::PodOptions {
+        no_overlay: spec.no_overlay,
+        net: match spec.net.as_str() {
+            "host" | "none" => spec.net.parse()?,
+            _ => rkt::pod::PodNet::Cni,
+        },
+        network: match spec.net.as_str() {
+            "host" | "none" => None,
+            name => Some(rkt::stage1::load_network(&global.local_config, name)?),
+        },
+        hostname: rkt::pod::pod_hostname(spec.hostname.as_deref())?,
+        dns: rkt::pod::DnsOptions::parse(&spec.dns, &spec.dns_search, &spec.dns_opt)?,
+        hosts: rkt::pod::HostsOptions::parse(&spec.hosts_entry)?,
+    };
     let store = Store::open(&global.dir)?;
     let pods = Pods::open(&global.dir)?;
     let mut ids = Vec::new();
@@ -32,9 +47,6 @@ pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
             spec.pull_policy.into(),
         )?);
     }
-    let options = rkt::pod::PodOptions {
-        no_overlay: spec.no_overlay,
-    };
     let pod = pods
         .prepare(&store, &ids, &options)
         .context("preparing the pod")?;
@@ -71,6 +83,18 @@ struct PodJson {
     #[serde(skip_serializing_if = "Option::is_none")]
     pid: Option<u32>,
     apps: Vec<AppJson>,
+    /// The pod's network: host, none, or a CNI network by name (with its addresses while it runs).
+    networks: Vec<NetworkJson>,
+}
+
+/// One network of a pod, as the original rkt names it in `rkt status`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NetworkJson {
+    net_name: String,
+    /// The pod's addresses on a CNI network.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    ips: Vec<String>,
 }
 
 fn pod_json(pod: &Pod) -> PodJson {
@@ -108,6 +132,26 @@ fn pod_json(pod: &Pod) -> PodJson {
             .filter(|_| pod.state == PodState::Running)
             .map(|(pid, _)| pid),
         apps,
+        networks: match rkt::stage1::read_pod_network(&pod.path) {
+            Some(net) => vec![NetworkJson {
+                net_name: net.name,
+                ips: net.ips,
+            }],
+            None => pod
+                .options()
+                .map(|o| {
+                    // A CNI network by its name (its addresses are gone with the pod).
+                    let name = match &o.network {
+                        Some(conf) => conf["name"].as_str().unwrap_or("cni").to_owned(),
+                        None => o.net.as_str().to_owned(),
+                    };
+                    vec![NetworkJson {
+                        net_name: name,
+                        ips: Vec::new(),
+                    }]
+                })
+                .unwrap_or_default(),
+        },
     }
 }
 
@@ -226,6 +270,16 @@ pub fn status(global: &GlobalArgs, args: &StatusArgs) -> Result<()> {
             if let Some(pid) = json.pid {
                 writeln!(out, "pid={pid}")?;
             }
+            let networks = match rkt::stage1::read_pod_network(&pod.path) {
+                Some(net) => net.summary(),
+                None => json
+                    .networks
+                    .iter()
+                    .map(|n| n.net_name.clone())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            };
+            writeln!(out, "networks={networks}")?;
             if pod.state != PodState::Prepared {
                 // Apps log into the pod's journal, which stays readable from the host.
                 writeln!(

@@ -20,6 +20,8 @@ usage: inspect [FLAG]...   (flags run in order; --exit-code is applied last)
   --print-pid              this process's PID
   --print-pid1-cmdline     the command line of PID 1 in this PID namespace
   --print-netns            the network namespace (readlink /proc/self/ns/net)
+  --print-net-devs         network interfaces from /proc/net/dev, as net_devs=lo,eth0
+  --print-addrs            local IPv4 addresses from /proc/net/fib_trie, as addrs=127.0.0.1,…
   --print-ns               every namespace: ns:net=…, ns:ipc=…, ns:uts=…, ns:pid=…, ns:mnt=…
   --print-memory-limit     memory.max of this process's cgroup (cgroup v2)
   --print-msg TEXT         TEXT
@@ -114,6 +116,31 @@ fn main() -> ExitCode {
                     let _ = writeln!(out, "netns={}", l.display());
                 })
                 .map_err(|e| format!("/proc/self/ns/net: {e}")),
+            "--print-net-devs" => fs::read_to_string("/proc/net/dev")
+                .map(|dev| {
+                    // Two header lines, then `  name: counters…`.
+                    let names: Vec<&str> = dev
+                        .lines()
+                        .skip(2)
+                        .filter_map(|l| Some(l.split_once(':')?.0.trim()))
+                        .collect();
+                    let _ = writeln!(out, "net_devs={}", names.join(","));
+                })
+                .map_err(|e| format!("/proc/net/dev: {e}")),
+            "--print-addrs" => fs::read_to_string("/proc/net/fib_trie")
+                .map(|trie| {
+                    // `|-- 10.0.0.2` then `/32 host LOCAL`: an address of this host.
+                    let lines: Vec<&str> = trie.lines().collect();
+                    let mut addrs: Vec<&str> = lines
+                        .windows(2)
+                        .filter(|w| w[1].trim() == "/32 host LOCAL")
+                        .filter_map(|w| w[0].trim().strip_prefix("|-- "))
+                        .collect();
+                    addrs.sort();
+                    addrs.dedup();
+                    let _ = writeln!(out, "addrs={}", addrs.join(","));
+                })
+                .map_err(|e| format!("/proc/net/fib_trie: {e}")),
             "--print-ns" => {
                 for ns in ["net", "ipc", "uts", "pid", "mnt"] {
                     let link = fs::read_link(format!("/proc/self/ns/{ns}"))

@@ -45,6 +45,18 @@ pub const ALL: &[(&str, Test)] = &[
         "interrupting_rkt_run_stops_the_pod",
         interrupting_rkt_run_stops_the_pod,
     ),
+    (
+        "net_none_hostname_dns_hosts_seen_by_the_app",
+        net_none_hostname_dns_hosts_seen_by_the_app,
+    ),
+    (
+        "net_host_with_the_hosts_dns_and_hosts",
+        net_host_with_the_hosts_dns_and_hosts,
+    ),
+    (
+        "net_cni_bridge_gives_the_app_an_address",
+        net_cni_bridge_gives_the_app_an_address,
+    ),
 ];
 
 fn check(cond: bool, why: impl FnOnce() -> String) -> TestResult {
@@ -275,6 +287,14 @@ impl<'a> PodTest<'a> {
     /// Starts `rkt run` of the sleeping image in the background and waits (bounded) until
     /// its app says it started. Returns the child (nsenter running rkt), UUID and machine.
     fn spawn_sleeper(&self) -> Result<(std::process::Child, String, String), String> {
+        self.spawn_sleeper_with(&[])
+    }
+
+    /// [`Self::spawn_sleeper`] with more `rkt run` flags.
+    fn spawn_sleeper_with(
+        &self,
+        flags: &[&str],
+    ) -> Result<(std::process::Child, String, String), String> {
         let uuid_file = self.uuid_file();
         let image = self.image("inspect-sleep");
         let mut child = self
@@ -282,7 +302,9 @@ impl<'a> PodTest<'a> {
             .systemd
             .command(&self.rkt)
             .args(["--dir", &self.dir, "--insecure-options=image", "run"])
-            .args(["--uuid-file-save", &uuid_file, &image])
+            .args(["--uuid-file-save", &uuid_file])
+            .args(flags)
+            .arg(&image)
             .spawn()
             .map_err(|e| format!("starting rkt run: {e}"))?;
         let started = (|| {
@@ -892,4 +914,320 @@ fn no_overlay_copies_the_root(ctx: &Ctx) -> TestResult {
         "an overlay was set up anyway".into()
     })?;
     t.gc_leaves_nothing(&uuid)
+}
+
+impl PodTest<'_> {
+    /// Runs the `inspect-net` image with `flags`; returns the UUID and what the app printed
+    /// (its journal lines, this pod's only: its machine ID is the UUID).
+    fn run_inspect_net(&self, flags: &[&str]) -> Result<(String, String), String> {
+        let uuid_file = self.uuid_file();
+        let image = self.image("inspect-net");
+        let mut args = vec!["run", "--uuid-file-save", &uuid_file];
+        args.extend_from_slice(flags);
+        args.push(&image);
+        let out = self.rkt(&args)?;
+        let uuid = self.read_uuid().ok_or("no UUID saved")?;
+        let machine_id = format!("_MACHINE_ID={}", uuid.replace('-', ""));
+        let log = self.journal(&["-m", "-t", "inspect-net", &machine_id]);
+        check(out.status.success(), || {
+            format!(
+                "rkt run {flags:?} exited {}: {}\napp output: {log}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?;
+        Ok((uuid, log))
+    }
+
+    /// The network namespace of the systemd the tests run against (the host's network).
+    fn host_netns(&self) -> Result<String, String> {
+        Ok(self
+            .ctx
+            .systemd
+            .ok(&["readlink", "/proc/1/ns/net"])?
+            .trim()
+            .to_owned())
+    }
+}
+
+fn log_value<'a>(log: &'a str, key: &str) -> Option<&'a str> {
+    log.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// `--net=none`: the app sees only `lo`, in a network namespace that is not the host's; it
+/// has the hostname, resolver and hosts entries it was given, written in its overlay (the
+/// store's tree untouched); `rkt status` says `networks=none`. Bad values stop prepare.
+fn net_none_hostname_dns_hosts_seen_by_the_app(ctx: &Ctx) -> TestResult {
+    let t = PodTest::new(ctx)?;
+    let image = t.image("inspect-net");
+    for bad in [
+        "--net=bridge",
+        "--dns=10.0.0",
+        "--hosts-entry=db.example",
+        "--hostname=bad_name",
+    ] {
+        let out = t.rkt(&["prepare", bad, &image])?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        check(
+            out.status.code() == Some(254) && err.contains(bad.split('=').next().unwrap_or(bad)),
+            || format!("prepare {bad}: {} {err}", out.status),
+        )?;
+    }
+    let list = t.ok(&["list", "--no-legend"])?;
+    check(list.trim().is_empty(), || {
+        format!("refused prepares left pods: {list}")
+    })?;
+
+    let (uuid, log) = t.run_inspect_net(&[
+        "--net=none",
+        "--hostname=web-1",
+        "--dns=10.0.0.53",
+        "--dns=2001:db8::53",
+        "--dns-search=a.example",
+        "--dns-opt=ndots:2",
+        "--hosts-entry=10.1.2.3=db.example",
+    ])?;
+    check(log_value(&log, "net_devs") == Some("lo"), || {
+        format!("the app should see only lo: {log}")
+    })?;
+    let host_netns = t.host_netns()?;
+    let netns = log_value(&log, "netns").unwrap_or_default();
+    check(netns.starts_with("net:[") && netns != host_netns, || {
+        format!("app netns {netns:?}, host's {host_netns:?}")
+    })?;
+    check(log_value(&log, "hostname") == Some("web-1"), || {
+        format!("hostname: {log}")
+    })?;
+    for line in [
+        "nameserver 10.0.0.53",
+        "nameserver 2001:db8::53",
+        "search a.example",
+        "options ndots:2",
+        "10.1.2.3 db.example",
+        "127.0.1.1 web-1",
+        "127.0.0.1 localhost localhost.localdomain localhost4 localhost4.localdomain4",
+    ] {
+        check(log.lines().any(|l| l.ends_with(line)), || {
+            format!("the app's /etc does not say {line:?}: {log}")
+        })?;
+    }
+    let pod = format!("{}/pods/run/{uuid}", t.dir);
+    let upper = ctx.systemd.ok(&[
+        "cat",
+        &format!("{pod}/overlay/inspect-net/upper/etc/resolv.conf"),
+    ])?;
+    check(upper.contains("nameserver 10.0.0.53"), || {
+        format!("resolv.conf in the overlay's upper layer: {upper:?}")
+    })?;
+    let in_store = ctx.systemd.run(&[
+        "sh",
+        "-c",
+        &format!(
+            "ls {}/cas/images/*/rootfs/etc/resolv.conf {}/cas/images/*/rootfs/etc/hosts",
+            t.dir, t.dir
+        ),
+    ])?;
+    check(!in_store.status.success(), || {
+        format!(
+            "the store's tree was written to: {}",
+            String::from_utf8_lossy(&in_store.stdout)
+        )
+    })?;
+    let status = t.ok(&["status", &uuid])?;
+    check(status.lines().any(|l| l == "networks=none"), || {
+        format!("rkt status: {status}")
+    })?;
+    let json = t.ok(&["status", "--format=json", &uuid])?;
+    check(json.contains(r#""networks":[{"netName":"none"}]"#), || {
+        format!("rkt status --format=json: {json}")
+    })?;
+    t.gc_leaves_nothing(&uuid)
+}
+
+/// The default `--net=host`: the app is in the host's network namespace, named rkt-<uuid>,
+/// with the host's resolv.conf (`--dns=host`) and the host's hosts file plus an entry
+/// (`--hosts-entry=host`).
+fn net_host_with_the_hosts_dns_and_hosts(ctx: &Ctx) -> TestResult {
+    let t = PodTest::new(ctx)?;
+    let host_resolv = ctx.systemd.run(&["cat", "/etc/resolv.conf"])?;
+    if !host_resolv.status.success() {
+        println!("skipped: the test's systemd has no /etc/resolv.conf to copy");
+        return Ok(());
+    }
+    let host_resolv = String::from_utf8_lossy(&host_resolv.stdout).into_owned();
+    let host_hosts = ctx.systemd.ok(&["cat", "/etc/hosts"])?;
+    let (uuid, log) = t.run_inspect_net(&[
+        "--dns=host",
+        "--hosts-entry=host",
+        "--hosts-entry=10.9.8.7=extra.example",
+    ])?;
+    let host_netns = t.host_netns()?;
+    check(
+        log_value(&log, "netns") == Some(host_netns.as_str()),
+        || format!("the app should share the host's netns {host_netns}: {log}"),
+    )?;
+    let want_hostname = format!("rkt-{uuid}");
+    check(
+        log_value(&log, "hostname") == Some(want_hostname.as_str()),
+        || format!("hostname, want {want_hostname}: {log}"),
+    )?;
+    // The journal keeps lines, not blank ones or trailing spaces.
+    for line in host_resolv
+        .lines()
+        .chain(host_hosts.lines())
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+        .chain([
+            "10.9.8.7 extra.example",
+            &format!("127.0.1.1 {want_hostname}"),
+        ])
+    {
+        check(log.lines().any(|l| l.ends_with(line)), || {
+            format!("the app's /etc lacks the line {line:?}: {log}")
+        })?;
+    }
+    let status = t.ok(&["status", &uuid])?;
+    check(status.lines().any(|l| l == "networks=host"), || {
+        format!("rkt status: {status}")
+    })?;
+    t.gc_leaves_nothing(&uuid)
+}
+
+/// `--net=NAME` with a bridge network from `<local-config>/net.d` (Debian's CNI plugins): the
+/// app sees `lo` and `eth0` with an address from the network's range in a namespace of its own;
+/// the host has the bridge's gateway address; once the pod is gone its address is free again.
+fn net_cni_bridge_gives_the_app_an_address(ctx: &Ctx) -> TestResult {
+    const BRIDGE: &str = "rkt-systest0";
+    if ctx
+        .systemd
+        .run(&["test", "-x", "/usr/lib/cni/bridge"])?
+        .status
+        .code()
+        != Some(0)
+    {
+        println!("skipped: no /usr/lib/cni/bridge (install containernetworking-plugins)");
+        return Ok(());
+    }
+    let t = PodTest::new(ctx)?;
+    let config = format!("{}/config", t.dir);
+    let ipam = format!("{}/ipam", t.dir);
+    let conf = format!(
+        r#"{{"cniVersion":"0.4.0","name":"systest","type":"bridge","bridge":"{BRIDGE}","isGateway":true,"ipMasq":false,"ipam":{{"type":"host-local","subnet":"10.222.33.0/24","dataDir":"{ipam}"}}}}"#
+    );
+    ctx.systemd
+        .ok(&["mkdir", "-p", &format!("{config}/net.d")])?;
+    ctx.systemd.ok(&[
+        "sh",
+        "-c",
+        r#"printf '%s' "$1" > "$2""#,
+        "sh",
+        &conf,
+        &format!("{config}/net.d/10-systest.conf"),
+    ])?;
+    let missing = t.rkt(&[
+        "--local-config",
+        &config,
+        "prepare",
+        "--net=nosuchnet",
+        &t.image("inspect-net"),
+    ])?;
+    let err = String::from_utf8_lossy(&missing.stderr);
+    check(
+        missing.status.code() == Some(254) && err.contains("--net=nosuchnet"),
+        || format!("prepare --net=nosuchnet: {} {err}", missing.status),
+    )?;
+    let result = (|| {
+        let (uuid, log) = t.run_inspect_net(&[
+            "--local-config",
+            &config,
+            "--net=systest",
+            "--dns=10.222.33.1",
+        ])?;
+        check(log_value(&log, "net_devs") == Some("lo,eth0"), || {
+            format!("the app should see lo and eth0: {log}")
+        })?;
+        let addrs = log_value(&log, "addrs").unwrap_or_default();
+        let pod_ip = addrs
+            .split(',')
+            .find(|a| a.starts_with("10.222.33."))
+            .ok_or_else(|| format!("no address of the network in the app: {log}"))?
+            .to_owned();
+        check(pod_ip != "10.222.33.1", || "the app got the gateway".into())?;
+        let host_netns = t.host_netns()?;
+        check(
+            log_value(&log, "netns") != Some(host_netns.as_str()),
+            || format!("the app is in the host's netns: {log}"),
+        )?;
+        let gateway = ctx
+            .systemd
+            .ok(&["ip", "-4", "-o", "addr", "show", BRIDGE])?;
+        check(gateway.contains("10.222.33.1/24"), || {
+            format!("the host's bridge: {gateway}")
+        })?;
+        // DEL gave the address back: host-local keeps one file per address in use.
+        let leases = ctx.systemd.ok(&["ls", &format!("{ipam}/systest")])?;
+        check(!leases.lines().any(|l| l == pod_ip), || {
+            format!("{pod_ip} is still leased after the pod exited: {leases}")
+        })?;
+        let status = t.ok(&["status", &uuid])?;
+        check(status.lines().any(|l| l == "networks=systest"), || {
+            format!("rkt status: {status}")
+        })?;
+        crashed_pod_network_freed_by_gc(&t, &config, &ipam)?;
+        t.gc_leaves_nothing(&uuid)
+    })();
+    let _ = ctx.systemd.run(&["ip", "link", "del", BRIDGE]);
+    result
+}
+
+/// A running pod on the CNI network shows its address in `rkt status`; killed with its stage1
+/// (SIGKILL to the whole unit: no teardown), it keeps the address until `rkt gc` frees it.
+fn crashed_pod_network_freed_by_gc(t: &PodTest, config: &str, ipam: &str) -> TestResult {
+    // The first pod's UUID must not be taken for this one's.
+    t.ctx.systemd.ok(&["rm", "-f", &t.uuid_file()])?;
+    let (mut child, uuid, _machine) =
+        t.spawn_sleeper_with(&["--local-config", config, "--net=systest"])?;
+    let result = (|| {
+        let status = t.ok(&["status", &uuid])?;
+        let ip = status
+            .lines()
+            .find_map(|l| l.strip_prefix("networks=systest:ip4="))
+            .ok_or_else(|| format!("rkt status of the running pod: {status}"))?
+            .to_owned();
+        let leased = || {
+            t.ctx
+                .systemd
+                .run(&["test", "-e", &format!("{ipam}/systest/{ip}")])
+                .is_ok_and(|o| o.status.success())
+        };
+        check(leased(), || {
+            format!("{ip} is not leased while the pod runs")
+        })?;
+        t.ctx.systemd.ok(&[
+            "systemctl",
+            "kill",
+            "--signal=SIGKILL",
+            &format!("rkt-{uuid}.service"),
+        ])?;
+        check(
+            wait_for(30, || matches!(child.try_wait(), Ok(Some(_)))),
+            || "rkt run did not return after its pod was killed".into(),
+        )?;
+        check(
+            wait_for(30, || {
+                t.ok(&["status", &uuid])
+                    .is_ok_and(|s| s.contains("state=exited"))
+            }),
+            || "the killed pod is not exited".into(),
+        )?;
+        check(leased(), || {
+            "the killed stage1 freed its address: this test proves nothing".into()
+        })?;
+        t.ok(&["gc", "--grace-period=0s"])?;
+        check(!leased(), || format!("{ip} is still leased after rkt gc"))
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    result
 }
