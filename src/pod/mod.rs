@@ -20,6 +20,7 @@
 
 mod error;
 mod gc;
+mod overrides;
 mod prepare;
 
 use std::fs::{self, File};
@@ -30,6 +31,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use error::PodError;
 pub use gc::{GcOptions, GcReport};
+pub use overrides::{AppOverrides, parse_env_assignment, parse_env_file};
 
 use crate::lock::{FileLock, LockKind};
 use crate::schema::PodManifest;

@@ -272,9 +272,24 @@ pub struct PrepareArgs {
 #[derive(Debug, Args)]
 pub struct PodSpecArgs {
     /// Images: ID (or unique prefix), an ACI file or https:// URL, or a name[:version]
-    /// (from the store, else found by appc discovery)
-    #[arg(required = true, value_name = "IMAGE")]
+    /// (from the store, else found by appc discovery), each followed by its per-app options
+    /// (--user, --exec, --memory, ...) and `-- ARGS ---`; pod options go before the first image
+    #[arg(
+        required = true,
+        value_name = "IMAGE",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
     pub images: Vec<String>,
+    /// Give every app the environment of rkt itself (under the image's own variables)
+    #[arg(long)]
+    pub inherit_env: bool,
+    /// Set an environment variable in every app (over the image's), NAME=VALUE
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub set_env: Vec<String>,
+    /// Set the NAME=VALUE lines of a file in every app's environment (under --set-env)
+    #[arg(long, value_name = "FILE")]
+    pub set_env_file: Vec<PathBuf>,
     /// When to use the network for images given by name or URL: new (only if not stored),
     /// update (ask the server for a newer image), never (stored images only)
     #[arg(long, value_enum, default_value = "new")]

@@ -2,6 +2,7 @@
 //! hands them to systemd). A thin shell over the `rkt` library: parse, dispatch, report.
 #![forbid(unsafe_code)]
 
+mod app_args;
 mod cli;
 mod commands;
 mod handoff;
