@@ -1,18 +1,36 @@
 //! The images of `rkt run`/`rkt prepare` with their per-app options, which apply to the image
 //! before them as in the original rkt:
 //! `IMAGE [--user=U --exec=/x ...] [-- ARGS... ---] IMAGE2 ...`.
-//! clap hands us everything from the first image on; this splits it into apps.
+//! They are taken out of the command line before clap sees the rest.
 
 use anyhow::{Context, Result, anyhow, bail};
 use rkt::pod::{AppOverrides, parse_env_assignment, parse_env_file};
 use rkt::schema::{CapabilitySet, IsolatorValue, Quantity, Resource, SeccompSet};
 
-/// One image to run and what to change about its app.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ImageApp {
-    pub image: String,
-    pub overrides: AppOverrides,
-}
+/// The per-app options taken out of a command line, one entry per image in order.
+pub type PerApp = Vec<AppOverrides>;
+
+/// The per-app option names (each takes a value, but --readonly-rootfs).
+const PER_APP: [&str; 18] = [
+    "name",
+    "exec",
+    "user",
+    "group",
+    "supplementary-gids",
+    "working-dir",
+    "set-env",
+    "environment",
+    "set-env-file",
+    "readonly-rootfs",
+    "memory",
+    "cpu",
+    "cpu-shares",
+    "oom-score-adj",
+    "caps-retain",
+    "caps-remove",
+    "seccomp",
+    "mount",
+];
 
 pub const HELP: &str = "\
 Per-app options follow their image: --name, --exec, --user, --group, --supplementary-gids=1,2,
@@ -22,63 +40,95 @@ Per-app options follow their image: --name, --exec, --user, --group, --supplemen
 arguments for the app follow `--` and end at `---`:
   rkt run img1 --user=1000 --memory=64M -- --verbose --- img2 --exec=/bin/sh";
 
-/// Splits the command line from the first image on into apps.
-pub fn parse_image_apps(raw: &[String]) -> Result<Vec<ImageApp>> {
-    let mut apps: Vec<ImageApp> = Vec::new();
-    let mut i = 0;
-    while i < raw.len() {
-        let token = &raw[i];
-        i += 1;
-        if token == "--" {
-            let app = apps
-                .last_mut()
-                .ok_or_else(|| anyhow!("arguments after `--` need an image before them"))?;
-            let mut args = Vec::new();
-            while i < raw.len() && raw[i] != "---" {
-                args.push(raw[i].clone());
-                i += 1;
+/// Takes the per-app options out of the command line of `run` and `prepare` (other commands
+/// are returned as they are): clap parses what is left, the images among it in order.
+/// `takes_value(name)` says whether the pod or global option `--name` takes a value, so that
+/// a value is not taken for an image. Options before the first image (`--set-env`) are the
+/// pod's, as clap sees them.
+pub fn split_app_options(
+    argv: Vec<String>,
+    takes_value: impl Fn(&str) -> bool,
+) -> Result<(Vec<String>, PerApp)> {
+    let mut kept = Vec::with_capacity(argv.len());
+    let mut apps: PerApp = Vec::new();
+    let mut iter = argv.into_iter();
+    kept.extend(iter.next()); // the program
+    let mut subcommand: Option<String> = None;
+    while let Some(token) = iter.next() {
+        let option = token.strip_prefix("--").filter(|o| !o.is_empty());
+        let per_app = option.map(|o| o.split_once('=').map_or(o, |(n, _)| n));
+        match (subcommand.as_deref(), per_app) {
+            (Some(_), _) if token == "--" => {
+                let app = apps
+                    .last_mut()
+                    .ok_or_else(|| anyhow!("arguments after `--` need an image before them"))?;
+                let args: Vec<String> = iter.by_ref().take_while(|a| a != "---").collect();
+                app.args = Some(args);
             }
-            i += 1; // the `---`, if any
-            app.overrides.args = Some(args);
-            continue;
-        }
-        let Some(option) = token.strip_prefix("--") else {
-            apps.push(ImageApp {
-                image: token.clone(),
-                overrides: AppOverrides::default(),
-            });
-            continue;
-        };
-        let (name, inline) = match option.split_once('=') {
-            Some((n, v)) => (n, Some(v.to_owned())),
-            None => (option, None),
-        };
-        let app = apps.last_mut().ok_or_else(|| {
-            anyhow!("--{name} is a per-app option: put it after the image it is for")
-        })?;
-        if name == "readonly-rootfs" {
-            app.overrides.readonly_rootfs = match inline.as_deref() {
-                None | Some("true") => true,
-                Some("false") => false,
-                Some(v) => bail!("--readonly-rootfs={v}: give true or false"),
-            };
-            continue;
-        }
-        let value = match inline {
-            Some(v) => v,
-            None => {
-                let v = raw
-                    .get(i)
-                    .cloned()
-                    .ok_or_else(|| anyhow!("--{name} needs a value"))?;
-                i += 1;
-                v
+            (Some("run" | "prepare"), Some(name))
+                if apps.is_empty() && PER_APP.contains(&name) && !takes_value(name) =>
+            {
+                bail!("--{name} is a per-app option: put it after the image it is for");
             }
-        };
-        apply_option(&mut app.overrides, name, &value)
-            .with_context(|| format!("--{name}={value} (for image {})", app.image))?;
+            (Some("run" | "prepare"), Some(name))
+                if !apps.is_empty() && PER_APP.contains(&name) =>
+            {
+                let option = option.unwrap_or_default();
+                let app = apps.last_mut().ok_or_else(|| anyhow!("no image"))?;
+                parse_option(app, option, &mut iter)?;
+            }
+            (_, Some(name)) => {
+                let needs_value = !option.is_some_and(|o| o.contains('=')) && takes_value(name);
+                kept.push(token);
+                if needs_value {
+                    kept.extend(iter.next());
+                }
+            }
+            (None, None) if !token.starts_with('-') => {
+                if token != "run" && token != "prepare" {
+                    // Not ours: clap gets the whole line.
+                    kept.push(token);
+                    kept.extend(iter);
+                    return Ok((kept, apps));
+                }
+                subcommand = Some(token.clone());
+                kept.push(token);
+            }
+            (Some(_), None) if !token.starts_with('-') => {
+                apps.push(AppOverrides::default());
+                kept.push(token);
+            }
+            _ => kept.push(token),
+        }
     }
-    Ok(apps)
+    Ok((kept, apps))
+}
+
+/// One per-app option (`name=value`, `name value` or the flag `readonly-rootfs`).
+fn parse_option(
+    app: &mut AppOverrides,
+    option: &str,
+    rest: &mut impl Iterator<Item = String>,
+) -> Result<()> {
+    let (name, inline) = match option.split_once('=') {
+        Some((n, v)) => (n, Some(v.to_owned())),
+        None => (option, None),
+    };
+    if name == "readonly-rootfs" {
+        app.readonly_rootfs = match inline.as_deref() {
+            None | Some("true") => true,
+            Some("false") => false,
+            Some(v) => bail!("--readonly-rootfs={v}: give true or false"),
+        };
+        return Ok(());
+    }
+    let value = match inline {
+        Some(v) => v,
+        None => rest
+            .next()
+            .ok_or_else(|| anyhow!("--{name} needs a value"))?,
+    };
+    apply_option(app, name, &value).with_context(|| format!("--{name}={value}"))
 }
 
 fn apply_option(o: &mut AppOverrides, name: &str, value: &str) -> Result<()> {
@@ -134,6 +184,7 @@ fn apply_option(o: &mut AppOverrides, name: &str, value: &str) -> Result<()> {
             .isolators
             .push(IsolatorValue::CapabilitiesRemoveSet(capabilities(value)?)),
         "seccomp" => o.isolators.push(seccomp(value)?),
+        "mount" => bail!("--mount (volumes) is not supported yet"),
         _ => bail!("unknown per-app option --{name}\n{HELP}"),
     }
     Ok(())
@@ -187,9 +238,68 @@ fn seccomp(value: &str) -> Result<IsolatorValue> {
 mod tests {
     use super::*;
 
-    fn parse(args: &[&str]) -> Result<Vec<ImageApp>> {
-        let raw: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        parse_image_apps(&raw)
+    /// The pod options of these tests that take a value.
+    fn takes_value(name: &str) -> bool {
+        matches!(name, "dir" | "uuid-file-save" | "set-env" | "pull-policy")
+    }
+
+    fn split(args: &[&str]) -> Result<(Vec<String>, PerApp)> {
+        let argv = std::iter::once("rkt")
+            .chain(args.iter().copied())
+            .map(str::to_owned)
+            .collect();
+        split_app_options(argv, takes_value)
+    }
+
+    fn parse(args: &[&str]) -> Result<PerApp> {
+        let mut all = vec!["run"];
+        all.extend_from_slice(args);
+        split(&all).map(|(_, apps)| apps)
+    }
+
+    #[test]
+    fn pod_options_stay_for_clap() {
+        let (kept, apps) = split(&[
+            "--dir",
+            "/d",
+            "run",
+            "--set-env=A=1",
+            "--set-env",
+            "B=2",
+            "a.aci",
+            "--user=0",
+            "--uuid-file-save",
+            "/tmp/u",
+            "b.aci",
+            "--no-overlay",
+            "--",
+            "x",
+            "---",
+        ])
+        .unwrap();
+        assert_eq!(
+            kept,
+            [
+                "rkt",
+                "--dir",
+                "/d",
+                "run",
+                "--set-env=A=1",
+                "--set-env",
+                "B=2",
+                "a.aci",
+                "--uuid-file-save",
+                "/tmp/u",
+                "b.aci",
+                "--no-overlay"
+            ]
+        );
+        assert_eq!(apps.len(), 2);
+        assert_eq!(apps[0].user.as_deref(), Some("0"));
+        assert_eq!(apps[1].args, Some(vec!["x".to_owned()]));
+        let (kept, apps) = split(&["enter", "u", "--", "--user", "x"]).unwrap();
+        assert_eq!(kept.len(), 6);
+        assert!(apps.is_empty());
     }
 
     #[test]
@@ -210,14 +320,12 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(apps.len(), 2);
-        assert_eq!(apps[0].image, "a.aci");
-        assert_eq!(apps[0].overrides.user.as_deref(), Some("1000"));
-        assert_eq!(apps[0].overrides.group.as_deref(), Some("1000"));
-        assert_eq!(apps[0].overrides.args, Some(vec!["x".into(), "--y".into()]));
-        assert_eq!(apps[1].image, "b");
-        assert_eq!(apps[1].overrides.exec.as_deref(), Some("/sh"));
-        assert!(apps[1].overrides.readonly_rootfs && !apps[0].overrides.readonly_rootfs);
-        assert_eq!(apps[1].overrides.environment, [("K".into(), "V=W".into())]);
+        assert_eq!(apps[0].user.as_deref(), Some("1000"));
+        assert_eq!(apps[0].group.as_deref(), Some("1000"));
+        assert_eq!(apps[0].args, Some(vec!["x".into(), "--y".into()]));
+        assert_eq!(apps[1].exec.as_deref(), Some("/sh"));
+        assert!(apps[1].readonly_rootfs && !apps[0].readonly_rootfs);
+        assert_eq!(apps[1].environment, [("K".into(), "V=W".into())]);
     }
 
     #[test]
@@ -230,12 +338,7 @@ mod tests {
             "--seccomp=mode=remove,errno=ENOTTY,chroot",
         ])
         .unwrap();
-        let names: Vec<_> = apps[0]
-            .overrides
-            .isolators
-            .iter()
-            .map(|i| i.name())
-            .collect();
+        let names: Vec<_> = apps[0].isolators.iter().map(|i| i.name()).collect();
         assert_eq!(
             names,
             [
@@ -255,7 +358,6 @@ mod tests {
         );
         assert!(err(&["a", "--memory=lots"]).contains("not a quantity"));
         assert!(err(&["a", "--seccomp=chroot"]).contains("mode=retain"));
-        assert!(err(&["a", "--frobnicate=1"]).contains("unknown per-app option"));
         assert!(err(&["a", "--supplementary-gids=x"]).contains("numbers"));
         assert!(err(&["a", "--user"]).contains("needs a value"));
     }

@@ -40,6 +40,22 @@ pub struct GlobalArgs {
     pub system_config: PathBuf,
 }
 
+impl Cli {
+    /// Whether the global or `run`/`prepare` option `--name` takes a value.
+    pub fn option_takes_value(name: &str) -> bool {
+        use clap::CommandFactory;
+        let cli = Cli::command();
+        let mut args: Vec<&clap::Arg> = cli.get_arguments().collect();
+        for sub in ["run", "prepare"] {
+            if let Some(sub) = cli.find_subcommand(sub) {
+                args.extend(sub.get_arguments());
+            }
+        }
+        args.iter()
+            .any(|a| a.get_long() == Some(name) && a.get_action().takes_values())
+    }
+}
+
 impl GlobalArgs {
     /// The trust store over --local-config and --system-config.
     pub fn trust_store(&self) -> rkt::trust::TrustStore {
@@ -274,13 +290,11 @@ pub struct PodSpecArgs {
     /// Images: ID (or unique prefix), an ACI file or https:// URL, or a name[:version]
     /// (from the store, else found by appc discovery), each followed by its per-app options
     /// (--user, --exec, --memory, ...) and `-- ARGS ---`; pod options go before the first image
-    #[arg(
-        required = true,
-        value_name = "IMAGE",
-        trailing_var_arg = true,
-        allow_hyphen_values = true
-    )]
+    #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<String>,
+    /// Each image's per-app options, taken out of the command line before clap (app_args).
+    #[arg(skip)]
+    pub app_overrides: Vec<rkt::pod::AppOverrides>,
     /// Give every app the environment of rkt itself (under the image's own variables)
     #[arg(long)]
     pub inherit_env: bool,

@@ -25,9 +25,9 @@ pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
     let pods = Pods::open(&global.dir)?;
     let pod_env = pod_environment(spec)?;
     let mut apps = Vec::new();
-    for app in crate::app_args::parse_image_apps(&spec.images)? {
-        let id = resolve_image(global, &store, &app.image, spec.pull_policy.into())?;
-        let mut overrides = app.overrides;
+    for (i, image) in spec.images.iter().enumerate() {
+        let id = resolve_image(global, &store, image, spec.pull_policy.into())?;
+        let mut overrides = spec.app_overrides.get(i).cloned().unwrap_or_default();
         if spec.inherit_env {
             overrides.base_environment = std::env::vars().collect();
         }
