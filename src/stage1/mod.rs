@@ -11,8 +11,9 @@ mod unit;
 pub use error::Stage1Error;
 pub use nspawn::{NspawnOptions, machine_name, nspawn_command};
 pub use root::{
-    POD_TARGET, app_rootfs_in_pod, build_stage1_root, mount_app_rootfs, read_app_status,
-    read_pod_pid, resolve_id, stage1_rootfs, unmount_pod, write_app_status, write_pod_pid,
+    POD_TARGET, add_app_identities, app_rootfs_in_pod, build_stage1_root, mount_app_rootfs,
+    read_app_status, read_pod_pid, resolve_id, stage1_rootfs, unmount_pod, write_app_status,
+    write_pod_pid,
 };
 pub use unit::{
     APP_PATH, AppPlan, Limits, UnitError, app_unit_properties, capability_mask, limits, plan_app,

@@ -378,8 +378,8 @@ pub fn app_unit_properties(plan: &AppPlan) -> Vec<(&'static str, Value<'static>)
         props.push(("SupplementaryGroups", Value::from(gids)));
     }
     if plan.read_only_root {
-        // Relative to RootDirectory: the app's whole tree (API file systems stay writable).
-        props.push(("ReadOnlyPaths", Value::from(vec!["/".to_owned()])));
+        // Inside RootDirectory: the app's whole tree (API file systems stay as they are).
+        props.push(("ProtectSystem", Value::from("strict")));
     }
     if let Some(bytes) = plan.limits.memory_max {
         props.push(("MemoryMax", Value::from(bytes)));
@@ -530,7 +530,7 @@ mod tests {
         assert_eq!(get("WorkingDirectory"), Value::from("/srv"));
         assert_eq!(get("MemoryMax"), Value::from(1u64 << 20));
         assert_eq!(get("AmbientCapabilities"), Value::from(1u64));
-        assert_eq!(get("ReadOnlyPaths"), Value::from(vec!["/".to_owned()]));
+        assert_eq!(get("ProtectSystem"), Value::from("strict"));
         assert_eq!(
             get("SupplementaryGroups"),
             Value::from(vec!["10".to_owned(), "20".to_owned()])

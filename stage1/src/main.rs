@@ -120,6 +120,12 @@ fn run_pod(
         )?);
     }
 
+    let users: Vec<(u32, u32)> = plans.iter().map(|p| (p.uid, p.gid)).collect();
+    let groups: Vec<u32> = plans
+        .iter()
+        .flat_map(|p| std::iter::once(p.gid).chain(p.supplementary_gids.iter().copied()))
+        .collect();
+    s1::add_app_identities(&root, &users, &groups)?;
     let mut nspawn = start_nspawn(pod, &root)?;
     let machine = s1::machine_name(&pod.uuid);
     let started = register_machine(&machine, &pod.uuid, nspawn.id(), &root)

@@ -41,6 +41,15 @@ pub const ALL: &[(&str, Test)] = &[
         "interrupting_rkt_run_stops_the_pod",
         interrupting_rkt_run_stops_the_pod,
     ),
+    (
+        "per_app_options_reach_the_app",
+        per_app_options_reach_the_app,
+    ),
+    ("isolators_reach_the_app", isolators_reach_the_app),
+    (
+        "unknown_user_or_isolator_stops_before_the_pod",
+        unknown_user_or_isolator_stops_before_the_pod,
+    ),
 ];
 
 fn check(cond: bool, why: impl FnOnce() -> String) -> TestResult {
@@ -759,4 +768,219 @@ fn no_overlay_copies_the_root(ctx: &Ctx) -> TestResult {
         "an overlay was set up anyway".into()
     })?;
     t.gc_leaves_nothing(&uuid)
+}
+
+/// The app's journal lines (`key=value` as inspect prints them), latest run last.
+fn app_lines(t: &PodTest, app: &str) -> Vec<String> {
+    t.journal(&["-m", "-t", app])
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The last value of `key` the app printed.
+fn last_value(lines: &[String], key: &str) -> Option<String> {
+    let prefix = format!("{key}=");
+    lines
+        .iter()
+        .rev()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map(str::to_owned)
+}
+
+fn run_ok(t: &PodTest, args: &[&str]) -> TestResult {
+    let out = t.rkt(args)?;
+    check(out.status.success(), || {
+        let log = t.journal(&["-m", "-n", "30", "-o", "short"]);
+        format!(
+            "rkt {args:?} exited {}: {}\n{log}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// Per-app options after an image reach that app only: name, user, group, supplementary
+/// groups, working directory, environment (pod-wide and per app), command and arguments, and
+/// a read-only root (for the second app alone). What the apps print is what they saw.
+fn per_app_options_reach_the_app(ctx: &Ctx) -> TestResult {
+    let t = PodTest::new(ctx)?;
+    let image = t.image("inspect");
+    let env_file = format!("{}/app.env", t.dir);
+    ctx.systemd.ok(&[
+        "sh",
+        "-c",
+        &format!("printf 'FROM_FILE=f\\nAPP=file\\n' > {env_file}"),
+    ])?;
+    let uuid_file = t.uuid_file();
+    run_ok(
+        &t,
+        &[
+            "run",
+            "--set-env=POD=p",
+            &image,
+            "--name=opts-user",
+            "--user=user",
+            "--group=user",
+            "--supplementary-gids=10,20",
+            "--working-dir=/tmp",
+            "--set-env-file",
+            &env_file,
+            "--set-env=APP=cli",
+            "--",
+            "--print-env",
+            "--print-user",
+            "--print-caps",
+            "--print-cwd",
+            "--print-args",
+            "---",
+            &image,
+            "--name=opts-ro",
+            "--readonly-rootfs",
+            "--exec=/inspect",
+            "--",
+            "--try-write",
+            "/marker",
+            "--print-env",
+            "---",
+            "--uuid-file-save",
+            &uuid_file,
+        ],
+    )?;
+    let user = app_lines(&t, "opts-user");
+    let want = [
+        ("uid", "1000 1000 1000 1000"),
+        ("gid", "1000 1000 1000 1000"),
+        // The supplementary groups, and the primary group as systemd adds it.
+        ("groups", "10 20 1000"),
+        ("cwd", "/tmp"),
+        ("env:POD", "p"),
+        ("env:FROM_FILE", "f"),
+        ("env:APP", "cli"),
+        ("env:AC_APP_NAME", "opts-user"),
+        ("arg:1", "--print-env"),
+        ("arg:5", "--print-args"),
+        // A non-root app gets the default set as ambient capabilities.
+        ("cap_ambient", "00000000a80425fb"),
+    ];
+    for (key, value) in want {
+        let got = last_value(&user, key);
+        check(got.as_deref() == Some(value), || {
+            format!(
+                "app opts-user: {key}={got:?}, want {value:?}\n{}",
+                user.join("\n")
+            )
+        })?;
+    }
+    let ro = app_lines(&t, "opts-ro");
+    // EROFS: the root is read-only, though the app is root.
+    check(
+        last_value(&ro, "write:/marker").as_deref() == Some("errno:30")
+            && last_value(&ro, "env:POD").as_deref() == Some("p")
+            && last_value(&ro, "env:APP").is_none(),
+        || format!("app opts-ro:\n{}", ro.join("\n")),
+    )?;
+    let uuid = t.read_uuid().ok_or("no UUID saved")?;
+    t.gc_leaves_nothing(&uuid)
+}
+
+/// Isolator flags become limits the app is under: capability sets (bounding and effective),
+/// the memory limit of its cgroup, a syscall refused by seccomp with the errno asked for,
+/// and its OOM score adjustment; an app without flags gets the default capability set.
+fn isolators_reach_the_app(ctx: &Ctx) -> TestResult {
+    let t = PodTest::new(ctx)?;
+    let image = t.image("inspect");
+    let uuid_file = t.uuid_file();
+    run_ok(
+        &t,
+        &[
+            "run",
+            "--uuid-file-save",
+            &uuid_file,
+            &image,
+            "--name=iso-limited",
+            "--memory=64M",
+            "--cpu=500m",
+            "--caps-retain=CAP_KILL,CAP_NET_RAW",
+            "--seccomp=mode=remove,errno=ENOTTY,chroot",
+            "--oom-score-adj=300",
+            "--",
+            "--print-caps",
+            "--print-memory-limit",
+            "--try-chroot",
+            "--read-file",
+            "/proc/self/oom_score_adj",
+            "---",
+            &image,
+            "--name=iso-default",
+            "--",
+            "--print-caps",
+            "--try-chroot",
+            "---",
+        ],
+    )?;
+    let limited = app_lines(&t, "iso-limited");
+    let want = [
+        ("cap_bounding", "0000000000002020"),
+        ("cap_effective", "0000000000002020"),
+        ("memory_max", "67108864"),
+        // ENOTTY, from the filter: root with CAP_SYS_CHROOT gone would get EPERM.
+        ("chroot", "errno:25"),
+        ("file:/proc/self/oom_score_adj", "300"),
+    ];
+    for (key, value) in want {
+        let got = last_value(&limited, key);
+        check(got.as_deref() == Some(value), || {
+            format!(
+                "app iso-limited: {key}={got:?}, want {value:?}\n{}",
+                limited.join("\n")
+            )
+        })?;
+    }
+    let default = app_lines(&t, "iso-default");
+    check(
+        last_value(&default, "cap_bounding").as_deref() == Some("00000000a80425fb")
+            && last_value(&default, "chroot").as_deref() == Some("ok"),
+        || format!("app iso-default:\n{}", default.join("\n")),
+    )?;
+    let uuid = t.read_uuid().ok_or("no UUID saved")?;
+    t.gc_leaves_nothing(&uuid)
+}
+
+/// A user the image does not have, or an isolator value rkt cannot apply: one clear line,
+/// exit 254, and no pod made.
+fn unknown_user_or_isolator_stops_before_the_pod(ctx: &Ctx) -> TestResult {
+    let t = PodTest::new(ctx)?;
+    let image = t.image("inspect");
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["--user=nobody"],
+            "user \"nobody\" is not in the image's /etc/passwd",
+        ),
+        (
+            &["--group=staff"],
+            "group \"staff\" is not in the image's /etc/group",
+        ),
+        (
+            &["--caps-retain=CAP_FLY"],
+            "\"CAP_FLY\" is not a Linux capability",
+        ),
+    ];
+    for (flags, want) in cases {
+        let mut args = vec!["run", image.as_str()];
+        args.extend_from_slice(flags);
+        let out = t.rkt(&args)?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        check(
+            out.status.code() == Some(254) && stderr.contains(want) && stderr.lines().count() == 1,
+            || {
+                format!(
+                    "rkt {flags:?} exited {}: {stderr:?}, want {want:?}",
+                    out.status
+                )
+            },
+        )?;
+    }
+    let pods = t.ok(&["list", "--no-legend"])?;
+    check(pods.trim().is_empty(), || format!("pods were made: {pods}"))
 }
