@@ -337,6 +337,16 @@ fn errno_number(name: &str) -> Option<i32> {
     })
 }
 
+/// The memory limit for the whole pod where per-app limits cannot work: under cgroup v1 the
+/// pod's systemd has no memory controller of its own, so the apps share the pod's memory
+/// cgroup, which gets the sum of their limits (only when every app has one).
+pub fn pod_memory_limit(plans: &[AppPlan]) -> Option<u64> {
+    plans
+        .iter()
+        .map(|p| p.limits.memory_max)
+        .try_fold(0u64, |sum, max| Some(sum.saturating_add(max?)))
+}
+
 /// The app's transient unit: its own root, identity and environment, output to the journal
 /// under the app's name, and its isolators.
 pub fn app_unit_properties(plan: &AppPlan) -> Vec<(&'static str, Value<'static>)> {
@@ -499,6 +509,26 @@ mod tests {
             ),
         );
         assert!(bad.unwrap_err().to_string().contains("not supported"));
+    }
+
+    #[test]
+    fn the_pod_limit_is_the_sum_when_every_app_has_one() {
+        let plan = |memory_max| AppPlan {
+            name: "a".into(),
+            exec: vec!["/x".into()],
+            uid: 0,
+            gid: 0,
+            supplementary_gids: vec![],
+            workdir: "/".into(),
+            env: vec![],
+            read_only_root: false,
+            limits: Limits {
+                memory_max,
+                ..Limits::default()
+            },
+        };
+        assert_eq!(pod_memory_limit(&[plan(Some(1)), plan(Some(2))]), Some(3));
+        assert_eq!(pod_memory_limit(&[plan(Some(1)), plan(None)]), None);
     }
 
     #[test]

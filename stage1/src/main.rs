@@ -126,6 +126,7 @@ fn run_pod(
         .flat_map(|p| std::iter::once(p.gid).chain(p.supplementary_gids.iter().copied()))
         .collect();
     s1::add_app_identities(&root, &users, &groups)?;
+    limit_pod_memory_on_cgroup_v1(&pod.uuid, &plans)?;
     let mut nspawn = start_nspawn(pod, &root)?;
     let machine = s1::machine_name(&pod.uuid);
     let started = register_machine(&machine, &pod.uuid, nspawn.id(), &root)
@@ -205,6 +206,26 @@ fn run_pod(
     }
     halt_pod(leader, &mut nspawn);
     Ok(first_failure)
+}
+
+/// Under cgroup v1 (hybrid hosts) the apps' MemoryMax cannot take effect inside the pod: the
+/// host's systemd limits the pod's own unit instead (see [`s1::pod_memory_limit`]).
+fn limit_pod_memory_on_cgroup_v1(uuid: &str, plans: &[s1::AppPlan]) -> Result<()> {
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        return Ok(());
+    }
+    let Some(bytes) = s1::pod_memory_limit(plans) else {
+        return Ok(());
+    };
+    let status = Command::new("systemctl")
+        .args(["set-property", "--runtime", &format!("rkt-{uuid}.service")])
+        .arg(format!("MemoryMax={bytes}"))
+        .status()
+        .context("running systemctl set-property for the pod's memory limit")?;
+    if !status.success() {
+        bail!("could not set the pod's memory limit (systemctl set-property: {status})");
+    }
+    Ok(())
 }
 
 /// Starts every app as `<name>.service` in the pod, over a connection of its own to the pod's
