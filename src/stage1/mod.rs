@@ -17,5 +17,5 @@ pub use root::{
 };
 pub use unit::{
     APP_PATH, AppPlan, Limits, UnitError, app_unit_properties, capability_mask, limits, plan_app,
-    pod_memory_limit,
+    pod_cpu_quota, pod_memory_limit,
 };

@@ -341,10 +341,16 @@ fn errno_number(name: &str) -> Option<i32> {
 /// pod's systemd has no memory controller of its own, so the apps share the pod's memory
 /// cgroup, which gets the sum of their limits (only when every app has one).
 pub fn pod_memory_limit(plans: &[AppPlan]) -> Option<u64> {
-    plans
-        .iter()
-        .map(|p| p.limits.memory_max)
-        .try_fold(0u64, |sum, max| Some(sum.saturating_add(max?)))
+    sum_if_all(plans.iter().map(|p| p.limits.memory_max))
+}
+
+/// The CPU quota (µs per s) for the whole pod under cgroup v1, as [`pod_memory_limit`].
+pub fn pod_cpu_quota(plans: &[AppPlan]) -> Option<u64> {
+    sum_if_all(plans.iter().map(|p| p.limits.cpu_quota_usec))
+}
+
+fn sum_if_all(mut values: impl Iterator<Item = Option<u64>>) -> Option<u64> {
+    values.try_fold(0u64, |sum, v| Some(sum.saturating_add(v?)))
 }
 
 /// The app's transient unit: its own root, identity and environment, output to the journal
@@ -529,6 +535,7 @@ mod tests {
         };
         assert_eq!(pod_memory_limit(&[plan(Some(1)), plan(Some(2))]), Some(3));
         assert_eq!(pod_memory_limit(&[plan(Some(1)), plan(None)]), None);
+        assert_eq!(pod_cpu_quota(&[plan(Some(1))]), None);
     }
 
     #[test]

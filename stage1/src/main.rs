@@ -126,7 +126,7 @@ fn run_pod(
         .flat_map(|p| std::iter::once(p.gid).chain(p.supplementary_gids.iter().copied()))
         .collect();
     s1::add_app_identities(&root, &users, &groups)?;
-    limit_pod_memory_on_cgroup_v1(&pod.uuid, &plans)?;
+    limit_pod_on_cgroup_v1(&pod.uuid, &plans)?;
     let mut nspawn = start_nspawn(pod, &root)?;
     let machine = s1::machine_name(&pod.uuid);
     let started = register_machine(&machine, &pod.uuid, nspawn.id(), &root)
@@ -208,22 +208,31 @@ fn run_pod(
     Ok(first_failure)
 }
 
-/// Under cgroup v1 (hybrid hosts) the apps' MemoryMax cannot take effect inside the pod: the
-/// host's systemd limits the pod's own unit instead (see [`s1::pod_memory_limit`]).
-fn limit_pod_memory_on_cgroup_v1(uuid: &str, plans: &[s1::AppPlan]) -> Result<()> {
+/// Under cgroup v1 (hybrid hosts) the apps' MemoryMax and CPUQuota cannot take effect inside
+/// the pod (its systemd has no memory or cpu controller of its own): the host's systemd limits
+/// the pod's own unit instead (see [`s1::pod_memory_limit`]).
+fn limit_pod_on_cgroup_v1(uuid: &str, plans: &[s1::AppPlan]) -> Result<()> {
     if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
         return Ok(());
     }
-    let Some(bytes) = s1::pod_memory_limit(plans) else {
+    let mut properties = Vec::new();
+    if let Some(bytes) = s1::pod_memory_limit(plans) {
+        properties.push(format!("MemoryMax={bytes}"));
+    }
+    if let Some(usec) = s1::pod_cpu_quota(plans) {
+        // systemctl takes a percentage of one CPU: 10 000 µs per s is 1 %.
+        properties.push(format!("CPUQuota={}%", usec.div_ceil(10_000)));
+    }
+    if properties.is_empty() {
         return Ok(());
-    };
+    }
     let status = Command::new("systemctl")
         .args(["set-property", "--runtime", &format!("rkt-{uuid}.service")])
-        .arg(format!("MemoryMax={bytes}"))
+        .args(&properties)
         .status()
-        .context("running systemctl set-property for the pod's memory limit")?;
+        .context("running systemctl set-property for the pod's limits")?;
     if !status.success() {
-        bail!("could not set the pod's memory limit (systemctl set-property: {status})");
+        bail!("could not set the pod's limits {properties:?} (systemctl set-property: {status})");
     }
     Ok(())
 }

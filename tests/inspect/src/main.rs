@@ -22,6 +22,7 @@ usage: inspect [FLAG]...   (flags run in order; --exit-code is applied last)
   --print-netns            the network namespace (readlink /proc/self/ns/net)
   --print-ns               every namespace: ns:net=…, ns:ipc=…, ns:uts=…, ns:pid=…, ns:mnt=…
   --print-memory-limit     memory.max of this process's cgroup (v2; v1: memory.limit_in_bytes)
+  --print-cpu-quota        the CPU quota of this process's cgroup, as cpu_quota=QUOTA/PERIOD (µs)
   --print-args             the command line, as arg:N=VALUE
   --try-chroot             chroot to /: chroot=ok or chroot=errno:N (for seccomp tests)
   --try-write PATH         write PATH: write:PATH=ok or write:PATH=errno:N (read-only roots)
@@ -129,6 +130,9 @@ fn main() -> ExitCode {
             "--print-memory-limit" => memory_limit().map(|m| {
                 let _ = writeln!(out, "memory_max={m}");
             }),
+            "--print-cpu-quota" => cpu_quota().map(|q| {
+                let _ = writeln!(out, "cpu_quota={q}");
+            }),
             "--print-args" => {
                 for (n, arg) in env::args().enumerate() {
                     let _ = writeln!(out, "arg:{n}={arg}");
@@ -225,6 +229,28 @@ fn memory_limit() -> Result<String, String> {
         .ok_or("no cgroup v2 entry in /proc/self/cgroup")?;
     read_trimmed(&format!("/sys/fs/cgroup{path}/memory.max"))
         .or_else(|_| read_trimmed("/sys/fs/cgroup/memory.max"))
+}
+
+/// `QUOTA/PERIOD` from cpu.max (v2) or cpu.cfs_quota_us and cpu.cfs_period_us (v1).
+fn cpu_quota() -> Result<String, String> {
+    let cgroup = read_trimmed("/proc/self/cgroup")?;
+    let v1 = cgroup.lines().find_map(|l| {
+        let (_, rest) = l.split_once(':')?;
+        let (controllers, path) = rest.split_once(':')?;
+        controllers.split(',').any(|c| c == "cpu").then_some(path)
+    });
+    if let Some(path) = v1 {
+        let dir = format!("/sys/fs/cgroup/cpu{path}");
+        let quota = read_trimmed(&format!("{dir}/cpu.cfs_quota_us"))?;
+        let period = read_trimmed(&format!("{dir}/cpu.cfs_period_us"))?;
+        return Ok(format!("{quota}/{period}"));
+    }
+    let path = cgroup
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .ok_or("no cgroup v2 entry in /proc/self/cgroup")?;
+    let max = read_trimmed(&format!("/sys/fs/cgroup{path}/cpu.max"))?;
+    Ok(max.replacen(' ', "/", 1))
 }
 
 /// `ok`, or `errno:N` of a failed call.

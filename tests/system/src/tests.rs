@@ -907,6 +907,7 @@ fn isolators_reach_the_app(ctx: &Ctx) -> TestResult {
             "--",
             "--print-caps",
             "--print-memory-limit",
+            "--print-cpu-quota",
             "--try-chroot",
             "--read-file",
             "/proc/self/oom_score_adj",
@@ -922,6 +923,8 @@ fn isolators_reach_the_app(ctx: &Ctx) -> TestResult {
         // appc quantities are SI: 64M is 64 000 000 bytes. Under cgroup v1 it is the pod's
         // limit (the app's only memory cgroup), under v2 the app's own.
         ("memory_max", "64000000"),
+        // 500m: half of each 100 ms period.
+        ("cpu_quota", "50000/100000"),
         // ENOTTY, from the filter: root with CAP_SYS_CHROOT gone would get EPERM.
         ("chroot", "errno:25"),
         ("file:/proc/self/oom_score_adj", "300"),
