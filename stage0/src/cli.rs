@@ -323,7 +323,14 @@ The pod runs as the systemd unit rkt-<uuid>.service in machine.slice and is regi
 machined: see it with `machinectl list`, read its apps' output with `journalctl -M <machine>`
 while it runs or `journalctl -m -t <app>` afterwards. rkt run exits with the first non-zero
 exit status of the pod's apps, or 254 for its own failures. Under a unit file
-(ExecStart=rkt run ...), stopping that unit stops the pod.")]
+(ExecStart=rkt run ...), stopping that unit stops the pod.
+
+Per-app options follow the image they are for: --name, --exec, --user, --group,
+--supplementary-gids=1,2, --working-dir, --set-env=NAME=VALUE, --set-env-file=FILE,
+--readonly-rootfs, --memory=64M, --cpu=500m, --cpu-shares=N, --caps-retain=CAP_A,CAP_B,
+--caps-remove=..., --seccomp=mode=retain|remove[,errno=EPERM],SYSCALL,..., --oom-score-adj=N;
+the app's arguments follow `--` and end at `---`:
+  rkt run --set-env=MODE=test img1 --user=1000 --memory=64M -- --verbose --- img2 --exec=/bin/sh")]
 pub struct RunArgs {
     #[command(flatten)]
     pub spec: PodSpecArgs,

@@ -788,8 +788,11 @@ fn last_value(lines: &[String], key: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// Runs rkt with `INHERITED=from-rkt` in its environment (for --inherit-env); it must succeed.
 fn run_ok(t: &PodTest, args: &[&str]) -> TestResult {
-    let out = t.rkt(args)?;
+    let mut cmd = vec!["env", "INHERITED=from-rkt"];
+    cmd.extend(t.args(args));
+    let out = t.ctx.systemd.run(&cmd)?;
     check(out.status.success(), || {
         let log = t.journal(&["-m", "-n", "30", "-o", "short"]);
         format!(
@@ -817,6 +820,7 @@ fn per_app_options_reach_the_app(ctx: &Ctx) -> TestResult {
         &t,
         &[
             "run",
+            "--inherit-env",
             "--set-env=POD=p",
             &image,
             "--name=opts-user",
@@ -855,6 +859,7 @@ fn per_app_options_reach_the_app(ctx: &Ctx) -> TestResult {
         ("groups", "10 20 1000"),
         ("cwd", "/tmp"),
         ("env:POD", "p"),
+        ("env:INHERITED", "from-rkt"),
         ("env:FROM_FILE", "f"),
         ("env:APP", "cli"),
         ("env:AC_APP_NAME", "opts-user"),
