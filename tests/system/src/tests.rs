@@ -966,6 +966,27 @@ fn isolators_reach_the_app(ctx: &Ctx) -> TestResult {
         || format!("app iso-default:\n{}", default.join("\n")),
     )?;
     let uuid = t.read_uuid().ok_or("no UUID saved")?;
+    t.gc_leaves_nothing(&uuid)?;
+    // The same isolators written in the image manifest.
+    let isolated = t.image("inspect-isolated");
+    run_ok(&t, &["run", "--uuid-file-save", &uuid_file, &isolated])?;
+    let lines = app_lines(&t, "inspect-isolated");
+    let want = [
+        ("no_new_privs", "1"),
+        // The default set without CAP_CHOWN (bit 0).
+        ("cap_bounding", "00000000a80425fa"),
+        ("chroot", "errno:25"),
+    ];
+    for (key, value) in want {
+        let got = last_value(&lines, key);
+        check(got.as_deref() == Some(value), || {
+            format!(
+                "app inspect-isolated: {key}={got:?}, want {value:?}\n{}",
+                lines.join("\n")
+            )
+        })?;
+    }
+    let uuid = t.read_uuid().ok_or("no UUID saved")?;
     t.gc_leaves_nothing(&uuid)
 }
 
