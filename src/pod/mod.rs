@@ -44,6 +44,12 @@ pub struct PodOptions {
     /// for filesystems that cannot be an overlay's lower layer.
     #[serde(default)]
     pub no_overlay: bool,
+    /// `--insecure-options=capabilities`: apps keep every capability (no bounding set).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all_capabilities: bool,
+    /// `--insecure-options=seccomp`: no syscall filter, whatever the isolators say.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_seccomp: bool,
 }
 
 /// [`PodOptions`] in the pod directory.

@@ -69,6 +69,20 @@ pub struct Limits {
     pub oom_score_adj: Option<i32>,
 }
 
+impl Limits {
+    /// Drops the checks the user turned off with `--insecure-options`: the capability bounding
+    /// set (every capability stays) and the syscall filter.
+    pub fn relax(&mut self, all_capabilities: bool, no_seccomp: bool) {
+        if all_capabilities {
+            self.capabilities = (1u64 << CAPABILITIES.len()) - 1;
+        }
+        if no_seccomp {
+            self.syscall_filter = None;
+            self.syscall_errno = None;
+        }
+    }
+}
+
 /// Plans `app` (the pod manifest's app, or the image's) for the pod app `name`; users, groups
 /// and a relative executable are looked up in `image_rootfs`, the root the app will see.
 pub fn plan_app(
@@ -536,6 +550,20 @@ mod tests {
         assert_eq!(pod_memory_limit(&[plan(Some(1)), plan(Some(2))]), Some(3));
         assert_eq!(pod_memory_limit(&[plan(Some(1)), plan(None)]), None);
         assert_eq!(pod_cpu_quota(&[plan(Some(1))]), None);
+    }
+
+    #[test]
+    fn insecure_options_relax_the_limits() {
+        let mut l = limits(
+            "t",
+            &app(r#"[{"name": "os/linux/seccomp-remove-set", "value": {"set": ["chroot"], "errno": "EPERM"}}]"#),
+        )
+        .unwrap();
+        l.relax(false, false);
+        assert!(l.syscall_filter.is_some() && l.capabilities == mask(&DEFAULT_CAPABILITIES));
+        l.relax(true, true);
+        assert_eq!((l.syscall_filter, l.syscall_errno), (None, None));
+        assert_eq!(l.capabilities.count_ones(), 41);
     }
 
     #[test]

@@ -112,12 +112,15 @@ fn run_pod(
             None => store.manifest(id)?.app.context("image has no app")?,
         };
         // User, group and executable are looked up in the root the app will see.
-        plans.push(s1::plan_app(
+        let mut plan = s1::plan_app(
             app.name.as_str(),
             &image_app,
             app.read_only_root_fs,
             &app_root,
-        )?);
+        )?;
+        plan.limits
+            .relax(options.all_capabilities, options.no_seccomp);
+        plans.push(plan);
     }
 
     let users: Vec<(u32, u32)> = plans.iter().map(|p| (p.uid, p.gid)).collect();

@@ -35,8 +35,11 @@ pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
         overrides.environment.splice(0..0, pod_env.iter().cloned());
         apps.push((id, overrides));
     }
+    let insecure = &global.insecure_options;
     let options = rkt::pod::PodOptions {
         no_overlay: spec.no_overlay,
+        all_capabilities: insecure.allows(rkt::insecure::Insecure::Capabilities),
+        no_seccomp: insecure.allows(rkt::insecure::Insecure::Seccomp),
     };
     let pod = pods
         .prepare_apps(&store, &apps, &options)

@@ -987,6 +987,37 @@ fn isolators_reach_the_app(ctx: &Ctx) -> TestResult {
         })?;
     }
     let uuid = t.read_uuid().ok_or("no UUID saved")?;
+    t.gc_leaves_nothing(&uuid)?;
+    // --insecure-options=capabilities,seccomp turns both off, whatever the manifest says (the
+    // app keeps what the pod has: more than the default set, CAP_CHOWN included).
+    let out = ctx.systemd.run(&[
+        &t.rkt,
+        "--dir",
+        &t.dir,
+        "--insecure-options=image,capabilities,seccomp",
+        "run",
+        "--uuid-file-save",
+        &uuid_file,
+        &isolated,
+    ])?;
+    check(out.status.success(), || {
+        format!(
+            "rkt run exited {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    let lines = app_lines(&t, "inspect-isolated");
+    let bounding = last_value(&lines, "cap_bounding")
+        .and_then(|hex| u64::from_str_radix(&hex, 16).ok())
+        .unwrap_or(0);
+    check(
+        last_value(&lines, "chroot").as_deref() == Some("ok")
+            && bounding & 1 == 1
+            && bounding.count_ones() > 14,
+        || format!("app inspect-isolated, insecure:\n{}", lines.join("\n")),
+    )?;
+    let uuid = t.read_uuid().ok_or("no UUID saved")?;
     t.gc_leaves_nothing(&uuid)
 }
 
