@@ -989,7 +989,8 @@ fn isolators_reach_the_app(ctx: &Ctx) -> TestResult {
     let uuid = t.read_uuid().ok_or("no UUID saved")?;
     t.gc_leaves_nothing(&uuid)?;
     // --insecure-options=capabilities,seccomp turns both off, whatever the manifest says (the
-    // app keeps what the pod has: more than the default set, CAP_CHOWN included).
+    // app keeps what the pod has: more than the default set, CAP_CHOWN included); a non-root
+    // app next to it still starts (its ambient set cannot exceed the pod's).
     let out = ctx.systemd.run(&[
         &t.rkt,
         "--dir",
@@ -999,6 +1000,12 @@ fn isolators_reach_the_app(ctx: &Ctx) -> TestResult {
         "--uuid-file-save",
         &uuid_file,
         &isolated,
+        &image,
+        "--name=iso-insecure-user",
+        "--user=user",
+        "--",
+        "--print-caps",
+        "---",
     ])?;
     check(out.status.success(), || {
         format!(
