@@ -32,6 +32,15 @@ pub enum PodError {
     NoApp { image: String },
     #[error("two apps would be named {name:?}: a pod's app names must be unique")]
     DuplicateApp { name: String },
+    #[error(
+        "app {app}: {what} {name:?} is not in the image's /etc/{db}; give a number or a name the image has"
+    )]
+    UnknownIdentity {
+        app: String,
+        what: &'static str,
+        name: String,
+        db: &'static str,
+    },
     #[error("invalid pod manifest: {reason}")]
     Invalid { reason: String },
     #[error("corrupt pod {uuid}: {reason}")]

@@ -21,6 +21,7 @@
 mod error;
 mod gc;
 mod net;
+mod overrides;
 mod prepare;
 
 use std::fs::{self, File};
@@ -32,6 +33,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use error::PodError;
 pub use gc::{GcOptions, GcReport};
 pub use net::{DnsOptions, HostsOptions, NetOptionError, PodNet, default_hostname, pod_hostname};
+pub use overrides::{AppOverrides, parse_env_assignment, parse_env_file};
 
 use crate::lock::{FileLock, LockKind};
 use crate::schema::PodManifest;
@@ -59,6 +61,12 @@ pub struct PodOptions {
     /// The apps' /etc/hosts.
     #[serde(default)]
     pub hosts: HostsOptions,
+    /// `--insecure-options=capabilities`: apps keep every capability (no bounding set).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all_capabilities: bool,
+    /// `--insecure-options=seccomp`: no syscall filter, whatever the isolators say.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_seccomp: bool,
 }
 
 /// [`PodOptions`] in the pod directory.

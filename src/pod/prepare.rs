@@ -1,9 +1,9 @@
 //! `rkt prepare`: a pod made from stored images, ready for stage1.
 
-use crate::schema::{AcName, ImageId, PodManifest, RuntimeApp, RuntimeImage};
+use crate::schema::{AcName, App, ImageId, PodManifest, RuntimeApp, RuntimeImage};
 use crate::store::Store;
 
-use super::{Pod, PodError, PodOptions, Pods};
+use super::{AppOverrides, Pod, PodError, PodOptions, Pods};
 
 impl Pods {
     /// Creates a prepared pod running one app per image, named after the last part of the
@@ -14,8 +14,26 @@ impl Pods {
         images: &[ImageId],
         options: &PodOptions,
     ) -> Result<Pod, PodError> {
+        let apps: Vec<_> = images
+            .iter()
+            .map(|id| (id.clone(), AppOverrides::default()))
+            .collect();
+        self.prepare_apps(store, &apps, options)
+    }
+
+    /// [`Pods::prepare`] with per-app options (`--exec`, `--user`, `--memory`, ...) applied
+    /// to each image's app. A user or group the image does not know is refused here, before
+    /// anything runs.
+    pub fn prepare_apps(
+        &self,
+        store: &Store,
+        apps: &[(ImageId, AppOverrides)],
+        options: &PodOptions,
+    ) -> Result<Pod, PodError> {
+        let images: Vec<ImageId> = apps.iter().map(|(id, _)| id.clone()).collect();
+        let images = images.as_slice();
         let pod = self.create()?;
-        match build_manifest(store, images) {
+        match build_manifest(store, apps) {
             Ok(manifest) => {
                 let written = pod
                     .write_manifest(&manifest)
@@ -38,21 +56,35 @@ impl Pods {
     }
 }
 
-fn build_manifest(store: &Store, images: &[ImageId]) -> Result<PodManifest, PodError> {
-    if images.is_empty() {
+fn build_manifest(
+    store: &Store,
+    apps: &[(ImageId, AppOverrides)],
+) -> Result<PodManifest, PodError> {
+    if apps.is_empty() {
         return Err(PodError::NoImages);
     }
     let mut manifest = PodManifest::new();
-    for id in images {
+    for (id, overrides) in apps {
         let image = store.manifest(id)?;
         // Every dependency must be stored before the pod is made, not found missing by stage1.
         store.dependency_list(id)?;
-        if image.app.is_none() {
+        let Some(image_app) = &image.app else {
             return Err(PodError::NoApp {
                 image: image.name.to_string(),
             });
+        };
+        let name = match &overrides.name {
+            Some(name) => AcName::try_from(name.as_str()),
+            None => AcName::from_image_name(&image.name),
         }
-        let name = AcName::from_image_name(&image.name).map_err(|e| PodError::Invalid {
+        .map_err(|e| PodError::Invalid {
+            reason: e.to_string(),
+        })?;
+        let app = (!overrides.is_empty()).then(|| overrides.apply(image_app));
+        let effective = app.as_ref().unwrap_or(image_app);
+        check_identity(store, id, name.as_str(), effective)?;
+        // An isolator stage1 cannot apply is refused now, before anything starts.
+        crate::stage1::limits(name.as_str(), effective).map_err(|e| PodError::Invalid {
             reason: e.to_string(),
         })?;
         if manifest.apps.iter().any(|a| a.name == name) {
@@ -67,8 +99,8 @@ fn build_manifest(store: &Store, images: &[ImageId]) -> Result<PodManifest, PodE
                 id: Some(id.clone()),
                 labels: image.labels.clone(),
             },
-            app: None,
-            read_only_root_fs: false,
+            app,
+            read_only_root_fs: overrides.readonly_rootfs,
             mounts: Vec::new(),
             annotations: Vec::new(),
         });
@@ -77,4 +109,36 @@ fn build_manifest(store: &Store, images: &[ImageId]) -> Result<PodManifest, PodE
         reason: e.to_string(),
     })?;
     Ok(manifest)
+}
+
+/// Checks that the app's user and group (names are looked up in the image's own /etc/passwd
+/// and /etc/group, as stage1 will) exist, so that a typo fails `rkt run` with one clear error
+/// instead of a pod that starts and cannot run its app.
+fn check_identity(store: &Store, id: &ImageId, app_name: &str, app: &App) -> Result<(), PodError> {
+    // A tree filtered by a path whitelist is only known once rendered: stage1 checks it then.
+    let Some(layers) = store.rootfs_layers(id)? else {
+        return Ok(());
+    };
+    for (db, what, value) in [
+        ("passwd", "user", &app.user),
+        ("group", "group", &app.group),
+    ] {
+        if value.parse::<u32>().is_ok() || value.starts_with('/') {
+            continue;
+        }
+        // The overlay shows the file of the topmost layer that has one.
+        let layer = layers
+            .iter()
+            .find(|l| l.join("etc").join(db).symlink_metadata().is_ok());
+        let found = layer.is_some_and(|l| crate::stage1::resolve_id(l, db, value).is_ok());
+        if !found {
+            return Err(PodError::UnknownIdentity {
+                app: app_name.to_owned(),
+                what,
+                name: value.clone(),
+                db,
+            });
+        }
+    }
+    Ok(())
 }

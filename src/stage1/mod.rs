@@ -8,6 +8,7 @@ mod error;
 mod etc;
 mod nspawn;
 mod root;
+mod unit;
 
 pub use cni::{
     CNI_PLUGIN_DIR, CniError, PodNetStatus, load_network, netns_path, read_pod_network,
@@ -17,7 +18,11 @@ pub use error::Stage1Error;
 pub use etc::write_app_net_files;
 pub use nspawn::{NspawnOptions, machine_name, nspawn_command};
 pub use root::{
-    POD_TARGET, app_rootfs_in_pod, build_stage1_root, mount_app_rootfs, read_app_status,
-    read_pod_pid, resolve_id, stage1_rootfs, unmount_pod, write_app_status, write_pod_hostname,
-    write_pod_pid,
+    POD_TARGET, add_app_identities, app_rootfs_in_pod, build_stage1_root, mount_app_rootfs,
+    read_app_status, read_pod_pid, resolve_id, stage1_rootfs, unmount_pod, write_app_status,
+    write_pod_hostname, write_pod_pid,
+};
+pub use unit::{
+    APP_PATH, AppPlan, Limits, UnitError, app_unit_properties, capability_mask, limits, plan_app,
+    pod_cpu_quota, pod_memory_limit,
 };

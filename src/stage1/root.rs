@@ -160,6 +160,44 @@ fn group() -> String {
     out
 }
 
+/// Gives the apps' UIDs and GIDs entries in the pod's own /etc/passwd and /etc/group: the
+/// pod's systemd looks a unit's `User=`/`Group=` up there (not in the app's root) and refuses
+/// to start an app whose IDs it cannot find.
+pub fn add_app_identities(
+    stage1_root: &Path,
+    users: &[(u32, u32)],
+    groups: &[u32],
+) -> Result<(), Stage1Error> {
+    let add = |db: &str, lines: Vec<(u32, String)>| -> Result<(), Stage1Error> {
+        let path = stage1_root.join("etc").join(db);
+        let mut text =
+            fs::read_to_string(&path).map_err(|e| Stage1Error::io("reading", &path, e))?;
+        for (id, line) in lines {
+            let taken = text
+                .lines()
+                .any(|l| l.split(':').nth(2) == Some(id.to_string().as_str()));
+            if !taken {
+                text.push_str(&line);
+            }
+        }
+        write(&path, &text)
+    };
+    add(
+        "passwd",
+        users
+            .iter()
+            .map(|&(uid, gid)| (uid, format!("app{uid}:x:{uid}:{gid}::/:/sbin/nologin\n")))
+            .collect(),
+    )?;
+    add(
+        "group",
+        groups
+            .iter()
+            .map(|&gid| (gid, format!("app{gid}:x:{gid}:\n")))
+            .collect(),
+    )
+}
+
 fn write(path: &Path, text: &str) -> Result<(), Stage1Error> {
     fs::write(path, text).map_err(|e| Stage1Error::io("writing", path, e))
 }

@@ -40,6 +40,22 @@ pub struct GlobalArgs {
     pub system_config: PathBuf,
 }
 
+impl Cli {
+    /// Whether the global or `run`/`prepare` option `--name` takes a value.
+    pub fn option_takes_value(name: &str) -> bool {
+        use clap::CommandFactory;
+        let cli = Cli::command();
+        let mut args: Vec<&clap::Arg> = cli.get_arguments().collect();
+        for sub in ["run", "prepare"] {
+            if let Some(sub) = cli.find_subcommand(sub) {
+                args.extend(sub.get_arguments());
+            }
+        }
+        args.iter()
+            .any(|a| a.get_long() == Some(name) && a.get_action().takes_values())
+    }
+}
+
 impl GlobalArgs {
     /// The trust store over --local-config and --system-config.
     pub fn trust_store(&self) -> rkt::trust::TrustStore {
@@ -272,9 +288,22 @@ pub struct PrepareArgs {
 #[derive(Debug, Args)]
 pub struct PodSpecArgs {
     /// Images: ID (or unique prefix), an ACI file or https:// URL, or a name[:version]
-    /// (from the store, else found by appc discovery)
+    /// (from the store, else found by appc discovery), each followed by its per-app options
+    /// (--user, --exec, --memory, ...) and `-- ARGS ---`; pod options go before the first image
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<String>,
+    /// Each image's per-app options, taken out of the command line before clap (app_args).
+    #[arg(skip)]
+    pub app_overrides: Vec<rkt::pod::AppOverrides>,
+    /// Give every app the environment of rkt itself (under the image's own variables)
+    #[arg(long)]
+    pub inherit_env: bool,
+    /// Set an environment variable in every app (over the image's), NAME=VALUE
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub set_env: Vec<String>,
+    /// Set the NAME=VALUE lines of a file in every app's environment (under --set-env)
+    #[arg(long, value_name = "FILE")]
+    pub set_env_file: Vec<PathBuf>,
     /// When to use the network for images given by name or URL: new (only if not stored),
     /// update (ask the server for a newer image), never (stored images only)
     #[arg(long, value_enum, default_value = "new")]
@@ -317,7 +346,14 @@ The pod runs as the systemd unit rkt-<uuid>.service in machine.slice and is regi
 machined: see it with `machinectl list`, read its apps' output with `journalctl -M <machine>`
 while it runs or `journalctl -m -t <app>` afterwards. rkt run exits with the first non-zero
 exit status of the pod's apps, or 254 for its own failures. Under a unit file
-(ExecStart=rkt run ...), stopping that unit stops the pod.")]
+(ExecStart=rkt run ...), stopping that unit stops the pod.
+
+Per-app options follow the image they are for: --name, --exec, --user, --group,
+--supplementary-gids=1,2, --working-dir, --set-env=NAME=VALUE, --set-env-file=FILE,
+--readonly-rootfs, --memory=64M, --cpu=500m, --cpu-shares=N, --caps-retain=CAP_A,CAP_B,
+--caps-remove=..., --seccomp=mode=retain|remove[,errno=EPERM],SYSCALL,..., --oom-score-adj=N;
+the app's arguments follow `--` and end at `---`:
+  rkt run --set-env=MODE=test img1 --user=1000 --memory=64M -- --verbose --- img2 --exec=/bin/sh")]
 pub struct RunArgs {
     #[command(flatten)]
     pub spec: PodSpecArgs,

@@ -2,6 +2,7 @@
 //! hands them to systemd). A thin shell over the `rkt` library: parse, dispatch, report.
 #![forbid(unsafe_code)]
 
+mod app_args;
 mod cli;
 mod commands;
 mod handoff;
@@ -16,7 +17,16 @@ use clap::Parser;
 const EXIT_FAILURE: u8 = 254;
 
 fn main() -> ExitCode {
-    let cli = match cli::Cli::try_parse() {
+    let (argv, per_app) =
+        match app_args::split_app_options(std::env::args().collect(), cli::Cli::option_takes_value)
+        {
+            Ok(split) => split,
+            Err(e) => {
+                eprintln!("rkt: {e:#}");
+                return ExitCode::from(EXIT_FAILURE);
+            }
+        };
+    let mut cli = match cli::Cli::try_parse_from(argv) {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
             // --help and --version.
@@ -36,6 +46,11 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
+    match &mut cli.command {
+        cli::Command::Run(args) => args.spec.app_overrides = per_app,
+        cli::Command::Prepare(args) => args.spec.app_overrides = per_app,
+        _ => {}
+    }
     init_logging(cli.global.debug);
     match commands::run(cli) {
         Ok(code) => ExitCode::from(code),

@@ -20,11 +20,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use rkt::pod::{PodNet, PodOptions, Pods, RunningPod};
-use rkt::schema::{App, RuntimeApp};
+use rkt::schema::RuntimeApp;
 use rkt::stage1::{self as s1, NspawnOptions};
 use rkt::store::Store;
 use rkt::systemd::{Machine, ServiceRun, Systemd};
-use zbus::zvariant::Value;
 
 /// rkt's own failures, as in stage0.
 const EXIT_FAILURE: u8 = 254;
@@ -125,9 +124,24 @@ fn run_pod(
             None => store.manifest(id)?.app.context("image has no app")?,
         };
         // User, group and executable are looked up in the root the app will see.
-        plans.push(plan_app(app.name.as_str(), &image_app, &app_root)?);
+        let mut plan = s1::plan_app(
+            app.name.as_str(),
+            &image_app,
+            app.read_only_root_fs,
+            &app_root,
+        )?;
+        plan.limits
+            .relax(options.all_capabilities, options.no_seccomp);
+        plans.push(plan);
     }
 
+    let users: Vec<(u32, u32)> = plans.iter().map(|p| (p.uid, p.gid)).collect();
+    let groups: Vec<u32> = plans
+        .iter()
+        .flat_map(|p| std::iter::once(p.gid).chain(p.supplementary_gids.iter().copied()))
+        .collect();
+    s1::add_app_identities(&root, &users, &groups)?;
+    limit_pod_on_cgroup_v1(&pod.uuid, &plans)?;
     let netns = match (&options.net, &options.network) {
         (PodNet::Cni, Some(conf)) => {
             s1::setup_pod_network(&pod.path, &pod.uuid, conf)?;
@@ -219,103 +233,50 @@ fn run_pod(
     Ok(first_failure)
 }
 
-/// Everything needed to start one app inside the pod.
-struct AppPlan {
-    name: String,
-    exec: Vec<String>,
-    uid: u32,
-    gid: u32,
-    workdir: String,
-    env: Vec<(String, String)>,
-}
-
-const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-fn plan_app(name: &str, app: &App, image_rootfs: &Path) -> Result<AppPlan> {
-    if app.exec.is_empty() {
-        bail!("app {name} has nothing to execute (its \"exec\" is empty)");
+/// Under cgroup v1 (hybrid hosts) the apps' MemoryMax and CPUQuota cannot take effect inside
+/// the pod (its systemd has no memory or cpu controller of its own): the host's systemd limits
+/// the pod's own unit instead (see [`s1::pod_memory_limit`]).
+fn limit_pod_on_cgroup_v1(uuid: &str, plans: &[s1::AppPlan]) -> Result<()> {
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        return Ok(());
     }
-    let mut exec = app.exec.clone();
-    if !exec[0].starts_with('/') {
-        // exec(3)-style lookup, in the image's PATH, not the host's.
-        exec[0] = PATH
-            .split(':')
-            .map(|d| format!("{d}/{}", exec[0]))
-            .find(|p| image_rootfs.join(p.trim_start_matches('/')).exists())
-            .with_context(|| format!("app {name}: {:?} is not in the image's PATH", exec[0]))?;
+    let mut properties = Vec::new();
+    if let Some(bytes) = s1::pod_memory_limit(plans) {
+        properties.push(format!("MemoryMax={bytes}"));
     }
-    let uid = s1::resolve_id(image_rootfs, "passwd", &app.user)
-        .with_context(|| format!("app {name}: user {:?}", app.user))?;
-    let gid = s1::resolve_id(image_rootfs, "group", &app.group)
-        .with_context(|| format!("app {name}: group {:?}", app.group))?;
-    // The spec's environment, then the manifest's (which may override PATH).
-    let mut env = vec![
-        ("PATH".to_owned(), PATH.to_owned()),
-        ("AC_APP_NAME".to_owned(), name.to_owned()),
-        ("container".to_owned(), "rkt".to_owned()),
-    ];
-    for var in &app.environment {
-        env.retain(|(k, _)| k != &var.name);
-        env.push((var.name.clone(), var.value.clone()));
+    if let Some(usec) = s1::pod_cpu_quota(plans) {
+        // systemctl takes a percentage of one CPU: 10 000 µs per s is 1 %.
+        properties.push(format!("CPUQuota={}%", usec.div_ceil(10_000)));
     }
-    let workdir = if app.working_directory.is_empty() {
-        "/".to_owned()
-    } else {
-        app.working_directory.clone()
-    };
-    Ok(AppPlan {
-        name: name.to_owned(),
-        exec,
-        uid,
-        gid,
-        workdir,
-        env,
-    })
+    if properties.is_empty() {
+        return Ok(());
+    }
+    let status = Command::new("systemctl")
+        .args(["set-property", "--runtime", &format!("rkt-{uuid}.service")])
+        .args(&properties)
+        .status()
+        .context("running systemctl set-property for the pod's limits")?;
+    if !status.success() {
+        bail!("could not set the pod's limits {properties:?} (systemctl set-property: {status})");
+    }
+    Ok(())
 }
 
 /// Starts every app as `<name>.service` in the pod, over a connection of its own to the pod's
 /// systemd, and returns the runs to wait on.
-fn start_apps(leader: u32, plans: Vec<AppPlan>) -> Result<Vec<(String, Systemd, ServiceRun)>> {
+fn start_apps(leader: u32, plans: Vec<s1::AppPlan>) -> Result<Vec<(String, Systemd, ServiceRun)>> {
     let mut runs = Vec::new();
     for plan in plans {
         let bus = Systemd::pod(leader)?;
         let run = bus
             .start_service(
                 &format!("{}.service", plan.name),
-                &app_unit_properties(&plan),
+                &s1::app_unit_properties(&plan),
             )
             .with_context(|| format!("starting app {}", plan.name))?;
         runs.push((plan.name, bus, run));
     }
     Ok(runs)
-}
-
-/// The app's transient unit: its own root, identity and environment, output to the journal
-/// under the app's name.
-fn app_unit_properties(plan: &AppPlan) -> Vec<(&'static str, Value<'static>)> {
-    let exec_start = vec![(plan.exec[0].clone(), plan.exec.clone(), false)];
-    let env: Vec<String> = plan.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    vec![
-        ("Description", Value::from(format!("rkt app {}", plan.name))),
-        // Reports a failed exec as a failed start, not as a run that exited.
-        ("Type", Value::from("exec")),
-        (
-            "RootDirectory",
-            Value::from(s1::app_rootfs_in_pod(&plan.name)),
-        ),
-        ("WorkingDirectory", Value::from(plan.workdir.clone())),
-        ("User", Value::from(plan.uid.to_string())),
-        ("Group", Value::from(plan.gid.to_string())),
-        ("SyslogIdentifier", Value::from(plan.name.clone())),
-        ("StandardOutput", Value::from("journal")),
-        ("StandardError", Value::from("journal")),
-        // The spec promises /proc, /sys and /dev in every app.
-        ("MountAPIVFS", Value::from(true)),
-        ("Environment", Value::from(env)),
-        ("ExecStart", Value::from(exec_start)),
-        // Nothing of an ended app lingers (its status is read as it ends).
-        ("CollectMode", Value::from("inactive-or-failed")),
-    ]
 }
 
 /// Runs systemd-nspawn for the pod and waits until the pod's systemd has booted: nspawn gets

@@ -77,6 +77,7 @@ echo "$out/inspect.aci"
 #                  started together are alive at once: namespace IDs are reused once freed)
 #   inspect-print  prints its namespaces, leaves a marker, exits 0 after 1 s
 #   inspect-sleep  says it started, then sleeps (until stopped)
+#   inspect-isolated  isolators in its manifest (no-new-privileges, caps, seccomp)
 variant() {
   local name=$1; shift
   manifest "example.com/$name" /inspect "$@" > "$work/inspect/manifest"
@@ -90,6 +91,22 @@ variant inspect-sleep --print-msg started --sleep 600
 #                  resolver and hosts files rkt wrote into its /etc
 variant inspect-net --print-netns --print-net-devs --print-addrs --print-hostname \
   --read-file /etc/resolv.conf --read-file /etc/hosts
+
+# inspect-isolated: isolators in the image manifest (no-new-privileges, a capability removed,
+# a syscall refused with ENOTTY); prints what it is under.
+manifest example.com/inspect-isolated /inspect --print-caps --try-chroot > "$work/inspect/manifest"
+python3 - "$work/inspect/manifest" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+m["app"]["isolators"] = [
+    {"name": "os/linux/no-new-privileges", "value": True},
+    {"name": "os/linux/capabilities-remove-set", "value": {"set": ["CAP_CHOWN"]}},
+    {"name": "os/linux/seccomp-remove-set", "value": {"set": ["chroot"], "errno": "ENOTTY"}},
+]
+json.dump(m, open(sys.argv[1], "w"))
+PY
+pack "$work/inspect" "$out/inspect-isolated.aci"
+echo "$out/inspect-isolated.aci"
 
 # inspect-base / inspect-on-base: an appc dependency. The base holds the helper and no app;
 # the image on it holds only a file and an app that runs the base's /inspect.

@@ -35,26 +35,54 @@ pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
         hostname: rkt::pod::pod_hostname(spec.hostname.as_deref())?,
         dns: rkt::pod::DnsOptions::parse(&spec.dns, &spec.dns_search, &spec.dns_opt)?,
         hosts: rkt::pod::HostsOptions::parse(&spec.hosts_entry)?,
+        all_capabilities: global
+            .insecure_options
+            .allows(rkt::insecure::Insecure::Capabilities),
+        no_seccomp: global
+            .insecure_options
+            .allows(rkt::insecure::Insecure::Seccomp),
     };
     let store = Store::open(&global.dir)?;
     let pods = Pods::open(&global.dir)?;
-    let mut ids = Vec::new();
-    for image in &spec.images {
-        ids.push(resolve_image(
-            global,
-            &store,
-            image,
-            spec.pull_policy.into(),
-        )?);
+    let pod_env = pod_environment(spec)?;
+    let mut apps = Vec::new();
+    for (i, image) in spec.images.iter().enumerate() {
+        let id = resolve_image(global, &store, image, spec.pull_policy.into())?;
+        let mut overrides = spec.app_overrides.get(i).cloned().unwrap_or_default();
+        if spec.inherit_env {
+            overrides.base_environment = std::env::vars().collect();
+        }
+        // Precedence: the pod's --set-env-file and --set-env, then the app's own options.
+        overrides.environment.splice(0..0, pod_env.iter().cloned());
+        apps.push((id, overrides));
     }
     let pod = pods
-        .prepare(&store, &ids, &options)
+        .prepare_apps(&store, &apps, &options)
         .context("preparing the pod")?;
     if let Some(file) = &spec.uuid_file_save {
         std::fs::write(file, format!("{}\n", pod.uuid))
             .with_context(|| format!("writing {}", file.display()))?;
     }
     Ok(pod)
+}
+
+/// The pod-wide `--set-env-file` then `--set-env` variables, in precedence order.
+fn pod_environment(spec: &PodSpecArgs) -> Result<Vec<(String, String)>> {
+    let mut env = Vec::new();
+    for file in &spec.set_env_file {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("reading --set-env-file {}", file.display()))?;
+        env.extend(
+            rkt::pod::parse_env_file(&text)
+                .map_err(|e| anyhow::anyhow!("--set-env-file {}: {e}", file.display()))?,
+        );
+    }
+    for var in &spec.set_env {
+        env.push(
+            rkt::pod::parse_env_assignment(var).map_err(|e| anyhow::anyhow!("--set-env: {e}"))?,
+        );
+    }
+    Ok(env)
 }
 
 /// One app of a pod, as `rkt list --format=json` prints it.

@@ -23,7 +23,11 @@ usage: inspect [FLAG]...   (flags run in order; --exit-code is applied last)
   --print-net-devs         network interfaces from /proc/net/dev, as net_devs=lo,eth0
   --print-addrs            local IPv4 addresses from /proc/net/fib_trie, as addrs=127.0.0.1,…
   --print-ns               every namespace: ns:net=…, ns:ipc=…, ns:uts=…, ns:pid=…, ns:mnt=…
-  --print-memory-limit     memory.max of this process's cgroup (cgroup v2)
+  --print-memory-limit     memory.max of this process's cgroup (v2; v1: memory.limit_in_bytes)
+  --print-cpu-quota        the CPU quota of this process's cgroup, as cpu_quota=QUOTA/PERIOD (µs)
+  --print-args             the command line, as arg:N=VALUE
+  --try-chroot             chroot to /: chroot=ok or chroot=errno:N (for seccomp tests)
+  --try-write PATH         write PATH: write:PATH=ok or write:PATH=errno:N (read-only roots)
   --print-msg TEXT         TEXT
   --read-file PATH         the contents of PATH
   --write-file PATH TEXT   write TEXT to PATH
@@ -153,6 +157,22 @@ fn main() -> ExitCode {
             "--print-memory-limit" => memory_limit().map(|m| {
                 let _ = writeln!(out, "memory_max={m}");
             }),
+            "--print-cpu-quota" => cpu_quota().map(|q| {
+                let _ = writeln!(out, "cpu_quota={q}");
+            }),
+            "--print-args" => {
+                for (n, arg) in env::args().enumerate() {
+                    let _ = writeln!(out, "arg:{n}={arg}");
+                }
+                Ok(())
+            }
+            "--try-chroot" => {
+                let _ = writeln!(out, "chroot={}", outcome(std::os::unix::fs::chroot("/")));
+                Ok(())
+            }
+            "--try-write" => next(&mut i, &flag).map(|p| {
+                let _ = writeln!(out, "write:{p}={}", outcome(fs::write(&p, "x")));
+            }),
             "--print-msg" => next(&mut i, &flag).map(|m| {
                 let _ = writeln!(out, "{m}");
             }),
@@ -216,10 +236,54 @@ fn print_status_fields(out: &mut impl Write, fields: &[(&str, &str)]) -> Result<
 
 fn memory_limit() -> Result<String, String> {
     let cgroup = read_trimmed("/proc/self/cgroup")?;
+    // cgroup v1 (or hybrid): the memory controller's own hierarchy.
+    let v1 = cgroup.lines().find_map(|l| {
+        let (_, rest) = l.split_once(':')?;
+        let (controllers, path) = rest.split_once(':')?;
+        controllers
+            .split(',')
+            .any(|c| c == "memory")
+            .then_some(path)
+    });
+    if let Some(path) = v1 {
+        return read_trimmed(&format!(
+            "/sys/fs/cgroup/memory{path}/memory.limit_in_bytes"
+        ));
+    }
     let path = cgroup
         .lines()
         .find_map(|l| l.strip_prefix("0::"))
         .ok_or("no cgroup v2 entry in /proc/self/cgroup")?;
     read_trimmed(&format!("/sys/fs/cgroup{path}/memory.max"))
         .or_else(|_| read_trimmed("/sys/fs/cgroup/memory.max"))
+}
+
+/// `QUOTA/PERIOD` from cpu.max (v2) or cpu.cfs_quota_us and cpu.cfs_period_us (v1).
+fn cpu_quota() -> Result<String, String> {
+    let cgroup = read_trimmed("/proc/self/cgroup")?;
+    let v1 = cgroup.lines().find_map(|l| {
+        let (_, rest) = l.split_once(':')?;
+        let (controllers, path) = rest.split_once(':')?;
+        controllers.split(',').any(|c| c == "cpu").then_some(path)
+    });
+    if let Some(path) = v1 {
+        let dir = format!("/sys/fs/cgroup/cpu{path}");
+        let quota = read_trimmed(&format!("{dir}/cpu.cfs_quota_us"))?;
+        let period = read_trimmed(&format!("{dir}/cpu.cfs_period_us"))?;
+        return Ok(format!("{quota}/{period}"));
+    }
+    let path = cgroup
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .ok_or("no cgroup v2 entry in /proc/self/cgroup")?;
+    let max = read_trimmed(&format!("/sys/fs/cgroup{path}/cpu.max"))?;
+    Ok(max.replacen(' ', "/", 1))
+}
+
+/// `ok`, or `errno:N` of a failed call.
+fn outcome<T>(result: std::io::Result<T>) -> String {
+    match result {
+        Ok(_) => "ok".to_owned(),
+        Err(e) => format!("errno:{}", e.raw_os_error().unwrap_or(-1)),
+    }
 }

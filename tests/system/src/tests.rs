@@ -57,6 +57,15 @@ pub const ALL: &[(&str, Test)] = &[
         "net_cni_bridge_gives_the_app_an_address",
         net_cni_bridge_gives_the_app_an_address,
     ),
+    (
+        "per_app_options_reach_the_app",
+        per_app_options_reach_the_app,
+    ),
+    ("isolators_reach_the_app", isolators_reach_the_app),
+    (
+        "unknown_user_or_isolator_stops_before_the_pod",
+        unknown_user_or_isolator_stops_before_the_pod,
+    ),
 ];
 
 fn check(cond: bool, why: impl FnOnce() -> String) -> TestResult {
@@ -1230,4 +1239,300 @@ fn crashed_pod_network_freed_by_gc(t: &PodTest, config: &str, ipam: &str) -> Tes
     let _ = child.kill();
     let _ = child.wait();
     result
+}
+
+/// The app's journal lines (`key=value` as inspect prints them), latest run last.
+fn app_lines(t: &PodTest, app: &str) -> Vec<String> {
+    t.journal(&["-m", "-t", app])
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The last value of `key` the app printed.
+fn last_value(lines: &[String], key: &str) -> Option<String> {
+    let prefix = format!("{key}=");
+    lines
+        .iter()
+        .rev()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map(str::to_owned)
+}
+
+/// Runs rkt with `INHERITED=from-rkt` in its environment (for --inherit-env); it must succeed.
+fn run_ok(t: &PodTest, args: &[&str]) -> TestResult {
+    let mut cmd = vec!["env", "INHERITED=from-rkt"];
+    cmd.extend(t.args(args));
+    let out = t.ctx.systemd.run(&cmd)?;
+    check(out.status.success(), || {
+        let log = t.journal(&["-m", "-n", "30", "-o", "short"]);
+        format!(
+            "rkt {args:?} exited {}: {}\n{log}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// Per-app options after an image reach that app only: name, user, group, supplementary
+/// groups, working directory, environment (pod-wide and per app), command and arguments, and
+/// a read-only root (for the second app alone). What the apps print is what they saw.
+fn per_app_options_reach_the_app(ctx: &Ctx) -> TestResult {
+    let t = PodTest::new(ctx)?;
+    let image = t.image("inspect");
+    let env_file = format!("{}/app.env", t.dir);
+    ctx.systemd.ok(&[
+        "sh",
+        "-c",
+        &format!("printf 'FROM_FILE=f\\nAPP=file\\n' > {env_file}"),
+    ])?;
+    let uuid_file = t.uuid_file();
+    run_ok(
+        &t,
+        &[
+            "run",
+            "--inherit-env",
+            "--set-env=POD=p",
+            &image,
+            "--name=opts-user",
+            "--user=user",
+            "--group=user",
+            "--supplementary-gids=10,20",
+            "--working-dir=/tmp",
+            "--set-env-file",
+            &env_file,
+            "--set-env=APP=cli",
+            "--",
+            "--print-env",
+            "--print-user",
+            "--print-caps",
+            "--print-cwd",
+            "--print-args",
+            "---",
+            &image,
+            "--name=opts-ro",
+            "--readonly-rootfs",
+            "--exec=/inspect",
+            "--",
+            "--try-write",
+            "/marker",
+            "--print-env",
+            "---",
+            "--uuid-file-save",
+            &uuid_file,
+        ],
+    )?;
+    let user = app_lines(&t, "opts-user");
+    let want = [
+        ("uid", "1000 1000 1000 1000"),
+        ("gid", "1000 1000 1000 1000"),
+        // The supplementary groups, and the primary group as systemd adds it.
+        ("groups", "10 20 1000"),
+        ("cwd", "/tmp"),
+        ("env:POD", "p"),
+        ("env:INHERITED", "from-rkt"),
+        ("env:FROM_FILE", "f"),
+        ("env:APP", "cli"),
+        ("env:AC_APP_NAME", "opts-user"),
+        ("arg:1", "--print-env"),
+        ("arg:5", "--print-args"),
+        // A non-root app gets the default set as ambient capabilities.
+        ("cap_ambient", "00000000a80425fb"),
+    ];
+    for (key, value) in want {
+        let got = last_value(&user, key);
+        check(got.as_deref() == Some(value), || {
+            format!(
+                "app opts-user: {key}={got:?}, want {value:?}\n{}",
+                user.join("\n")
+            )
+        })?;
+    }
+    let ro = app_lines(&t, "opts-ro");
+    // EROFS: the root is read-only, though the app is root.
+    check(
+        last_value(&ro, "write:/marker").as_deref() == Some("errno:30")
+            && last_value(&ro, "env:POD").as_deref() == Some("p")
+            && last_value(&ro, "env:APP").is_none(),
+        || format!("app opts-ro:\n{}", ro.join("\n")),
+    )?;
+    let uuid = t.read_uuid().ok_or("no UUID saved")?;
+    t.gc_leaves_nothing(&uuid)
+}
+
+/// Isolator flags become limits the app is under: capability sets (bounding and effective),
+/// the memory limit of its cgroup, a syscall refused by seccomp with the errno asked for,
+/// and its OOM score adjustment; an app without flags gets the default capability set.
+fn isolators_reach_the_app(ctx: &Ctx) -> TestResult {
+    let t = PodTest::new(ctx)?;
+    let image = t.image("inspect");
+    let uuid_file = t.uuid_file();
+    run_ok(
+        &t,
+        &[
+            "run",
+            "--uuid-file-save",
+            &uuid_file,
+            &image,
+            "--name=iso-limited",
+            "--memory=64M",
+            "--cpu=500m",
+            "--caps-retain=CAP_KILL,CAP_NET_RAW",
+            "--seccomp=mode=remove,errno=ENOTTY,chroot",
+            "--oom-score-adj=300",
+            "--",
+            "--print-caps",
+            "--print-memory-limit",
+            "--print-cpu-quota",
+            "--try-chroot",
+            "--read-file",
+            "/proc/self/oom_score_adj",
+            "--read-file",
+            "/proc/self/cgroup",
+            "---",
+        ],
+    )?;
+    let limited = app_lines(&t, "iso-limited");
+    let want = [
+        ("cap_bounding", "0000000000002020"),
+        ("cap_effective", "0000000000002020"),
+        // appc quantities are SI: 64M is 64 000 000 bytes. Under cgroup v1 it is the pod's
+        // limit (the app's only memory cgroup), under v2 the app's own.
+        ("memory_max", "64000000"),
+        // 500m: half of each 100 ms period.
+        ("cpu_quota", "50000/100000"),
+        // ENOTTY, from the filter: root with CAP_SYS_CHROOT gone would get EPERM.
+        ("chroot", "errno:25"),
+        ("file:/proc/self/oom_score_adj", "300"),
+    ];
+    for (key, value) in want {
+        let got = last_value(&limited, key);
+        check(got.as_deref() == Some(value), || {
+            format!(
+                "app iso-limited: {key}={got:?}, want {value:?}\n{}",
+                limited.join("\n")
+            )
+        })?;
+    }
+    let uuid = t.read_uuid().ok_or("no UUID saved")?;
+    t.gc_leaves_nothing(&uuid)?;
+    run_ok(
+        &t,
+        &[
+            "run",
+            "--uuid-file-save",
+            &uuid_file,
+            &image,
+            "--name=iso-default",
+            "--",
+            "--print-caps",
+            "--try-chroot",
+            "---",
+        ],
+    )?;
+    let default = app_lines(&t, "iso-default");
+    check(
+        last_value(&default, "cap_bounding").as_deref() == Some("00000000a80425fb")
+            && last_value(&default, "chroot").as_deref() == Some("ok"),
+        || format!("app iso-default:\n{}", default.join("\n")),
+    )?;
+    let uuid = t.read_uuid().ok_or("no UUID saved")?;
+    t.gc_leaves_nothing(&uuid)?;
+    // The same isolators written in the image manifest.
+    let isolated = t.image("inspect-isolated");
+    run_ok(&t, &["run", "--uuid-file-save", &uuid_file, &isolated])?;
+    let lines = app_lines(&t, "inspect-isolated");
+    let want = [
+        ("no_new_privs", "1"),
+        // The default set without CAP_CHOWN (bit 0).
+        ("cap_bounding", "00000000a80425fa"),
+        ("chroot", "errno:25"),
+    ];
+    for (key, value) in want {
+        let got = last_value(&lines, key);
+        check(got.as_deref() == Some(value), || {
+            format!(
+                "app inspect-isolated: {key}={got:?}, want {value:?}\n{}",
+                lines.join("\n")
+            )
+        })?;
+    }
+    let uuid = t.read_uuid().ok_or("no UUID saved")?;
+    t.gc_leaves_nothing(&uuid)?;
+    // --insecure-options=capabilities,seccomp turns both off, whatever the manifest says (the
+    // app keeps what the pod has: more than the default set, CAP_CHOWN included); a non-root
+    // app next to it still starts (its ambient set cannot exceed the pod's).
+    let out = ctx.systemd.run(&[
+        &t.rkt,
+        "--dir",
+        &t.dir,
+        "--insecure-options=image,capabilities,seccomp",
+        "run",
+        "--uuid-file-save",
+        &uuid_file,
+        &isolated,
+        &image,
+        "--name=iso-insecure-user",
+        "--user=user",
+        "--",
+        "--print-caps",
+        "---",
+    ])?;
+    check(out.status.success(), || {
+        format!(
+            "rkt run exited {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    let lines = app_lines(&t, "inspect-isolated");
+    let bounding = last_value(&lines, "cap_bounding")
+        .and_then(|hex| u64::from_str_radix(&hex, 16).ok())
+        .unwrap_or(0);
+    check(
+        last_value(&lines, "chroot").as_deref() == Some("ok")
+            && bounding & 1 == 1
+            && bounding.count_ones() > 14,
+        || format!("app inspect-isolated, insecure:\n{}", lines.join("\n")),
+    )?;
+    let uuid = t.read_uuid().ok_or("no UUID saved")?;
+    t.gc_leaves_nothing(&uuid)
+}
+
+/// A user the image does not have, or an isolator value rkt cannot apply: one clear line,
+/// exit 254, and no pod made.
+fn unknown_user_or_isolator_stops_before_the_pod(ctx: &Ctx) -> TestResult {
+    let t = PodTest::new(ctx)?;
+    let image = t.image("inspect");
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["--user=nobody"],
+            "user \"nobody\" is not in the image's /etc/passwd",
+        ),
+        (
+            &["--group=staff"],
+            "group \"staff\" is not in the image's /etc/group",
+        ),
+        (
+            &["--caps-retain=CAP_FLY"],
+            "\"CAP_FLY\" is not a Linux capability",
+        ),
+    ];
+    for (flags, want) in cases {
+        let mut args = vec!["run", image.as_str()];
+        args.extend_from_slice(flags);
+        let out = t.rkt(&args)?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        check(
+            out.status.code() == Some(254) && stderr.contains(want) && stderr.lines().count() == 1,
+            || {
+                format!(
+                    "rkt {flags:?} exited {}: {stderr:?}, want {want:?}",
+                    out.status
+                )
+            },
+        )?;
+    }
+    let pods = t.ok(&["list", "--no-legend"])?;
+    check(pods.trim().is_empty(), || format!("pods were made: {pods}"))
 }

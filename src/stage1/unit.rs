@@ -1,0 +1,605 @@
+//! An app's transient unit: what stage1 asks the pod's systemd to run for one app (its
+//! command, identity, environment, root) and the app's isolators as systemd properties.
+
+use std::path::Path;
+
+use zbus::zvariant::Value;
+
+use crate::schema::{App, DEFAULT_CAPABILITIES, IsolatorValue, SeccompSet};
+
+use super::{Stage1Error, app_rootfs_in_pod, resolve_id};
+
+/// The spec's PATH for apps (and for looking up a relative `exec[0]` in the image).
+pub const APP_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Why an app cannot be turned into a unit.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UnitError {
+    #[error("app {app}: nothing to execute (its \"exec\" is empty)")]
+    NoExec { app: String },
+    #[error("app {app}: {exec:?} is not in the image's PATH; give an absolute path with --exec")]
+    NotInPath { app: String, exec: String },
+    #[error("app {app}: {what} {name:?}: {source}")]
+    Identity {
+        app: String,
+        what: &'static str,
+        name: String,
+        #[source]
+        source: Stage1Error,
+    },
+    #[error("app {app}: isolator {isolator}: {reason}")]
+    Isolator {
+        app: String,
+        isolator: &'static str,
+        reason: String,
+    },
+}
+
+/// Everything needed to start one app inside the pod.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppPlan {
+    pub name: String,
+    pub exec: Vec<String>,
+    pub uid: u32,
+    pub gid: u32,
+    pub supplementary_gids: Vec<u32>,
+    pub workdir: String,
+    pub env: Vec<(String, String)>,
+    pub read_only_root: bool,
+    pub limits: Limits,
+}
+
+/// The app's isolators, as systemd understands them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Limits {
+    /// Bytes (MemoryMax).
+    pub memory_max: Option<u64>,
+    /// Microseconds of CPU time per second (CPUQuota).
+    pub cpu_quota_usec: Option<u64>,
+    /// CPUWeight, from cpu-shares.
+    pub cpu_weight: Option<u64>,
+    /// The capability bounding set, as a bit mask.
+    pub capabilities: u64,
+    pub no_new_privileges: bool,
+    /// (allow-list?, syscalls) for SystemCallFilter.
+    pub syscall_filter: Option<(bool, Vec<String>)>,
+    /// The errno refused syscalls get (SystemCallErrorNumber); without one they kill the app.
+    pub syscall_errno: Option<i32>,
+    pub oom_score_adj: Option<i32>,
+}
+
+impl Limits {
+    /// Drops the checks the user turned off with `--insecure-options`: the capability bounding
+    /// set (every capability stays) and the syscall filter.
+    pub fn relax(&mut self, all_capabilities: bool, no_seccomp: bool) {
+        if all_capabilities {
+            self.capabilities = (1u64 << CAPABILITIES.len()) - 1;
+        }
+        if no_seccomp {
+            self.syscall_filter = None;
+            self.syscall_errno = None;
+        }
+    }
+}
+
+/// Plans `app` (the pod manifest's app, or the image's) for the pod app `name`; users, groups
+/// and a relative executable are looked up in `image_rootfs`, the root the app will see.
+pub fn plan_app(
+    name: &str,
+    app: &App,
+    read_only_root: bool,
+    image_rootfs: &Path,
+) -> Result<AppPlan, UnitError> {
+    if app.exec.is_empty() {
+        return Err(UnitError::NoExec { app: name.into() });
+    }
+    let mut exec = app.exec.clone();
+    if !exec[0].starts_with('/') {
+        // exec(3)-style lookup, in the image's PATH, not the host's.
+        exec[0] = APP_PATH
+            .split(':')
+            .map(|d| format!("{d}/{}", exec[0]))
+            .find(|p| image_rootfs.join(p.trim_start_matches('/')).exists())
+            .ok_or_else(|| UnitError::NotInPath {
+                app: name.into(),
+                exec: exec[0].clone(),
+            })?;
+    }
+    let identity = |db, what, value: &str| {
+        resolve_id(image_rootfs, db, value).map_err(|source| UnitError::Identity {
+            app: name.into(),
+            what,
+            name: value.into(),
+            source,
+        })
+    };
+    let uid = identity("passwd", "user", &app.user)?;
+    let gid = identity("group", "group", &app.group)?;
+    // The spec's environment, then the manifest's (which may override PATH).
+    let mut env = vec![
+        ("PATH".to_owned(), APP_PATH.to_owned()),
+        ("AC_APP_NAME".to_owned(), name.to_owned()),
+        ("container".to_owned(), "rkt".to_owned()),
+    ];
+    for var in &app.environment {
+        env.retain(|(k, _)| k != &var.name);
+        env.push((var.name.clone(), var.value.clone()));
+    }
+    let workdir = if app.working_directory.is_empty() {
+        "/".to_owned()
+    } else {
+        app.working_directory.clone()
+    };
+    Ok(AppPlan {
+        name: name.to_owned(),
+        exec,
+        uid,
+        gid,
+        supplementary_gids: app.supplementary_gids.clone(),
+        workdir,
+        env,
+        read_only_root,
+        limits: limits(name, app)?,
+    })
+}
+
+/// The app's isolators as limits. Capabilities start from the spec's default set.
+pub fn limits(name: &str, app: &App) -> Result<Limits, UnitError> {
+    let mut limits = Limits {
+        capabilities: capability_mask(name, DEFAULT_CAPABILITIES.iter().copied())?,
+        ..Limits::default()
+    };
+    let bad = |isolator: &'static str, reason: String| UnitError::Isolator {
+        app: name.into(),
+        isolator,
+        reason,
+    };
+    for isolator in &app.isolators {
+        let value = isolator
+            .parse()
+            .map_err(|e| bad("(unreadable)", e.to_string()))?;
+        let Some(value) = value else {
+            // The spec: executors ignore isolators they do not know.
+            continue;
+        };
+        let kind = value.name();
+        match value {
+            IsolatorValue::ResourceMemory(r) => limits.memory_max = Some(r.limit.value()),
+            IsolatorValue::ResourceCpu(r) => {
+                // Millicores to µs per s: 1 core = 1 000 000 µs/s.
+                let usec = u64::try_from(r.limit.milli_value().saturating_mul(1000))
+                    .map_err(|_| bad(kind, format!("{} is too large", r.limit)))?;
+                if usec == 0 {
+                    return Err(bad(kind, "a CPU limit of 0 would never run the app".into()));
+                }
+                limits.cpu_quota_usec = Some(usec);
+            }
+            // systemd's own conversion: shares 1024 = weight 100.
+            IsolatorValue::CpuShares(shares) => {
+                limits.cpu_weight = Some((u64::from(shares) * 100 / 1024).clamp(1, 10_000))
+            }
+            IsolatorValue::CapabilitiesRetainSet(set) => {
+                limits.capabilities = capability_mask(name, set.set.iter().map(String::as_str))?
+            }
+            IsolatorValue::CapabilitiesRemoveSet(set) => {
+                limits.capabilities &= !capability_mask(name, set.set.iter().map(String::as_str))?
+            }
+            IsolatorValue::NoNewPrivileges(on) => limits.no_new_privileges = on,
+            IsolatorValue::SeccompRetainSet(set) => {
+                seccomp(name, &set, true, &mut limits)?;
+            }
+            IsolatorValue::SeccompRemoveSet(set) => {
+                seccomp(name, &set, false, &mut limits)?;
+            }
+            IsolatorValue::OomScoreAdj(adj) => limits.oom_score_adj = Some(adj),
+            IsolatorValue::ResourceBlockBandwidth(_)
+            | IsolatorValue::ResourceBlockIops(_)
+            | IsolatorValue::ResourceNetworkBandwidth(_)
+            | IsolatorValue::SelinuxContext(_)
+            | IsolatorValue::ApparmorProfile(_)
+            | IsolatorValue::Sysctl(_) => {
+                return Err(bad(
+                    kind,
+                    "not supported by this rkt; remove it from the manifest".into(),
+                ));
+            }
+        }
+    }
+    Ok(limits)
+}
+
+fn seccomp(
+    name: &str,
+    set: &SeccompSet,
+    retain: bool,
+    limits: &mut Limits,
+) -> Result<(), UnitError> {
+    let kind = if retain {
+        crate::schema::LINUX_SECCOMP_RETAIN_SET
+    } else {
+        crate::schema::LINUX_SECCOMP_REMOVE_SET
+    };
+    let bad = |reason: String| UnitError::Isolator {
+        app: name.into(),
+        isolator: kind,
+        reason,
+    };
+    let mut syscalls = Vec::new();
+    for entry in &set.set {
+        match entry.as_str() {
+            // Retaining everything is no filter at all.
+            "@appc.io/all" if retain => return Ok(()),
+            e if e.starts_with('@') => {
+                return Err(bad(format!(
+                    "the wildcard {e:?} is not supported; list the syscalls by name"
+                )));
+            }
+            e if !e
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') =>
+            {
+                return Err(bad(format!("{e:?} is not a syscall name")));
+            }
+            e => syscalls.push(e.to_owned()),
+        }
+    }
+    limits.syscall_filter = Some((retain, syscalls));
+    if let Some(errno) = set.errno.as_deref().filter(|e| !e.is_empty()) {
+        limits.syscall_errno =
+            Some(errno_number(errno).ok_or_else(|| bad(format!("unknown errno {errno:?}")))?);
+    }
+    Ok(())
+}
+
+/// The Linux capabilities by number.
+const CAPABILITIES: [&str; 41] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+/// The bit mask of capability names (`CAP_NET_RAW` or `net_raw`, any case).
+pub fn capability_mask<'a>(
+    app: &str,
+    names: impl IntoIterator<Item = &'a str>,
+) -> Result<u64, UnitError> {
+    let mut mask = 0u64;
+    for name in names {
+        let upper = name.to_ascii_uppercase();
+        let full = if upper.starts_with("CAP_") {
+            upper
+        } else {
+            format!("CAP_{upper}")
+        };
+        let bit = CAPABILITIES
+            .iter()
+            .position(|c| *c == full)
+            .ok_or_else(|| UnitError::Isolator {
+                app: app.into(),
+                isolator: "capabilities",
+                reason: format!("{name:?} is not a Linux capability (like CAP_NET_RAW)"),
+            })?;
+        mask |= 1 << bit;
+    }
+    Ok(mask)
+}
+
+/// The errno names seccomp sets use most; the number systemd wants.
+fn errno_number(name: &str) -> Option<i32> {
+    Some(match name {
+        "EPERM" => libc::EPERM,
+        "ENOENT" => libc::ENOENT,
+        "EIO" => libc::EIO,
+        "E2BIG" => libc::E2BIG,
+        "EBADF" => libc::EBADF,
+        "EAGAIN" => libc::EAGAIN,
+        "ENOMEM" => libc::ENOMEM,
+        "EACCES" => libc::EACCES,
+        "EFAULT" => libc::EFAULT,
+        "EBUSY" => libc::EBUSY,
+        "EEXIST" => libc::EEXIST,
+        "EXDEV" => libc::EXDEV,
+        "ENODEV" => libc::ENODEV,
+        "EINVAL" => libc::EINVAL,
+        "ENOSPC" => libc::ENOSPC,
+        "EROFS" => libc::EROFS,
+        "ENOTTY" => libc::ENOTTY,
+        "ENOSYS" => libc::ENOSYS,
+        "EOPNOTSUPP" => libc::EOPNOTSUPP,
+        "ENOTSUP" => libc::ENOTSUP,
+        "ECONNREFUSED" => libc::ECONNREFUSED,
+        _ => return None,
+    })
+}
+
+/// The memory limit for the whole pod where per-app limits cannot work: under cgroup v1 the
+/// pod's systemd has no memory controller of its own, so the apps share the pod's memory
+/// cgroup, which gets the sum of their limits (only when every app has one).
+pub fn pod_memory_limit(plans: &[AppPlan]) -> Option<u64> {
+    sum_if_all(plans.iter().map(|p| p.limits.memory_max))
+}
+
+/// The CPU quota (µs per s) for the whole pod under cgroup v1, as [`pod_memory_limit`].
+pub fn pod_cpu_quota(plans: &[AppPlan]) -> Option<u64> {
+    sum_if_all(plans.iter().map(|p| p.limits.cpu_quota_usec))
+}
+
+fn sum_if_all(mut values: impl Iterator<Item = Option<u64>>) -> Option<u64> {
+    values.try_fold(0u64, |sum, v| Some(sum.saturating_add(v?)))
+}
+
+/// The app's transient unit: its own root, identity and environment, output to the journal
+/// under the app's name, and its isolators.
+pub fn app_unit_properties(plan: &AppPlan) -> Vec<(&'static str, Value<'static>)> {
+    let exec_start = vec![(plan.exec[0].clone(), plan.exec.clone(), false)];
+    let env: Vec<String> = plan.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut props = vec![
+        ("Description", Value::from(format!("rkt app {}", plan.name))),
+        // Reports a failed exec as a failed start, not as a run that exited.
+        ("Type", Value::from("exec")),
+        ("RootDirectory", Value::from(app_rootfs_in_pod(&plan.name))),
+        ("WorkingDirectory", Value::from(plan.workdir.clone())),
+        ("User", Value::from(plan.uid.to_string())),
+        ("Group", Value::from(plan.gid.to_string())),
+        ("SyslogIdentifier", Value::from(plan.name.clone())),
+        ("StandardOutput", Value::from("journal")),
+        ("StandardError", Value::from("journal")),
+        // The spec promises /proc, /sys and /dev in every app.
+        ("MountAPIVFS", Value::from(true)),
+        ("Environment", Value::from(env)),
+        ("ExecStart", Value::from(exec_start)),
+        // Nothing of an ended app lingers (its status is read as it ends).
+        ("CollectMode", Value::from("inactive-or-failed")),
+        (
+            "CapabilityBoundingSet",
+            Value::from(plan.limits.capabilities),
+        ),
+        (
+            "NoNewPrivileges",
+            Value::from(plan.limits.no_new_privileges),
+        ),
+    ];
+    if plan.uid != 0 {
+        // A non-root app gets its bounding set as ambient capabilities, as rkt did; root has
+        // them all already.
+        props.push(("AmbientCapabilities", Value::from(plan.limits.capabilities)));
+    }
+    if !plan.supplementary_gids.is_empty() {
+        let gids: Vec<String> = plan.supplementary_gids.iter().map(u32::to_string).collect();
+        props.push(("SupplementaryGroups", Value::from(gids)));
+    }
+    if plan.read_only_root {
+        // Inside RootDirectory: the app's whole tree (API file systems stay as they are).
+        props.push(("ProtectSystem", Value::from("strict")));
+    }
+    if let Some(bytes) = plan.limits.memory_max {
+        props.push(("MemoryMax", Value::from(bytes)));
+    }
+    if let Some(usec) = plan.limits.cpu_quota_usec {
+        props.push(("CPUQuotaPerSecUSec", Value::from(usec)));
+    }
+    if let Some(weight) = plan.limits.cpu_weight {
+        props.push(("CPUWeight", Value::from(weight)));
+    }
+    if let Some((allow, syscalls)) = &plan.limits.syscall_filter {
+        props.push(("SystemCallFilter", Value::from((*allow, syscalls.clone()))));
+    }
+    if let Some(errno) = plan.limits.syscall_errno {
+        props.push(("SystemCallErrorNumber", Value::from(errno)));
+    }
+    if let Some(adj) = plan.limits.oom_score_adj {
+        props.push(("OOMScoreAdjust", Value::from(adj)));
+    }
+    props
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(isolators: &str) -> App {
+        serde_json::from_str(&format!(
+            r#"{{"exec": ["/bin/x"], "user": "0", "group": "0", "isolators": {isolators}}}"#
+        ))
+        .unwrap()
+    }
+
+    fn mask(names: &[&str]) -> u64 {
+        capability_mask("t", names.iter().copied()).unwrap()
+    }
+
+    #[test]
+    fn default_capabilities_are_the_spec_set() {
+        let l = limits("t", &app("[]")).unwrap();
+        assert_eq!(l.capabilities, mask(&DEFAULT_CAPABILITIES));
+        assert_eq!(l.capabilities.count_ones(), 14);
+        assert_eq!(mask(&["CAP_CHOWN"]), 1);
+        assert_eq!(mask(&["net_raw"]), 1 << 13);
+    }
+
+    #[test]
+    fn capability_sets_retain_and_remove() {
+        let retain = limits(
+            "t",
+            &app(r#"[{"name": "os/linux/capabilities-retain-set", "value": {"set": ["CAP_KILL", "CAP_SYS_ADMIN"]}}]"#),
+        )
+        .unwrap();
+        assert_eq!(retain.capabilities, (1 << 5) | (1 << 21));
+        let remove = limits(
+            "t",
+            &app(r#"[{"name": "os/linux/capabilities-remove-set", "value": {"set": ["CAP_CHOWN"]}}]"#),
+        )
+        .unwrap();
+        assert_eq!(remove.capabilities, mask(&DEFAULT_CAPABILITIES) & !1);
+        let unknown = limits(
+            "web",
+            &app(
+                r#"[{"name": "os/linux/capabilities-retain-set", "value": {"set": ["CAP_FLY"]}}]"#,
+            ),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            unknown.contains("app web") && unknown.contains("CAP_FLY"),
+            "{unknown}"
+        );
+    }
+
+    #[test]
+    fn resources_become_systemd_units() {
+        let l = limits(
+            "t",
+            &app(r#"[{"name": "resource/memory", "value": {"limit": "64Mi"}},
+                     {"name": "resource/cpu", "value": {"limit": "500m"}},
+                     {"name": "os/linux/cpu-shares", "value": 2048},
+                     {"name": "os/linux/oom-score-adj", "value": 300},
+                     {"name": "os/linux/no-new-privileges", "value": true}]"#),
+        )
+        .unwrap();
+        assert_eq!(l.memory_max, Some(64 << 20));
+        assert_eq!(l.cpu_quota_usec, Some(500_000));
+        assert_eq!(l.cpu_weight, Some(200));
+        assert_eq!(l.oom_score_adj, Some(300));
+        assert!(l.no_new_privileges);
+    }
+
+    #[test]
+    fn seccomp_sets_and_errno() {
+        let l = limits(
+            "t",
+            &app(r#"[{"name": "os/linux/seccomp-remove-set", "value": {"set": ["chroot", "uname"], "errno": "ENOTTY"}}]"#),
+        )
+        .unwrap();
+        assert_eq!(
+            l.syscall_filter,
+            Some((false, vec!["chroot".to_owned(), "uname".to_owned()]))
+        );
+        assert_eq!(l.syscall_errno, Some(libc::ENOTTY));
+        let all = limits(
+            "t",
+            &app(
+                r#"[{"name": "os/linux/seccomp-retain-set", "value": {"set": ["@appc.io/all"]}}]"#,
+            ),
+        )
+        .unwrap();
+        assert_eq!(all.syscall_filter, None);
+        let bad = limits(
+            "t",
+            &app(
+                r#"[{"name": "os/linux/seccomp-remove-set", "value": {"set": ["@docker/default-blacklist"]}}]"#,
+            ),
+        );
+        assert!(bad.unwrap_err().to_string().contains("not supported"));
+    }
+
+    #[test]
+    fn the_pod_limit_is_the_sum_when_every_app_has_one() {
+        let plan = |memory_max| AppPlan {
+            name: "a".into(),
+            exec: vec!["/x".into()],
+            uid: 0,
+            gid: 0,
+            supplementary_gids: vec![],
+            workdir: "/".into(),
+            env: vec![],
+            read_only_root: false,
+            limits: Limits {
+                memory_max,
+                ..Limits::default()
+            },
+        };
+        assert_eq!(pod_memory_limit(&[plan(Some(1)), plan(Some(2))]), Some(3));
+        assert_eq!(pod_memory_limit(&[plan(Some(1)), plan(None)]), None);
+        assert_eq!(pod_cpu_quota(&[plan(Some(1))]), None);
+    }
+
+    #[test]
+    fn insecure_options_relax_the_limits() {
+        let mut l = limits(
+            "t",
+            &app(r#"[{"name": "os/linux/seccomp-remove-set", "value": {"set": ["chroot"], "errno": "EPERM"}}]"#),
+        )
+        .unwrap();
+        l.relax(false, false);
+        assert!(l.syscall_filter.is_some() && l.capabilities == mask(&DEFAULT_CAPABILITIES));
+        l.relax(true, true);
+        assert_eq!((l.syscall_filter, l.syscall_errno), (None, None));
+        assert_eq!(l.capabilities.count_ones(), 41);
+    }
+
+    #[test]
+    fn properties_carry_identity_and_limits() {
+        let plan = AppPlan {
+            name: "web".into(),
+            exec: vec!["/bin/x".into(), "a".into()],
+            uid: 1000,
+            gid: 1000,
+            supplementary_gids: vec![10, 20],
+            workdir: "/srv".into(),
+            env: vec![("A".into(), "1".into())],
+            read_only_root: true,
+            limits: Limits {
+                memory_max: Some(1 << 20),
+                capabilities: 1,
+                ..Limits::default()
+            },
+        };
+        let props = app_unit_properties(&plan);
+        let get = |k: &str| {
+            props
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!("no {k}"))
+        };
+        assert_eq!(get("User"), Value::from("1000"));
+        assert_eq!(get("WorkingDirectory"), Value::from("/srv"));
+        assert_eq!(get("MemoryMax"), Value::from(1u64 << 20));
+        assert_eq!(get("AmbientCapabilities"), Value::from(1u64));
+        assert_eq!(get("ProtectSystem"), Value::from("strict"));
+        assert_eq!(
+            get("SupplementaryGroups"),
+            Value::from(vec!["10".to_owned(), "20".to_owned()])
+        );
+        assert!(!props.iter().any(|(n, _)| *n == "CPUQuotaPerSecUSec"));
+    }
+}
