@@ -288,9 +288,14 @@ fn start_nspawn(
     net: PodNet,
     netns: Option<&Path>,
 ) -> Result<Child> {
-    let socket_path = pod.path.join("nspawn-notify");
-    let _ = std::fs::remove_file(&socket_path);
-    let socket = UnixDatagram::bind(&socket_path).context("creating nspawn's notify socket")?;
+    // An abstract socket: a path under the pod directory can exceed the 108 bytes a socket
+    // address holds when --dir is long, and an abstract one leaves no file behind.
+    use std::os::linux::net::SocketAddrExt;
+    let socket_name = format!("rkt/nspawn-notify/{}", pod.uuid);
+    let address = SocketAddr::from_abstract_name(socket_name.as_bytes())
+        .context("naming nspawn's notify socket")?;
+    let socket = UnixDatagram::bind_addr(&address).context("creating nspawn's notify socket")?;
+    let socket_path = format!("@{socket_name}");
     socket.set_read_timeout(Some(Duration::from_millis(100)))?;
     let mut child = s1::nspawn_command(&NspawnOptions {
         uuid: &pod.uuid,

@@ -10,6 +10,7 @@ pub const ALL: &[(&str, Test)] = &[
     ("systemd_run_wait", systemd_run_wait),
     ("rkt_fetch_list_rm_in_systemd", rkt_fetch_list_rm_in_systemd),
     ("oci_images_run_like_acis", oci_images_run_like_acis),
+    ("a_long_store_path_works", a_long_store_path_works),
     (
         "a_signed_image_found_by_name_is_trusted_and_run",
         a_signed_image_found_by_name_is_trusted_and_run,
@@ -504,11 +505,26 @@ fn a_signed_image_found_by_name_is_trusted_and_run(ctx: &Ctx) -> TestResult {
     run.extend(flags(&["run", "example.test/hello:0.1"]));
     let run: Vec<&str> = run.iter().map(String::as_str).collect();
     let out = ctx.systemd.run(&run)?;
+    let stage1_log = || {
+        ctx.systemd
+            .ok(&[
+                "journalctl",
+                "--no-pager",
+                "-o",
+                "cat",
+                "-n",
+                "15",
+                "-t",
+                "rkt-stage1",
+            ])
+            .unwrap_or_default()
+    };
     check(out.status.code() == Some(7), || {
         format!(
-            "rkt run of the trusted image exited {}: {}",
+            "rkt run of the trusted image exited {}: {}\nstage1: {}",
             out.status,
-            String::from_utf8_lossy(&out.stderr)
+            String::from_utf8_lossy(&out.stderr),
+            stage1_log()
         )
     })?;
     let mut gc: Vec<String> = vec![rkt];
@@ -516,6 +532,31 @@ fn a_signed_image_found_by_name_is_trusted_and_run(ctx: &Ctx) -> TestResult {
     let gc: Vec<&str> = gc.iter().map(String::as_str).collect();
     ctx.systemd.ok(&gc)?;
     Ok(())
+}
+
+/// A store whose path is long (pod directories then pass the 108 bytes a Unix socket path may
+/// have) still runs pods: nothing rkt binds lives under the pod directory.
+fn a_long_store_path_works(ctx: &Ctx) -> TestResult {
+    let mut t = PodTest::new(ctx)?;
+    t.dir = format!("{}/{}", t.dir, "a-rather-long-directory-name".repeat(3));
+    ctx.systemd.ok(&["mkdir", "-p", &t.dir])?;
+    let uuid_file = t.uuid_file();
+    let out = t.rkt(&[
+        "run",
+        "--uuid-file-save",
+        &uuid_file,
+        &t.image("inspect-exit7"),
+    ])?;
+    check(out.status.code() == Some(7), || {
+        format!(
+            "rkt run with --dir {} exited {}: {}",
+            t.dir,
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    let uuid = t.read_uuid().ok_or("no UUID saved")?;
+    t.gc_leaves_nothing(&uuid)
 }
 
 /// An image whose app binary and /etc come from its appc dependency runs: the app's root is
