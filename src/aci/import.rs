@@ -140,26 +140,44 @@ fn hash(chunks: Receiver<Arc<Vec<u8>>>) -> ([u8; 64], u64) {
     (hasher.finalize().into(), total)
 }
 
-/// A `Read` over the chunks coming from the producer.
-struct ChunkReader {
-    chunks: Receiver<Arc<Vec<u8>>>,
-    current: Arc<Vec<u8>>,
+/// A `Read` over the chunks coming from a producer thread (shared by the ACI and OCI layer
+/// pipelines); the end of the channel is the end of the stream.
+pub(crate) struct ChunkReader<C> {
+    chunks: Receiver<C>,
+    current: C,
     pos: usize,
 }
 
-impl ChunkReader {
-    fn new(chunks: Receiver<Arc<Vec<u8>>>) -> Self {
+/// A chunk of a stream: owned, or shared between consumer threads.
+pub(crate) trait Chunk: Default {
+    fn bytes(&self) -> &[u8];
+}
+
+impl Chunk for Vec<u8> {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+}
+
+impl Chunk for Arc<Vec<u8>> {
+    fn bytes(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl<C: Chunk> ChunkReader<C> {
+    pub(crate) fn new(chunks: Receiver<C>) -> Self {
         ChunkReader {
             chunks,
-            current: Arc::new(Vec::new()),
+            current: C::default(),
             pos: 0,
         }
     }
 }
 
-impl Read for ChunkReader {
+impl<C: Chunk> Read for ChunkReader<C> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.pos == self.current.len() {
+        while self.pos == self.current.bytes().len() {
             match self.chunks.recv() {
                 Ok(chunk) => {
                     self.current = chunk;
@@ -168,8 +186,9 @@ impl Read for ChunkReader {
                 Err(_) => return Ok(0),
             }
         }
-        let n = buf.len().min(self.current.len() - self.pos);
-        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        let current = self.current.bytes();
+        let n = buf.len().min(current.len() - self.pos);
+        buf[..n].copy_from_slice(&current[self.pos..self.pos + n]);
         self.pos += n;
         Ok(n)
     }

@@ -14,6 +14,7 @@ mod manifest;
 pub use compression::{Compression, decoder};
 pub use error::AciError;
 pub use extract::{ExtractStats, Extractor};
+pub(crate) use import::ChunkReader;
 pub use import::{Imported, hash_stream, import, unpack};
 pub use layout::{EntryPlace, classify_entry_name};
 pub use manifest::read_manifest;

@@ -2,13 +2,13 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::mpsc::sync_channel;
 use std::thread;
 
 use flate2::bufread::MultiGzDecoder;
 
 use super::{Descriptor, Digest, OciError, VerifyingReader};
-use crate::aci::{AciError, Extractor};
+use crate::aci::{AciError, ChunkReader, Extractor};
 
 /// Chunks handed from the reading thread to the unpacking one, and how many may wait.
 const CHUNK: usize = 256 * 1024;
@@ -57,14 +57,7 @@ pub fn apply_layer_checked(
         // (decompression alone is most of a layer's CPU time).
         let (plain_tx, plain_rx) = sync_channel::<Vec<u8>>(DEPTH);
         let inflater = scope.spawn(move || -> io::Result<()> {
-            let mut compressed = BufReader::with_capacity(
-                CHUNK,
-                ChunkReader {
-                    rx,
-                    current: Vec::new(),
-                    pos: 0,
-                },
-            );
+            let mut compressed = BufReader::with_capacity(CHUNK, ChunkReader::new(rx));
             let gzip = compressed.fill_buf()?.starts_with(GZIP_MAGIC);
             let result = if gzip {
                 pump(&mut MultiGzDecoder::new(&mut compressed), &plain_tx)
@@ -76,11 +69,7 @@ pub fn apply_layer_checked(
             let _ = io::copy(&mut compressed, &mut io::sink());
             result
         });
-        let mut chunks = ChunkReader {
-            rx: plain_rx,
-            current: Vec::new(),
-            pos: 0,
-        };
+        let mut chunks = ChunkReader::new(plain_rx);
         let applied = apply_layer(extractor, &mut chunks, &desc.digest);
         let _ = io::copy(&mut chunks, &mut io::sink());
         drop(chunks);
@@ -115,30 +104,6 @@ fn pump(input: &mut dyn Read, out: &std::sync::mpsc::SyncSender<Vec<u8>>) -> io:
         if out.send(chunk).is_err() {
             return Ok(());
         }
-    }
-}
-
-struct ChunkReader {
-    rx: Receiver<Vec<u8>>,
-    current: Vec<u8>,
-    pos: usize,
-}
-
-impl Read for ChunkReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.pos == self.current.len() {
-            match self.rx.recv() {
-                Ok(chunk) => {
-                    self.current = chunk;
-                    self.pos = 0;
-                }
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.current.len() - self.pos);
-        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod proxies;
 
+use std::collections::HashMap;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
@@ -110,16 +111,7 @@ impl Systemd {
     ) -> Result<ServiceRun, SystemdError> {
         let manager = self.manager()?;
         subscribe(&manager)?;
-        let path = unit_object_path(name);
-        let rule = MatchRule::builder()
-            .msg_type(MessageType::Signal)
-            .interface("org.freedesktop.DBus.Properties")
-            .and_then(|b| b.member("PropertiesChanged"))
-            .and_then(|b| b.path(path.clone()))
-            .map_err(SystemdError::call("watching the unit"))?
-            .build();
-        let changes = MessageIterator::for_match_rule(rule, &self.connection, Some(256))
-            .map_err(SystemdError::call("watching the unit"))?;
+        let changes = self.watch_unit(name)?;
         manager
             .start_transient_unit(name, "fail", properties, &[])
             .map_err(SystemdError::call(format!("starting {name}")))?;
@@ -128,6 +120,20 @@ impl Systemd {
             changes,
             main_exit: None,
         })
+    }
+
+    /// The unit's PropertiesChanged signals, from now on (before its state is read or it is
+    /// started, so that no change slips by).
+    fn watch_unit(&self, name: &str) -> Result<MessageIterator, SystemdError> {
+        let rule = MatchRule::builder()
+            .msg_type(MessageType::Signal)
+            .interface("org.freedesktop.DBus.Properties")
+            .and_then(|b| b.member("PropertiesChanged"))
+            .and_then(|b| b.path(unit_object_path(name)))
+            .map_err(SystemdError::call("watching the unit"))?
+            .build();
+        MessageIterator::for_match_rule(rule, &self.connection, Some(256))
+            .map_err(SystemdError::call("watching the unit"))
     }
 
     /// Asks systemd to stop a unit, without waiting for it to stop.
@@ -156,16 +162,7 @@ impl Systemd {
     /// stopped). Changes are watched before the state is first read, so none slips by.
     pub fn wait_unit_inactive(&self, name: &str) -> Result<(), SystemdError> {
         let manager = self.manager()?;
-        let path = unit_object_path(name);
-        let rule = MatchRule::builder()
-            .msg_type(MessageType::Signal)
-            .interface("org.freedesktop.DBus.Properties")
-            .and_then(|b| b.member("PropertiesChanged"))
-            .and_then(|b| b.path(path.clone()))
-            .map_err(SystemdError::call("watching the unit"))?
-            .build();
-        let changes = MessageIterator::for_match_rule(rule, &self.connection, Some(64))
-            .map_err(SystemdError::call("watching the unit"))?;
+        let changes = self.watch_unit(name)?;
         subscribe(&manager)?;
         let ended = |state: &str| matches!(state, "inactive" | "failed");
         let Ok(unit_path) = manager.get_unit(name) else {
@@ -180,13 +177,8 @@ impl Systemd {
             _ => return Ok(()),
         }
         for message in changes {
-            let Ok(message) = message else { continue };
-            let body = message.body();
-            let Ok((interface, changed, _)) = body.deserialize::<(
-                String,
-                std::collections::HashMap<String, OwnedValue>,
-                Vec<String>,
-            )>() else {
+            let Some((interface, changed)) = message.ok().as_ref().and_then(properties_changed)
+            else {
                 continue;
             };
             if interface != "org.freedesktop.systemd1.Unit" {
@@ -302,12 +294,7 @@ impl ServiceRun {
 
     /// Takes in one PropertiesChanged signal; true once the unit has ended.
     fn absorb(&mut self, message: &Message) -> bool {
-        let body = message.body();
-        let Ok((interface, changed, _)) = body.deserialize::<(
-            String,
-            std::collections::HashMap<String, OwnedValue>,
-            Vec<String>,
-        )>() else {
+        let Some((interface, changed)) = properties_changed(message) else {
             return false;
         };
         let int =
@@ -337,6 +324,16 @@ impl ServiceRun {
             _ => false,
         }
     }
+}
+
+/// The interface and changed values of an org.freedesktop.DBus.Properties.PropertiesChanged
+/// signal.
+fn properties_changed(message: &Message) -> Option<(String, HashMap<String, OwnedValue>)> {
+    let (interface, changed, _) = message
+        .body()
+        .deserialize::<(String, HashMap<String, OwnedValue>, Vec<String>)>()
+        .ok()?;
+    Some((interface, changed))
 }
 
 /// The D-Bus object path systemd gives a unit: every byte outside `[A-Za-z0-9]` becomes `_xx`.

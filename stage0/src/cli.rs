@@ -61,6 +61,15 @@ impl GlobalArgs {
     pub fn trust_store(&self) -> rkt::trust::TrustStore {
         rkt::trust::TrustStore::new(&self.local_config, &self.system_config)
     }
+
+    /// How network fetches may talk to servers (`--insecure-options=http,tls`).
+    pub fn http_policy(&self) -> rkt::http::HttpPolicy {
+        use rkt::insecure::Insecure;
+        rkt::http::HttpPolicy {
+            allow_http: self.insecure_options.allows(Insecure::Http),
+            skip_tls_verify: self.insecure_options.allows(Insecure::Tls),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

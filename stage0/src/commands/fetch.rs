@@ -9,7 +9,6 @@ use std::sync::atomic::AtomicU64;
 
 use anyhow::{Context, Result, bail};
 use rkt::fetch::{AppQuery, Fetched, Fetcher, PullPolicy, TransferProgress};
-use rkt::http::HttpPolicy;
 use rkt::insecure::Insecure;
 use rkt::oci::OciSource;
 use rkt::schema::{AcIdentifier, ImageId};
@@ -184,10 +183,7 @@ fn fetch_oci_with_policy(
 /// Fetches an OCI/Docker image. Its blobs are checked against the digests of its manifest,
 /// which is what `--insecure-options=image` would otherwise waive; signatures do not apply.
 pub fn fetch_oci(global: &GlobalArgs, store: &Store, source: &OciSource) -> Result<ImageId> {
-    let policy = HttpPolicy {
-        allow_http: global.insecure_options.allows(Insecure::Http),
-        skip_tls_verify: global.insecure_options.allows(Insecure::Tls),
-    };
+    let policy = global.http_policy();
     let outcome = store
         .import_oci(source, policy)
         .with_context(|| format!("fetching {source}"))?;
@@ -216,10 +212,7 @@ fn fetch_remote(
     remote: Remote<'_>,
     pull: PullPolicy,
 ) -> Result<ImageId> {
-    let policy = HttpPolicy {
-        allow_http: global.insecure_options.allows(Insecure::Http),
-        skip_tls_verify: global.insecure_options.allows(Insecure::Tls),
-    };
+    let policy = global.http_policy();
     let fetcher = Fetcher::new(store, policy)
         .fetch_signatures(!global.insecure_options.allows(Insecure::Image));
     let transfer = TransferProgress::default();

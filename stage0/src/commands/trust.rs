@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{ArgGroup, Args};
 use rkt::fetch::{AppQuery, Fetcher};
-use rkt::http::HttpPolicy;
 use rkt::insecure::Insecure;
 use rkt::trust::{Fingerprint, KeyOrigin, KeyScope, PublicKey, TrustStore, TrustedKey};
 
@@ -125,7 +124,7 @@ fn discover_keys(global: &GlobalArgs, scope: &KeyScope) -> Result<Vec<String>> {
     };
     let store = rkt::store::Store::open(&global.dir)?;
     let query = AppQuery::parse(prefix.as_str())?;
-    let endpoints = Fetcher::new(&store, http_policy(global))
+    let endpoints = Fetcher::new(&store, global.http_policy())
         .discover(&query)
         .with_context(|| format!("discovering the keys of {prefix}"))?;
     if endpoints.pubkeys.is_empty() {
@@ -138,18 +137,11 @@ fn discover_keys(global: &GlobalArgs, scope: &KeyScope) -> Result<Vec<String>> {
     Ok(endpoints.pubkeys)
 }
 
-fn http_policy(global: &GlobalArgs) -> HttpPolicy {
-    HttpPolicy {
-        allow_http: global.insecure_options.allows(Insecure::Http),
-        skip_tls_verify: global.insecure_options.allows(Insecure::Tls),
-    }
-}
-
 /// A key from a file, standard input (`-`) or an https:// URL.
 fn read_key(global: &GlobalArgs, source: &str) -> Result<Vec<u8>> {
     if source.starts_with("https://") || source.starts_with("http://") {
         let store = rkt::store::Store::open(&global.dir)?;
-        return Fetcher::new(&store, http_policy(global))
+        return Fetcher::new(&store, global.http_policy())
             .fetch_key(source)
             .with_context(|| format!("fetching key {source}"));
     }
