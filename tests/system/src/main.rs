@@ -44,8 +44,8 @@ fn main() -> ExitCode {
         .map(PathBuf::from)
         .unwrap_or_else(|| checkout.join("target/test-images"));
 
-    let selected: Vec<_> = tests::ALL
-        .iter()
+    let selected: Vec<_> = tests::all()
+        .into_iter()
         .filter(|(name, _)| name.contains(&filter))
         .collect();
     if selected.is_empty() {

@@ -2,10 +2,16 @@
 
 use crate::{Ctx, TestResult};
 
-type Test = fn(&Ctx) -> TestResult;
+pub(crate) type Test = fn(&Ctx) -> TestResult;
 
-/// Every test, in the order they run.
-pub const ALL: &[(&str, Test)] = &[
+/// Every test, in the order they run: this file's, then each topic module's.
+pub fn all() -> Vec<(&'static str, Test)> {
+    let groups: &[&[(&str, Test)]] = &[CORE];
+    groups.iter().flat_map(|g| g.iter().copied()).collect()
+}
+
+/// The tests in this file.
+const CORE: &[(&str, Test)] = &[
     ("systemd_is_running", systemd_is_running),
     ("systemd_run_wait", systemd_run_wait),
     ("rkt_fetch_list_rm_in_systemd", rkt_fetch_list_rm_in_systemd),
@@ -69,7 +75,7 @@ pub const ALL: &[(&str, Test)] = &[
     ),
 ];
 
-fn check(cond: bool, why: impl FnOnce() -> String) -> TestResult {
+pub(crate) fn check(cond: bool, why: impl FnOnce() -> String) -> TestResult {
     if cond { Ok(()) } else { Err(why()) }
 }
 
@@ -108,7 +114,7 @@ fn systemd_run_wait(ctx: &Ctx) -> TestResult {
 }
 
 /// A fresh store directory inside the systemd's world (a tmpfs in the sandbox).
-fn store_dir(ctx: &Ctx) -> Result<String, String> {
+pub(crate) fn store_dir(ctx: &Ctx) -> Result<String, String> {
     Ok(ctx
         .systemd
         .ok(&["mktemp", "-d", "/tmp/rkt-systest.XXXXXX"])?
@@ -213,7 +219,7 @@ fn rkt_refuses_unverified_images(ctx: &Ctx) -> TestResult {
 }
 
 /// Polls `cond` every 100 ms for at most `secs` seconds.
-fn wait_for(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+pub(crate) fn wait_for(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
     for _ in 0..secs * 10 {
         if cond() {
             return true;
@@ -223,14 +229,14 @@ fn wait_for(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
     false
 }
 
-struct PodTest<'a> {
-    ctx: &'a Ctx,
-    dir: String,
-    rkt: String,
+pub(crate) struct PodTest<'a> {
+    pub(crate) ctx: &'a Ctx,
+    pub(crate) dir: String,
+    pub(crate) rkt: String,
 }
 
 impl<'a> PodTest<'a> {
-    fn new(ctx: &'a Ctx) -> Result<Self, String> {
+    pub(crate) fn new(ctx: &'a Ctx) -> Result<Self, String> {
         Ok(PodTest {
             ctx,
             dir: store_dir(ctx)?,
@@ -238,7 +244,7 @@ impl<'a> PodTest<'a> {
         })
     }
 
-    fn image(&self, name: &str) -> String {
+    pub(crate) fn image(&self, name: &str) -> String {
         self.ctx
             .images
             .join(format!("{name}.aci"))
@@ -247,7 +253,7 @@ impl<'a> PodTest<'a> {
     }
 
     /// `rkt --dir DIR --insecure-options=image ARGS…`
-    fn args<'b>(&'b self, args: &[&'b str]) -> Vec<&'b str> {
+    pub(crate) fn args<'b>(&'b self, args: &[&'b str]) -> Vec<&'b str> {
         let mut all = vec![
             self.rkt.as_str(),
             "--dir",
@@ -258,25 +264,25 @@ impl<'a> PodTest<'a> {
         all
     }
 
-    fn rkt(&self, args: &[&str]) -> Result<std::process::Output, String> {
+    pub(crate) fn rkt(&self, args: &[&str]) -> Result<std::process::Output, String> {
         self.ctx.systemd.run(&self.args(args))
     }
 
-    fn ok(&self, args: &[&str]) -> Result<String, String> {
+    pub(crate) fn ok(&self, args: &[&str]) -> Result<String, String> {
         self.ctx.systemd.ok(&self.args(args))
     }
 
-    fn uuid_file(&self) -> String {
+    pub(crate) fn uuid_file(&self) -> String {
         format!("{}/uuid", self.dir)
     }
 
-    fn read_uuid(&self) -> Option<String> {
+    pub(crate) fn read_uuid(&self) -> Option<String> {
         let out = self.ctx.systemd.run(&["cat", &self.uuid_file()]).ok()?;
         let uuid = String::from_utf8_lossy(&out.stdout).trim().to_owned();
         (!uuid.is_empty()).then_some(uuid)
     }
 
-    fn machines(&self) -> String {
+    pub(crate) fn machines(&self) -> String {
         self.ctx
             .systemd
             .run(&["machinectl", "list", "--no-legend"])
@@ -284,7 +290,7 @@ impl<'a> PodTest<'a> {
             .unwrap_or_default()
     }
 
-    fn journal(&self, args: &[&str]) -> String {
+    pub(crate) fn journal(&self, args: &[&str]) -> String {
         let mut cmd = vec!["journalctl", "--no-pager", "-o", "cat"];
         cmd.extend_from_slice(args);
         self.ctx
@@ -296,12 +302,12 @@ impl<'a> PodTest<'a> {
 
     /// Starts `rkt run` of the sleeping image in the background and waits (bounded) until
     /// its app says it started. Returns the child (nsenter running rkt), UUID and machine.
-    fn spawn_sleeper(&self) -> Result<(std::process::Child, String, String), String> {
+    pub(crate) fn spawn_sleeper(&self) -> Result<(std::process::Child, String, String), String> {
         self.spawn_sleeper_with(&[])
     }
 
     /// [`Self::spawn_sleeper`] with more `rkt run` flags.
-    fn spawn_sleeper_with(
+    pub(crate) fn spawn_sleeper_with(
         &self,
         flags: &[&str],
     ) -> Result<(std::process::Child, String, String), String> {
@@ -343,7 +349,7 @@ impl<'a> PodTest<'a> {
     }
 
     /// gc with no grace period: the pod must be gone, with nothing mounted.
-    fn gc_leaves_nothing(&self, uuid: &str) -> TestResult {
+    pub(crate) fn gc_leaves_nothing(&self, uuid: &str) -> TestResult {
         self.ok(&["gc", "--grace-period=0s"])?;
         let mounts = self
             .ctx
@@ -1000,7 +1006,7 @@ impl PodTest<'_> {
     }
 }
 
-fn log_value<'a>(log: &'a str, key: &str) -> Option<&'a str> {
+pub(crate) fn log_value<'a>(log: &'a str, key: &str) -> Option<&'a str> {
     log.lines()
         .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
 }
@@ -1283,7 +1289,7 @@ fn crashed_pod_network_freed_by_gc(t: &PodTest, config: &str, ipam: &str) -> Tes
 }
 
 /// The app's journal lines (`key=value` as inspect prints them), latest run last.
-fn app_lines(t: &PodTest, app: &str) -> Vec<String> {
+pub(crate) fn app_lines(t: &PodTest, app: &str) -> Vec<String> {
     t.journal(&["-m", "-t", app])
         .lines()
         .map(str::to_owned)
@@ -1291,7 +1297,7 @@ fn app_lines(t: &PodTest, app: &str) -> Vec<String> {
 }
 
 /// The last value of `key` the app printed.
-fn last_value(lines: &[String], key: &str) -> Option<String> {
+pub(crate) fn last_value(lines: &[String], key: &str) -> Option<String> {
     let prefix = format!("{key}=");
     lines
         .iter()
@@ -1301,7 +1307,7 @@ fn last_value(lines: &[String], key: &str) -> Option<String> {
 }
 
 /// Runs rkt with `INHERITED=from-rkt` in its environment (for --inherit-env); it must succeed.
-fn run_ok(t: &PodTest, args: &[&str]) -> TestResult {
+pub(crate) fn run_ok(t: &PodTest, args: &[&str]) -> TestResult {
     let mut cmd = vec!["env", "INHERITED=from-rkt"];
     cmd.extend(t.args(args));
     let out = t.ctx.systemd.run(&cmd)?;
