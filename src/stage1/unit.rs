@@ -155,6 +155,7 @@ pub fn limits(name: &str, app: &App) -> Result<Limits, UnitError> {
         isolator,
         reason,
     };
+    let mut seccomp_given = false;
     for isolator in &app.isolators {
         let value = isolator
             .parse()
@@ -187,9 +188,11 @@ pub fn limits(name: &str, app: &App) -> Result<Limits, UnitError> {
             }
             IsolatorValue::NoNewPrivileges(on) => limits.no_new_privileges = on,
             IsolatorValue::SeccompRetainSet(set) => {
+                seccomp_given = true;
                 seccomp(name, &set, true, &mut limits)?;
             }
             IsolatorValue::SeccompRemoveSet(set) => {
+                seccomp_given = true;
                 seccomp(name, &set, false, &mut limits)?;
             }
             IsolatorValue::OomScoreAdj(adj) => limits.oom_score_adj = Some(adj),
@@ -206,7 +209,74 @@ pub fn limits(name: &str, app: &App) -> Result<Limits, UnitError> {
             }
         }
     }
+    if !seccomp_given {
+        // Like the original rkt: an app that asks for no filter still gets the default one.
+        // EPERM rather than SIGSYS, so that a program probing for a feature fails softly.
+        limits.syscall_filter = Some((false, owned(DEFAULT_SECCOMP_REMOVE_SET)));
+        limits.syscall_errno = Some(libc::EPERM);
+    }
     Ok(limits)
+}
+
+/// The syscalls every app is refused unless its isolators say otherwise (`@rkt/default-blacklist`,
+/// also accepted as `@docker/default-blacklist`): the original rkt's list — kernel modules,
+/// keyrings, clocks, mounts and namespaces, reboot and swap, tracing other processes, NUMA
+/// policy, obsolete calls — less `personality`, which ordinary programs call to query the
+/// execution domain. Names this architecture lacks are ignored by systemd.
+pub const DEFAULT_SECCOMP_REMOVE_SET: &[&str] = &[
+    "_sysctl",
+    "add_key",
+    "adjtimex",
+    "bpf",
+    "clock_adjtime",
+    "clock_settime",
+    "create_module",
+    "delete_module",
+    "finit_module",
+    "get_kernel_syms",
+    "get_mempolicy",
+    "init_module",
+    "ioperm",
+    "iopl",
+    "kcmp",
+    "kexec_file_load",
+    "kexec_load",
+    "keyctl",
+    "lookup_dcookie",
+    "mbind",
+    "mount",
+    "move_pages",
+    "name_to_handle_at",
+    "nfsservctl",
+    "open_by_handle_at",
+    "perf_event_open",
+    "pivot_root",
+    "process_vm_readv",
+    "process_vm_writev",
+    "ptrace",
+    "query_module",
+    "quotactl",
+    "reboot",
+    "request_key",
+    "set_mempolicy",
+    "setns",
+    "settimeofday",
+    "stime",
+    "swapoff",
+    "swapon",
+    "sysfs",
+    "umount",
+    "umount2",
+    "unshare",
+    "uselib",
+    "userfaultfd",
+    "ustat",
+    "vm86",
+    "vm86old",
+];
+
+fn owned(names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| (*n).to_owned()).collect()
 }
 
 fn seccomp(
@@ -228,11 +298,16 @@ fn seccomp(
     let mut syscalls = Vec::new();
     for entry in &set.set {
         match entry.as_str() {
-            // Retaining everything is no filter at all.
+            // Retaining everything, or removing nothing, is no filter at all.
             "@appc.io/all" if retain => return Ok(()),
+            "@appc.io/empty" if !retain => return Ok(()),
+            "@rkt/default-blacklist" | "@docker/default-blacklist" if !retain => {
+                syscalls.extend(owned(DEFAULT_SECCOMP_REMOVE_SET))
+            }
             e if e.starts_with('@') => {
                 return Err(bad(format!(
-                    "the wildcard {e:?} is not supported; list the syscalls by name"
+                    "the wildcard {e:?} is not supported here (known: @appc.io/all to retain; \
+                     @appc.io/empty, @rkt/default-blacklist to remove); list the syscalls by name"
                 )));
             }
             e if !e
@@ -522,13 +597,54 @@ mod tests {
         )
         .unwrap();
         assert_eq!(all.syscall_filter, None);
+        let defaults = limits(
+            "t",
+            &app(
+                r#"[{"name": "os/linux/seccomp-remove-set", "value": {"set": ["@docker/default-blacklist", "chroot"]}}]"#,
+            ),
+        )
+        .unwrap();
+        let (allow, removed) = defaults.syscall_filter.unwrap();
+        assert!(!allow);
+        assert!(removed.iter().any(|s| s == "unshare") && removed.iter().any(|s| s == "chroot"));
+        // No errno given: systemd's default, the app is killed.
+        assert_eq!(defaults.syscall_errno, None);
         let bad = limits(
             "t",
             &app(
-                r#"[{"name": "os/linux/seccomp-remove-set", "value": {"set": ["@docker/default-blacklist"]}}]"#,
+                r#"[{"name": "os/linux/seccomp-retain-set", "value": {"set": ["@rkt/default-blacklist"]}}]"#,
             ),
         );
         assert!(bad.unwrap_err().to_string().contains("not supported"));
+        let none = limits(
+            "t",
+            &app(r#"[{"name": "os/linux/seccomp-remove-set", "value": {"set": ["@appc.io/empty"]}}]"#),
+        )
+        .unwrap();
+        assert_eq!(none.syscall_filter, None);
+    }
+
+    #[test]
+    fn an_app_without_seccomp_isolators_gets_the_default_filter() {
+        let l = limits("t", &app("[]")).unwrap();
+        let (allow, removed) = l.syscall_filter.clone().unwrap();
+        assert!(!allow);
+        for call in [
+            "mount",
+            "unshare",
+            "setns",
+            "keyctl",
+            "ptrace",
+            "reboot",
+            "init_module",
+        ] {
+            assert!(removed.iter().any(|s| s == call), "{call} not refused");
+        }
+        assert!(!removed.iter().any(|s| s == "personality"));
+        assert_eq!(l.syscall_errno, Some(libc::EPERM));
+        let mut relaxed = l;
+        relaxed.relax(false, true);
+        assert_eq!(relaxed.syscall_filter, None);
     }
 
     #[test]

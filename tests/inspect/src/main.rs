@@ -2,7 +2,7 @@
 //! `inspect` image. Each flag reports one thing an app sees, as `key=value` lines on stdout, so
 //! that tests assert what the app really got rather than what rkt claims it set up.
 //! Built as a static binary: test images contain nothing else.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -27,6 +27,8 @@ usage: inspect [FLAG]...   (flags run in order; --exit-code is applied last)
   --print-cpu-quota        the CPU quota of this process's cgroup, as cpu_quota=QUOTA/PERIOD (µs)
   --print-args             the command line, as arg:N=VALUE
   --try-chroot             chroot to /: chroot=ok or chroot=errno:N (for seccomp tests)
+  --try-get-mempolicy      call get_mempolicy (unprivileged; in the default seccomp filter):
+                           get_mempolicy=ok or get_mempolicy=errno:N
   --try-write PATH         write PATH: write:PATH=ok or write:PATH=errno:N (read-only roots)
   --print-msg TEXT         TEXT
   --read-file PATH         the contents of PATH
@@ -170,6 +172,11 @@ fn main() -> ExitCode {
                 let _ = writeln!(out, "chroot={}", outcome(std::os::unix::fs::chroot("/")));
                 Ok(())
             }
+            "--try-get-mempolicy" => {
+                let result = get_mempolicy();
+                let _ = writeln!(out, "get_mempolicy={}", outcome(result));
+                Ok(())
+            }
             "--try-write" => next(&mut i, &flag).map(|p| {
                 let _ = writeln!(out, "write:{p}={}", outcome(fs::write(&p, "x")));
             }),
@@ -281,6 +288,30 @@ fn cpu_quota() -> Result<String, String> {
 }
 
 /// `ok`, or `errno:N` of a failed call.
+/// get_mempolicy(2): harmless and unprivileged, yet in the default seccomp filter, so what it
+/// returns shows whether a filter is in force.
+#[allow(unsafe_code)]
+fn get_mempolicy() -> std::io::Result<()> {
+    let mut mode: libc::c_int = 0;
+    // SAFETY: a valid out-pointer for the mode, no node mask (null, maxnode 0), addr 0 and
+    // flags 0: the kernel only writes `mode`.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_get_mempolicy,
+            &mut mode as *mut libc::c_int,
+            std::ptr::null_mut::<libc::c_ulong>(),
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 fn outcome<T>(result: std::io::Result<T>) -> String {
     match result {
         Ok(_) => "ok".to_owned(),

@@ -1432,6 +1432,7 @@ fn isolators_reach_the_app(ctx: &Ctx) -> TestResult {
             "--print-memory-limit",
             "--print-cpu-quota",
             "--try-chroot",
+            "--try-get-mempolicy",
             "--read-file",
             "/proc/self/oom_score_adj",
             "--read-file",
@@ -1450,6 +1451,8 @@ fn isolators_reach_the_app(ctx: &Ctx) -> TestResult {
         ("cpu_quota", "50000/100000"),
         // ENOTTY, from the filter: root with CAP_SYS_CHROOT gone would get EPERM.
         ("chroot", "errno:25"),
+        // The app's own seccomp set replaces the default filter.
+        ("get_mempolicy", "ok"),
         ("file:/proc/self/oom_score_adj", "300"),
     ];
     for (key, value) in want {
@@ -1474,13 +1477,17 @@ fn isolators_reach_the_app(ctx: &Ctx) -> TestResult {
             "--",
             "--print-caps",
             "--try-chroot",
+            "--try-get-mempolicy",
             "---",
         ],
     )?;
+    // The default capability set, and the default seccomp filter: get_mempolicy (harmless,
+    // unprivileged) refused with EPERM, chroot (not in it) allowed.
     let default = app_lines(&t, "iso-default");
     check(
         last_value(&default, "cap_bounding").as_deref() == Some("00000000a80425fb")
-            && last_value(&default, "chroot").as_deref() == Some("ok"),
+            && last_value(&default, "chroot").as_deref() == Some("ok")
+            && last_value(&default, "get_mempolicy").as_deref() == Some("errno:1"),
         || format!("app iso-default:\n{}", default.join("\n")),
     )?;
     let uuid = t.read_uuid().ok_or("no UUID saved")?;
@@ -1523,6 +1530,7 @@ fn isolators_reach_the_app(ctx: &Ctx) -> TestResult {
         "--user=user",
         "--",
         "--print-caps",
+        "--try-get-mempolicy",
         "---",
     ])?;
     check(out.status.success(), || {
@@ -1541,6 +1549,11 @@ fn isolators_reach_the_app(ctx: &Ctx) -> TestResult {
             && bounding & 1 == 1
             && bounding.count_ones() > 14,
         || format!("app inspect-isolated, insecure:\n{}", lines.join("\n")),
+    )?;
+    let user = app_lines(&t, "iso-insecure-user");
+    check(
+        last_value(&user, "get_mempolicy").as_deref() == Some("ok"),
+        || format!("app iso-insecure-user (no filter):\n{}", user.join("\n")),
     )?;
     let uuid = t.read_uuid().ok_or("no UUID saved")?;
     t.gc_leaves_nothing(&uuid)
