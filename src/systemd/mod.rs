@@ -3,6 +3,7 @@
 //! private socket (stage1 starting and watching apps). One place for the interfaces, the unit
 //! naming rules and how an ended unit's exit status is read.
 
+mod notify;
 mod proxies;
 
 use std::collections::HashMap;
@@ -16,6 +17,7 @@ use zbus::message::Type as MessageType;
 use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
 use zbus::{MatchRule, Message};
 
+pub use notify::{notify_socket, sd_notify};
 pub use proxies::{MachineManagerProxyBlocking, ManagerProxyBlocking, UnitProxyBlocking};
 
 #[derive(Debug, Error)]
@@ -119,6 +121,7 @@ impl Systemd {
             name: name.to_owned(),
             changes,
             main_exit: None,
+            ended: false,
         })
     }
 
@@ -277,12 +280,36 @@ pub struct ServiceRun {
     name: String,
     changes: MessageIterator,
     main_exit: Option<MainExit>,
+    /// Seen to end while waiting for it to become active.
+    ended: bool,
 }
 
 impl ServiceRun {
+    /// Waits until the service is active (for `Type=notify`: once it sent `READY=1`) and
+    /// returns true; false if it ended first (its exit stays for [`ServiceRun::wait`]).
+    pub fn wait_active(&mut self) -> Result<bool, SystemdError> {
+        if self.ended {
+            return Ok(false);
+        }
+        while let Some(message) = self.changes.next() {
+            let Ok(message) = message else { continue };
+            if unit_active_state(&message).as_deref() == Some("active") {
+                return Ok(true);
+            }
+            if self.absorb(&message) {
+                self.ended = true;
+                return Ok(false);
+            }
+        }
+        Err(SystemdError::Disconnected(self.name.clone()))
+    }
+
     /// Waits until the service is inactive or failed and returns how its main process ended;
     /// `None` if it never ran (its start failed before a process existed).
     pub fn wait(mut self) -> Result<Option<MainExit>, SystemdError> {
+        if self.ended {
+            return Ok(self.main_exit);
+        }
         while let Some(message) = self.changes.next() {
             let Ok(message) = message else { continue };
             if self.absorb(&message) {
@@ -334,6 +361,18 @@ fn properties_changed(message: &Message) -> Option<(String, HashMap<String, Owne
         .deserialize::<(String, HashMap<String, OwnedValue>, Vec<String>)>()
         .ok()?;
     Some((interface, changed))
+}
+
+/// The unit's new ActiveState, if `message` is a PropertiesChanged of a unit that carries it.
+fn unit_active_state(message: &Message) -> Option<String> {
+    let (interface, changed) = properties_changed(message)?;
+    if interface != "org.freedesktop.systemd1.Unit" {
+        return None;
+    }
+    changed
+        .get("ActiveState")
+        .and_then(|v| <&str>::try_from(v).ok())
+        .map(str::to_owned)
 }
 
 /// The D-Bus object path systemd gives a unit: every byte outside `[A-Za-z0-9]` becomes `_xx`.

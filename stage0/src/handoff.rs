@@ -64,8 +64,10 @@ impl Systemd {
             ("ExecStart", Value::from(exec_start)),
         ];
         if let Some(caller) = unit.bound_to {
+            // Not After= the caller: a caller that is still starting (Type=notify waiting for
+            // this pod's readiness, Type=oneshot waiting for `rkt run` to end) would wait for
+            // the pod while the pod's start waited for it.
             properties.push(("BindsTo", Value::from(vec![caller])));
-            properties.push(("After", Value::from(vec![caller])));
         }
         let job = manager
             .start_transient_unit(unit.name, "fail", &properties, &[])

@@ -14,7 +14,7 @@ use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -90,6 +90,8 @@ fn run_pod(
         .unwrap_or_else(|| rkt::pod::default_hostname(&pod.uuid));
     s1::write_pod_hostname(&root, &hostname)?;
     let mut plans = Vec::new();
+    // Apps whose image says they send READY=1 (Type=notify units).
+    let mut notify = Vec::new();
     for app in apps {
         let id = app
             .image
@@ -133,6 +135,7 @@ fn run_pod(
         plan.limits
             .relax(options.all_capabilities, options.no_seccomp);
         plans.push(plan);
+        notify.push(s1::supports_notify(&store.manifest(id)?));
     }
 
     let users: Vec<(u32, u32)> = plans.iter().map(|p| (p.uid, p.gid)).collect();
@@ -155,7 +158,7 @@ fn run_pod(
     let mut nspawn = start_nspawn(pod, &root, &hostname, options.net, netns.as_deref())?;
     let machine = s1::machine_name(&pod.uuid);
     let started = register_machine(&machine, &pod.uuid, nspawn.id(), &root)
-        .and_then(|leader| start_apps(leader, plans).map(|apps| (leader, apps)));
+        .and_then(|leader| start_apps(leader, plans, &notify).map(|apps| (leader, apps)));
     let (leader, runs) = match started {
         Ok(started) => started,
         Err(e) => {
@@ -164,14 +167,24 @@ fn run_pod(
             return Err(e);
         }
     };
-    // Each app thread says when it is done, so the pod ends as soon as the last app does.
+    // Each app thread says when it is ready and when it is done, so the pod is ready once
+    // every app is, and ends as soon as the last app does.
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let ready = Arc::new(AtomicUsize::new(0));
     let handles: Vec<_> = runs
         .into_iter()
-        .map(|(name, bus, run)| {
+        .zip(notify)
+        .map(|((name, bus, mut run), notify)| {
             let done = done_tx.clone();
             let machine = machine.clone();
+            let ready = ready.clone();
             thread::spawn(move || {
+                if notify && let Err(e) = run.wait_active() {
+                    eprintln!("rkt-stage1: app {name}: waiting for READY=1: {e}");
+                }
+                // An app that ended before it was ready does not hold the pod back either.
+                ready.fetch_add(1, Ordering::Relaxed);
+                let _ = done.send(());
                 let status = match run.wait() {
                     Ok(Some(exit)) => exit.shell_status(),
                     Ok(None) => {
@@ -191,10 +204,14 @@ fn run_pod(
             })
         })
         .collect();
-    notify_systemd("READY=1");
-
+    let mut told_ready = false;
     // Wait for the apps, or for a request to stop the pod.
     while !handles.iter().all(|h| h.is_finished()) {
+        if !told_ready && ready.load(Ordering::Relaxed) == handles.len() {
+            // The pod's unit becomes active: `rkt run` (and a Type=notify unit running it) go on.
+            notify_systemd("READY=1");
+            told_ready = true;
+        }
         if stop.swap(false, Ordering::Relaxed) {
             eprintln!("rkt-stage1: stopping pod {}", pod.uuid);
             // Apps first (SIGTERM, then SIGKILL after their stop timeout), so that their
@@ -264,15 +281,20 @@ fn limit_pod_on_cgroup_v1(uuid: &str, plans: &[s1::AppPlan]) -> Result<()> {
 
 /// Starts every app as `<name>.service` in the pod, over a connection of its own to the pod's
 /// systemd, and returns the runs to wait on.
-fn start_apps(leader: u32, plans: Vec<s1::AppPlan>) -> Result<Vec<(String, Systemd, ServiceRun)>> {
+fn start_apps(
+    leader: u32,
+    plans: Vec<s1::AppPlan>,
+    notify: &[bool],
+) -> Result<Vec<(String, Systemd, ServiceRun)>> {
     let mut runs = Vec::new();
-    for plan in plans {
+    for (plan, notify) in plans.into_iter().zip(notify) {
         let bus = Systemd::pod(leader)?;
+        let mut properties = s1::app_unit_properties(&plan);
+        if *notify {
+            s1::make_notify_unit(&mut properties);
+        }
         let run = bus
-            .start_service(
-                &format!("{}.service", plan.name),
-                &s1::app_unit_properties(&plan),
-            )
+            .start_service(&format!("{}.service", plan.name), &properties)
             .with_context(|| format!("starting app {}", plan.name))?;
         runs.push((plan.name, bus, run));
     }
@@ -391,21 +413,7 @@ fn stop_nspawn(child: &mut Child) {
 
 /// Sends a notification to the systemd that started us, if it asked for one.
 fn notify_systemd(message: &str) {
-    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
-        return;
-    };
-    let Ok(socket) = UnixDatagram::unbound() else {
-        return;
-    };
-    let path = path.to_string_lossy().into_owned();
-    let addr = match path.strip_prefix('@') {
-        Some(name) => {
-            use std::os::linux::net::SocketAddrExt;
-            SocketAddr::from_abstract_name(name.as_bytes())
-        }
-        None => SocketAddr::from_pathname(&path),
-    };
-    if let Ok(addr) = addr {
-        let _ = socket.send_to_addr(message.as_bytes(), &addr);
+    if let Err(e) = rkt::systemd::sd_notify(message) {
+        eprintln!("rkt-stage1: telling systemd {message}: {e}");
     }
 }

@@ -52,6 +52,11 @@ fn run_pod(global: &GlobalArgs, pod: &Pod) -> Result<u8> {
         uuid: &pod.uuid,
         bound_to: caller.as_deref(),
     })?;
+    // The pod's unit is active (its apps started, and those that speak sd_notify said
+    // READY=1): a Type=notify unit running `rkt run` is ready now too.
+    if let Err(e) = rkt::systemd::sd_notify("READY=1") {
+        eprintln!("rkt: telling systemd the pod is ready: {e}");
+    }
     if caller.is_none() {
         // Ctrl-C or SIGTERM to `rkt run` stops the pod, as it did with the original rkt.
         // (Under a unit, BindsTo= does that.)

@@ -32,6 +32,8 @@ usage: inspect [FLAG]...   (flags run in order; --exit-code is applied last)
   --read-file PATH         the contents of PATH
   --write-file PATH TEXT   write TEXT to PATH
   --sleep SECONDS          sleep
+  --notify-ready-after MS  sleep MS milliseconds, then send READY=1 to $NOTIFY_SOCKET:
+                           notify=sent, or notify=error:… (no socket, or it failed)
   --exit-code N            exit with N
   --help                   this text";
 
@@ -195,6 +197,15 @@ fn main() -> ExitCode {
                 thread::sleep(Duration::from_secs_f64(secs));
                 Ok(())
             }),
+            "--notify-ready-after" => next(&mut i, &flag).and_then(|ms| {
+                let ms: u64 = ms
+                    .parse()
+                    .map_err(|_| format!("--notify-ready-after: not milliseconds: {ms}"))?;
+                let _ = out.flush();
+                thread::sleep(Duration::from_millis(ms));
+                let _ = writeln!(out, "notify={}", notify_ready());
+                Ok(())
+            }),
             "--exit-code" => next(&mut i, &flag).and_then(|n| {
                 exit_code = n
                     .parse()
@@ -285,5 +296,25 @@ fn outcome<T>(result: std::io::Result<T>) -> String {
     match result {
         Ok(_) => "ok".to_owned(),
         Err(e) => format!("errno:{}", e.raw_os_error().unwrap_or(-1)),
+    }
+}
+
+/// sd_notify(3) READY=1, std only: `sent` or `error:…`.
+fn notify_ready() -> String {
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let Ok(socket) = env::var("NOTIFY_SOCKET") else {
+        return "error:no NOTIFY_SOCKET".to_owned();
+    };
+    let address = match socket.strip_prefix('@') {
+        Some(name) => {
+            use std::os::linux::net::SocketAddrExt;
+            SocketAddr::from_abstract_name(name.as_bytes())
+        }
+        None => SocketAddr::from_pathname(&socket),
+    };
+    let sent = address.and_then(|a| UnixDatagram::unbound()?.send_to_addr(b"READY=1", &a));
+    match sent {
+        Ok(_) => "sent".to_owned(),
+        Err(e) => format!("error:{socket}: {e}"),
     }
 }

@@ -1,0 +1,117 @@
+//! systemd conveniences (issue 6, item 6): readiness passthrough from an app to the unit that
+//! runs `rkt run`.
+
+use super::{PodTest, check, wait_for};
+use crate::{Ctx, TestResult};
+
+pub(crate) const TESTS: &[(&str, super::Test)] = &[(
+    "readiness_reaches_a_type_notify_caller",
+    readiness_reaches_a_type_notify_caller,
+)];
+
+/// The caller unit's ActiveState, from systemctl in the booted systemd.
+fn active_state(ctx: &Ctx, unit: &str) -> String {
+    ctx.systemd
+        .run(&[
+            "systemctl",
+            "show",
+            "--property=ActiveState",
+            "--value",
+            unit,
+        ])
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// Starts `rkt run IMAGE` as the main process of a Type=notify unit, without waiting for it.
+fn start_notify_caller(t: &PodTest, unit: &str, image: &str) -> TestResult {
+    let uuid_file = t.uuid_file();
+    let mut cmd = vec![
+        "systemd-run",
+        "--quiet",
+        "--no-block",
+        "--property=Type=notify",
+    ];
+    let unit_arg = format!("--unit={unit}");
+    cmd.push(&unit_arg);
+    cmd.push("--");
+    cmd.extend(t.args(&["run", "--uuid-file-save", &uuid_file, image]));
+    t.ctx.systemd.ok(&cmd).map(|_| ())
+}
+
+/// Stops the caller (which stops the pod) and collects the pod.
+fn stop_caller(t: &PodTest, unit: &str) -> TestResult {
+    t.ctx.systemd.ok(&["systemctl", "stop", unit])?;
+    let _ = t.ctx.systemd.run(&["systemctl", "reset-failed", unit]);
+    let uuid = t.read_uuid().unwrap_or_default();
+    let pod_unit = format!("rkt-{uuid}.service");
+    check(
+        wait_for(30, || {
+            !matches!(
+                active_state(t.ctx, &pod_unit).as_str(),
+                "active" | "activating" | "deactivating"
+            )
+        }),
+        || format!("{pod_unit} still up after its caller stopped"),
+    )?;
+    t.gc_leaves_nothing(&uuid)
+}
+
+/// A unit `Type=notify ExecStart=rkt run IMAGE` is "activating" while the app (whose image
+/// says it speaks sd_notify) has started but not yet sent READY=1, and "active" once it did;
+/// the app saw a NOTIFY_SOCKET and its READY=1 went through. An app without the annotation
+/// makes the caller active as soon as it started (rkt run says READY=1 for the pod).
+fn readiness_reaches_a_type_notify_caller(ctx: &Ctx) -> TestResult {
+    let t = PodTest::new(ctx)?;
+    let unit = "rkt-caller-notify.service";
+    start_notify_caller(&t, unit, &t.image("inspect-notify"))?;
+    let result = (|| -> TestResult {
+        check(wait_for(30, || t.read_uuid().is_some()), || {
+            format!("no UUID saved; the caller is {}", active_state(ctx, unit))
+        })?;
+        let uuid = t.read_uuid().unwrap_or_default();
+        let machine = format!("rkt-{}", uuid.replace('-', ""));
+        let app_log = || t.journal(&["-M", &machine, "-t", "inspect-notify"]);
+        check(wait_for(30, || app_log().contains("started")), || {
+            format!(
+                "the app never started (caller {}): {}",
+                active_state(ctx, unit),
+                t.journal(&["-m", "-n", "60", "-o", "short"])
+            )
+        })?;
+        // The app waits 3 s before READY=1: the caller must not be ready yet.
+        let before = active_state(ctx, unit);
+        check(before == "activating", || {
+            format!("before the app's READY=1 the caller is {before:?} (want \"activating\")")
+        })?;
+        check(wait_for(30, || active_state(ctx, unit) == "active"), || {
+            format!(
+                "the caller never became active ({}); app said: {}",
+                active_state(ctx, unit),
+                app_log()
+            )
+        })?;
+        let log = app_log();
+        check(log.contains("notify=sent"), || {
+            format!("the app did not send READY=1: {log}")
+        })?;
+        Ok(())
+    })();
+    let stopped = stop_caller(&t, unit);
+    result?;
+    stopped?;
+
+    // Without the annotation: ready once the app runs.
+    let t = PodTest::new(ctx)?;
+    let unit = "rkt-caller-plain.service";
+    start_notify_caller(&t, unit, &t.image("inspect-sleep"))?;
+    let result = check(wait_for(30, || active_state(ctx, unit) == "active"), || {
+        format!(
+            "a Type=notify caller of a plain app never became active ({})",
+            active_state(ctx, unit)
+        )
+    });
+    let stopped = stop_caller(&t, unit);
+    result?;
+    stopped
+}
