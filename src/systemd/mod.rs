@@ -18,7 +18,9 @@ use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
 use zbus::{MatchRule, Message};
 
 pub use notify::{notify_socket, sd_notify};
-pub use proxies::{MachineManagerProxyBlocking, ManagerProxyBlocking, UnitProxyBlocking};
+pub use proxies::{
+    MachineManagerProxyBlocking, ManagerProxyBlocking, ServiceProxyBlocking, UnitProxyBlocking,
+};
 
 #[derive(Debug, Error)]
 pub enum SystemdError {
@@ -123,6 +125,49 @@ impl Systemd {
             main_exit: None,
             ended: false,
         })
+    }
+
+    /// Runs a service this systemd has as a unit file (a socket-activated app, which its
+    /// socket may already have started, or even seen end) and returns a handle to wait for its
+    /// end: started unless it is running or has run.
+    pub fn run_service_unit(&self, name: &str) -> Result<ServiceRun, SystemdError> {
+        let manager = self.manager()?;
+        subscribe(&manager)?;
+        let changes = self.watch_unit(name)?;
+        let looking = || SystemdError::call(format!("looking at {name}"));
+        let path = manager.load_unit(name).map_err(looking())?;
+        let unit = UnitProxyBlocking::builder(&self.connection)
+            .path(path.clone())
+            .and_then(|b| b.cache_properties(zbus::proxy::CacheProperties::No).build())
+            .map_err(looking())?;
+        let service = ServiceProxyBlocking::builder(&self.connection)
+            .path(path)
+            .and_then(|b| b.cache_properties(zbus::proxy::CacheProperties::No).build())
+            .map_err(looking())?;
+        let mut run = ServiceRun {
+            name: name.to_owned(),
+            changes,
+            main_exit: None,
+            ended: false,
+        };
+        let state = unit.active_state().map_err(looking())?;
+        if matches!(
+            state.as_str(),
+            "active" | "activating" | "reloading" | "deactivating"
+        ) {
+            return Ok(run);
+        }
+        let code = service.exec_main_code().map_err(looking())?;
+        if code != 0 {
+            let status = service.exec_main_status().map_err(looking())?;
+            run.main_exit = MainExit::from_wait_code(code, status);
+            run.ended = true;
+            return Ok(run);
+        }
+        manager
+            .start_unit(name, "fail")
+            .map_err(SystemdError::call(format!("starting {name}")))?;
+        Ok(run)
     }
 
     /// The unit's PropertiesChanged signals, from now on (before its state is read or it is

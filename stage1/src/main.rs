@@ -145,6 +145,29 @@ fn run_pod(
         .collect();
     s1::add_app_identities(&root, &users, &groups)?;
     limit_pod_on_cgroup_v1(&pod.uuid, &plans)?;
+    // The listening sockets `rkt run` was given (socket activation), for the pod's one app.
+    let sockets = s1::receive_listen_fds(&pod.uuid)?;
+    if !sockets.is_empty() {
+        let [plan] = plans.as_slice() else {
+            bail!(
+                "{} listening sockets were passed to `rkt run`, but the pod has {} apps: socket activation needs a pod of one app",
+                sockets.len(),
+                plans.len()
+            );
+        };
+        let mut properties = s1::app_unit_properties(plan);
+        if notify[0] {
+            s1::make_notify_unit(&mut properties);
+        }
+        let unit = s1::service_unit_file(&format!("rkt app {}", plan.name), &properties)
+            .with_context(|| format!("app {}: socket activation", plan.name))?;
+        s1::write_socket_units(
+            &root.join(s1::POD_UNIT_PATH.trim_start_matches('/')),
+            &plan.name,
+            &sockets,
+            &unit,
+        )?;
+    }
     let netns = match (&options.net, &options.network) {
         (PodNet::Cni, Some(conf)) => {
             s1::setup_pod_network(&pod.path, &pod.uuid, conf)?;
@@ -155,10 +178,21 @@ fn run_pod(
         }
         _ => None,
     };
-    let mut nspawn = start_nspawn(pod, &root, &hostname, options.net, netns.as_deref())?;
+    let mut nspawn = start_nspawn(
+        pod,
+        &root,
+        &hostname,
+        options.net,
+        netns.as_deref(),
+        &sockets,
+    )?;
+    let socket_activated = !sockets.is_empty();
+    // The pod's systemd has them now (nspawn passed them on).
+    drop(sockets);
     let machine = s1::machine_name(&pod.uuid);
-    let started = register_machine(&machine, &pod.uuid, nspawn.id(), &root)
-        .and_then(|leader| start_apps(leader, plans, &notify).map(|apps| (leader, apps)));
+    let started = register_machine(&machine, &pod.uuid, nspawn.id(), &root).and_then(|leader| {
+        start_apps(leader, plans, &notify, socket_activated).map(|apps| (leader, apps))
+    });
     let (leader, runs) = match started {
         Ok(started) => started,
         Err(e) => {
@@ -285,10 +319,20 @@ fn start_apps(
     leader: u32,
     plans: Vec<s1::AppPlan>,
     notify: &[bool],
+    socket_activated: bool,
 ) -> Result<Vec<(String, Systemd, ServiceRun)>> {
     let mut runs = Vec::new();
     for (plan, notify) in plans.into_iter().zip(notify) {
         let bus = Systemd::pod(leader)?;
+        if socket_activated {
+            // A unit file next to its socket (written before the boot); its socket may have
+            // started it already.
+            let run = bus
+                .run_service_unit(&format!("{}.service", plan.name))
+                .with_context(|| format!("starting app {}", plan.name))?;
+            runs.push((plan.name, bus, run));
+            continue;
+        }
         let mut properties = s1::app_unit_properties(&plan);
         if *notify {
             s1::make_notify_unit(&mut properties);
@@ -309,6 +353,7 @@ fn start_nspawn(
     hostname: &str,
     net: PodNet,
     netns: Option<&Path>,
+    sockets: &[s1::ListenSocket],
 ) -> Result<Child> {
     // An abstract socket: a path under the pod directory can exceed the 108 bytes a socket
     // address holds when --dir is long, and an abstract one leaves no file behind.
@@ -319,7 +364,7 @@ fn start_nspawn(
     let socket = UnixDatagram::bind_addr(&address).context("creating nspawn's notify socket")?;
     let socket_path = format!("@{socket_name}");
     socket.set_read_timeout(Some(Duration::from_millis(100)))?;
-    let mut child = s1::nspawn_command(&NspawnOptions {
+    let mut command = s1::nspawn_command(&NspawnOptions {
         uuid: &pod.uuid,
         stage1_root: root,
         // We register the pod ourselves, as service "rkt" (nspawn would say "nspawn").
@@ -327,10 +372,16 @@ fn start_nspawn(
         hostname,
         private_network: net == PodNet::None,
         netns,
-    })
-    .env("NOTIFY_SOCKET", &socket_path)
-    .spawn()
-    .context("starting systemd-nspawn (is the systemd-container package installed?)")?;
+    });
+    command.env("NOTIFY_SOCKET", &socket_path);
+    // Passed sockets go to nspawn as its LISTEN_FDS; it hands them to the pod's systemd.
+    let (mut command, _inherited) = match sockets {
+        [] => (command, Vec::new()),
+        sockets => s1::with_listen_fds(&command, sockets)?,
+    };
+    let mut child = command
+        .spawn()
+        .context("starting systemd-nspawn (is the systemd-container package installed?)")?;
     let start = Instant::now();
     let mut buf = [0u8; 4096];
     while start.elapsed() < BOOT_TIMEOUT {

@@ -87,6 +87,8 @@ variant() {
 variant inspect-exit7 --print-msg "hello from inspect" --print-ns --write-file /marker exit7 --sleep 1 --exit-code 7
 variant inspect-print --print-ns --write-file /marker print --sleep 1
 variant inspect-sleep --print-msg started --sleep 600
+#   inspect-listen  answers one connection on the socket passed to it (socket activation)
+variant inspect-listen --answer-listen-fd "hello through the caller's socket"
 #   inspect-net    prints what it sees of the network: namespace, interfaces, hostname, the
 #                  resolver and hosts files rkt wrote into its /etc
 variant inspect-net --print-netns --print-net-devs --print-addrs --print-hostname \

@@ -43,6 +43,13 @@ fn run_pod(global: &GlobalArgs, pod: &Pod) -> Result<u8> {
     let description = format!("rkt pod {} ({})", pod.uuid, apps.join(", "));
     let caller = calling_unit();
     let systemd = Systemd::connect()?;
+    // Socket activation: the sockets systemd gave us go to the pod's stage1, which asks for
+    // them as it starts.
+    let sockets = rkt::stage1::take_listen_fds()?;
+    if !sockets.is_empty() {
+        tracing::debug!("passing {} listening sockets to the pod", sockets.len());
+        rkt::stage1::offer_listen_fds(&pod.uuid, sockets)?;
+    }
     tracing::debug!("handing pod {} to systemd as {unit}", pod.uuid);
     systemd.start_pod(&PodUnit {
         name: &unit,

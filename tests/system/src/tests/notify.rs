@@ -1,13 +1,19 @@
 //! systemd conveniences (issue 6, item 6): readiness passthrough from an app to the unit that
-//! runs `rkt run`.
+//! runs `rkt run`, and socket activation passthrough from the caller's socket to the app.
 
 use super::{PodTest, check, wait_for};
 use crate::{Ctx, TestResult};
 
-pub(crate) const TESTS: &[(&str, super::Test)] = &[(
-    "readiness_reaches_a_type_notify_caller",
-    readiness_reaches_a_type_notify_caller,
-)];
+pub(crate) const TESTS: &[(&str, super::Test)] = &[
+    (
+        "readiness_reaches_a_type_notify_caller",
+        readiness_reaches_a_type_notify_caller,
+    ),
+    (
+        "a_socket_activated_app_answers_on_the_callers_socket",
+        a_socket_activated_app_answers_on_the_callers_socket,
+    ),
+];
 
 /// The caller unit's ActiveState, from systemctl in the booted systemd.
 fn active_state(ctx: &Ctx, unit: &str) -> String {
@@ -114,4 +120,77 @@ fn readiness_reaches_a_type_notify_caller(ctx: &Ctx) -> TestResult {
     let stopped = stop_caller(&t, unit);
     result?;
     stopped
+}
+
+/// A `.socket` unit on 127.0.0.1:PORT in the booted systemd starts `rkt run` on the first
+/// connection; that connection is answered by the app in the pod, on the very socket the unit
+/// listens on (passed down as LISTEN_FDS, named as the socket unit names it).
+fn a_socket_activated_app_answers_on_the_callers_socket(ctx: &Ctx) -> TestResult {
+    use std::io::Read;
+    use std::net::{TcpListener, TcpStream};
+    use std::time::Duration;
+    let t = PodTest::new(ctx)?;
+    // A free port on loopback (the sandbox shares this network namespace).
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("finding a free port: {e}"))?
+        .port();
+    let unit = "rkt-caller-web";
+    let listen = format!("--socket-property=ListenStream=127.0.0.1:{port}");
+    let uuid_file = t.uuid_file();
+    let image = t.image("inspect-listen");
+    let unit_arg = format!("--unit={unit}");
+    let mut cmd = vec![
+        "systemd-run",
+        "--quiet",
+        &unit_arg,
+        &listen,
+        "--socket-property=FileDescriptorName=web",
+        "--",
+    ];
+    cmd.extend(t.args(&["run", "--uuid-file-save", &uuid_file, &image]));
+    ctx.systemd.ok(&cmd)?;
+    let socket_unit = format!("{unit}.socket");
+    let result = (|| -> TestResult {
+        check(
+            wait_for(10, || active_state(ctx, &socket_unit) == "active"),
+            || format!("{socket_unit} is {}", active_state(ctx, &socket_unit)),
+        )?;
+        let mut client = TcpStream::connect(("127.0.0.1", port))
+            .map_err(|e| format!("connecting to 127.0.0.1:{port}: {e}"))?;
+        client
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .map_err(|e| e.to_string())?;
+        let mut answer = String::new();
+        let read = client.read_to_string(&mut answer);
+        let app = super::app_lines(&t, "inspect-listen");
+        check(answer == "hello through the caller's socket\n", || {
+            format!(
+                "the client got {answer:?} ({read:?}); the app said {app:?}; log:\n{}",
+                t.journal(&["-n", "40", "-o", "short", "-u", &format!("{unit}.service")])
+            )
+        })?;
+        check(
+            super::last_value(&app, "listen_fds").as_deref() == Some("1")
+                && super::last_value(&app, "listen_fdnames").as_deref() == Some("web")
+                && super::last_value(&app, "listen_pid_ok").as_deref() == Some("true"),
+            || format!("the app was passed: {app:?}"),
+        )?;
+        // The app answered and exited: the pod and the caller end with it.
+        check(
+            wait_for(30, || {
+                matches!(
+                    active_state(ctx, &format!("{unit}.service")).as_str(),
+                    "inactive" | "failed" | ""
+                )
+            }),
+            || "the caller did not end after its app did".into(),
+        )?;
+        Ok(())
+    })();
+    let _ = ctx.systemd.run(&["systemctl", "stop", &socket_unit]);
+    let uuid = t.read_uuid().unwrap_or_default();
+    let collected = t.gc_leaves_nothing(&uuid);
+    result?;
+    collected
 }
