@@ -4,6 +4,7 @@
 //! apps' exit statuses.
 
 mod cni;
+mod console;
 mod error;
 mod etc;
 mod notify;
@@ -17,6 +18,7 @@ pub use cni::{
     CNI_PLUGIN_DIR, CniError, PodNetStatus, load_network, netns_path, read_pod_network,
     setup_pod_network, teardown_pod_network,
 };
+pub use console::{POD_CONSOLE, make_interactive_unit};
 pub use error::Stage1Error;
 pub use etc::write_app_net_files;
 pub use notify::{SUPPORTS_SYSTEMD_NOTIFY, make_notify_unit, supports_notify};

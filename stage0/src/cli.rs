@@ -366,6 +366,9 @@ the app's arguments follow `--` and end at `---`:
 pub struct RunArgs {
     #[command(flatten)]
     pub spec: PodSpecArgs,
+    /// Attach this terminal to the pod's app (a pod of one app; stdin must be a terminal)
+    #[arg(long)]
+    pub interactive: bool,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@
 //!    pod down, unmount, and exit with the first non-zero app status.
 #![forbid(unsafe_code)]
 
+use std::io::IsTerminal;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode};
@@ -187,11 +188,19 @@ fn run_pod(
         &sockets,
     )?;
     let socket_activated = !sockets.is_empty();
+    // `rkt run --interactive` gave us its terminal: nspawn connects the pod's console to it.
+    let interactive = std::io::stdin().is_terminal();
+    if interactive && plans.len() != 1 {
+        bail!(
+            "an interactive pod has one app, and this one has {}",
+            plans.len()
+        );
+    }
     // The pod's systemd has them now (nspawn passed them on).
     drop(sockets);
     let machine = s1::machine_name(&pod.uuid);
     let started = register_machine(&machine, &pod.uuid, nspawn.id(), &root).and_then(|leader| {
-        start_apps(leader, plans, &notify, socket_activated).map(|apps| (leader, apps))
+        start_apps(leader, plans, &notify, socket_activated, interactive).map(|apps| (leader, apps))
     });
     let (leader, runs) = match started {
         Ok(started) => started,
@@ -320,6 +329,7 @@ fn start_apps(
     plans: Vec<s1::AppPlan>,
     notify: &[bool],
     socket_activated: bool,
+    interactive: bool,
 ) -> Result<Vec<(String, Systemd, ServiceRun)>> {
     let mut runs = Vec::new();
     for (plan, notify) in plans.into_iter().zip(notify) {
@@ -336,6 +346,9 @@ fn start_apps(
         let mut properties = s1::app_unit_properties(&plan);
         if *notify {
             s1::make_notify_unit(&mut properties);
+        }
+        if interactive {
+            s1::make_interactive_unit(&mut properties);
         }
         let run = bus
             .start_service(&format!("{}.service", plan.name), &properties)
@@ -374,6 +387,10 @@ fn start_nspawn(
         netns,
     });
     command.env("NOTIFY_SOCKET", &socket_path);
+    if std::io::stdin().is_terminal() {
+        // The console is the user's terminal: the pod's systemd keeps its messages off it.
+        command.arg("--log-target=null");
+    }
     // Passed sockets go to nspawn as its LISTEN_FDS; it hands them to the pod's systemd.
     let (mut command, _inherited) = match sockets {
         [] => (command, Vec::new()),

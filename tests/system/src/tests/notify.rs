@@ -1,5 +1,6 @@
 //! systemd conveniences (issue 6, item 6): readiness passthrough from an app to the unit that
-//! runs `rkt run`, and socket activation passthrough from the caller's socket to the app.
+//! runs `rkt run`, socket activation passthrough from the caller's socket to the app, and
+//! `rkt run --interactive`.
 
 use super::{PodTest, check, wait_for};
 use crate::{Ctx, TestResult};
@@ -12,6 +13,10 @@ pub(crate) const TESTS: &[(&str, super::Test)] = &[
     (
         "a_socket_activated_app_answers_on_the_callers_socket",
         a_socket_activated_app_answers_on_the_callers_socket,
+    ),
+    (
+        "interactive_attaches_the_terminal_to_the_app",
+        interactive_attaches_the_terminal_to_the_app,
     ),
 ];
 
@@ -193,4 +198,66 @@ fn a_socket_activated_app_answers_on_the_callers_socket(ctx: &Ctx) -> TestResult
     let collected = t.gc_leaves_nothing(&uuid);
     result?;
     collected
+}
+
+/// `rkt run --interactive` on a terminal (a pty from `script`): the app's stdin is a terminal,
+/// what is typed reaches it, what it prints comes back, and rkt exits with its status. Without
+/// a terminal, --interactive is refused before anything starts.
+fn interactive_attaches_the_terminal_to_the_app(ctx: &Ctx) -> TestResult {
+    let t = PodTest::new(ctx)?;
+    let busybox = t.image("busybox");
+    let app = "test -t 0 && echo tty:yes; read line; echo got:$line; exit 3";
+    let command: Vec<String> = t
+        .args(&[
+            "run",
+            "--interactive",
+            &busybox,
+            "--exec",
+            "/bin/sh",
+            "--",
+            "-c",
+            app,
+        ])
+        .iter()
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect();
+    // The line is typed once the app is likely up; the terminal keeps it until it reads.
+    let typed = format!(
+        "(sleep 1; printf 'hello\\n'; sleep 3) | timeout 60 script -qfec \"{}\" /dev/null",
+        command.join(" ").replace('"', "\\\"").replace('$', "\\$")
+    );
+    let out = ctx.systemd.run(&["bash", "-c", &typed])?;
+    let seen = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    check(
+        seen.lines().any(|l| l.ends_with("tty:yes")) && seen.lines().any(|l| l == "got:hello"),
+        || {
+            format!(
+                "on the terminal: {seen:?} ({})",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        },
+    )?;
+    check(out.status.code() == Some(3), || {
+        format!(
+            "script (running rkt) ended with {} (want 3): {seen}",
+            out.status
+        )
+    })?;
+    let refused = t.rkt(&["run", "--interactive", &busybox])?;
+    let err = String::from_utf8_lossy(&refused.stderr);
+    check(
+        refused.status.code() == Some(254) && err.contains("needs a terminal"),
+        || format!("--interactive without a terminal: {} {err}", refused.status),
+    )?;
+    let list = t.ok(&["list", "--no-legend"])?;
+    let pods = list.lines().count();
+    check(pods == 1, || {
+        format!("want only the interactive pod, got: {list}")
+    })?;
+    let uuid = list
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    t.gc_leaves_nothing(&uuid)
 }
