@@ -137,7 +137,7 @@ pub fn receive_listen_fds(uuid: &str) -> Result<Vec<ListenSocket>, SocketsError>
 }
 
 /// One message: the names, newline-separated, with the sockets as SCM_RIGHTS.
-fn send_sockets(stream: &UnixStream, sockets: &[ListenSocket]) -> io::Result<()> {
+pub fn send_sockets(stream: &UnixStream, sockets: &[ListenSocket]) -> io::Result<()> {
     let names: Vec<&str> = sockets.iter().map(|s| s.name.as_str()).collect();
     let payload = names.join("\n");
     let fds: Vec<_> = sockets.iter().map(|s| s.fd.as_fd()).collect();
@@ -157,7 +157,8 @@ fn send_sockets(stream: &UnixStream, sockets: &[ListenSocket]) -> io::Result<()>
     Ok(())
 }
 
-fn recv_sockets(stream: &UnixStream) -> io::Result<Vec<ListenSocket>> {
+/// The sockets of one [`send_sockets`] message.
+pub fn recv_sockets(stream: &UnixStream) -> io::Result<Vec<ListenSocket>> {
     let mut buf = vec![0u8; 4096];
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_SOCKETS))];
     let mut control = RecvAncillaryBuffer::new(&mut space);

@@ -79,11 +79,18 @@ impl Systemd {
     /// socket would spare the pod its D-Bus daemon, but systemd names itself as the sender
     /// there, which zbus rejects.)
     pub fn pod(leader: u32) -> Result<Systemd, SystemdError> {
-        let path = format!("/proc/{leader}/root/run/dbus/system_bus_socket");
+        let path = pod_bus_path(leader);
         let stream = UnixStream::connect(&path).map_err(|source| SystemdError::NoPodBus {
             path: path.clone(),
             source,
         })?;
+        Systemd::pod_over(stream, path)
+    }
+
+    /// [`Systemd::pod`] over a stream already connected to the pod's bus at `path`: by a
+    /// process in the pod's user namespace, for a pod that has one (the bus knows a client by
+    /// the credentials it connected with, and the host's root is nobody there).
+    pub fn pod_over(stream: UnixStream, path: String) -> Result<Systemd, SystemdError> {
         let connection = zbus::blocking::connection::Builder::async_io_unix_stream(stream)
             .build()
             .map_err(|source| SystemdError::PodBus {
@@ -271,6 +278,11 @@ impl Systemd {
             )))?;
         Ok(())
     }
+}
+
+/// The pod's system bus, seen from the host through its PID 1 `leader` (a host PID).
+pub fn pod_bus_path(leader: u32) -> String {
+    format!("/proc/{leader}/root/run/dbus/system_bus_socket")
 }
 
 /// Asks systemd to send its signals to this connection; asking twice is fine.

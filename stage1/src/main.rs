@@ -39,6 +39,15 @@ fn main() -> ExitCode {
     }
     let (dir, uuid) = match args.as_slice() {
         [flag, dir, uuid] if flag == "--dir" => (PathBuf::from(dir), uuid.clone()),
+        [flag, leader] if flag == "--connect-pod-bus" => {
+            return match connect_pod_bus(leader) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("rkt-stage1: {e:#}");
+                    ExitCode::from(EXIT_FAILURE)
+                }
+            };
+        }
         _ => {
             eprintln!("usage: rkt-stage1 --dir DIR UUID (started by `rkt run` as the pod's unit)");
             return ExitCode::from(EXIT_FAILURE);
@@ -186,6 +195,7 @@ fn run_pod(
         options.net,
         netns.as_deref(),
         &sockets,
+        options.private_users,
     )?;
     let socket_activated = !sockets.is_empty();
     // `rkt run --interactive` gave us its terminal: nspawn connects the pod's console to it.
@@ -200,9 +210,13 @@ fn run_pod(
     drop(sockets);
     let machine = s1::machine_name(&pod.uuid);
     let started = register_machine(&machine, &pod.uuid, nspawn.id(), &root).and_then(|leader| {
-        start_apps(leader, plans, &notify, socket_activated, interactive).map(|apps| (leader, apps))
+        let bus = PodBus {
+            leader,
+            user_namespace: options.private_users,
+        };
+        start_apps(&bus, plans, &notify, socket_activated, interactive).map(|apps| (bus, apps))
     });
-    let (leader, runs) = match started {
+    let (bus, runs) = match started {
         Ok(started) => started,
         Err(e) => {
             stop_nspawn(&mut nspawn);
@@ -259,7 +273,7 @@ fn run_pod(
             eprintln!("rkt-stage1: stopping pod {}", pod.uuid);
             // Apps first (SIGTERM, then SIGKILL after their stop timeout), so that their
             // exit statuses are known; the pod itself goes down afterwards.
-            match Systemd::pod(leader) {
+            match bus.connect() {
                 Ok(bus) => {
                     for app in apps {
                         if let Err(e) = bus.stop_unit(&format!("{}.service", app.name)) {
@@ -289,7 +303,7 @@ fn run_pod(
             first_failure = u8::try_from(status).unwrap_or(EXIT_FAILURE);
         }
     }
-    halt_pod(leader, &mut nspawn);
+    halt_pod(&bus, &mut nspawn);
     Ok(first_failure)
 }
 
@@ -325,7 +339,7 @@ fn limit_pod_on_cgroup_v1(uuid: &str, plans: &[s1::AppPlan]) -> Result<()> {
 /// Starts every app as `<name>.service` in the pod, over a connection of its own to the pod's
 /// systemd, and returns the runs to wait on.
 fn start_apps(
-    leader: u32,
+    pod_bus: &PodBus,
     plans: Vec<s1::AppPlan>,
     notify: &[bool],
     socket_activated: bool,
@@ -333,7 +347,7 @@ fn start_apps(
 ) -> Result<Vec<(String, Systemd, ServiceRun)>> {
     let mut runs = Vec::new();
     for (plan, notify) in plans.into_iter().zip(notify) {
-        let bus = Systemd::pod(leader)?;
+        let bus = pod_bus.connect()?;
         if socket_activated {
             // A unit file next to its socket (written before the boot); its socket may have
             // started it already.
@@ -367,6 +381,7 @@ fn start_nspawn(
     net: PodNet,
     netns: Option<&Path>,
     sockets: &[s1::ListenSocket],
+    private_users: bool,
 ) -> Result<Child> {
     // An abstract socket: a path under the pod directory can exceed the 108 bytes a socket
     // address holds when --dir is long, and an abstract one leaves no file behind.
@@ -385,6 +400,7 @@ fn start_nspawn(
         hostname,
         private_network: net == PodNet::None,
         netns,
+        private_users,
     });
     command.env("NOTIFY_SOCKET", &socket_path);
     if std::io::stdin().is_terminal() {
@@ -455,8 +471,8 @@ fn register_machine(machine: &str, uuid: &str, nspawn_pid: u32, root: &Path) -> 
 /// Ends a pod whose apps are done: a forced halt of its systemd (nothing left to stop in
 /// order, and ~40 ms faster than stopping journald, D-Bus and the mounts one by one), then
 /// the clean nspawn shutdown if that did not end it.
-fn halt_pod(leader: u32, nspawn: &mut Child) {
-    if let Err(e) = Systemd::pod(leader).and_then(|bus| bus.halt_now()) {
+fn halt_pod(bus: &PodBus, nspawn: &mut Child) {
+    if let Err(e) = bus.connect().and_then(|bus| Ok(bus.halt_now()?)) {
         eprintln!("rkt-stage1: {e}; shutting the pod down through nspawn");
     }
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -484,4 +500,73 @@ fn notify_systemd(message: &str) {
     if let Err(e) = rkt::systemd::sd_notify(message) {
         eprintln!("rkt-stage1: telling systemd {message}: {e}");
     }
+}
+
+/// How stage1 reaches the pod's systemd: its bus, through the pod's PID 1 (a host PID).
+struct PodBus {
+    leader: u32,
+    /// The pod has a user namespace of its own (`--private-users`).
+    user_namespace: bool,
+}
+
+impl PodBus {
+    /// A new connection. In a user namespace the host's root is nobody to the pod's bus, so
+    /// the connection is made by a helper in that namespace (this binary, entered into it by
+    /// nsenter) and handed back over a socket pair.
+    fn connect(&self) -> Result<Systemd> {
+        if !self.user_namespace {
+            return Ok(Systemd::pod(self.leader)?);
+        }
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+        let me = std::env::current_exe().context("finding rkt-stage1's own path")?;
+        let leader = self.leader.to_string();
+        let status = Command::new("nsenter")
+            .args(["--user", "--target", &leader, "--"])
+            .arg(me)
+            .args(["--connect-pod-bus", &leader])
+            .stdout(std::process::Stdio::from(std::os::fd::OwnedFd::from(
+                theirs,
+            )))
+            .status()
+            .context("running nsenter to reach the pod's bus from its user namespace")?;
+        if !status.success() {
+            bail!("could not reach the pod's bus from its user namespace ({status})");
+        }
+        ours.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let fd = s1::recv_sockets(&ours)
+            .context("receiving the pod's bus connection")?
+            .into_iter()
+            .next()
+            .context("the helper sent no connection to the pod's bus")?
+            .fd;
+        let path = rkt::systemd::pod_bus_path(self.leader);
+        Ok(Systemd::pod_over(
+            std::os::unix::net::UnixStream::from(fd),
+            path,
+        )?)
+    }
+}
+
+/// `rkt-stage1 --connect-pod-bus LEADER`, run in the pod's user namespace: connects to the
+/// pod's bus and sends the connection back on stdout (a unix socket).
+fn connect_pod_bus(leader: &str) -> Result<()> {
+    use std::os::fd::AsFd;
+    let leader: u32 = leader.parse().context("--connect-pod-bus takes a PID")?;
+    let path = rkt::systemd::pod_bus_path(leader);
+    let bus = std::os::unix::net::UnixStream::connect(&path)
+        .with_context(|| format!("connecting to {path}"))?;
+    let stdout = std::io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .context("stdout")?;
+    let back = std::os::unix::net::UnixStream::from(stdout);
+    s1::send_sockets(
+        &back,
+        &[s1::ListenSocket {
+            fd: bus.into(),
+            name: "bus".into(),
+        }],
+    )
+    .context("sending the connection back")?;
+    Ok(())
 }

@@ -1,6 +1,6 @@
 //! systemd conveniences (issue 6, item 6): readiness passthrough from an app to the unit that
 //! runs `rkt run`, socket activation passthrough from the caller's socket to the app, and
-//! `rkt run --interactive`.
+//! `rkt run --interactive`, and `--private-users`.
 
 use super::{PodTest, check, wait_for};
 use crate::{Ctx, TestResult};
@@ -17,6 +17,10 @@ pub(crate) const TESTS: &[(&str, super::Test)] = &[
     (
         "interactive_attaches_the_terminal_to_the_app",
         interactive_attaches_the_terminal_to_the_app,
+    ),
+    (
+        "private_users_makes_the_pods_root_nobody_on_the_host",
+        private_users_makes_the_pods_root_nobody_on_the_host,
     ),
 ];
 
@@ -260,4 +264,87 @@ fn interactive_attaches_the_terminal_to_the_app(ctx: &Ctx) -> TestResult {
         .unwrap_or_default()
         .to_owned();
     t.gc_leaves_nothing(&uuid)
+}
+
+/// `rkt run --private-users`: the app runs as root of a user namespace of the pod's own, which
+/// the host sees as an unprivileged UID (read from the host's /proc of the app's process); the
+/// pod still starts, is stopped by `rkt stop` (its bus reached from inside that namespace) and
+/// reports the app's status.
+fn private_users_makes_the_pods_root_nobody_on_the_host(ctx: &Ctx) -> TestResult {
+    let t = PodTest::new(ctx)?;
+    let uuid_file = t.uuid_file();
+    let image = t.image("inspect-sleep");
+    let mut child = ctx
+        .systemd
+        .command(&t.rkt)
+        .args([
+            "--dir",
+            &t.dir,
+            "--insecure-options=image",
+            "run",
+            "--private-users",
+        ])
+        .args(["--uuid-file-save", &uuid_file, &image])
+        .spawn()
+        .map_err(|e| format!("starting rkt run: {e}"))?;
+    let result = (|| -> TestResult {
+        check(wait_for(30, || t.read_uuid().is_some()), || {
+            "no UUID saved".into()
+        })?;
+        let uuid = t.read_uuid().unwrap_or_default();
+        // The app's process, as the host sees it (newest match: this test's pod).
+        let app_pid = || {
+            ctx.systemd
+                .run(&[
+                    "pgrep",
+                    "-n",
+                    "-f",
+                    "^/inspect --print-msg started --sleep 600",
+                ])
+                .ok()
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+                .filter(|p| !p.is_empty())
+        };
+        check(wait_for(30, || app_pid().is_some()), || {
+            format!(
+                "the app never ran; log:\n{}",
+                t.journal(&[
+                    "-n",
+                    "30",
+                    "-o",
+                    "short",
+                    "-u",
+                    &format!("rkt-{uuid}.service")
+                ])
+            )
+        })?;
+        let pid = app_pid().unwrap_or_default();
+        let status = ctx.systemd.ok(&["cat", &format!("/proc/{pid}/status")])?;
+        let uid_map = ctx.systemd.ok(&["cat", &format!("/proc/{pid}/uid_map")])?;
+        let host_uid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|v| v.split_whitespace().next())
+            .unwrap_or_default()
+            .to_owned();
+        let map: Vec<&str> = uid_map.split_whitespace().collect();
+        check(
+            host_uid != "0"
+                && !host_uid.is_empty()
+                && map.first() == Some(&"0")
+                && map.get(1) == Some(&host_uid.as_str()),
+            || format!("the app is uid {host_uid} on the host, its uid_map: {uid_map:?}"),
+        )?;
+        t.ok(&["stop", &uuid])?;
+        let exited = wait_for(30, || matches!(child.try_wait(), Ok(Some(_))));
+        check(exited, || "rkt run did not end after rkt stop".into())?;
+        let code = child.wait().map(|s| s.code()).unwrap_or(None);
+        check(code == Some(143), || {
+            format!("rkt run exited {code:?} (want 143: the app died of SIGTERM)")
+        })?;
+        t.gc_leaves_nothing(&uuid)
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    result
 }
