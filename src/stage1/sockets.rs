@@ -207,6 +207,14 @@ pub fn listen_directive(socket: &ListenSocket) -> Result<String, SocketsError> {
         Ok(other) => return Err(unsupported(format!("socket type {}", other.as_raw()))),
         Err(e) => return Err(unsupported(e.to_string())),
     };
+    // Accept=yes passes one accepted connection, not a socket to listen on.
+    if kind != "ListenDatagram"
+        && !rustix::net::sockopt::socket_acceptconn(&socket.fd).unwrap_or(false)
+    {
+        return Err(unsupported(
+            "a connection, not a listening socket: use Accept=no in the .socket unit".into(),
+        ));
+    }
     let address = rustix::net::getsockname(&socket.fd).map_err(|e| unsupported(e.to_string()))?;
     let address = if let Ok(inet) = std::net::SocketAddr::try_from(address.clone()) {
         inet.to_string()
@@ -354,6 +362,18 @@ mod tests {
         let mut buf = [0u8; 2];
         client.read_exact(&mut buf).unwrap();
         assert_eq!(&buf, b"hi");
+    }
+
+    #[test]
+    fn an_accepted_connection_is_refused() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let connection = ListenSocket {
+            fd: client.into(),
+            name: "conn".into(),
+        };
+        let err = listen_directive(&connection).unwrap_err().to_string();
+        assert!(err.contains("Accept=no"), "{err}");
     }
 
     #[test]
