@@ -17,10 +17,12 @@ pub fn supports_notify(image: &ImageManifest) -> bool {
 /// Turns an app's unit properties (from [`super::app_unit_properties`]) into a `Type=notify`
 /// unit: active once its main process sent `READY=1`, not as soon as it was executed.
 pub fn make_notify_unit(properties: &mut Vec<(&'static str, Value<'static>)>) {
-    properties.retain(|(name, _)| !matches!(*name, "Type" | "NotifyAccess"));
+    properties.retain(|(name, _)| !matches!(*name, "Type" | "NotifyAccess" | "TimeoutStartUSec"));
     properties.push(("Type", Value::from("notify")));
     // Only the app itself may say it is ready, not whatever it runs.
     properties.push(("NotifyAccess", Value::from("main")));
+    // As long as it takes (as in rkt): the caller's own start timeout is the bound.
+    properties.push(("TimeoutStartUSec", Value::from(u64::MAX)));
 }
 
 #[cfg(test)]

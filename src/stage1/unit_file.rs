@@ -36,6 +36,14 @@ pub fn service_unit_file(
             ("CPUQuotaPerSecUSec", Value::U64(usec)) => {
                 format!("CPUQuota={}%", usec.div_ceil(10_000))
             }
+            // Microseconds on the bus, a time span in the file.
+            ("TimeoutStartUSec" | "TimeoutStopUSec", Value::U64(usec)) => {
+                let key = name.replace("USec", "Sec");
+                match *usec {
+                    u64::MAX => format!("{key}=infinity"),
+                    usec => format!("{key}={usec}us"),
+                }
+            }
             ("ExecStart", Value::Array(commands)) => {
                 let mut lines = Vec::new();
                 for command in commands.iter() {
@@ -166,6 +174,21 @@ mod tests {
         }
         assert!(!unit.contains("CollectMode"), "{unit}");
         assert_eq!(unit.matches("Description=").count(), 1, "{unit}");
+    }
+
+    #[test]
+    fn a_notify_app_unit_reads_as_a_unit_file() {
+        let mut props = app_unit_properties(&plan());
+        crate::stage1::make_notify_unit(&mut props);
+        let unit = service_unit_file("rkt app web", &props).unwrap();
+        for line in [
+            "Type=notify",
+            "NotifyAccess=main",
+            "TimeoutStartSec=infinity",
+        ] {
+            assert!(unit.lines().any(|l| l == line), "{line:?} not in:\n{unit}");
+        }
+        assert!(!unit.contains("USec"), "{unit}");
     }
 
     #[test]

@@ -65,6 +65,10 @@ impl Systemd {
             // SIGTERM to stage1 alone: it shuts the apps and the pod down in order.
             ("KillMode", Value::from("mixed")),
             ("TimeoutStopUSec", Value::from(30_000_000u64)),
+            // No start timeout of its own: stage1 bounds the pod's boot, and how long an app
+            // may take to say READY=1 is for the unit running `rkt run` to say (its
+            // TimeoutStartSec= stops it, and the pod with it).
+            ("TimeoutStartUSec", Value::from(u64::MAX)),
             ("ExecStart", Value::from(exec_start)),
         ];
         if unit.interactive {
