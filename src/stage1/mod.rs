@@ -30,7 +30,8 @@ pub use root::{
 };
 pub use sockets::{
     ListenSocket, SocketsError, listen_directive, offer_listen_fds, receive_listen_fds,
-    recv_sockets, send_sockets, take_listen_fds, with_listen_fds, write_socket_units,
+    recv_sockets, route_sockets, send_sockets, take_listen_fds, with_listen_fds,
+    write_socket_units,
 };
 pub use unit::{
     APP_PATH, AppPlan, Limits, UnitError, app_unit_properties, capability_mask, limits, plan_app,

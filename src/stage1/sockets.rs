@@ -17,6 +17,8 @@ use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
 use std::path::Path;
 use std::process::Command;
 
+use crate::schema::Port;
+
 use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
     SendAncillaryMessage, SendFlags, SocketType, recvmsg, sendmsg,
@@ -37,6 +39,16 @@ pub enum SocketsError {
         "passed socket {name:?} is not a TCP, UDP or unix socket bound to an address ({reason}); only those can be passed to a pod"
     )]
     Unsupported { name: String, reason: String },
+    #[error(
+        "passed socket {name:?} ({address}) is on no port that an app of the pod declares as socket-activated; with several apps, each socket goes to the app whose image declares its port"
+    )]
+    NoApp { name: String, address: String },
+    #[error("passed socket {name:?} ({address}) is on a port that apps {apps} all declare")]
+    SeveralApps {
+        name: String,
+        address: String,
+        apps: String,
+    },
     #[error("writing {path}: {source}")]
     Write {
         path: String,
@@ -230,6 +242,62 @@ pub fn listen_directive(socket: &ListenSocket) -> Result<String, SocketsError> {
     Ok(format!("{kind}={address}"))
 }
 
+/// Which app gets which passed socket (one list per app, in the order of `apps`): all of them
+/// for a pod of one app; otherwise each goes to the one app that declares its port and
+/// protocol as socket-activated (appc `ports`, `socketActivated`).
+pub fn route_sockets(
+    sockets: Vec<ListenSocket>,
+    apps: &[(&str, &[Port])],
+) -> Result<Vec<Vec<ListenSocket>>, SocketsError> {
+    let mut routed: Vec<Vec<ListenSocket>> = apps.iter().map(|_| Vec::new()).collect();
+    if let [_] = apps {
+        routed[0] = sockets;
+        return Ok(routed);
+    }
+    for socket in sockets {
+        let directive = listen_directive(&socket)?;
+        let address = directive.split_once('=').map_or("", |(_, a)| a).to_owned();
+        let protocol = if directive.starts_with("ListenStream=") {
+            "tcp"
+        } else {
+            "udp"
+        };
+        let port = address
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u32>().ok());
+        let takers: Vec<usize> = apps
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, ports))| {
+                ports.iter().any(|p| {
+                    p.socket_activated
+                        && p.protocol == protocol
+                        && port.is_some_and(|n| (u32::from(p.port)..=p.last()).contains(&n))
+                })
+            })
+            .map(|(i, _)| i)
+            .collect();
+        match takers.as_slice() {
+            [one] => routed[*one].push(socket),
+            [] => {
+                return Err(SocketsError::NoApp {
+                    name: socket.name,
+                    address,
+                });
+            }
+            several => {
+                let names: Vec<&str> = several.iter().map(|i| apps[*i].0).collect();
+                return Err(SocketsError::SeveralApps {
+                    name: socket.name,
+                    address,
+                    apps: names.join(", "),
+                });
+            }
+        }
+    }
+    Ok(routed)
+}
+
 /// Writes, in the pod's unit directory, `<app>.socket` (listening where the passed sockets
 /// do), the app's unit `<app>.service` (`service_unit`, see [`super::service_unit_file`]) and
 /// the root slice's wish for the socket, which loads it before the pod's systemd gives out the
@@ -271,7 +339,7 @@ pub fn write_socket_units(
     write(&unit_dir.join(format!("{app}.socket")), &socket_unit)?;
     write(&unit_dir.join(format!("{app}.service")), service_unit)?;
     write(
-        &unit_dir.join("-.slice.d/rkt-sockets.conf"),
+        &unit_dir.join(format!("-.slice.d/rkt-sockets-{app}.conf")),
         &format!("[Unit]\nWants={app}.socket\n"),
     )?;
     Ok(())
@@ -376,6 +444,58 @@ mod tests {
         assert!(err.contains("Accept=no"), "{err}");
     }
 
+    fn port(json: &str) -> Port {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn tcp_socket(name: &str) -> (ListenSocket, u16) {
+        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        let socket = ListenSocket {
+            fd: tcp.into(),
+            name: name.into(),
+        };
+        (socket, port)
+    }
+
+    #[test]
+    fn sockets_go_to_the_app_that_declares_their_port() {
+        let (web, web_port) = tcp_socket("web");
+        let (api, api_port) = tcp_socket("api");
+        let front = [port(&format!(
+            r#"{{"name":"http","protocol":"tcp","port":{web_port},"socketActivated":true}}"#
+        ))];
+        let back = [
+            port(&format!(
+                r#"{{"name":"api","protocol":"tcp","port":{api_port},"socketActivated":true}}"#
+            )),
+            // The same port, but not socket-activated: not a taker.
+            port(&format!(
+                r#"{{"name":"other","protocol":"tcp","port":{web_port}}}"#
+            )),
+        ];
+        let routed = route_sockets(
+            vec![web, api],
+            &[("front", &front[..]), ("back", &back[..])],
+        )
+        .unwrap();
+        let names: Vec<Vec<&str>> = routed
+            .iter()
+            .map(|r| r.iter().map(|s| s.name.as_str()).collect())
+            .collect();
+        assert_eq!(names, vec![vec!["web"], vec!["api"]]);
+    }
+
+    #[test]
+    fn a_socket_no_app_declares_is_refused_but_one_app_takes_all() {
+        let (web, _) = tcp_socket("web");
+        let err = route_sockets(vec![web], &[("a", &[][..]), ("b", &[][..])]).unwrap_err();
+        assert!(matches!(err, SocketsError::NoApp { .. }), "{err}");
+        let (web, _) = tcp_socket("web");
+        let routed = route_sockets(vec![web], &[("only", &[][..])]).unwrap();
+        assert_eq!(routed[0].len(), 1);
+    }
+
     #[test]
     fn no_offer_means_no_sockets() {
         assert!(receive_listen_fds("nobody-offers-this").unwrap().is_empty());
@@ -398,7 +518,8 @@ mod tests {
         );
         assert!(unit.contains("\nService=app.service\n"), "{unit}");
         assert!(unit.contains("\nFileDescriptorName=dns\n"), "{unit}");
-        let wants = std::fs::read_to_string(dir.path().join("-.slice.d/rkt-sockets.conf")).unwrap();
+        let wants =
+            std::fs::read_to_string(dir.path().join("-.slice.d/rkt-sockets-app.conf")).unwrap();
         assert_eq!(wants, "[Unit]\nWants=app.socket\n");
         assert!(dir.path().join("app.service").is_file());
     }

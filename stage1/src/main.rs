@@ -102,6 +102,8 @@ fn run_pod(
     let mut plans = Vec::new();
     // Apps whose image says they send READY=1 (Type=notify units).
     let mut notify = Vec::new();
+    // The ports each app declares (where passed sockets go in a pod of several apps).
+    let mut ports = Vec::new();
     for app in apps {
         let id = app
             .image
@@ -135,6 +137,7 @@ fn run_pod(
             Some(a) => a.clone(),
             None => store.manifest(id)?.app.context("image has no app")?,
         };
+        ports.push(image_app.ports.clone());
         // User, group and executable are looked up in the root the app will see.
         let mut plan = s1::plan_app(
             app.name.as_str(),
@@ -157,16 +160,23 @@ fn run_pod(
     limit_pod_on_cgroup_v1(&pod.uuid, &plans)?;
     // The listening sockets `rkt run` was given (socket activation), for the pod's one app.
     let sockets = s1::receive_listen_fds(&pod.uuid)?;
-    if !sockets.is_empty() {
-        let [plan] = plans.as_slice() else {
-            bail!(
-                "{} listening sockets were passed to `rkt run`, but the pod has {} apps: socket activation needs a pod of one app",
-                sockets.len(),
-                plans.len()
-            );
-        };
+    let passed = sockets.len();
+    let takers: Vec<(&str, &[rkt::schema::Port])> = plans
+        .iter()
+        .zip(&ports)
+        .map(|(plan, ports)| (plan.name.as_str(), ports.as_slice()))
+        .collect();
+    // Per app: the sockets it gets (an app that gets some is socket-activated).
+    let routed = match passed {
+        0 => plans.iter().map(|_| Vec::new()).collect(),
+        _ => s1::route_sockets(sockets, &takers)?,
+    };
+    for ((plan, sockets), notify) in plans.iter().zip(&routed).zip(&notify) {
+        if sockets.is_empty() {
+            continue;
+        }
         let mut properties = s1::app_unit_properties(plan);
-        if notify[0] {
+        if *notify {
             s1::make_notify_unit(&mut properties);
         }
         let unit = s1::service_unit_file(&format!("rkt app {}", plan.name), &properties)
@@ -174,10 +184,12 @@ fn run_pod(
         s1::write_socket_units(
             &root.join(s1::POD_UNIT_PATH.trim_start_matches('/')),
             &plan.name,
-            &sockets,
+            sockets,
             &unit,
         )?;
     }
+    let socket_activated: Vec<bool> = routed.iter().map(|s| !s.is_empty()).collect();
+    let sockets: Vec<s1::ListenSocket> = routed.into_iter().flatten().collect();
     let netns = match (&options.net, &options.network) {
         (PodNet::Cni, Some(conf)) => {
             s1::setup_pod_network(&pod.path, &pod.uuid, conf)?;
@@ -197,7 +209,6 @@ fn run_pod(
         &sockets,
         options.private_users,
     )?;
-    let socket_activated = !sockets.is_empty();
     // `rkt run --interactive` gave us its terminal: nspawn connects the pod's console to it.
     let interactive = std::io::stdin().is_terminal();
     if interactive && plans.len() != 1 {
@@ -214,7 +225,7 @@ fn run_pod(
             leader,
             user_namespace: options.private_users,
         };
-        start_apps(&bus, plans, &notify, socket_activated, interactive).map(|apps| (bus, apps))
+        start_apps(&bus, plans, &notify, &socket_activated, interactive).map(|apps| (bus, apps))
     });
     let (bus, runs) = match started {
         Ok(started) => started,
@@ -342,13 +353,13 @@ fn start_apps(
     pod_bus: &PodBus,
     plans: Vec<s1::AppPlan>,
     notify: &[bool],
-    socket_activated: bool,
+    socket_activated: &[bool],
     interactive: bool,
 ) -> Result<Vec<(String, Systemd, ServiceRun)>> {
     let mut runs = Vec::new();
-    for (plan, notify) in plans.into_iter().zip(notify) {
+    for ((plan, notify), socket_activated) in plans.into_iter().zip(notify).zip(socket_activated) {
         let bus = pod_bus.connect()?;
-        if socket_activated {
+        if *socket_activated {
             // A unit file next to its socket (written before the boot); its socket may have
             // started it already.
             let run = bus

@@ -106,9 +106,9 @@ fn readiness_reaches_a_type_notify_caller(ctx: &Ctx) -> TestResult {
                 app_log()
             )
         })?;
-        let log = app_log();
-        check(log.contains("notify=sent"), || {
-            format!("the app did not send READY=1: {log}")
+        // Its line reaches the journal a moment after its READY=1.
+        check(wait_for(10, || app_log().contains("notify=sent")), || {
+            format!("the app did not send READY=1: {}", app_log())
         })?;
         Ok(())
     })();
@@ -172,6 +172,10 @@ fn a_socket_activated_app_answers_on_the_callers_socket(ctx: &Ctx) -> TestResult
             .map_err(|e| e.to_string())?;
         let mut answer = String::new();
         let read = client.read_to_string(&mut answer);
+        // The app's lines reach the host's journal a moment after its answer.
+        wait_for(10, || {
+            super::last_value(&super::app_lines(&t, "inspect-listen"), "answered").is_some()
+        });
         let app = super::app_lines(&t, "inspect-listen");
         check(answer == "hello through the caller's socket\n", || {
             format!(
