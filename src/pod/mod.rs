@@ -67,6 +67,9 @@ pub struct PodOptions {
     /// `--insecure-options=seccomp`: no syscall filter, whatever the isolators say.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_seccomp: bool,
+    /// `--private-users`: the pod runs in a user namespace of its own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub private_users: bool,
 }
 
 /// [`PodOptions`] in the pod directory.

@@ -4,25 +4,37 @@
 //! apps' exit statuses.
 
 mod cni;
+mod console;
 mod error;
 mod etc;
+mod notify;
 mod nspawn;
 mod root;
+mod sockets;
 mod unit;
+mod unit_file;
 
 pub use cni::{
     CNI_PLUGIN_DIR, CniError, PodNetStatus, load_network, netns_path, read_pod_network,
     setup_pod_network, teardown_pod_network,
 };
+pub use console::{POD_CONSOLE, make_interactive_unit};
 pub use error::Stage1Error;
 pub use etc::write_app_net_files;
+pub use notify::{SUPPORTS_SYSTEMD_NOTIFY, make_notify_unit, supports_notify};
 pub use nspawn::{NspawnOptions, machine_name, nspawn_command};
 pub use root::{
-    POD_TARGET, add_app_identities, app_rootfs_in_pod, build_stage1_root, mount_app_rootfs,
-    read_app_status, read_pod_pid, resolve_id, stage1_rootfs, unmount_pod, write_app_status,
-    write_pod_hostname, write_pod_pid,
+    POD_TARGET, POD_UNIT_PATH, add_app_identities, app_rootfs_in_pod, build_stage1_root,
+    mount_app_rootfs, read_app_status, read_pod_pid, resolve_id, stage1_rootfs, unmount_pod,
+    write_app_status, write_pod_hostname, write_pod_pid,
+};
+pub use sockets::{
+    ListenSocket, SocketsError, listen_directive, offer_listen_fds, receive_listen_fds,
+    recv_sockets, route_sockets, send_sockets, take_listen_fds, with_listen_fds,
+    write_socket_units,
 };
 pub use unit::{
     APP_PATH, AppPlan, Limits, UnitError, app_unit_properties, capability_mask, limits, plan_app,
     pod_cpu_quota, pod_memory_limit,
 };
+pub use unit_file::{UnitFileError, service_unit_file};

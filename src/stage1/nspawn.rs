@@ -22,6 +22,8 @@ pub struct NspawnOptions<'a> {
     pub private_network: bool,
     /// A network namespace made beforehand (a CNI network's).
     pub netns: Option<&'a Path>,
+    /// A user namespace of the pod's own, its files chowned into it.
+    pub private_users: bool,
 }
 
 /// `systemd-nspawn` booting the host's systemd in the stage1 root, to the lean pod target,
@@ -62,6 +64,14 @@ pub fn nspawn_command(opts: &NspawnOptions<'_>) -> Command {
             opts.netns
                 .map(|p| format!("--network-namespace-path={}", p.display())),
         )
+        // The stage1 root is chowned into the range (idmapped mounts fail on it: it has
+        // mounts below it); the apps' overlays and /usr are other file systems and stay as
+        // they are (owned by the range's nobody, readable).
+        .args(opts.private_users.then_some("--private-users=pick"))
+        .args(
+            opts.private_users
+                .then_some("--private-users-ownership=chown"),
+        )
         .arg("--boot")
         // Arguments for the pod's systemd: no boot status lines in stage1's log.
         .arg("--")
@@ -89,6 +99,7 @@ mod tests {
             hostname: "web-1",
             private_network,
             netns: None,
+            private_users: false,
         });
         cmd.get_args()
             .map(|a| a.to_string_lossy().into_owned())
@@ -103,5 +114,32 @@ mod tests {
         assert!(at.is_some() && at < boot_args, "{private:?}");
         assert!(!args(false).iter().any(|a| a == "--private-network"));
         assert!(private.iter().any(|a| a == "--hostname=web-1"));
+    }
+
+    #[test]
+    fn private_users_pick_a_range_and_chown_the_root_before_the_boot_arguments() {
+        let cmd = nspawn_command(&NspawnOptions {
+            uuid: "397d9a96-ff3c-4a2f-8de9-f00b02540300",
+            stage1_root: Path::new("/pod/stage1/rootfs"),
+            register: false,
+            hostname: "web-1",
+            private_network: false,
+            netns: None,
+            private_users: true,
+        });
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let boot_args = args.iter().position(|a| a == "--");
+        for flag in ["--private-users=pick", "--private-users-ownership=chown"] {
+            let at = args.iter().position(|a| a == flag);
+            assert!(at.is_some() && at < boot_args, "{flag}: {args:?}");
+        }
+        assert!(
+            !self::tests::args(false)
+                .iter()
+                .any(|a| a.starts_with("--private-users"))
+        );
     }
 }

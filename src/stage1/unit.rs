@@ -372,6 +372,16 @@ const CAPABILITIES: [&str; 41] = [
     "CAP_CHECKPOINT_RESTORE",
 ];
 
+/// The capability names of a bit mask (as [`capability_mask`] makes them).
+pub(super) fn capability_names(mask: u64) -> Vec<&'static str> {
+    CAPABILITIES
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| mask & (1 << bit) != 0)
+        .map(|(_, name)| *name)
+        .collect()
+}
+
 /// The bit mask of capability names (`CAP_NET_RAW` or `net_raw`, any case).
 pub fn capability_mask<'a>(
     app: &str,

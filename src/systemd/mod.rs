@@ -3,6 +3,7 @@
 //! private socket (stage1 starting and watching apps). One place for the interfaces, the unit
 //! naming rules and how an ended unit's exit status is read.
 
+mod notify;
 mod proxies;
 
 use std::collections::HashMap;
@@ -16,7 +17,10 @@ use zbus::message::Type as MessageType;
 use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
 use zbus::{MatchRule, Message};
 
-pub use proxies::{MachineManagerProxyBlocking, ManagerProxyBlocking, UnitProxyBlocking};
+pub use notify::{notify_socket, sd_notify};
+pub use proxies::{
+    MachineManagerProxyBlocking, ManagerProxyBlocking, ServiceProxyBlocking, UnitProxyBlocking,
+};
 
 #[derive(Debug, Error)]
 pub enum SystemdError {
@@ -75,11 +79,18 @@ impl Systemd {
     /// socket would spare the pod its D-Bus daemon, but systemd names itself as the sender
     /// there, which zbus rejects.)
     pub fn pod(leader: u32) -> Result<Systemd, SystemdError> {
-        let path = format!("/proc/{leader}/root/run/dbus/system_bus_socket");
+        let path = pod_bus_path(leader);
         let stream = UnixStream::connect(&path).map_err(|source| SystemdError::NoPodBus {
             path: path.clone(),
             source,
         })?;
+        Systemd::pod_over(stream, path)
+    }
+
+    /// [`Systemd::pod`] over a stream already connected to the pod's bus at `path`: by a
+    /// process in the pod's user namespace, for a pod that has one (the bus knows a client by
+    /// the credentials it connected with, and the host's root is nobody there).
+    pub fn pod_over(stream: UnixStream, path: String) -> Result<Systemd, SystemdError> {
         let connection = zbus::blocking::connection::Builder::async_io_unix_stream(stream)
             .build()
             .map_err(|source| SystemdError::PodBus {
@@ -119,7 +130,51 @@ impl Systemd {
             name: name.to_owned(),
             changes,
             main_exit: None,
+            ended: false,
         })
+    }
+
+    /// Runs a service this systemd has as a unit file (a socket-activated app, which its
+    /// socket may already have started, or even seen end) and returns a handle to wait for its
+    /// end: started unless it is running or has run.
+    pub fn run_service_unit(&self, name: &str) -> Result<ServiceRun, SystemdError> {
+        let manager = self.manager()?;
+        subscribe(&manager)?;
+        let changes = self.watch_unit(name)?;
+        let looking = || SystemdError::call(format!("looking at {name}"));
+        let path = manager.load_unit(name).map_err(looking())?;
+        let unit = UnitProxyBlocking::builder(&self.connection)
+            .path(path.clone())
+            .and_then(|b| b.cache_properties(zbus::proxy::CacheProperties::No).build())
+            .map_err(looking())?;
+        let service = ServiceProxyBlocking::builder(&self.connection)
+            .path(path)
+            .and_then(|b| b.cache_properties(zbus::proxy::CacheProperties::No).build())
+            .map_err(looking())?;
+        let mut run = ServiceRun {
+            name: name.to_owned(),
+            changes,
+            main_exit: None,
+            ended: false,
+        };
+        let state = unit.active_state().map_err(looking())?;
+        if matches!(
+            state.as_str(),
+            "active" | "activating" | "reloading" | "deactivating"
+        ) {
+            return Ok(run);
+        }
+        let code = service.exec_main_code().map_err(looking())?;
+        if code != 0 {
+            let status = service.exec_main_status().map_err(looking())?;
+            run.main_exit = MainExit::from_wait_code(code, status);
+            run.ended = true;
+            return Ok(run);
+        }
+        manager
+            .start_unit(name, "fail")
+            .map_err(SystemdError::call(format!("starting {name}")))?;
+        Ok(run)
     }
 
     /// The unit's PropertiesChanged signals, from now on (before its state is read or it is
@@ -225,6 +280,11 @@ impl Systemd {
     }
 }
 
+/// The pod's system bus, seen from the host through its PID 1 `leader` (a host PID).
+pub fn pod_bus_path(leader: u32) -> String {
+    format!("/proc/{leader}/root/run/dbus/system_bus_socket")
+}
+
 /// Asks systemd to send its signals to this connection; asking twice is fine.
 fn subscribe(manager: &ManagerProxyBlocking<'_>) -> Result<(), SystemdError> {
     match manager.subscribe() {
@@ -277,12 +337,36 @@ pub struct ServiceRun {
     name: String,
     changes: MessageIterator,
     main_exit: Option<MainExit>,
+    /// Seen to end while waiting for it to become active.
+    ended: bool,
 }
 
 impl ServiceRun {
+    /// Waits until the service is active (for `Type=notify`: once it sent `READY=1`) and
+    /// returns true; false if it ended first (its exit stays for [`ServiceRun::wait`]).
+    pub fn wait_active(&mut self) -> Result<bool, SystemdError> {
+        if self.ended {
+            return Ok(false);
+        }
+        while let Some(message) = self.changes.next() {
+            let Ok(message) = message else { continue };
+            if unit_active_state(&message).as_deref() == Some("active") {
+                return Ok(true);
+            }
+            if self.absorb(&message) {
+                self.ended = true;
+                return Ok(false);
+            }
+        }
+        Err(SystemdError::Disconnected(self.name.clone()))
+    }
+
     /// Waits until the service is inactive or failed and returns how its main process ended;
     /// `None` if it never ran (its start failed before a process existed).
     pub fn wait(mut self) -> Result<Option<MainExit>, SystemdError> {
+        if self.ended {
+            return Ok(self.main_exit);
+        }
         while let Some(message) = self.changes.next() {
             let Ok(message) = message else { continue };
             if self.absorb(&message) {
@@ -334,6 +418,18 @@ fn properties_changed(message: &Message) -> Option<(String, HashMap<String, Owne
         .deserialize::<(String, HashMap<String, OwnedValue>, Vec<String>)>()
         .ok()?;
     Some((interface, changed))
+}
+
+/// The unit's new ActiveState, if `message` is a PropertiesChanged of a unit that carries it.
+fn unit_active_state(message: &Message) -> Option<String> {
+    let (interface, changed) = properties_changed(message)?;
+    if interface != "org.freedesktop.systemd1.Unit" {
+        return None;
+    }
+    changed
+        .get("ActiveState")
+        .and_then(|v| <&str>::try_from(v).ok())
+        .map(str::to_owned)
 }
 
 /// The D-Bus object path systemd gives a unit: every byte outside `[A-Za-z0-9]` becomes `_xx`.

@@ -324,6 +324,10 @@ pub struct PodSpecArgs {
     /// without overlay support; slower to start, and uses more space)
     #[arg(long)]
     pub no_overlay: bool,
+    /// Run the pod in a user namespace of its own (systemd-nspawn --private-users=pick): root
+    /// in the pod is an unprivileged user on the host
+    #[arg(long)]
+    pub private_users: bool,
     /// The pod's network: host (the host's network namespace), none (a namespace of its own
     /// with only loopback), or NAME: a namespace of its own joined to the CNI network of that
     /// name in --local-config's net.d/*.conf (plugins from /usr/lib/cni). The default stays
@@ -366,6 +370,9 @@ the app's arguments follow `--` and end at `---`:
 pub struct RunArgs {
     #[command(flatten)]
     pub spec: PodSpecArgs,
+    /// Attach this terminal to the pod's app (a pod of one app; stdin must be a terminal)
+    #[arg(long)]
+    pub interactive: bool,
 }
 
 #[derive(Debug, Args)]

@@ -17,6 +17,8 @@ pub struct PodUnit<'a> {
     pub uuid: &'a str,
     /// The unit `rkt run` itself runs in, which the pod is bound to.
     pub bound_to: Option<&'a str>,
+    /// `--interactive`: stage1 gets `rkt run`'s terminal as its stdin, stdout and stderr.
+    pub interactive: bool,
 }
 
 /// A connection to the system's systemd.
@@ -52,6 +54,8 @@ impl Systemd {
             ],
             false,
         )];
+        // Borrowed by the properties of an interactive pod, until the unit is made.
+        let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
         let mut properties: Vec<(&str, Value<'_>)> = vec![
             ("Description", Value::from(unit.description)),
             ("Slice", Value::from("machine.slice")),
@@ -61,11 +65,34 @@ impl Systemd {
             // SIGTERM to stage1 alone: it shuts the apps and the pod down in order.
             ("KillMode", Value::from("mixed")),
             ("TimeoutStopUSec", Value::from(30_000_000u64)),
+            // No start timeout of its own: stage1 bounds the pod's boot, and how long an app
+            // may take to say READY=1 is for the unit running `rkt run` to say (its
+            // TimeoutStartSec= stops it, and the pod with it).
+            ("TimeoutStartUSec", Value::from(u64::MAX)),
             ("ExecStart", Value::from(exec_start)),
         ];
+        if unit.interactive {
+            use std::os::fd::AsFd;
+            use zbus::zvariant::Fd;
+            // systemd duplicates them as it creates the unit.
+            properties.push((
+                "StandardInputFileDescriptor",
+                Value::from(Fd::from(stdin.as_fd())),
+            ));
+            properties.push((
+                "StandardOutputFileDescriptor",
+                Value::from(Fd::from(stdout.as_fd())),
+            ));
+            properties.push((
+                "StandardErrorFileDescriptor",
+                Value::from(Fd::from(stderr.as_fd())),
+            ));
+        }
         if let Some(caller) = unit.bound_to {
+            // Not After= the caller: a caller that is still starting (Type=notify waiting for
+            // this pod's readiness, Type=oneshot waiting for `rkt run` to end) would wait for
+            // the pod while the pod's start waited for it.
             properties.push(("BindsTo", Value::from(vec![caller])));
-            properties.push(("After", Value::from(vec![caller])));
         }
         let job = manager
             .start_transient_unit(unit.name, "fail", &properties, &[])

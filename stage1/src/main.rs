@@ -10,11 +10,12 @@
 //!    pod down, unmount, and exit with the first non-zero app status.
 #![forbid(unsafe_code)]
 
+use std::io::IsTerminal;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -38,6 +39,15 @@ fn main() -> ExitCode {
     }
     let (dir, uuid) = match args.as_slice() {
         [flag, dir, uuid] if flag == "--dir" => (PathBuf::from(dir), uuid.clone()),
+        [flag, leader] if flag == "--connect-pod-bus" => {
+            return match connect_pod_bus(leader) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("rkt-stage1: {e:#}");
+                    ExitCode::from(EXIT_FAILURE)
+                }
+            };
+        }
         _ => {
             eprintln!("usage: rkt-stage1 --dir DIR UUID (started by `rkt run` as the pod's unit)");
             return ExitCode::from(EXIT_FAILURE);
@@ -90,6 +100,10 @@ fn run_pod(
         .unwrap_or_else(|| rkt::pod::default_hostname(&pod.uuid));
     s1::write_pod_hostname(&root, &hostname)?;
     let mut plans = Vec::new();
+    // Apps whose image says they send READY=1 (Type=notify units).
+    let mut notify = Vec::new();
+    // The ports each app declares (where passed sockets go in a pod of several apps).
+    let mut ports = Vec::new();
     for app in apps {
         let id = app
             .image
@@ -123,6 +137,7 @@ fn run_pod(
             Some(a) => a.clone(),
             None => store.manifest(id)?.app.context("image has no app")?,
         };
+        ports.push(image_app.ports.clone());
         // User, group and executable are looked up in the root the app will see.
         let mut plan = s1::plan_app(
             app.name.as_str(),
@@ -133,6 +148,7 @@ fn run_pod(
         plan.limits
             .relax(options.all_capabilities, options.no_seccomp);
         plans.push(plan);
+        notify.push(s1::supports_notify(&store.manifest(id)?));
     }
 
     let users: Vec<(u32, u32)> = plans.iter().map(|p| (p.uid, p.gid)).collect();
@@ -142,6 +158,38 @@ fn run_pod(
         .collect();
     s1::add_app_identities(&root, &users, &groups)?;
     limit_pod_on_cgroup_v1(&pod.uuid, &plans)?;
+    // The listening sockets `rkt run` was given (socket activation), for the pod's one app.
+    let sockets = s1::receive_listen_fds(&pod.uuid)?;
+    let passed = sockets.len();
+    let takers: Vec<(&str, &[rkt::schema::Port])> = plans
+        .iter()
+        .zip(&ports)
+        .map(|(plan, ports)| (plan.name.as_str(), ports.as_slice()))
+        .collect();
+    // Per app: the sockets it gets (an app that gets some is socket-activated).
+    let routed = match passed {
+        0 => plans.iter().map(|_| Vec::new()).collect(),
+        _ => s1::route_sockets(sockets, &takers)?,
+    };
+    for ((plan, sockets), notify) in plans.iter().zip(&routed).zip(&notify) {
+        if sockets.is_empty() {
+            continue;
+        }
+        let mut properties = s1::app_unit_properties(plan);
+        if *notify {
+            s1::make_notify_unit(&mut properties);
+        }
+        let unit = s1::service_unit_file(&format!("rkt app {}", plan.name), &properties)
+            .with_context(|| format!("app {}: socket activation", plan.name))?;
+        s1::write_socket_units(
+            &root.join(s1::POD_UNIT_PATH.trim_start_matches('/')),
+            &plan.name,
+            sockets,
+            &unit,
+        )?;
+    }
+    let socket_activated: Vec<bool> = routed.iter().map(|s| !s.is_empty()).collect();
+    let sockets: Vec<s1::ListenSocket> = routed.into_iter().flatten().collect();
     let netns = match (&options.net, &options.network) {
         (PodNet::Cni, Some(conf)) => {
             s1::setup_pod_network(&pod.path, &pod.uuid, conf)?;
@@ -152,11 +200,34 @@ fn run_pod(
         }
         _ => None,
     };
-    let mut nspawn = start_nspawn(pod, &root, &hostname, options.net, netns.as_deref())?;
+    let mut nspawn = start_nspawn(
+        pod,
+        &root,
+        &hostname,
+        options.net,
+        netns.as_deref(),
+        &sockets,
+        options.private_users,
+    )?;
+    // `rkt run --interactive` gave us its terminal: nspawn connects the pod's console to it.
+    let interactive = std::io::stdin().is_terminal();
+    if interactive && plans.len() != 1 {
+        bail!(
+            "an interactive pod has one app, and this one has {}",
+            plans.len()
+        );
+    }
+    // The pod's systemd has them now (nspawn passed them on).
+    drop(sockets);
     let machine = s1::machine_name(&pod.uuid);
-    let started = register_machine(&machine, &pod.uuid, nspawn.id(), &root)
-        .and_then(|leader| start_apps(leader, plans).map(|apps| (leader, apps)));
-    let (leader, runs) = match started {
+    let started = register_machine(&machine, &pod.uuid, nspawn.id(), &root).and_then(|leader| {
+        let bus = PodBus {
+            leader,
+            user_namespace: options.private_users,
+        };
+        start_apps(&bus, plans, &notify, &socket_activated, interactive).map(|apps| (bus, apps))
+    });
+    let (bus, runs) = match started {
         Ok(started) => started,
         Err(e) => {
             stop_nspawn(&mut nspawn);
@@ -164,14 +235,24 @@ fn run_pod(
             return Err(e);
         }
     };
-    // Each app thread says when it is done, so the pod ends as soon as the last app does.
+    // Each app thread says when it is ready and when it is done, so the pod is ready once
+    // every app is, and ends as soon as the last app does.
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let ready = Arc::new(AtomicUsize::new(0));
     let handles: Vec<_> = runs
         .into_iter()
-        .map(|(name, bus, run)| {
+        .zip(notify)
+        .map(|((name, bus, mut run), notify)| {
             let done = done_tx.clone();
             let machine = machine.clone();
+            let ready = ready.clone();
             thread::spawn(move || {
+                if notify && let Err(e) = run.wait_active() {
+                    eprintln!("rkt-stage1: app {name}: waiting for READY=1: {e}");
+                }
+                // An app that ended before it was ready does not hold the pod back either.
+                ready.fetch_add(1, Ordering::Relaxed);
+                let _ = done.send(());
                 let status = match run.wait() {
                     Ok(Some(exit)) => exit.shell_status(),
                     Ok(None) => {
@@ -191,15 +272,19 @@ fn run_pod(
             })
         })
         .collect();
-    notify_systemd("READY=1");
-
+    let mut told_ready = false;
     // Wait for the apps, or for a request to stop the pod.
     while !handles.iter().all(|h| h.is_finished()) {
+        if !told_ready && ready.load(Ordering::Relaxed) == handles.len() {
+            // The pod's unit becomes active: `rkt run` (and a Type=notify unit running it) go on.
+            notify_systemd("READY=1");
+            told_ready = true;
+        }
         if stop.swap(false, Ordering::Relaxed) {
             eprintln!("rkt-stage1: stopping pod {}", pod.uuid);
             // Apps first (SIGTERM, then SIGKILL after their stop timeout), so that their
             // exit statuses are known; the pod itself goes down afterwards.
-            match Systemd::pod(leader) {
+            match bus.connect() {
                 Ok(bus) => {
                     for app in apps {
                         if let Err(e) = bus.stop_unit(&format!("{}.service", app.name)) {
@@ -229,7 +314,7 @@ fn run_pod(
             first_failure = u8::try_from(status).unwrap_or(EXIT_FAILURE);
         }
     }
-    halt_pod(leader, &mut nspawn);
+    halt_pod(&bus, &mut nspawn);
     Ok(first_failure)
 }
 
@@ -264,15 +349,34 @@ fn limit_pod_on_cgroup_v1(uuid: &str, plans: &[s1::AppPlan]) -> Result<()> {
 
 /// Starts every app as `<name>.service` in the pod, over a connection of its own to the pod's
 /// systemd, and returns the runs to wait on.
-fn start_apps(leader: u32, plans: Vec<s1::AppPlan>) -> Result<Vec<(String, Systemd, ServiceRun)>> {
+fn start_apps(
+    pod_bus: &PodBus,
+    plans: Vec<s1::AppPlan>,
+    notify: &[bool],
+    socket_activated: &[bool],
+    interactive: bool,
+) -> Result<Vec<(String, Systemd, ServiceRun)>> {
     let mut runs = Vec::new();
-    for plan in plans {
-        let bus = Systemd::pod(leader)?;
+    for ((plan, notify), socket_activated) in plans.into_iter().zip(notify).zip(socket_activated) {
+        let bus = pod_bus.connect()?;
+        if *socket_activated {
+            // A unit file next to its socket (written before the boot); its socket may have
+            // started it already.
+            let run = bus
+                .run_service_unit(&format!("{}.service", plan.name))
+                .with_context(|| format!("starting app {}", plan.name))?;
+            runs.push((plan.name, bus, run));
+            continue;
+        }
+        let mut properties = s1::app_unit_properties(&plan);
+        if *notify {
+            s1::make_notify_unit(&mut properties);
+        }
+        if interactive {
+            s1::make_interactive_unit(&mut properties);
+        }
         let run = bus
-            .start_service(
-                &format!("{}.service", plan.name),
-                &s1::app_unit_properties(&plan),
-            )
+            .start_service(&format!("{}.service", plan.name), &properties)
             .with_context(|| format!("starting app {}", plan.name))?;
         runs.push((plan.name, bus, run));
     }
@@ -287,6 +391,8 @@ fn start_nspawn(
     hostname: &str,
     net: PodNet,
     netns: Option<&Path>,
+    sockets: &[s1::ListenSocket],
+    private_users: bool,
 ) -> Result<Child> {
     // An abstract socket: a path under the pod directory can exceed the 108 bytes a socket
     // address holds when --dir is long, and an abstract one leaves no file behind.
@@ -297,7 +403,7 @@ fn start_nspawn(
     let socket = UnixDatagram::bind_addr(&address).context("creating nspawn's notify socket")?;
     let socket_path = format!("@{socket_name}");
     socket.set_read_timeout(Some(Duration::from_millis(100)))?;
-    let mut child = s1::nspawn_command(&NspawnOptions {
+    let mut command = s1::nspawn_command(&NspawnOptions {
         uuid: &pod.uuid,
         stage1_root: root,
         // We register the pod ourselves, as service "rkt" (nspawn would say "nspawn").
@@ -305,10 +411,21 @@ fn start_nspawn(
         hostname,
         private_network: net == PodNet::None,
         netns,
-    })
-    .env("NOTIFY_SOCKET", &socket_path)
-    .spawn()
-    .context("starting systemd-nspawn (is the systemd-container package installed?)")?;
+        private_users,
+    });
+    command.env("NOTIFY_SOCKET", &socket_path);
+    if std::io::stdin().is_terminal() {
+        // The console is the user's terminal: the pod's systemd keeps its messages off it.
+        command.arg("--log-target=null");
+    }
+    // Passed sockets go to nspawn as its LISTEN_FDS; it hands them to the pod's systemd.
+    let (mut command, _inherited) = match sockets {
+        [] => (command, Vec::new()),
+        sockets => s1::with_listen_fds(&command, sockets)?,
+    };
+    let mut child = command
+        .spawn()
+        .context("starting systemd-nspawn (is the systemd-container package installed?)")?;
     let start = Instant::now();
     let mut buf = [0u8; 4096];
     while start.elapsed() < BOOT_TIMEOUT {
@@ -365,8 +482,8 @@ fn register_machine(machine: &str, uuid: &str, nspawn_pid: u32, root: &Path) -> 
 /// Ends a pod whose apps are done: a forced halt of its systemd (nothing left to stop in
 /// order, and ~40 ms faster than stopping journald, D-Bus and the mounts one by one), then
 /// the clean nspawn shutdown if that did not end it.
-fn halt_pod(leader: u32, nspawn: &mut Child) {
-    if let Err(e) = Systemd::pod(leader).and_then(|bus| bus.halt_now()) {
+fn halt_pod(bus: &PodBus, nspawn: &mut Child) {
+    if let Err(e) = bus.connect().and_then(|bus| Ok(bus.halt_now()?)) {
         eprintln!("rkt-stage1: {e}; shutting the pod down through nspawn");
     }
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -391,21 +508,76 @@ fn stop_nspawn(child: &mut Child) {
 
 /// Sends a notification to the systemd that started us, if it asked for one.
 fn notify_systemd(message: &str) {
-    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
-        return;
-    };
-    let Ok(socket) = UnixDatagram::unbound() else {
-        return;
-    };
-    let path = path.to_string_lossy().into_owned();
-    let addr = match path.strip_prefix('@') {
-        Some(name) => {
-            use std::os::linux::net::SocketAddrExt;
-            SocketAddr::from_abstract_name(name.as_bytes())
-        }
-        None => SocketAddr::from_pathname(&path),
-    };
-    if let Ok(addr) = addr {
-        let _ = socket.send_to_addr(message.as_bytes(), &addr);
+    if let Err(e) = rkt::systemd::sd_notify(message) {
+        eprintln!("rkt-stage1: telling systemd {message}: {e}");
     }
+}
+
+/// How stage1 reaches the pod's systemd: its bus, through the pod's PID 1 (a host PID).
+struct PodBus {
+    leader: u32,
+    /// The pod has a user namespace of its own (`--private-users`).
+    user_namespace: bool,
+}
+
+impl PodBus {
+    /// A new connection. In a user namespace the host's root is nobody to the pod's bus, so
+    /// the connection is made by a helper in that namespace (this binary, entered into it by
+    /// nsenter) and handed back over a socket pair.
+    fn connect(&self) -> Result<Systemd> {
+        if !self.user_namespace {
+            return Ok(Systemd::pod(self.leader)?);
+        }
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+        let me = std::env::current_exe().context("finding rkt-stage1's own path")?;
+        let leader = self.leader.to_string();
+        let status = Command::new("nsenter")
+            .args(["--user", "--target", &leader, "--"])
+            .arg(me)
+            .args(["--connect-pod-bus", &leader])
+            .stdout(std::process::Stdio::from(std::os::fd::OwnedFd::from(
+                theirs,
+            )))
+            .status()
+            .context("running nsenter to reach the pod's bus from its user namespace")?;
+        if !status.success() {
+            bail!("could not reach the pod's bus from its user namespace ({status})");
+        }
+        ours.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let fd = s1::recv_sockets(&ours)
+            .context("receiving the pod's bus connection")?
+            .into_iter()
+            .next()
+            .context("the helper sent no connection to the pod's bus")?
+            .fd;
+        let path = rkt::systemd::pod_bus_path(self.leader);
+        Ok(Systemd::pod_over(
+            std::os::unix::net::UnixStream::from(fd),
+            path,
+        )?)
+    }
+}
+
+/// `rkt-stage1 --connect-pod-bus LEADER`, run in the pod's user namespace: connects to the
+/// pod's bus and sends the connection back on stdout (a unix socket).
+fn connect_pod_bus(leader: &str) -> Result<()> {
+    use std::os::fd::AsFd;
+    let leader: u32 = leader.parse().context("--connect-pod-bus takes a PID")?;
+    let path = rkt::systemd::pod_bus_path(leader);
+    let bus = std::os::unix::net::UnixStream::connect(&path)
+        .with_context(|| format!("connecting to {path}"))?;
+    let stdout = std::io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .context("stdout")?;
+    let back = std::os::unix::net::UnixStream::from(stdout);
+    s1::send_sockets(
+        &back,
+        &[s1::ListenSocket {
+            fd: bus.into(),
+            name: "bus".into(),
+        }],
+    )
+    .context("sending the connection back")?;
+    Ok(())
 }

@@ -87,6 +87,8 @@ variant() {
 variant inspect-exit7 --print-msg "hello from inspect" --print-ns --write-file /marker exit7 --sleep 1 --exit-code 7
 variant inspect-print --print-ns --write-file /marker print --sleep 1
 variant inspect-sleep --print-msg started --sleep 600
+#   inspect-listen  answers one connection on the socket passed to it (socket activation)
+variant inspect-listen --answer-listen-fd "hello through the caller's socket"
 #   inspect-net    prints what it sees of the network: namespace, interfaces, hostname, the
 #                  resolver and hosts files rkt wrote into its /etc
 variant inspect-net --print-netns --print-net-devs --print-addrs --print-hostname \
@@ -107,6 +109,20 @@ json.dump(m, open(sys.argv[1], "w"))
 PY
 pack "$work/inspect" "$out/inspect-isolated.aci"
 echo "$out/inspect-isolated.aci"
+
+# inspect-notify: an image that says its app speaks sd_notify
+# (appc.io/executor/supports-systemd-notify); it says it started, waits 3 s, sends READY=1,
+# then sleeps (until stopped).
+manifest example.com/inspect-notify /inspect --print-msg started --notify-ready-after 3000 \
+  --sleep 600 > "$work/inspect/manifest"
+python3 - "$work/inspect/manifest" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+m["annotations"].append({"name": "appc.io/executor/supports-systemd-notify", "value": "true"})
+json.dump(m, open(sys.argv[1], "w"))
+PY
+pack "$work/inspect" "$out/inspect-notify.aci"
+echo "$out/inspect-notify.aci"
 
 # inspect-base / inspect-on-base: an appc dependency. The base holds the helper and no app;
 # the image on it holds only a file and an app that runs the base's /inspect.

@@ -41,6 +41,7 @@ pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
         no_seccomp: global
             .insecure_options
             .allows(rkt::insecure::Insecure::Seccomp),
+        private_users: spec.private_users,
     };
     let store = Store::open(&global.dir)?;
     let pods = Pods::open(&global.dir)?;

@@ -1,6 +1,7 @@
 //! `rkt run`: prepare a pod and hand it to systemd, which runs stage1 as the pod's own unit
 //! (`rkt-<uuid>.service` in `machine.slice`); wait for it and exit with the app's status.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -12,8 +13,17 @@ use crate::handoff::{PodUnit, Systemd};
 
 pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<u8> {
     require_systemd()?;
+    if args.interactive && !std::io::stdin().is_terminal() {
+        bail!("--interactive needs a terminal on stdin (run it from one, or under `script`)");
+    }
     let pod = super::pods::prepare_pod(global, &args.spec)?;
-    run_pod(global, &pod)
+    if args.interactive {
+        let apps = pod.manifest()?.apps.len();
+        if apps != 1 {
+            bail!("--interactive attaches the terminal to one app, and this pod has {apps}");
+        }
+    }
+    run_pod_with(global, &pod, args.interactive)
 }
 
 pub fn run_prepared(global: &GlobalArgs, args: &PodArgs) -> Result<u8> {
@@ -31,6 +41,10 @@ pub fn run_prepared(global: &GlobalArgs, args: &PodArgs) -> Result<u8> {
 }
 
 fn run_pod(global: &GlobalArgs, pod: &Pod) -> Result<u8> {
+    run_pod_with(global, pod, false)
+}
+
+fn run_pod_with(global: &GlobalArgs, pod: &Pod, interactive: bool) -> Result<u8> {
     let stage1 = stage1_binary()?;
     let apps: Vec<String> = pod
         .manifest()?
@@ -43,6 +57,13 @@ fn run_pod(global: &GlobalArgs, pod: &Pod) -> Result<u8> {
     let description = format!("rkt pod {} ({})", pod.uuid, apps.join(", "));
     let caller = calling_unit();
     let systemd = Systemd::connect()?;
+    // Socket activation: the sockets systemd gave us go to the pod's stage1, which asks for
+    // them as it starts.
+    let sockets = rkt::stage1::take_listen_fds()?;
+    if !sockets.is_empty() {
+        tracing::debug!("passing {} listening sockets to the pod", sockets.len());
+        rkt::stage1::offer_listen_fds(&pod.uuid, sockets)?;
+    }
     tracing::debug!("handing pod {} to systemd as {unit}", pod.uuid);
     systemd.start_pod(&PodUnit {
         name: &unit,
@@ -51,7 +72,13 @@ fn run_pod(global: &GlobalArgs, pod: &Pod) -> Result<u8> {
         dir: &dir,
         uuid: &pod.uuid,
         bound_to: caller.as_deref(),
+        interactive,
     })?;
+    // The pod's unit is active (its apps started, and those that speak sd_notify said
+    // READY=1): a Type=notify unit running `rkt run` is ready now too.
+    if let Err(e) = rkt::systemd::sd_notify("READY=1") {
+        eprintln!("rkt: telling systemd the pod is ready: {e}");
+    }
     if caller.is_none() {
         // Ctrl-C or SIGTERM to `rkt run` stops the pod, as it did with the original rkt.
         // (Under a unit, BindsTo= does that.)
@@ -179,7 +206,6 @@ pub fn stop(global: &GlobalArgs, args: &crate::cli::StopArgs) -> Result<u8> {
 /// `rkt enter`: runs a command inside a running pod, in an app's root filesystem, as a
 /// transient unit of the pod's systemd (so it is seen, logged and cleaned up like the apps).
 pub fn enter(global: &GlobalArgs, args: &crate::cli::EnterArgs) -> Result<u8> {
-    use std::io::IsTerminal;
     let pods = Pods::open(&global.dir)?;
     let pod = pods.find(&args.uuid)?;
     if pod.state != rkt::pod::PodState::Running {

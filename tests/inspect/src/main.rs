@@ -34,6 +34,10 @@ usage: inspect [FLAG]...   (flags run in order; --exit-code is applied last)
   --read-file PATH         the contents of PATH
   --write-file PATH TEXT   write TEXT to PATH
   --sleep SECONDS          sleep
+  --notify-ready-after MS  sleep MS milliseconds, then send READY=1 to $NOTIFY_SOCKET:
+                           notify=sent, or notify=error:… (no socket, or it failed)
+  --answer-listen-fd TEXT  the sockets passed (listen_fds=, listen_fdnames=, listen_pid_ok=),
+                           then one connection accepted on fd 3 (TCP) and answered TEXT
   --exit-code N            exit with N
   --help                   this text";
 
@@ -202,6 +206,18 @@ fn main() -> ExitCode {
                 thread::sleep(Duration::from_secs_f64(secs));
                 Ok(())
             }),
+            "--notify-ready-after" => next(&mut i, &flag).and_then(|ms| {
+                let ms: u64 = ms
+                    .parse()
+                    .map_err(|_| format!("--notify-ready-after: not milliseconds: {ms}"))?;
+                let _ = out.flush();
+                thread::sleep(Duration::from_millis(ms));
+                let _ = writeln!(out, "notify={}", notify_ready());
+                Ok(())
+            }),
+            "--answer-listen-fd" => {
+                next(&mut i, &flag).and_then(|text| answer_listen_fd(&mut out, &text))
+            }
             "--exit-code" => next(&mut i, &flag).and_then(|n| {
                 exit_code = n
                     .parse()
@@ -317,4 +333,55 @@ fn outcome<T>(result: std::io::Result<T>) -> String {
         Ok(_) => "ok".to_owned(),
         Err(e) => format!("errno:{}", e.raw_os_error().unwrap_or(-1)),
     }
+}
+
+/// sd_notify(3) READY=1, std only: `sent` or `error:…`.
+fn notify_ready() -> String {
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let Ok(socket) = env::var("NOTIFY_SOCKET") else {
+        return "error:no NOTIFY_SOCKET".to_owned();
+    };
+    let address = match socket.strip_prefix('@') {
+        Some(name) => {
+            use std::os::linux::net::SocketAddrExt;
+            SocketAddr::from_abstract_name(name.as_bytes())
+        }
+        None => SocketAddr::from_pathname(&socket),
+    };
+    let sent = address.and_then(|a| UnixDatagram::unbound()?.send_to_addr(b"READY=1", &a));
+    match sent {
+        Ok(_) => "sent".to_owned(),
+        Err(e) => format!("error:{socket}: {e}"),
+    }
+}
+
+/// sd_listen_fds(3) by hand: what the app was passed, then one connection accepted on fd 3
+/// and answered with `text`.
+#[allow(unsafe_code)]
+fn answer_listen_fd(out: &mut impl Write, text: &str) -> Result<(), String> {
+    use std::os::fd::FromRawFd;
+    let count = env::var("LISTEN_FDS").unwrap_or_default();
+    let names = env::var("LISTEN_FDNAMES").unwrap_or_default();
+    let for_us = env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        == Some(std::process::id());
+    let _ = writeln!(out, "listen_fds={count}");
+    let _ = writeln!(out, "listen_fdnames={names}");
+    let _ = writeln!(out, "listen_pid_ok={for_us}");
+    let _ = out.flush();
+    if !for_us || count.parse::<u32>().unwrap_or(0) < 1 {
+        return Err("no listening socket was passed".into());
+    }
+    // SAFETY: LISTEN_PID is this process, so its starter opened fd 3 for it before exec
+    // (sd_listen_fds(3)); nothing else in this process owns fd 3.
+    let listener = unsafe { std::net::TcpListener::from_raw_fd(3) };
+    let (mut connection, peer) = listener
+        .accept()
+        .map_err(|e| format!("accepting on fd 3: {e}"))?;
+    connection
+        .write_all(format!("{text}\n").as_bytes())
+        .map_err(|e| format!("answering {peer}: {e}"))?;
+    let _ = writeln!(out, "answered={peer}");
+    Ok(())
 }
