@@ -41,7 +41,11 @@ pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
         no_seccomp: global
             .insecure_options
             .allows(rkt::insecure::Insecure::Seccomp),
+        mds_register: spec.mds_register,
     };
+    if spec.mds_register {
+        super::metadata::check_reachable(options.net)?;
+    }
     let store = Store::open(&global.dir)?;
     let pods = Pods::open(&global.dir)?;
     let pod_env = pod_environment(spec)?;
