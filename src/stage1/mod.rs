@@ -6,6 +6,7 @@
 mod cni;
 mod error;
 mod etc;
+mod mds;
 mod nspawn;
 mod root;
 mod unit;
@@ -16,6 +17,7 @@ pub use cni::{
 };
 pub use error::Stage1Error;
 pub use etc::write_app_net_files;
+pub use mds::{MdsUrlError, metadata_url};
 pub use nspawn::{NspawnOptions, machine_name, nspawn_command};
 pub use root::{
     POD_TARGET, add_app_identities, app_rootfs_in_pod, build_stage1_root, mount_app_rootfs,

@@ -142,9 +142,10 @@ fn run_pod(
         .collect();
     s1::add_app_identities(&root, &users, &groups)?;
     limit_pod_on_cgroup_v1(&pod.uuid, &plans)?;
+    let mut network = None;
     let netns = match (&options.net, &options.network) {
         (PodNet::Cni, Some(conf)) => {
-            s1::setup_pod_network(&pod.path, &pod.uuid, conf)?;
+            network = Some(s1::setup_pod_network(&pod.path, &pod.uuid, conf)?);
             Some(s1::netns_path(&pod.path))
         }
         (PodNet::Cni, None) => {
@@ -152,6 +153,17 @@ fn run_pod(
         }
         _ => None,
     };
+    // Only known once the pod's network is up (its gateway).
+    match s1::metadata_url(&pod.path, options.net, network.as_ref()) {
+        Ok(Some(url)) => {
+            for plan in &mut plans {
+                plan.env.retain(|(k, _)| k != "AC_METADATA_URL");
+                plan.env.push(("AC_METADATA_URL".to_owned(), url.clone()));
+            }
+        }
+        Ok(None) => {}
+        Err(e) => eprintln!("rkt-stage1: apps get no AC_METADATA_URL: {e}"),
+    }
     let mut nspawn = start_nspawn(pod, &root, &hostname, options.net, netns.as_deref())?;
     let machine = s1::machine_name(&pod.uuid);
     let started = register_machine(&machine, &pod.uuid, nspawn.id(), &root)

@@ -4,6 +4,8 @@
 //! Built as a static binary: test images contain nothing else.
 #![forbid(unsafe_code)]
 
+mod http;
+
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -32,6 +34,11 @@ usage: inspect [FLAG]...   (flags run in order; --exit-code is applied last)
   --read-file PATH         the contents of PATH
   --write-file PATH TEXT   write TEXT to PATH
   --sleep SECONDS          sleep
+  --http-get LABEL URL     GET URL: http:LABEL:status=, :content-type=, :body= (one line)
+  --http-post LABEL URL FORM  the same for a POST of an urlencoded FORM
+                           ($AC_METADATA_URL in URL is replaced by its value)
+  --mds-sign-verify TEXT   sign TEXT with the metadata service, verify it, and verify it for
+                           other content: mds:sign_status=, mds:signature=, mds:verify_status=, …
   --exit-code N            exit with N
   --help                   this text";
 
@@ -201,6 +208,18 @@ fn main() -> ExitCode {
                     .map_err(|_| format!("--exit-code: not 0..255: {n}"))?;
                 Ok(())
             }),
+            "--http-get" => next(&mut i, &flag).and_then(|label| {
+                let url = http::expand(&next(&mut i, &flag)?);
+                http::request(&url, None).map(|a| http::print(&mut out, &label, &a))
+            }),
+            "--http-post" => next(&mut i, &flag).and_then(|label| {
+                let url = http::expand(&next(&mut i, &flag)?);
+                let form = next(&mut i, &flag)?;
+                http::request(&url, Some(&form)).map(|a| http::print(&mut out, &label, &a))
+            }),
+            "--mds-sign-verify" => {
+                next(&mut i, &flag).and_then(|text| http::sign_and_verify(&mut out, &text))
+            }
             other => Err(format!("unknown flag {other} (see --help)")),
         };
         if let Err(e) = result {
