@@ -12,13 +12,16 @@ pub struct Answer {
     pub body: String,
 }
 
-/// `$AC_METADATA_URL` in an argument becomes its value (the app's command line cannot expand
-/// variables itself).
+/// A URL starting with `/` is taken relative to `$AC_METADATA_URL` (the app's command line
+/// cannot expand variables itself, and systemd would expand `$…` in it).
 pub fn expand(arg: &str) -> String {
-    arg.replace(
-        "$AC_METADATA_URL",
-        &std::env::var("AC_METADATA_URL").unwrap_or_default(),
-    )
+    match arg.starts_with('/') {
+        true => format!(
+            "{}{arg}",
+            std::env::var("AC_METADATA_URL").unwrap_or_default()
+        ),
+        false => arg.to_owned(),
+    }
 }
 
 /// GET (no form) or POST (a urlencoded form) to an `http://host:port/path` URL.

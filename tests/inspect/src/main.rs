@@ -36,7 +36,7 @@ usage: inspect [FLAG]...   (flags run in order; --exit-code is applied last)
   --sleep SECONDS          sleep
   --http-get LABEL URL     GET URL: http:LABEL:status=, :content-type=, :body= (one line)
   --http-post LABEL URL FORM  the same for a POST of an urlencoded FORM
-                           ($AC_METADATA_URL in URL is replaced by its value)
+                           (a URL starting with / is relative to $AC_METADATA_URL)
   --mds-sign-verify TEXT   sign TEXT with the metadata service, verify it, and verify it for
                            other content: mds:sign_status=, mds:signature=, mds:verify_status=, …
   --exit-code N            exit with N
