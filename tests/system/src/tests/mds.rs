@@ -5,10 +5,16 @@
 use super::{PodTest, Test, app_lines, check, last_value, wait_for};
 use crate::{Ctx, TestResult};
 
-pub(crate) const TESTS: &[(&str, Test)] = &[(
-    "metadata_service_answers_a_registered_app",
-    metadata_service_answers_a_registered_app,
-)];
+pub(crate) const TESTS: &[(&str, Test)] = &[
+    (
+        "metadata_service_answers_a_registered_app",
+        metadata_service_answers_a_registered_app,
+    ),
+    (
+        "metadata_service_reached_from_a_cni_network",
+        metadata_service_reached_from_a_cni_network,
+    ),
+];
 
 const SOCKET_UNIT: &str = "/run/systemd/system/rkt-metadata.socket";
 const SERVICE_UNIT: &str = "/run/systemd/system/rkt-metadata.service";
@@ -247,4 +253,81 @@ fn registered_app_sees_its_metadata(t: &PodTest) -> TestResult {
             && !lines.iter().any(|l| l.starts_with("env:AC_METADATA_URL=")),
         || format!("unregistered app: {}", lines.join("\n")),
     )
+}
+
+/// A pod on a CNI bridge reaches the service on the host side of its network (the gateway).
+fn metadata_service_reached_from_a_cni_network(ctx: &Ctx) -> TestResult {
+    const BRIDGE: &str = "rkt-systest-md";
+    if ctx
+        .systemd
+        .run(&["test", "-x", "/usr/lib/cni/bridge"])?
+        .status
+        .code()
+        != Some(0)
+    {
+        println!("skipped: no /usr/lib/cni/bridge (install containernetworking-plugins)");
+        return Ok(());
+    }
+    let t = PodTest::new(ctx)?;
+    let config = format!("{}/config", t.dir);
+    let conf = format!(
+        r#"{{"cniVersion":"0.4.0","name":"mdsnet","type":"bridge","bridge":"{BRIDGE}","isGateway":true,"ipMasq":false,"ipam":{{"type":"host-local","subnet":"10.222.34.0/24","dataDir":"{}/ipam"}}}}"#,
+        t.dir
+    );
+    ctx.systemd
+        .ok(&["mkdir", "-p", &format!("{config}/net.d")])?;
+    ctx.systemd.ok(&[
+        "sh",
+        "-c",
+        r#"printf '%s' "$1" > "$2""#,
+        "sh",
+        &conf,
+        &format!("{config}/net.d/10-mdsnet.conf"),
+    ])?;
+    install_units(&t)?;
+    let result = (|| {
+        let uuid_file = t.uuid_file();
+        let image = t.image("inspect");
+        let out = t.rkt(&[
+            "--local-config",
+            &config,
+            "run",
+            "--net=mdsnet",
+            "--mds-register",
+            "--uuid-file-save",
+            &uuid_file,
+            &image,
+            "--name=mds-cni",
+            "--",
+            "--print-env",
+            "--http-get",
+            "uuid",
+            "/acMetadata/v1/pod/uuid",
+        ])?;
+        let lines = app_lines(&t, "mds-cni");
+        check(out.status.success(), || {
+            format!(
+                "rkt run --net=mdsnet --mds-register exited {}: {}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr),
+                lines.join("\n")
+            )
+        })?;
+        let uuid = t.read_uuid().ok_or("no UUID saved")?;
+        let url = last_value(&lines, "env:AC_METADATA_URL").unwrap_or_default();
+        check(url.starts_with("http://10.222.34.1:18112/"), || {
+            format!("AC_METADATA_URL={url:?}")
+        })?;
+        let got = (
+            last_value(&lines, "http:uuid:status"),
+            last_value(&lines, "http:uuid:body"),
+        );
+        check(got == (Some("200".into()), Some(uuid.clone())), || {
+            format!("pod uuid over the gateway: {got:?}, expected {uuid}")
+        })?;
+        t.gc_leaves_nothing(&uuid)
+    })();
+    remove_units(&t);
+    let _ = ctx.systemd.run(&["ip", "link", "del", BRIDGE]);
+    result
 }
