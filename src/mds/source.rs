@@ -5,9 +5,9 @@
 //! app presents. So a service restarted, or started after the pod, answers for every pod at
 //! once, and a pod that ends stops being served without anyone telling the service.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::pod::{Pod, PodError, PodState, Pods};
+use crate::pod::{Pod, PodError, Pods};
 use crate::schema::ImageId;
 use crate::store::{Store, StoreError};
 
@@ -18,6 +18,8 @@ use super::{PodData, PodSource, constant_time_eq};
 pub struct StorePods {
     pods: Pods,
     store: Store,
+    /// `<dir>/pods/run`: the only phase whose pods can be running.
+    run_dir: PathBuf,
 }
 
 /// Why the store cannot be opened.
@@ -35,6 +37,7 @@ impl StorePods {
         Ok(StorePods {
             pods: Pods::open(dir)?,
             store: Store::open(dir)?,
+            run_dir: dir.join("pods").join("run"),
         })
     }
 
@@ -50,17 +53,18 @@ impl StorePods {
 
 impl PodSource for StorePods {
     fn pod_by_token(&self, token: &str) -> Option<PodData> {
-        // A handful of running pods: reading their token files is cheaper than keeping an
-        // index that could go stale.
-        let pods = self.pods.list().ok()?;
-        let found = pods
-            .iter()
-            .filter(|p| p.state == PodState::Running)
-            .find(|p| {
-                p.mds_token()
+        // The token files of the pods in run/ (a handful): cheaper than keeping an index that
+        // could go stale. Only the match is then checked to be running (locked by stage1).
+        let uuid = std::fs::read_dir(&self.run_dir)
+            .ok()?
+            .filter_map(Result::ok)
+            .find(|entry| {
+                crate::pod::read_mds_token(&entry.path())
                     .is_some_and(|t| constant_time_eq(t.as_bytes(), token.as_bytes()))
-            })?;
-        Self::data(found)
+            })?
+            .file_name();
+        let pod = self.pods.running(uuid.to_str()?).ok()??;
+        Self::data(&pod)
     }
 
     fn image_manifest(&self, id: &ImageId) -> Option<Vec<u8>> {

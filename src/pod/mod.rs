@@ -390,6 +390,24 @@ impl Pods {
         Ok(pods)
     }
 
+    /// The pod `uuid` if it is running (in `run/` and locked by its stage1), without listing
+    /// every pod (the metadata service asks on each request).
+    pub fn running(&self, uuid: &str) -> Result<Option<Pod>, PodError> {
+        if uuid::Uuid::parse_str(uuid).is_err() {
+            return Ok(None);
+        }
+        let path = self.phase_path(Phase::Run, uuid);
+        Ok(match is_locked(&path)? {
+            Some(true) => Some(Pod {
+                uuid: uuid.to_owned(),
+                state: PodState::Running,
+                path,
+                phase: Phase::Run,
+            }),
+            _ => None,
+        })
+    }
+
     /// The pod whose UUID is, or starts with, `prefix`.
     pub fn find(&self, prefix: &str) -> Result<Pod, PodError> {
         let prefix = prefix.trim().to_ascii_lowercase();
