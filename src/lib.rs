@@ -7,6 +7,7 @@ pub mod fetch;
 pub mod http;
 pub mod insecure;
 pub mod lock;
+pub mod mds;
 pub mod oci;
 pub mod pod;
 pub mod schema;

@@ -70,10 +70,18 @@ pub struct PodOptions {
     /// `--private-users`: the pod runs in a user namespace of its own.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub private_users: bool,
+    /// `--mds-register`: the pod gets a metadata service token ([`MDS_TOKEN_FILE`]) and its
+    /// apps `AC_METADATA_URL`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mds_register: bool,
 }
 
 /// [`PodOptions`] in the pod directory.
 pub const OPTIONS_FILE: &str = "options.json";
+
+/// The pod's metadata service token (mode 0600): the secret part of its apps'
+/// `AC_METADATA_URL`, by which the service finds the pod.
+pub const MDS_TOKEN_FILE: &str = "mds-token";
 
 /// The pod manifest, as the appc spec defines it.
 pub const MANIFEST_FILE: &str = "pod";
@@ -206,6 +214,18 @@ impl Pod {
     pub fn created(&self) -> Option<u64> {
         mtime(&self.path.join(CREATED_FILE))
     }
+
+    /// The pod's metadata service token, if it was prepared with `--mds-register`.
+    pub fn mds_token(&self) -> Option<String> {
+        read_mds_token(&self.path)
+    }
+}
+
+/// The metadata service token in a pod directory, if there is one.
+pub fn read_mds_token(pod_dir: &Path) -> Option<String> {
+    let token = fs::read_to_string(pod_dir.join(MDS_TOKEN_FILE)).ok()?;
+    let token = token.trim();
+    (!token.is_empty()).then(|| token.to_owned())
 }
 
 /// A pod being prepared: in `prepare/`, locked by us. Dropping it without
@@ -231,6 +251,19 @@ impl PreparingPod {
     pub fn write_options(&self, options: &PodOptions) -> Result<(), PodError> {
         let json = serde_json::to_vec_pretty(options).expect("options serialize");
         write_atomic(&self.path.join(OPTIONS_FILE), &json)
+    }
+
+    /// Gives the pod a fresh metadata service token, readable by root only.
+    pub fn write_mds_token(&self) -> Result<(), PodError> {
+        let path = self.path.join(MDS_TOKEN_FILE);
+        let token = crate::mds::new_token().map_err(|e| PodError::io("making", &path, e))?;
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut f| f.write_all(token.as_bytes()))
+            .map_err(|e| PodError::io("writing", &path, e))
     }
 
     /// Moves the pod to `prepared/` and lets go of it.
@@ -358,6 +391,24 @@ impl Pods {
         pods.sort_by_key(|p| (p.created(), p.uuid.clone()));
         pods.dedup_by(|a, b| a.uuid == b.uuid);
         Ok(pods)
+    }
+
+    /// The pod `uuid` if it is running (in `run/` and locked by its stage1), without listing
+    /// every pod (the metadata service asks on each request).
+    pub fn running(&self, uuid: &str) -> Result<Option<Pod>, PodError> {
+        if uuid::Uuid::parse_str(uuid).is_err() {
+            return Ok(None);
+        }
+        let path = self.phase_path(Phase::Run, uuid);
+        Ok(match is_locked(&path)? {
+            Some(true) => Some(Pod {
+                uuid: uuid.to_owned(),
+                state: PodState::Running,
+                path,
+                phase: Phase::Run,
+            }),
+            _ => None,
+        })
     }
 
     /// The pod whose UUID is, or starts with, `prefix`.

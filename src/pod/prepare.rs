@@ -37,7 +37,11 @@ impl Pods {
             Ok(manifest) => {
                 let written = pod
                     .write_manifest(&manifest)
-                    .and_then(|()| pod.write_options(options));
+                    .and_then(|()| pod.write_options(options))
+                    .and_then(|()| match options.mds_register {
+                        true => pod.write_mds_token(),
+                        false => Ok(()),
+                    });
                 if let Err(e) = written {
                     pod.abort();
                     return Err(e);

@@ -103,6 +103,10 @@ pub struct PodNetStatus {
     pub ips: Vec<String>,
     /// The configuration ADD was given (DEL gets the same).
     pub conf: serde_json::Value,
+    /// The pod's gateway: the host side of the network (where it reaches host services such
+    /// as the metadata service).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
 }
 
 impl PodNetStatus {
@@ -159,10 +163,15 @@ pub fn setup_pod_network(
                 .collect()
         })
         .unwrap_or_default();
+    let gateway = result["ips"]
+        .as_array()
+        .and_then(|ips| ips.iter().find_map(|ip| ip["gateway"].as_str()))
+        .map(str::to_owned);
     let status = PodNetStatus {
         name: conf["name"].as_str().unwrap_or_default().to_owned(),
         ips,
         conf: conf.clone(),
+        gateway,
     };
     let path = pod_dir.join(NET_STATUS_FILE);
     let json = serde_json::to_vec_pretty(&status).expect("status serializes");
@@ -276,6 +285,7 @@ mod tests {
             name: "n".into(),
             ips: vec!["10.1.0.2/24".into(), "fd00::2/64".into()],
             conf: serde_json::Value::Null,
+            gateway: None,
         };
         assert_eq!(status.summary(), "n:ip4=10.1.0.2,ip6=fd00::2");
     }

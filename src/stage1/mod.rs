@@ -7,6 +7,7 @@ mod cni;
 mod console;
 mod error;
 mod etc;
+mod mds;
 mod notify;
 mod nspawn;
 mod root;
@@ -21,6 +22,7 @@ pub use cni::{
 pub use console::{POD_CONSOLE, make_interactive_unit};
 pub use error::Stage1Error;
 pub use etc::write_app_net_files;
+pub use mds::{MdsUrlError, metadata_url};
 pub use notify::{SUPPORTS_SYSTEMD_NOTIFY, make_notify_unit, supports_notify};
 pub use nspawn::{NspawnOptions, machine_name, nspawn_command};
 pub use root::{

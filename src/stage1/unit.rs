@@ -455,7 +455,10 @@ fn sum_if_all(mut values: impl Iterator<Item = Option<u64>>) -> Option<u64> {
 /// The app's transient unit: its own root, identity and environment, output to the journal
 /// under the app's name, and its isolators.
 pub fn app_unit_properties(plan: &AppPlan) -> Vec<(&'static str, Value<'static>)> {
-    let exec_start = vec![(plan.exec[0].clone(), plan.exec.clone(), false)];
+    // systemd expands `$NAME` in ExecStart at exec time; an app's arguments are literal, and
+    // `$$` is how a literal `$` reaches it.
+    let argv: Vec<String> = plan.exec.iter().map(|a| a.replace('$', "$$")).collect();
+    let exec_start = vec![(plan.exec[0].clone(), argv, false)];
     let env: Vec<String> = plan.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let mut props = vec![
         ("Description", Value::from(format!("rkt app {}", plan.name))),

@@ -53,9 +53,10 @@ pub fn service_unit_file(
                     let [_, Value::Array(argv), Value::Bool(_)] = fields.fields() else {
                         return Err(bad());
                     };
+                    // Already escaped for systemd's `$` expansion (app_unit_properties).
                     let argv: Vec<String> = argv
                         .iter()
-                        .map(|a| string(a).map(|a| quote(&a.replace('$', "$$"))))
+                        .map(|a| string(a).map(|a| quote(&a)))
                         .collect::<Option<_>>()
                         .ok_or_else(bad)?;
                     lines.push(format!("ExecStart={}", argv.join(" ")));

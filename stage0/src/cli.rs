@@ -125,6 +125,8 @@ is already stored prints its ID and stores nothing new.")]
     /// Trust OpenPGP keys to sign images, list or remove them
     #[command(after_help = TRUST_HELP)]
     Trust(crate::commands::trust::TrustArgs),
+    /// Serve the appc metadata service to pods run with --mds-register
+    MetadataService(crate::commands::metadata::MetadataServiceArgs),
     /// Print the version of rkt and of the App Container spec it implements
     Version,
 }
@@ -351,6 +353,11 @@ pub struct PodSpecArgs {
     /// /etc/hosts; without any, an image without /etc/hosts gets localhost and the hostname
     #[arg(long, value_name = "IP=HOSTNAME|host")]
     pub hosts_entry: Vec<String>,
+    /// Register the pod with the metadata service (`rkt metadata-service`, which must be
+    /// running or socket-activatable on /run/rkt/metadata-svc.sock): its apps get
+    /// AC_METADATA_URL=http://<host>:18112/<token>
+    #[arg(long)]
+    pub mds_register: bool,
 }
 
 #[derive(Debug, Args)]

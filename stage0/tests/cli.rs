@@ -312,3 +312,23 @@ fn pull_policy_never_does_not_touch_a_registry() {
     assert!(err.contains("--pull-policy=never"), "{err}");
     assert_eq!(rkt.image_count(), 0);
 }
+
+/// `--mds-register` with `--net=none` could never reach the service: refused, no pod made.
+#[test]
+fn mds_register_without_a_network_is_refused() {
+    let rkt = Rkt::new();
+    let file = rkt.file("a.aci", &AciBuilder::valid("example.com/app-one").gzip());
+    let err = rkt.fails(&[
+        "--insecure-options=image",
+        "prepare",
+        "--net=none",
+        "--mds-register",
+        path(&file),
+    ]);
+    assert!(
+        err.contains("--mds-register") && err.contains("--net=none"),
+        "{err}"
+    );
+    let list = rkt.ok(&["list", "--no-legend"]);
+    assert!(list.trim().is_empty(), "{list}");
+}

@@ -158,6 +158,28 @@ fn run_pod(
         .collect();
     s1::add_app_identities(&root, &users, &groups)?;
     limit_pod_on_cgroup_v1(&pod.uuid, &plans)?;
+    let mut network = None;
+    let netns = match (&options.net, &options.network) {
+        (PodNet::Cni, Some(conf)) => {
+            network = Some(s1::setup_pod_network(&pod.path, &pod.uuid, conf)?);
+            Some(s1::netns_path(&pod.path))
+        }
+        (PodNet::Cni, None) => {
+            bail!("the pod's options name a CNI network without its configuration")
+        }
+        _ => None,
+    };
+    // Only known once the pod's network is up (its gateway).
+    match s1::metadata_url(&pod.path, options.net, network.as_ref()) {
+        Ok(Some(url)) => {
+            for plan in &mut plans {
+                plan.env.retain(|(k, _)| k != "AC_METADATA_URL");
+                plan.env.push(("AC_METADATA_URL".to_owned(), url.clone()));
+            }
+        }
+        Ok(None) => {}
+        Err(e) => eprintln!("rkt-stage1: apps get no AC_METADATA_URL: {e}"),
+    }
     // The listening sockets `rkt run` was given (socket activation), for the pod's one app.
     let sockets = s1::receive_listen_fds(&pod.uuid)?;
     let passed = sockets.len();
@@ -190,16 +212,6 @@ fn run_pod(
     }
     let socket_activated: Vec<bool> = routed.iter().map(|s| !s.is_empty()).collect();
     let sockets: Vec<s1::ListenSocket> = routed.into_iter().flatten().collect();
-    let netns = match (&options.net, &options.network) {
-        (PodNet::Cni, Some(conf)) => {
-            s1::setup_pod_network(&pod.path, &pod.uuid, conf)?;
-            Some(s1::netns_path(&pod.path))
-        }
-        (PodNet::Cni, None) => {
-            bail!("the pod's options name a CNI network without its configuration")
-        }
-        _ => None,
-    };
     let mut nspawn = start_nspawn(
         pod,
         &root,

@@ -2,6 +2,7 @@
 
 mod fetch;
 mod image;
+pub mod metadata;
 mod pods;
 mod run;
 pub mod trust;
@@ -26,6 +27,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Rm(args) => pods::rm(&cli.global, &args),
         Command::Gc(args) => pods::gc(&cli.global, &args),
         Command::Trust(args) => trust::run(&cli.global, &args),
+        Command::MetadataService(args) => metadata::run(&cli.global, &args),
         Command::Version => {
             println!("rkt Version: {}", env!("CARGO_PKG_VERSION"));
             println!("appc Version: {}", rkt::schema::APPC_SPEC_VERSION);

@@ -42,7 +42,11 @@ pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
             .insecure_options
             .allows(rkt::insecure::Insecure::Seccomp),
         private_users: spec.private_users,
+        mds_register: spec.mds_register,
     };
+    if spec.mds_register {
+        super::metadata::check_reachable(options.net)?;
+    }
     let store = Store::open(&global.dir)?;
     let pods = Pods::open(&global.dir)?;
     let pod_env = pod_environment(spec)?;

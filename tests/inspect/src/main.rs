@@ -4,6 +4,8 @@
 //! Built as a static binary: test images contain nothing else.
 #![deny(unsafe_code)]
 
+mod http;
+
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -38,6 +40,11 @@ usage: inspect [FLAG]...   (flags run in order; --exit-code is applied last)
                            notify=sent, or notify=error:… (no socket, or it failed)
   --answer-listen-fd TEXT  the sockets passed (listen_fds=, listen_fdnames=, listen_pid_ok=),
                            then one connection accepted on fd 3 (TCP) and answered TEXT
+  --http-get LABEL URL     GET URL: http:LABEL:status=, :content-type=, :body= (one line)
+  --http-post LABEL URL FORM  the same for a POST of an urlencoded FORM
+                           (a URL starting with / is relative to $AC_METADATA_URL)
+  --mds-sign-verify TEXT   sign TEXT with the metadata service, verify it, and verify it for
+                           other content: mds:sign_status=, mds:signature=, mds:verify_status=, …
   --exit-code N            exit with N
   --help                   this text";
 
@@ -224,6 +231,18 @@ fn main() -> ExitCode {
                     .map_err(|_| format!("--exit-code: not 0..255: {n}"))?;
                 Ok(())
             }),
+            "--http-get" => next(&mut i, &flag).and_then(|label| {
+                let url = http::expand(&next(&mut i, &flag)?);
+                http::request(&url, None).map(|a| http::print(&mut out, &label, &a))
+            }),
+            "--http-post" => next(&mut i, &flag).and_then(|label| {
+                let url = http::expand(&next(&mut i, &flag)?);
+                let form = next(&mut i, &flag)?;
+                http::request(&url, Some(&form)).map(|a| http::print(&mut out, &label, &a))
+            }),
+            "--mds-sign-verify" => {
+                next(&mut i, &flag).and_then(|text| http::sign_and_verify(&mut out, &text))
+            }
             other => Err(format!("unknown flag {other} (see --help)")),
         };
         if let Err(e) = result {

@@ -2,13 +2,14 @@
 
 use crate::{Ctx, TestResult};
 
+mod mds;
 mod notify;
 
 pub(crate) type Test = fn(&Ctx) -> TestResult;
 
 /// Every test, in the order they run: this file's, then each topic module's.
 pub fn all() -> Vec<(&'static str, Test)> {
-    let groups: &[&[(&str, Test)]] = &[CORE, notify::TESTS];
+    let groups: &[&[(&str, Test)]] = &[CORE, notify::TESTS, mds::TESTS];
     groups.iter().flat_map(|g| g.iter().copied()).collect()
 }
 
@@ -1357,6 +1358,9 @@ fn per_app_options_reach_the_app(ctx: &Ctx) -> TestResult {
             "--print-caps",
             "--print-cwd",
             "--print-args",
+            // Arguments are literal: systemd must not expand `$HOME` in them.
+            "--print-msg",
+            "literal=$HOME-$$-${X}",
             "---",
             &image,
             "--name=opts-ro",
@@ -1385,6 +1389,7 @@ fn per_app_options_reach_the_app(ctx: &Ctx) -> TestResult {
         ("env:AC_APP_NAME", "opts-user"),
         ("arg:1", "--print-env"),
         ("arg:5", "--print-args"),
+        ("literal", "$HOME-$$-${X}"),
         // A non-root app gets the default set as ambient capabilities.
         ("cap_ambient", "00000000a80425fb"),
     ];
