@@ -3,13 +3,19 @@
 //! filesystem as an overlay on the image's rendered tree, the nspawn command line, and the
 //! apps' exit statuses.
 
+mod app;
 mod cni;
 mod error;
 mod etc;
 mod nspawn;
+mod podns;
 mod root;
 mod unit;
 
+pub use app::{
+    AppSetupError, app_rootfs_on_host, expose_app_root, make_app_root, plan_pod_app, prepare_app,
+    remove_app_root,
+};
 pub use cni::{
     CNI_PLUGIN_DIR, CniError, PodNetStatus, load_network, netns_path, read_pod_network,
     setup_pod_network, teardown_pod_network,

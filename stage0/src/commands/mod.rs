@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod apps;
 mod fetch;
 mod image;
 mod pods;
@@ -26,6 +27,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Rm(args) => pods::rm(&cli.global, &args),
         Command::Gc(args) => pods::gc(&cli.global, &args),
         Command::Trust(args) => trust::run(&cli.global, &args),
+        Command::App(cmd) => apps::run(&cli.global, cmd),
         Command::Version => {
             println!("rkt Version: {}", env!("CARGO_PKG_VERSION"));
             println!("appc Version: {}", rkt::schema::APPC_SPEC_VERSION);

@@ -41,6 +41,7 @@ pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
         no_seccomp: global
             .insecure_options
             .allows(rkt::insecure::Insecure::Seccomp),
+        mutable: spec.mutable,
     };
     let store = Store::open(&global.dir)?;
     let pods = Pods::open(&global.dir)?;
