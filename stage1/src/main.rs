@@ -100,7 +100,11 @@ fn run_pod(
         .flat_map(|p| std::iter::once(p.gid).chain(p.supplementary_gids.iter().copied()))
         .collect();
     s1::add_app_identities(&root, &users, &groups)?;
-    limit_pod_on_cgroup_v1(&pod.uuid, &plans)?;
+    // A mutable pod's apps change while it runs: a limit summed from the first ones would
+    // confine those added later.
+    if !options.mutable {
+        limit_pod_on_cgroup_v1(&pod.uuid, &plans)?;
+    }
     let netns = match (&options.net, &options.network) {
         (PodNet::Cni, Some(conf)) => {
             s1::setup_pod_network(&pod.path, &pod.uuid, conf)?;
