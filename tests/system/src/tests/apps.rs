@@ -10,6 +10,10 @@ pub(crate) const TESTS: &[(&str, super::Test)] = &[
         apps_added_to_a_running_pod_start_stop_and_go,
     ),
     (
+        "an_empty_mutable_pod_waits_for_apps",
+        an_empty_mutable_pod_waits_for_apps,
+    ),
+    (
         "app_commands_refuse_what_they_cannot_do",
         app_commands_refuse_what_they_cannot_do,
     ),
@@ -291,6 +295,95 @@ fn app_commands_refuse_what_they_cannot_do(ctx: &Ctx) -> TestResult {
             wait_for(30, || matches!(child.try_wait(), Ok(Some(_)))),
             || "rkt run did not return after rkt stop".into(),
         )?;
+        t.gc_leaves_nothing(&uuid)
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+/// `rkt run --mutable` with no image (the original's `rkt app sandbox`): a pod with no app
+/// that stays up until an app is added and started, and until `rkt stop`.
+fn an_empty_mutable_pod_waits_for_apps(ctx: &Ctx) -> TestResult {
+    let t = PodTest::new(ctx)?;
+    let uuid_file = t.uuid_file();
+    let mut child = t
+        .ctx
+        .systemd
+        .command(&t.rkt)
+        .args([
+            "--dir",
+            &t.dir,
+            "--insecure-options=image",
+            "run",
+            "--mutable",
+        ])
+        .args(["--uuid-file-save", &uuid_file])
+        .spawn()
+        .map_err(|e| format!("starting rkt run --mutable: {e}"))?;
+    let result = (|| {
+        check(wait_for(30, || t.read_uuid().is_some()), || {
+            "no UUID saved".into()
+        })?;
+        let uuid = t.read_uuid().unwrap_or_default();
+        let machine = format!("rkt-{}", uuid.replace('-', ""));
+        let status = || t.ok(&["status", &uuid]).unwrap_or_else(|e| e);
+        check(
+            wait_for(30, || {
+                let s = status();
+                s.contains("state=running") && s.contains("pid=")
+            }),
+            || format!("the empty pod never ran: {}", status()),
+        )?;
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        check(matches!(child.try_wait(), Ok(None)), || {
+            format!("an empty mutable pod ended by itself: {}", status())
+        })?;
+        let list = t.ok(&["app", "list", &uuid, "--no-legend"])?;
+        check(list.trim().is_empty(), || {
+            format!("apps of an empty pod: {list}")
+        })?;
+
+        t.ok(&[
+            "app",
+            "add",
+            &uuid,
+            &t.image("inspect"),
+            "--name=first",
+            "--",
+            "--print-msg",
+            "hello-from-the-sandbox",
+        ])?;
+        t.ok(&["app", "start", &uuid, "--app=first"])?;
+        check(
+            wait_for(30, || {
+                t.journal(&["-M", &machine, "-t", "first"])
+                    .contains("hello-from-the-sandbox")
+            }),
+            || "no output of the app added to the empty pod".into(),
+        )?;
+        let app = || {
+            t.ok(&["app", "status", &uuid, "--app=first"])
+                .unwrap_or_else(|e| e)
+        };
+        check(
+            wait_for(30, || {
+                app().contains("state=exited") && app().contains("exit-code=0")
+            }),
+            || format!("app status: {}", app()),
+        )?;
+        t.ok(&["stop", &uuid])?;
+        check(
+            wait_for(30, || matches!(child.try_wait(), Ok(Some(_)))),
+            || "rkt run did not return after rkt stop".into(),
+        )?;
+        let code = child.try_wait().ok().flatten().and_then(|s| s.code());
+        check(code == Some(0), || {
+            format!("rkt run of the empty pod exited {code:?}, want 0 (its one app exited 0)")
+        })?;
+        check(status().contains("app-first=0"), || {
+            format!("rkt status of the stopped pod: {}", status())
+        })?;
         t.gc_leaves_nothing(&uuid)
     })();
     let _ = child.kill();
