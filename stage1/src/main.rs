@@ -143,6 +143,7 @@ fn run_pod(
         .map(|(name, bus, run)| {
             let done = done_tx.clone();
             let machine = machine.clone();
+            let pod_dir = pod.path.clone();
             thread::spawn(move || {
                 let status = match run.wait() {
                     Ok(Some(exit)) => exit.shell_status(),
@@ -158,6 +159,10 @@ fn run_pod(
                     }
                 };
                 drop(bus);
+                // At once, for `rkt app status` while the other apps run (rewritten below).
+                if let Err(e) = s1::write_app_status(&pod_dir, &name, status) {
+                    eprintln!("rkt-stage1: app {name}: {e}");
+                }
                 let _ = done.send(());
                 status
             })

@@ -14,6 +14,10 @@ pub(crate) const TESTS: &[(&str, super::Test)] = &[
         an_empty_mutable_pod_waits_for_apps,
     ),
     (
+        "app_status_in_a_pod_that_is_not_mutable",
+        app_status_in_a_pod_that_is_not_mutable,
+    ),
+    (
         "app_commands_refuse_what_they_cannot_do",
         app_commands_refuse_what_they_cannot_do,
     ),
@@ -383,6 +387,50 @@ fn an_empty_mutable_pod_waits_for_apps(ctx: &Ctx) -> TestResult {
         })?;
         check(status().contains("app-first=0"), || {
             format!("rkt status of the stopped pod: {}", status())
+        })?;
+        t.gc_leaves_nothing(&uuid)
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+/// `rkt app list/status` read any running pod: an app that ended shows its exit code while
+/// the other still runs.
+fn app_status_in_a_pod_that_is_not_mutable(ctx: &Ctx) -> TestResult {
+    let t = PodTest::new(ctx)?;
+    let quick = t.image("inspect");
+    let (mut child, uuid, _machine) =
+        t.spawn_sleeper_with(&[&quick, "--name=quick", "--", "--exit-code", "4", "---"])?;
+    let result = (|| {
+        let app = || {
+            t.ok(&["app", "status", &uuid, "--app=quick"])
+                .unwrap_or_else(|e| e)
+        };
+        check(wait_for(30, || app().contains("state=exited")), || {
+            format!("app status of the app that ended: {}", app())
+        })?;
+        check(app().contains("exit-code=4"), || {
+            format!("app status of the app that exited 4: {}", app())
+        })?;
+        let list = t.ok(&["app", "list", &uuid, "--format=json"])?;
+        let list: serde_json::Value =
+            serde_json::from_str(&list).map_err(|e| format!("app list json {list:?}: {e}"))?;
+        let sleeper = list
+            .as_array()
+            .and_then(|apps| apps.iter().find(|a| a["name"] == "inspect-sleep"));
+        check(
+            sleeper.is_some_and(|a| a["state"] == "running" && a["pid"].as_u64().is_some()),
+            || format!("app list --format=json: {list}"),
+        )?;
+        t.ok(&["stop", &uuid])?;
+        check(
+            wait_for(30, || matches!(child.try_wait(), Ok(Some(_)))),
+            || "rkt run did not return after rkt stop".into(),
+        )?;
+        let code = child.try_wait().ok().flatten().and_then(|s| s.code());
+        check(code == Some(4), || {
+            format!("rkt run exited {code:?}, want 4")
         })?;
         t.gc_leaves_nothing(&uuid)
     })();
