@@ -41,6 +41,24 @@ pub enum PodError {
         name: String,
         db: &'static str,
     },
+    #[error(
+        "pod {uuid} is not mutable: apps can only be added to and removed from a pod started with `rkt run --mutable`"
+    )]
+    NotMutable { uuid: String },
+    #[error("pod {uuid} has no app {app:?}; its apps: {apps} (see `rkt app list {uuid}`)")]
+    UnknownApp {
+        uuid: String,
+        app: String,
+        apps: String,
+    },
+    #[error(
+        "app {app:?} of pod {uuid} is {state}: stop it first (rkt app stop {uuid} --app={app})"
+    )]
+    AppRunning {
+        uuid: String,
+        app: String,
+        state: &'static str,
+    },
     #[error("invalid pod manifest: {reason}")]
     Invalid { reason: String },
     #[error("corrupt pod {uuid}: {reason}")]

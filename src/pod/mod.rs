@@ -18,6 +18,7 @@
 //! "Running" means the pod's stage1 holds the lock for the pod's whole life: the kernel drops
 //! it when stage1 dies, whatever the way.
 
+mod apps;
 mod error;
 mod gc;
 mod net;
@@ -30,6 +31,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub use apps::{AppState, MANIFEST_LOCK_FILE};
 pub use error::PodError;
 pub use gc::{GcOptions, GcReport};
 pub use net::{DnsOptions, HostsOptions, NetOptionError, PodNet, default_hostname, pod_hostname};
@@ -74,6 +76,10 @@ pub struct PodOptions {
     /// apps `AC_METADATA_URL`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mds_register: bool,
+    /// `rkt run --mutable`: the pod stays up when its apps end (until `rkt stop`), and apps
+    /// can be added to it and removed while it runs (`rkt app ...`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mutable: bool,
 }
 
 /// [`PodOptions`] in the pod directory.

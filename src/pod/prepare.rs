@@ -33,7 +33,7 @@ impl Pods {
         let images: Vec<ImageId> = apps.iter().map(|(id, _)| id.clone()).collect();
         let images = images.as_slice();
         let pod = self.create()?;
-        match build_manifest(store, apps) {
+        match build_manifest(store, apps, options) {
             Ok(manifest) => {
                 let written = pod
                     .write_manifest(&manifest)
@@ -63,56 +63,70 @@ impl Pods {
 fn build_manifest(
     store: &Store,
     apps: &[(ImageId, AppOverrides)],
+    options: &PodOptions,
 ) -> Result<PodManifest, PodError> {
-    if apps.is_empty() {
+    // A mutable pod may start empty (`rkt app add` fills it).
+    if apps.is_empty() && !options.mutable {
         return Err(PodError::NoImages);
     }
     let mut manifest = PodManifest::new();
     for (id, overrides) in apps {
-        let image = store.manifest(id)?;
-        // Every dependency must be stored before the pod is made, not found missing by stage1.
-        store.dependency_list(id)?;
-        let Some(image_app) = &image.app else {
-            return Err(PodError::NoApp {
-                image: image.name.to_string(),
-            });
-        };
-        let name = match &overrides.name {
-            Some(name) => AcName::try_from(name.as_str()),
-            None => AcName::from_image_name(&image.name),
-        }
-        .map_err(|e| PodError::Invalid {
-            reason: e.to_string(),
-        })?;
-        let app = (!overrides.is_empty()).then(|| overrides.apply(image_app));
-        let effective = app.as_ref().unwrap_or(image_app);
-        check_identity(store, id, name.as_str(), effective)?;
-        // An isolator stage1 cannot apply is refused now, before anything starts.
-        crate::stage1::limits(name.as_str(), effective).map_err(|e| PodError::Invalid {
-            reason: e.to_string(),
-        })?;
-        if manifest.apps.iter().any(|a| a.name == name) {
+        let app = runtime_app(store, id, overrides)?;
+        if manifest.apps.iter().any(|a| a.name == app.name) {
             return Err(PodError::DuplicateApp {
-                name: name.to_string(),
+                name: app.name.to_string(),
             });
         }
-        manifest.apps.push(RuntimeApp {
-            name,
-            image: RuntimeImage {
-                name: Some(image.name.clone()),
-                id: Some(id.clone()),
-                labels: image.labels.clone(),
-            },
-            app,
-            read_only_root_fs: overrides.readonly_rootfs,
-            mounts: Vec::new(),
-            annotations: Vec::new(),
-        });
+        manifest.apps.push(app);
     }
     manifest.validate().map_err(|e| PodError::Invalid {
         reason: e.to_string(),
     })?;
     Ok(manifest)
+}
+
+/// The pod manifest's entry for one stored image with its per-app options, checked as far as
+/// it can be before anything runs (dependencies stored, user and group known, isolators
+/// stage1 can apply).
+pub(super) fn runtime_app(
+    store: &Store,
+    id: &ImageId,
+    overrides: &AppOverrides,
+) -> Result<RuntimeApp, PodError> {
+    let image = store.manifest(id)?;
+    // Every dependency must be stored before the pod is made, not found missing by stage1.
+    store.dependency_list(id)?;
+    let Some(image_app) = &image.app else {
+        return Err(PodError::NoApp {
+            image: image.name.to_string(),
+        });
+    };
+    let name = match &overrides.name {
+        Some(name) => AcName::try_from(name.as_str()),
+        None => AcName::from_image_name(&image.name),
+    }
+    .map_err(|e| PodError::Invalid {
+        reason: e.to_string(),
+    })?;
+    let app = (!overrides.is_empty()).then(|| overrides.apply(image_app));
+    let effective = app.as_ref().unwrap_or(image_app);
+    check_identity(store, id, name.as_str(), effective)?;
+    // An isolator stage1 cannot apply is refused now, before anything starts.
+    crate::stage1::limits(name.as_str(), effective).map_err(|e| PodError::Invalid {
+        reason: e.to_string(),
+    })?;
+    Ok(RuntimeApp {
+        name,
+        image: RuntimeImage {
+            name: Some(image.name.clone()),
+            id: Some(id.clone()),
+            labels: image.labels.clone(),
+        },
+        app,
+        read_only_root_fs: overrides.readonly_rootfs,
+        mounts: Vec::new(),
+        annotations: Vec::new(),
+    })
 }
 
 /// Checks that the app's user and group (names are looked up in the image's own /etc/passwd

@@ -3,6 +3,7 @@
 //! filesystem as an overlay on the image's rendered tree, the nspawn command line, and the
 //! apps' exit statuses.
 
+mod app;
 mod cni;
 mod console;
 mod error;
@@ -10,11 +11,16 @@ mod etc;
 mod mds;
 mod notify;
 mod nspawn;
+mod podns;
 mod root;
 mod sockets;
 mod unit;
 mod unit_file;
 
+pub use app::{
+    AppSetupError, app_rootfs_on_host, expose_app_root, make_app_root, plan_pod_app, prepare_app,
+    remove_app_root,
+};
 pub use cni::{
     CNI_PLUGIN_DIR, CniError, PodNetStatus, load_network, netns_path, read_pod_network,
     setup_pod_network, teardown_pod_network,

@@ -448,7 +448,10 @@ pub fn pod_cpu_quota(plans: &[AppPlan]) -> Option<u64> {
     sum_if_all(plans.iter().map(|p| p.limits.cpu_quota_usec))
 }
 
-fn sum_if_all(mut values: impl Iterator<Item = Option<u64>>) -> Option<u64> {
+fn sum_if_all(values: impl Iterator<Item = Option<u64>>) -> Option<u64> {
+    let mut values = values.peekable();
+    // A pod with no app (a mutable pod waiting for `rkt app add`) has no limit, not 0.
+    values.peek()?;
     values.try_fold(0u64, |sum, v| Some(sum.saturating_add(v?)))
 }
 
@@ -678,6 +681,7 @@ mod tests {
         };
         assert_eq!(pod_memory_limit(&[plan(Some(1)), plan(Some(2))]), Some(3));
         assert_eq!(pod_memory_limit(&[plan(Some(1)), plan(None)]), None);
+        assert_eq!(pod_memory_limit(&[]), None);
         assert_eq!(pod_cpu_quota(&[plan(Some(1))]), None);
     }
 

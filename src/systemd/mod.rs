@@ -257,6 +257,59 @@ impl Systemd {
         Err(SystemdError::Disconnected(name.to_owned()))
     }
 
+    /// How each service of this systemd ends, from now on, as it ends: (unit name, exit).
+    /// The iterator ends when the connection does (the pod went down).
+    pub fn service_exits(
+        &self,
+    ) -> Result<impl Iterator<Item = (String, MainExit)> + use<>, SystemdError> {
+        let manager = self.manager()?;
+        let rule = MatchRule::builder()
+            .msg_type(MessageType::Signal)
+            .interface("org.freedesktop.DBus.Properties")
+            .and_then(|b| b.member("PropertiesChanged"))
+            .and_then(|b| b.path_namespace("/org/freedesktop/systemd1/unit"))
+            .map_err(SystemdError::call("watching the services"))?
+            .build();
+        let changes = MessageIterator::for_match_rule(rule, &self.connection, Some(1024))
+            .map_err(SystemdError::call("watching the services"))?;
+        subscribe(&manager)?;
+        Ok(changes.filter_map(|message| {
+            let message = message.ok()?;
+            let unit = unit_name_from_object_path(message.header().path()?.as_str())?;
+            let (interface, changed) = properties_changed(&message)?;
+            if interface != "org.freedesktop.systemd1.Service" {
+                return None;
+            }
+            let int = |key: &str| changed.get(key).and_then(|v| i32::try_from(v).ok());
+            let exit = MainExit::from_wait_code(int("ExecMainCode")?, int("ExecMainStatus")?)?;
+            Some((unit, exit))
+        }))
+    }
+
+    /// A loaded service's state, main PID and start time (`rkt app status`); `None` if the
+    /// unit is not loaded (never started, or ended and collected).
+    pub fn service_state(&self, name: &str) -> Result<Option<ServiceState>, SystemdError> {
+        let Ok(path) = self.manager()?.get_unit(name) else {
+            return Ok(None);
+        };
+        let what = || format!("looking at {name}");
+        let unit = UnitProxyBlocking::builder(&self.connection)
+            .path(path.clone())
+            .and_then(|b| b.cache_properties(zbus::proxy::CacheProperties::No).build())
+            .map_err(SystemdError::call(what()))?;
+        let service = ServiceProxyBlocking::builder(&self.connection)
+            .path(path)
+            .and_then(|b| b.cache_properties(zbus::proxy::CacheProperties::No).build())
+            .map_err(SystemdError::call(what()))?;
+        Ok(Some(ServiceState {
+            active_state: unit.active_state().map_err(SystemdError::call(what()))?,
+            main_pid: service.main_pid().map_err(SystemdError::call(what()))?,
+            started_usec: service
+                .exec_main_start_timestamp()
+                .map_err(SystemdError::call(what()))?,
+        }))
+    }
+
     /// Registers a container with machined, so that machinectl, `journalctl -M` and
     /// `systemd-run -M` know it; machined ties it to the caller's unit, found from the
     /// leader's cgroup.
@@ -294,6 +347,27 @@ fn subscribe(manager: &ManagerProxyBlocking<'_>) -> Result<(), SystemdError> {
             Ok(())
         }
         other => other.map_err(SystemdError::call("subscribing to systemd's signals")),
+    }
+}
+
+/// What systemd says about a loaded service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceState {
+    /// active, activating, deactivating, inactive, failed, ...
+    pub active_state: String,
+    /// 0 when no main process runs.
+    pub main_pid: u32,
+    /// When its main process started, µs since the epoch; 0 if never.
+    pub started_usec: u64,
+}
+
+impl ServiceState {
+    /// Whether it has a process running, or is on its way to or from having one.
+    pub fn is_running(&self) -> bool {
+        matches!(
+            self.active_state.as_str(),
+            "active" | "activating" | "deactivating" | "reloading"
+        )
     }
 }
 
@@ -445,6 +519,25 @@ pub fn unit_object_path(name: &str) -> String {
     path
 }
 
+/// The unit a D-Bus object path of systemd's names (the inverse of [`unit_object_path`]).
+pub fn unit_name_from_object_path(path: &str) -> Option<String> {
+    let escaped = path.strip_prefix("/org/freedesktop/systemd1/unit/")?;
+    let bytes = escaped.as_bytes();
+    let mut name = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'_' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            name.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            name.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(name).ok()
+}
+
 /// How long systemd may take to answer a call before we give up.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(25);
 
@@ -461,6 +554,26 @@ mod tests {
         assert_eq!(
             unit_object_path("-.slice"),
             "/org/freedesktop/systemd1/unit/_2d_2eslice"
+        );
+    }
+
+    #[test]
+    fn unit_paths_read_back() {
+        for name in [
+            "rkt-1b2c.service",
+            "-.slice",
+            "probe.service",
+            "a_b@c.service",
+        ] {
+            assert_eq!(
+                unit_name_from_object_path(&unit_object_path(name)).as_deref(),
+                Some(name)
+            );
+        }
+        assert_eq!(unit_name_from_object_path("/elsewhere/x"), None);
+        assert_eq!(
+            unit_name_from_object_path("/org/freedesktop/systemd1/unit/a_2"),
+            None
         );
     }
 

@@ -60,6 +60,12 @@ pub trait Service {
 
     #[zbus(property)]
     fn exec_main_status(&self) -> zbus::Result<i32>;
+    #[zbus(property, name = "MainPID")]
+    fn main_pid(&self) -> zbus::Result<u32>;
+
+    /// Microseconds since the epoch; 0 if it never started.
+    #[zbus(property)]
+    fn exec_main_start_timestamp(&self) -> zbus::Result<u64>;
 }
 
 #[zbus::proxy(

@@ -54,6 +54,8 @@ pub fn split_app_options(
     let mut iter = argv.into_iter();
     kept.extend(iter.next()); // the program
     let mut subcommand: Option<String> = None;
+    // `app add UUID IMAGE`: the UUID is not an image.
+    let mut not_images = 0;
     while let Some(token) = iter.next() {
         let option = token.strip_prefix("--").filter(|o| !o.is_empty());
         let per_app = option.map(|o| o.split_once('=').map_or(o, |(n, _)| n));
@@ -65,12 +67,12 @@ pub fn split_app_options(
                 let args: Vec<String> = iter.by_ref().take_while(|a| a != "---").collect();
                 app.args = Some(args);
             }
-            (Some("run" | "prepare"), Some(name))
+            (Some("run" | "prepare" | "add"), Some(name))
                 if apps.is_empty() && PER_APP.contains(&name) && !takes_value(name) =>
             {
                 bail!("--{name} is a per-app option: put it after the image it is for");
             }
-            (Some("run" | "prepare"), Some(name))
+            (Some("run" | "prepare" | "add"), Some(name))
                 if !apps.is_empty() && PER_APP.contains(&name) =>
             {
                 let option = option.unwrap_or_default();
@@ -84,6 +86,22 @@ pub fn split_app_options(
                     kept.extend(iter.next());
                 }
             }
+            (None, None) if token == "app" => {
+                kept.push(token);
+                match iter.next() {
+                    Some(sub) if sub == "add" => {
+                        subcommand = Some(sub.clone());
+                        not_images = 1;
+                        kept.push(sub);
+                    }
+                    // Not ours: clap gets the whole line.
+                    other => {
+                        kept.extend(other);
+                        kept.extend(iter);
+                        return Ok((kept, apps));
+                    }
+                }
+            }
             (None, None) if !token.starts_with('-') => {
                 if token != "run" && token != "prepare" {
                     // Not ours: clap gets the whole line.
@@ -92,6 +110,10 @@ pub fn split_app_options(
                     return Ok((kept, apps));
                 }
                 subcommand = Some(token.clone());
+                kept.push(token);
+            }
+            (Some(_), None) if !token.starts_with('-') && not_images > 0 => {
+                not_images -= 1;
                 kept.push(token);
             }
             (Some(_), None) if !token.starts_with('-') => {
@@ -255,6 +277,35 @@ mod tests {
         let mut all = vec!["run"];
         all.extend_from_slice(args);
         split(&all).map(|(_, apps)| apps)
+    }
+
+    #[test]
+    fn app_add_takes_the_image_options_not_the_uuid() {
+        let (kept, apps) = split(&[
+            "app",
+            "add",
+            "1234abcd",
+            "img.aci",
+            "--name=probe",
+            "--user",
+            "0",
+            "--",
+            "--print-msg",
+            "hi",
+        ])
+        .unwrap();
+        assert_eq!(kept, ["rkt", "app", "add", "1234abcd", "img.aci"]);
+        assert_eq!(apps.len(), 1);
+        assert_eq!(apps[0].name.as_deref(), Some("probe"));
+        assert_eq!(apps[0].user.as_deref(), Some("0"));
+        assert_eq!(
+            apps[0].args.as_deref(),
+            Some(&["--print-msg".to_owned(), "hi".to_owned()][..])
+        );
+        // Other app subcommands are clap's alone.
+        let (kept, apps) = split(&["app", "start", "1234", "--app=probe"]).unwrap();
+        assert_eq!(kept, ["rkt", "app", "start", "1234", "--app=probe"]);
+        assert!(apps.is_empty());
     }
 
     #[test]

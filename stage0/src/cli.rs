@@ -127,8 +127,78 @@ is already stored prints its ID and stores nothing new.")]
     Trust(crate::commands::trust::TrustArgs),
     /// Serve the appc metadata service to pods run with --mds-register
     MetadataService(crate::commands::metadata::MetadataServiceArgs),
+    /// Add, start, stop, remove and look at the apps of a running mutable pod
+    #[command(subcommand)]
+    App(AppCommand),
     /// Print the version of rkt and of the App Container spec it implements
     Version,
+}
+
+/// `rkt app ...`: the apps of a running pod started with `rkt run --mutable`.
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Add an app to a running mutable pod (prepared, not started: see `rkt app start`)
+    #[command(after_help = crate::app_args::HELP)]
+    Add(AppAddArgs),
+    /// Start an app of a running mutable pod
+    Start(AppArgs),
+    /// Stop an app of a running mutable pod (SIGTERM, then SIGKILL after its stop timeout)
+    Stop(AppArgs),
+    /// Remove a stopped app from a running mutable pod, with its root filesystem
+    Rm(AppArgs),
+    /// List the apps of a pod with their states
+    List(AppListArgs),
+    /// Print the state of one app of a pod (state, pid, exit code, times)
+    Status(AppStatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AppAddArgs {
+    /// Pod UUID or unique prefix
+    pub uuid: String,
+    /// Image: ID (or unique prefix), ACI file, https:// URL or name[:version], followed by
+    /// its per-app options (--name, --exec, --user, ...) and `-- ARGS`
+    pub image: String,
+    /// The image's per-app options, taken out of the command line before clap (app_args).
+    #[arg(skip)]
+    pub app_overrides: Box<rkt::pod::AppOverrides>,
+    /// When to use the network for an image given by name or URL
+    #[arg(long, value_enum, default_value = "new")]
+    pub pull_policy: PullPolicyArg,
+}
+
+/// One app of one pod.
+#[derive(Debug, Args)]
+pub struct AppArgs {
+    /// Pod UUID or unique prefix
+    pub uuid: String,
+    /// The app's name (see `rkt app list`)
+    #[arg(long, value_name = "NAME")]
+    pub app: String,
+}
+
+#[derive(Debug, Args)]
+pub struct AppListArgs {
+    /// Pod UUID or unique prefix
+    pub uuid: String,
+    /// Output format
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Leave out the header line
+    #[arg(long)]
+    pub no_legend: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AppStatusArgs {
+    /// Pod UUID or unique prefix
+    pub uuid: String,
+    /// The app's name (see `rkt app list`)
+    #[arg(long, value_name = "NAME")]
+    pub app: String,
+    /// Output format: key=value lines (table) or JSON
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
 }
 
 const TRUST_HELP: &str = "\
@@ -150,8 +220,12 @@ pub struct FetchArgs {
     /// ACI files (.aci; gzip, bzip2, xz or uncompressed), https:// URLs of ACIs, image names
     /// found by appc discovery (NAME[:VERSION][,LABEL=VALUE...]), docker://HOST/REPO[:TAG|@DIGEST],
     /// oci-archive:PATH, docker-archive:PATH or OCI layout directories
-    #[arg(required = true, value_name = "IMAGE")]
+    #[arg(required_unless_present = "mutable", value_name = "IMAGE")]
     pub images: Vec<String>,
+    /// Keep the pod up when its apps end, until `rkt stop`, and let `rkt app add/start/stop/rm`
+    /// change its apps while it runs (with no image: an empty pod waiting for apps)
+    #[arg(long)]
+    pub mutable: bool,
     /// When to use the network: new (only for images not stored yet), update (ask the server
     /// for a newer image; HTTP caching applies), never (stored images only)
     #[arg(long, value_enum, default_value = "update")]
@@ -301,8 +375,12 @@ pub struct PodSpecArgs {
     /// Images: ID (or unique prefix), an ACI file or https:// URL, or a name[:version]
     /// (from the store, else found by appc discovery), each followed by its per-app options
     /// (--user, --exec, --memory, ...) and `-- ARGS ---`; pod options go before the first image
-    #[arg(required = true, value_name = "IMAGE")]
+    #[arg(required_unless_present = "mutable", value_name = "IMAGE")]
     pub images: Vec<String>,
+    /// Keep the pod up when its apps end, until `rkt stop`, and let `rkt app add/start/stop/rm`
+    /// change its apps while it runs (with no image: an empty pod waiting for apps)
+    #[arg(long)]
+    pub mutable: bool,
     /// Each image's per-app options, taken out of the command line before clap (app_args).
     #[arg(skip)]
     pub app_overrides: Vec<rkt::pod::AppOverrides>,

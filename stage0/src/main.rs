@@ -49,6 +49,9 @@ fn main() -> ExitCode {
     match &mut cli.command {
         cli::Command::Run(args) => args.spec.app_overrides = per_app,
         cli::Command::Prepare(args) => args.spec.app_overrides = per_app,
+        cli::Command::App(cli::AppCommand::Add(args)) => {
+            *args.app_overrides = per_app.into_iter().next().unwrap_or_default()
+        }
         _ => {}
     }
     init_logging(cli.global.debug);

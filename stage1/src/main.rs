@@ -105,50 +105,16 @@ fn run_pod(
     // The ports each app declares (where passed sockets go in a pod of several apps).
     let mut ports = Vec::new();
     for app in apps {
+        plans.push(s1::prepare_app(store, &pod.path, app, options, &hostname)?);
         let id = app
             .image
             .id
             .as_ref()
             .context("pod manifest without image ID")?;
-        let app_root = root.join(s1::app_rootfs_in_pod(app.name.as_str()).trim_start_matches('/'));
-        // An overlay on the stored trees (the image's over its dependencies'), unless the user
-        // asked for a copy or a path whitelist filters the dependencies.
-        let layers = match options.no_overlay {
-            true => None,
-            false => store.rootfs_layers(id)?,
-        };
-        match layers {
-            Some(layers) => {
-                s1::mount_app_rootfs(&pod.path, app.name.as_str(), &layers)?;
-            }
-            None => {
-                // A copy, unpacked again from the kept ACIs with the importer's checks.
-                if let Some(parent) = app_root.parent() {
-                    std::fs::create_dir_all(parent)
-                        .with_context(|| format!("creating {}", parent.display()))?;
-                }
-                store.render(id, &app_root, false)?;
-            }
-        }
-        // In the app's upper layer (or copy), never in the store's tree.
-        s1::write_app_net_files(&app_root, &hostname, &options.dns, &options.hosts)
-            .with_context(|| format!("app {}: writing its network files", app.name))?;
-        let image_app = match &app.app {
-            Some(a) => a.clone(),
-            None => store.manifest(id)?.app.context("image has no app")?,
-        };
-        ports.push(image_app.ports.clone());
-        // User, group and executable are looked up in the root the app will see.
-        let mut plan = s1::plan_app(
-            app.name.as_str(),
-            &image_app,
-            app.read_only_root_fs,
-            &app_root,
-        )?;
-        plan.limits
-            .relax(options.all_capabilities, options.no_seccomp);
-        plans.push(plan);
-        notify.push(s1::supports_notify(&store.manifest(id)?));
+        let manifest = store.manifest(id)?;
+        let image_app = app.app.as_ref().or(manifest.app.as_ref());
+        ports.push(image_app.map(|a| a.ports.clone()).unwrap_or_default());
+        notify.push(s1::supports_notify(&manifest));
     }
 
     let users: Vec<(u32, u32)> = plans.iter().map(|p| (p.uid, p.gid)).collect();
@@ -157,7 +123,11 @@ fn run_pod(
         .flat_map(|p| std::iter::once(p.gid).chain(p.supplementary_gids.iter().copied()))
         .collect();
     s1::add_app_identities(&root, &users, &groups)?;
-    limit_pod_on_cgroup_v1(&pod.uuid, &plans)?;
+    // A mutable pod's apps change while it runs: a limit summed from the first ones would
+    // confine those added later.
+    if !options.mutable {
+        limit_pod_on_cgroup_v1(&pod.uuid, &plans)?;
+    }
     let mut network = None;
     let netns = match (&options.net, &options.network) {
         (PodNet::Cni, Some(conf)) => {
@@ -237,6 +207,10 @@ fn run_pod(
             leader,
             user_namespace: options.private_users,
         };
+        if options.mutable {
+            // Before any app starts, so that no exit is missed.
+            record_app_exits(&bus, &pod.path)?;
+        }
         start_apps(&bus, plans, &notify, &socket_activated, interactive).map(|apps| (bus, apps))
     });
     let (bus, runs) = match started {
@@ -247,6 +221,10 @@ fn run_pod(
             return Err(e);
         }
     };
+    if options.mutable {
+        drop(runs);
+        return run_mutable_pod(pod, &bus, &mut nspawn, stop);
+    }
     // Each app thread says when it is ready and when it is done, so the pod is ready once
     // every app is, and ends as soon as the last app does.
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
@@ -258,6 +236,7 @@ fn run_pod(
             let done = done_tx.clone();
             let machine = machine.clone();
             let ready = ready.clone();
+            let pod_dir = pod.path.clone();
             thread::spawn(move || {
                 if notify && let Err(e) = run.wait_active() {
                     eprintln!("rkt-stage1: app {name}: waiting for READY=1: {e}");
@@ -279,6 +258,10 @@ fn run_pod(
                     }
                 };
                 drop(bus);
+                // At once, for `rkt app status` while the other apps run (rewritten below).
+                if let Err(e) = s1::write_app_status(&pod_dir, &name, status) {
+                    eprintln!("rkt-stage1: app {name}: {e}");
+                }
                 let _ = done.send(());
                 status
             })
@@ -327,6 +310,105 @@ fn run_pod(
         }
     }
     halt_pod(&bus, &mut nspawn);
+    Ok(first_failure)
+}
+
+/// In a mutable pod, apps are started and stopped by `rkt app` while the pod runs, and their
+/// units are collected as they end: a thread of ours watches the pod's systemd for as long
+/// as the pod runs and records each app's exit as it happens (`apps/<app>/exit`, what `rkt
+/// app status` and `rkt status` read).
+fn record_app_exits(pod_bus: &PodBus, pod_dir: &Path) -> Result<()> {
+    let bus = pod_bus.connect()?;
+    let exits = bus.service_exits()?;
+    let pod_dir = pod_dir.to_owned();
+    thread::spawn(move || {
+        let _bus = bus;
+        for (unit, exit) in exits {
+            let Some(app) = unit.strip_suffix(".service") else {
+                continue;
+            };
+            // Only the pod's apps (not its D-Bus or journald), as the manifest says now.
+            let is_app = std::fs::read(pod_dir.join(rkt::pod::MANIFEST_FILE))
+                .ok()
+                .and_then(|b| rkt::schema::PodManifest::from_json(&b).ok())
+                .is_some_and(|m| m.apps.iter().any(|a| a.name.as_str() == app));
+            if is_app && let Err(e) = s1::write_app_status(&pod_dir, app, exit.shell_status()) {
+                eprintln!("rkt-stage1: app {app}: {e}");
+            }
+        }
+    });
+    Ok(())
+}
+
+/// A mutable pod stays up, whatever its apps do, until it is asked to stop; `rkt app`
+/// changes its apps meanwhile. Then every app in its manifest *now* (added ones too) is
+/// stopped and its exit, as its unit recorded it, written for `rkt status`.
+fn run_mutable_pod(
+    pod: &RunningPod,
+    pod_bus: &PodBus,
+    nspawn: &mut Child,
+    stop: &AtomicBool,
+) -> Result<u8> {
+    notify_systemd("READY=1");
+    while !stop.load(Ordering::Relaxed) {
+        if let Ok(Some(status)) = nspawn.try_wait() {
+            eprintln!("rkt-stage1: the pod's systemd-nspawn ended early ({status})");
+            break;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!("rkt-stage1: stopping pod {}", pod.uuid);
+    // Under the manifest lock, so that no `rkt app add` is half done while we look.
+    let _lock = rkt::lock::FileLock::acquire(
+        &pod.path.join(rkt::pod::MANIFEST_LOCK_FILE),
+        rkt::lock::LockKind::Exclusive,
+    )
+    .context("locking the pod manifest")?;
+    let manifest_path = pod.path.join(rkt::pod::MANIFEST_FILE);
+    let manifest = std::fs::read(&manifest_path)
+        .map_err(anyhow::Error::from)
+        .and_then(|b| Ok(rkt::schema::PodManifest::from_json(&b)?))
+        .with_context(|| format!("reading {}", manifest_path.display()))?;
+    let mut stopped = Vec::new();
+    if let Ok(bus) = pod_bus.connect() {
+        for app in &manifest.apps {
+            let unit = format!("{}.service", app.name);
+            if bus
+                .service_state(&unit)
+                .ok()
+                .flatten()
+                .is_some_and(|s| s.is_running())
+            {
+                // Its exit is recorded anew by the watching thread.
+                let _ = std::fs::remove_file(pod.path.join(format!("apps/{}/exit", app.name)));
+                if let Err(e) = bus.stop_unit(&unit) {
+                    eprintln!("rkt-stage1: {e}");
+                }
+                stopped.push(app.name.as_str());
+            }
+        }
+        for app in &stopped {
+            if let Err(e) = bus.wait_unit_inactive(&format!("{app}.service")) {
+                eprintln!("rkt-stage1: {e}");
+            }
+        }
+    }
+    // The watching thread writes each stopped app's exit as systemd reports it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline
+        && !stopped
+            .iter()
+            .all(|app| s1::read_app_status(&pod.path, app).is_some())
+    {
+        thread::sleep(Duration::from_millis(10));
+    }
+    let first_failure = manifest
+        .apps
+        .iter()
+        .filter_map(|app| s1::read_app_status(&pod.path, app.name.as_str()))
+        .find(|status| *status != 0)
+        .map_or(0, |status| u8::try_from(status).unwrap_or(EXIT_FAILURE));
+    halt_pod(pod_bus, nspawn);
     Ok(first_failure)
 }
 

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod apps;
 mod fetch;
 mod image;
 pub mod metadata;
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Gc(args) => pods::gc(&cli.global, &args),
         Command::Trust(args) => trust::run(&cli.global, &args),
         Command::MetadataService(args) => metadata::run(&cli.global, &args),
+        Command::App(cmd) => apps::run(&cli.global, cmd),
         Command::Version => {
             println!("rkt Version: {}", env!("CARGO_PKG_VERSION"));
             println!("appc Version: {}", rkt::schema::APPC_SPEC_VERSION);

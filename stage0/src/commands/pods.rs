@@ -43,9 +43,15 @@ pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
             .allows(rkt::insecure::Insecure::Seccomp),
         private_users: spec.private_users,
         mds_register: spec.mds_register,
+        mutable: spec.mutable,
     };
     if spec.mds_register {
         super::metadata::check_reachable(options.net)?;
+    }
+    if options.mutable && options.private_users {
+        // `rkt app` reaches the pod's bus and mount namespace as the host's root, which a
+        // user-namespaced pod does not let in.
+        bail!("--mutable and --private-users cannot be used together yet; drop one of them");
     }
     let store = Store::open(&global.dir)?;
     let pods = Pods::open(&global.dir)?;

@@ -46,7 +46,8 @@ fn run_pod(global: &GlobalArgs, pod: &Pod) -> Result<u8> {
 
 fn run_pod_with(global: &GlobalArgs, pod: &Pod, interactive: bool) -> Result<u8> {
     let stage1 = stage1_binary()?;
-    let apps: Vec<String> = pod
+    let mutable = pod.options()?.mutable;
+    let mut apps: Vec<String> = pod
         .manifest()?
         .apps
         .iter()
@@ -96,11 +97,20 @@ fn run_pod_with(global: &GlobalArgs, pod: &Pod, interactive: bool) -> Result<u8>
             _ => break,
         }
     }
+    if mutable {
+        // Its apps now, with those added while it ran.
+        apps = pods
+            .find(&pod.uuid)
+            .and_then(|p| p.manifest())
+            .map(|m| m.apps.iter().map(|a| a.name.to_string()).collect())
+            .unwrap_or(apps);
+    }
     let statuses: Vec<i32> = apps
         .iter()
         .filter_map(|a| rkt::stage1::read_app_status(&run_path(&dir, &pod.uuid), a))
         .collect();
-    if statuses.len() != apps.len() {
+    // A mutable pod's apps may never have been started, or removed: what they recorded counts.
+    if statuses.len() != apps.len() && !mutable {
         bail!(
             "pod {} failed before its apps finished; see journalctl -u {unit}",
             pod.uuid

@@ -2,6 +2,7 @@
 
 use crate::{Ctx, TestResult};
 
+mod apps;
 mod mds;
 mod notify;
 
@@ -9,7 +10,7 @@ pub(crate) type Test = fn(&Ctx) -> TestResult;
 
 /// Every test, in the order they run: this file's, then each topic module's.
 pub fn all() -> Vec<(&'static str, Test)> {
-    let groups: &[&[(&str, Test)]] = &[CORE, notify::TESTS, mds::TESTS];
+    let groups: &[&[(&str, Test)]] = &[CORE, notify::TESTS, mds::TESTS, apps::TESTS];
     groups.iter().flat_map(|g| g.iter().copied()).collect()
 }
 
