@@ -1,4 +1,4 @@
-//! Applying one layer blob (gzip-compressed or plain tar) onto a root filesystem.
+//! Applying one layer blob (gzip- or zstd-compressed, or plain tar) onto a root filesystem.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -28,6 +28,28 @@ pub fn apply_layer_checked(
     copy: Option<&File>,
     what: &str,
 ) -> Result<u64, OciError> {
+    apply_pipelined(extractor, blob, desc, Some(copy), what)
+}
+
+/// Applies a layer whose bytes someone else checks against its digest (a blob download that
+/// the caller waits for): decompression and unpacking still overlap.
+pub fn apply_layer_streamed(
+    extractor: &mut Extractor,
+    blob: Box<dyn Read + Send + '_>,
+    desc: &Descriptor,
+    what: &str,
+) -> Result<u64, OciError> {
+    apply_pipelined(extractor, blob, desc, None, what)
+}
+
+/// `check`: `Some(copy)` to verify the blob here (and copy it), `None` when the caller does.
+fn apply_pipelined(
+    extractor: &mut Extractor,
+    blob: Box<dyn Read + Send + '_>,
+    desc: &Descriptor,
+    check: Option<Option<&File>>,
+    what: &str,
+) -> Result<u64, OciError> {
     let (tx, rx) = sync_channel::<Vec<u8>>(DEPTH);
     thread::scope(|scope| {
         let reader = scope.spawn(move || -> Result<(), OciError> {
@@ -38,12 +60,10 @@ pub fn apply_layer_checked(
                     Ok(0) => break,
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        return Err(OciError::invalid(what, format!("reading it failed: {e}")));
-                    }
+                    Err(e) => return Err(super::download::read_error(what, &e)),
                 };
                 chunk.truncate(n);
-                if let Some(mut file) = copy {
+                if let Some(Some(mut file)) = check {
                     file.write_all(&chunk)
                         .map_err(|e| OciError::invalid(what, format!("storing it failed: {e}")))?;
                 }
@@ -51,43 +71,82 @@ pub fn apply_layer_checked(
                 let _ = tx.send(chunk);
             }
             drop(tx);
-            verified.finish(&desc.digest, desc.size, what)
+            match check {
+                Some(_) => verified.finish(&desc.digest, desc.size, what),
+                None => Ok(()),
+            }
         });
-        // gunzip on a third thread: on two cores, decompressing and writing files overlap
-        // (decompression alone is most of a layer's CPU time).
+        // Decompression on a third thread: on two cores, decompressing and writing files
+        // overlap (decompression alone is most of a layer's CPU time).
         let (plain_tx, plain_rx) = sync_channel::<Vec<u8>>(DEPTH);
-        let inflater = scope.spawn(move || -> io::Result<()> {
+        let inflater = scope.spawn(move || -> Result<(), (&'static str, io::Error)> {
             let mut compressed = BufReader::with_capacity(CHUNK, ChunkReader::new(rx));
-            let gzip = compressed.fill_buf()?.starts_with(GZIP_MAGIC);
-            let result = if gzip {
-                pump(&mut MultiGzDecoder::new(&mut compressed), &plain_tx)
+            let head = compressed.fill_buf().map_err(|e| ("tar", e))?;
+            let compression = if head.starts_with(GZIP_MAGIC) {
+                "gzip"
+            } else if head.starts_with(ZSTD_MAGIC) {
+                "zstd"
             } else {
-                pump(&mut compressed, &plain_tx)
+                "tar"
+            };
+            let result = match compression {
+                "gzip" => pump(&mut MultiGzDecoder::new(&mut compressed), &plain_tx),
+                "zstd" => zstd_frames(&mut compressed, &plain_tx),
+                _ => pump(&mut compressed, &plain_tx),
             };
             drop(plain_tx);
             // Read the blob to its end so that the digest check covers every byte.
             let _ = io::copy(&mut compressed, &mut io::sink());
-            result
+            result.map_err(|e| (compression, e))
         });
         let mut chunks = ChunkReader::new(plain_rx);
-        let applied = apply_layer(extractor, &mut chunks, &desc.digest);
+        let applied = apply_tar(extractor, &mut chunks, &desc.digest);
         let _ = io::copy(&mut chunks, &mut io::sink());
         drop(chunks);
         let inflated = inflater.join().expect("layer inflater thread panicked");
         let verified = reader.join().expect("layer reader thread panicked");
         // The cause first: a wrong blob, then bad compression, then what the tar said.
         verified?;
-        if let Err(source) = inflated {
+        if let Err((compression, source)) = inflated {
             return Err(OciError::Layer {
                 digest: desc.digest.to_string(),
                 error: AciError::Decompress {
-                    compression: "gzip",
+                    compression,
                     source,
                 },
             });
         }
         applied
     })
+}
+
+/// Decompresses one or more concatenated zstd frames (what `zstd` writes) into `out`.
+fn zstd_frames(
+    input: &mut impl BufRead,
+    out: &std::sync::mpsc::SyncSender<Vec<u8>>,
+) -> io::Result<()> {
+    while !input.fill_buf()?.is_empty() {
+        let mut frame = ruzstd::decoding::StreamingDecoder::new(&mut *input)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        pump(&mut frame, out)?;
+    }
+    Ok(())
+}
+
+/// Unpacks a tar stream with `extractor`; returns its size.
+fn apply_tar(
+    extractor: &mut Extractor,
+    input: &mut dyn Read,
+    digest: &Digest,
+) -> Result<u64, OciError> {
+    let mut counted = Counted { inner: input, n: 0 };
+    let mut archive = tar::Archive::new(&mut counted);
+    let applied = extractor.apply_layer(&mut archive);
+    applied.map_err(|error| OciError::Layer {
+        digest: digest.to_string(),
+        error,
+    })?;
+    Ok(counted.n)
 }
 
 /// Copies `input` to `out` in chunks, until the end or until the receiver hangs up.
@@ -124,15 +183,17 @@ pub fn apply_layer(
     };
     let mut input = BufReader::with_capacity(256 * 1024, input);
     let head = input.fill_buf().map_err(|e| layer_err(AciError::Tar(e)))?;
-    if head.starts_with(ZSTD_MAGIC) {
-        return Err(OciError::UnsupportedCompression {
-            digest: digest.to_string(),
-            compression: "zstd",
-        });
-    }
     let (compression, mut stream): (&'static str, Box<dyn Read + '_>) =
         if head.starts_with(GZIP_MAGIC) {
             ("gzip", Box::new(MultiGzDecoder::new(&mut input)))
+        } else if head.starts_with(ZSTD_MAGIC) {
+            let frame = ruzstd::decoding::StreamingDecoder::new(&mut input).map_err(|e| {
+                layer_err(AciError::Decompress {
+                    compression: "zstd",
+                    source: io::Error::new(io::ErrorKind::InvalidData, e.to_string()),
+                })
+            })?;
+            ("zstd", Box::new(frame))
         } else {
             ("tar", Box::new(&mut input))
         };
