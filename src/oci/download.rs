@@ -5,6 +5,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
@@ -19,9 +20,8 @@ pub struct Transfer {
 
 #[derive(Default)]
 struct State {
-    /// The file opened for reading, until a follower takes it.
-    reader: Option<File>,
-    started: bool,
+    /// The file the blob goes to, once created.
+    path: Option<PathBuf>,
     written: u64,
     /// `Some` once the download ended: true when the blob matched its digest and size.
     ok: Option<bool>,
@@ -42,12 +42,9 @@ impl Transfer {
         self.changed.notify_all();
     }
 
-    /// Hands over a reading handle of the file the blob goes to; call before [`Transfer::run`].
-    pub fn start(&self, reader: File) {
-        self.update(|s| {
-            s.reader = Some(reader);
-            s.started = true;
-        });
+    /// Names the file the blob goes to (created already); call before [`Transfer::run`].
+    pub fn start(&self, path: PathBuf) {
+        self.update(|s| s.path = Some(path));
     }
 
     /// Ends the transfer with `error` (the blob could not be requested, or the import is
@@ -144,8 +141,10 @@ impl Read for Follower<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let mut state = self.transfer.lock();
         loop {
-            if self.file.is_none() && state.started {
-                self.file = state.reader.take();
+            if self.file.is_none()
+                && let Some(path) = &state.path
+            {
+                self.file = Some(File::open(path)?);
             }
             if state.ok == Some(false) {
                 return Err(io::Error::other("the download failed"));
@@ -219,7 +218,7 @@ mod tests {
                 transfer.follow().read_to_end(&mut out).map(|_| out)
             });
             let file = File::create(&path).unwrap();
-            transfer.start(File::open(&path).unwrap());
+            transfer.start(path.clone());
             let d = desc(&data);
             transfer.run(
                 Box::new(io::Cursor::new(data.clone())),
@@ -238,7 +237,7 @@ mod tests {
         let transfer = Transfer::default();
         let path = tmp.path().join("blob2");
         let file = File::create(&path).unwrap();
-        transfer.start(File::open(&path).unwrap());
+        transfer.start(path.clone());
         let mut d = desc(&data);
         d.digest = Digest::of(b"other");
         transfer.run(

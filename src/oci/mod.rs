@@ -24,7 +24,7 @@ pub use convert::appc_manifest;
 pub use digest::{Digest, VerifyingReader};
 pub use download::{Follower, Transfer};
 pub use error::OciError;
-pub use layer::{apply_layer, apply_layer_checked, apply_layer_streamed};
+pub use layer::{Check, Decoding, apply_layer, apply_layer_checked, apply_layer_streamed};
 pub use reference::Reference;
 pub use registry::Registry;
 pub use spec::{
