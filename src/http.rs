@@ -57,15 +57,15 @@ pub fn agent_with_auth(policy: HttpPolicy, auth: AuthConfig) -> Result<ureq::Age
                          next: ureq::middleware::MiddlewareNext|
           -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
         let uri = request.uri();
-        let host = match (uri.host(), uri.port_u16()) {
-            (Some(host), Some(port)) => format!("{host}:{port}"),
-            (Some(host), None) => host.to_owned(),
-            _ => String::new(),
-        };
+        let host = uri.host().unwrap_or("");
+        // `host:port` first, then the host alone (as most files name it).
+        let configured = uri
+            .port_u16()
+            .and_then(|port| auth.host(&format!("{host}:{port}")))
+            .or_else(|| auth.host(host));
         if !request.headers().contains_key("authorization")
-            && let Some(value) = auth
-                .host(&host)
-                .and_then(|a| ureq::http::HeaderValue::from_str(&a.header()).ok())
+            && let Some(value) =
+                configured.and_then(|a| ureq::http::HeaderValue::from_str(&a.header()).ok())
         {
             request.headers_mut().insert("authorization", value);
         }
