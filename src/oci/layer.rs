@@ -145,12 +145,7 @@ impl<'scope> Decoding<'scope> {
 
 /// Decompresses one or more concatenated zstd frames (what `zstd` writes) into `out`.
 fn zstd_frames(input: &mut impl BufRead, out: &SyncSender<Vec<u8>>) -> io::Result<()> {
-    while !input.fill_buf()?.is_empty() {
-        let mut frame = ruzstd::decoding::StreamingDecoder::new(&mut *input)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-        pump(&mut frame, out)?;
-    }
-    Ok(())
+    pump(&mut zstd::stream::read::Decoder::with_buffer(input)?, out)
 }
 
 /// Unpacks a tar stream with `extractor`; returns its size.
@@ -224,20 +219,25 @@ pub fn apply_layer(
     };
     let mut input = BufReader::with_capacity(256 * 1024, input);
     let head = input.fill_buf().map_err(|e| layer_err(AciError::Tar(e)))?;
-    let (compression, mut stream): (&'static str, Box<dyn Read + '_>) =
-        if head.starts_with(GZIP_MAGIC) {
-            ("gzip", Box::new(MultiGzDecoder::new(&mut input)))
-        } else if head.starts_with(ZSTD_MAGIC) {
-            let frame = ruzstd::decoding::StreamingDecoder::new(&mut input).map_err(|e| {
+    let compression = if head.starts_with(GZIP_MAGIC) {
+        "gzip"
+    } else if head.starts_with(ZSTD_MAGIC) {
+        "zstd"
+    } else {
+        "tar"
+    };
+    let mut stream: Box<dyn Read + '_> = match compression {
+        "gzip" => Box::new(MultiGzDecoder::new(&mut input)),
+        "zstd" => Box::new(
+            zstd::stream::read::Decoder::with_buffer(&mut input).map_err(|source| {
                 layer_err(AciError::Decompress {
-                    compression: "zstd",
-                    source: io::Error::new(io::ErrorKind::InvalidData, e.to_string()),
+                    compression,
+                    source,
                 })
-            })?;
-            ("zstd", Box::new(frame))
-        } else {
-            ("tar", Box::new(&mut input))
-        };
+            })?,
+        ),
+        _ => Box::new(&mut input),
+    };
     let mut counted = Counted {
         inner: &mut stream,
         n: 0,
