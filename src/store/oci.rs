@@ -39,8 +39,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
 /// How many layers decode at once (the one being unpacked and those after it), and how many
-/// 256 KiB chunks of tar each may hold ready: decompressing the next layer on the other core
-/// while this one's files are written is what makes a fetch about as fast as the download.
+/// 256 KiB chunks of tar each may hold ready (≤ 8 MiB): the next layer inflates on the other
+/// core while this one's files are written, with memory bounded whatever the layer sizes.
 const DECODE_AHEAD: usize = 3;
 const DECODE_DEPTH: usize = 32;
 
