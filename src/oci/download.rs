@@ -180,10 +180,9 @@ pub(crate) fn read_error(what: &str, e: &io::Error) -> OciError {
             .and_then(|inner| inner.downcast_ref::<ureq::Error>())
             .is_some_and(|u| matches!(u, ureq::Error::Timeout(_)));
     if timed_out {
-        OciError::invalid(
-            what,
-            "the server stopped sending it (no data within the idle timeout); try again later",
-        )
+        OciError::Stalled {
+            what: what.to_owned(),
+        }
     } else {
         OciError::invalid(what, format!("reading it failed: {e}"))
     }
