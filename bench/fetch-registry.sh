@@ -5,14 +5,19 @@
 # also unpacks every layer into the rendered root filesystem (skopeo only stores the blobs);
 # both check every blob's digest. Goal: ratio rkt/skopeo <= 1 (not slower).
 #
-# Usage: bench/fetch-registry.sh [--runs N]      (root; default 5 runs)
+# --throttle BYTES_PER_S puts a proxy in front of the registry that limits each connection's
+# download rate (one TCP stream over a WAN), where downloading layers in parallel pays.
+#
+# Usage: bench/fetch-registry.sh [--runs N] [--throttle BYTES_PER_S]   (root; default 5 runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=5
+throttle=
 while [[ $# -gt 0 ]]; do
   case $1 in
     --runs) runs=$2; shift 2 ;;
-    *) echo "usage: $0 [--runs N]" >&2; exit 2 ;;
+    --throttle) throttle=$2; shift 2 ;;
+    *) echo "usage: $0 [--runs N] [--throttle BYTES_PER_S]" >&2; exit 2 ;;
   esac
 done
 [[ $EUID -eq 0 ]] || { echo "bench/fetch-registry.sh: run as root (images keep their owners)" >&2; exit 1; }
@@ -29,7 +34,9 @@ rkt=${CARGO_TARGET_DIR:-$PWD/target}/release/rkt
 work=$(mktemp -d /tmp/rkt-bench.XXXXXX)
 mount -t tmpfs -o size=2G tmpfs "$work"
 registry_pid=
+proxy_pid=
 cleanup() {
+  [[ -n $proxy_pid ]] && kill "$proxy_pid" 2>/dev/null
   [[ -n $registry_pid ]] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null
   umount -l "$work"; rmdir "$work"
 }
@@ -85,6 +92,44 @@ docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
 registry_pid=$!
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 skopeo copy -q --dest-tls-verify=false "oci:$work/layout:bench" "docker://127.0.0.1:$port/bench/app:1"
+if [[ -n $throttle ]]; then
+  proxy_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  python3 - "$proxy_port" "$port" "$throttle" <<'PY' &
+import socket, sys, threading, time
+listen, target, rate = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+def pipe(src, dst, limited):
+    start, sent = time.monotonic(), 0
+    try:
+        while data := src.recv(65536):
+            dst.sendall(data)
+            if limited:
+                sent += len(data)
+                ahead = sent / rate - (time.monotonic() - start)
+                if ahead > 0:
+                    time.sleep(ahead)
+    except OSError:
+        pass
+    finally:
+        try:
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+def handle(client):
+    server = socket.create_connection(("127.0.0.1", target))
+    threading.Thread(target=pipe, args=(client, server, False), daemon=True).start()
+    pipe(server, client, True)
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", listen))
+s.listen(64)
+while True:
+    threading.Thread(target=handle, args=(s.accept()[0],), daemon=True).start()
+PY
+  proxy_pid=$!
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$proxy_port) 2>/dev/null && break; sleep 0.1; done
+  port=$proxy_port
+  echo "throttled to $throttle bytes/s per connection"
+fi
 ref=127.0.0.1:$port/bench/app:1
 echo "image: $(du -sh --apparent-size "$work/registry" | cut -f1) in the registry, $(du -sh "$work"/l1 "$work"/l2 "$work"/l3 | awk '{print $1}' | paste -sd+) unpacked layers"
 

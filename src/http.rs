@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use thiserror::Error;
+
+use crate::auth::AuthConfig;
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 /// How a client may talk to servers; both default to the safe choice.
@@ -31,6 +33,54 @@ pub const USER_AGENT: &str = concat!("rkt/", env!("CARGO_PKG_VERSION"));
 /// set), refuses plain HTTP unless the policy allows it, and leaves status codes to the caller
 /// (a 304 or 401 is an answer, not an error).
 pub fn agent(policy: HttpPolicy) -> Result<ureq::Agent, HttpError> {
+    agent_with_idle_timeout(policy, IDLE_TIMEOUT)
+}
+
+/// How long a server may stay silent while rkt waits for its answer or the rest of a body:
+/// a stalled server fails the fetch instead of hanging it.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// [`agent`] with another idle timeout (each read from the server must make progress
+/// within it).
+pub fn agent_with_idle_timeout(
+    policy: HttpPolicy,
+    idle_timeout: Duration,
+) -> Result<ureq::Agent, HttpError> {
+    Ok(config(policy, idle_timeout)?.build().into())
+}
+
+/// [`agent`] that sends the `Authorization` header configured for a host (`rktKind: auth` in
+/// auth.d) with every request to that host. ureq drops the header when a redirect leads
+/// elsewhere, so credentials reach only the hosts they were configured for.
+pub fn agent_with_auth(policy: HttpPolicy, auth: AuthConfig) -> Result<ureq::Agent, HttpError> {
+    let add_auth = move |mut request: ureq::http::Request<ureq::SendBody>,
+                         next: ureq::middleware::MiddlewareNext|
+          -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+        let uri = request.uri();
+        let host = uri.host().unwrap_or("");
+        // `host:port` first, then the host alone (as most files name it).
+        let configured = uri
+            .port_u16()
+            .and_then(|port| auth.host(&format!("{host}:{port}")))
+            .or_else(|| auth.host(host));
+        if !request.headers().contains_key("authorization")
+            && let Some(value) =
+                configured.and_then(|a| ureq::http::HeaderValue::from_str(&a.header()).ok())
+        {
+            request.headers_mut().insert("authorization", value);
+        }
+        next.handle(request)
+    };
+    Ok(config(policy, IDLE_TIMEOUT)?
+        .middleware(add_auth)
+        .build()
+        .into())
+}
+
+fn config(
+    policy: HttpPolicy,
+    idle_timeout: Duration,
+) -> Result<ureq::config::ConfigBuilder<ureq::typestate::AgentScope>, HttpError> {
     let tls = if policy.skip_tls_verify {
         TlsConfig::builder().disable_verification(true).build()
     } else {
@@ -42,9 +92,9 @@ pub fn agent(policy: HttpPolicy) -> Result<ureq::Agent, HttpError> {
         .user_agent(USER_AGENT)
         .timeout_connect(Some(Duration::from_secs(30)))
         .timeout_recv_response(Some(Duration::from_secs(60)))
-        .tls_config(tls)
-        .build();
-    Ok(config.into())
+        .timeout_per_read(Some(idle_timeout))
+        .tls_config(tls);
+    Ok(config)
 }
 
 fn system_roots() -> Result<RootCerts, HttpError> {

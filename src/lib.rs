@@ -3,6 +3,7 @@
 //! See ARCHITECTURE.md for the map and the invariants.
 
 pub mod aci;
+pub mod auth;
 pub mod fetch;
 pub mod http;
 pub mod insecure;

@@ -52,6 +52,12 @@ pub fn get_to_file(
     match response.status().as_u16() {
         304 if previous.is_some() => return Ok(Got::NotModified(validators)),
         200 => {}
+        status @ (401 | 403) => {
+            return Err(FetchError::Unauthorized {
+                url: url.to_owned(),
+                status,
+            });
+        }
         status => {
             return Err(FetchError::Status {
                 url: url.to_owned(),

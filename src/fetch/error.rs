@@ -35,6 +35,11 @@ pub enum FetchError {
     #[error("fetching {url}: the server answered HTTP {status}")]
     Status { url: String, status: u16 },
     #[error(
+        "fetching {url}: the server answered HTTP {status} (credentials needed or refused); \
+         put them for its host in an auth.d file of --local-config (rktKind auth, type basic)"
+    )]
+    Unauthorized { url: String, status: u16 },
+    #[error(
         "download of {url} was cut short: got {received} of {expected} bytes; nothing was stored, try again"
     )]
     Truncated {

@@ -137,6 +137,8 @@ pub struct Fetcher {
     policy: HttpPolicy,
     cache: HttpCache,
     signatures: bool,
+    /// `Authorization` headers by host (auth.d `rktKind: auth`).
+    auth: Option<crate::auth::AuthConfig>,
 }
 
 impl Fetcher {
@@ -149,14 +151,24 @@ impl Fetcher {
             policy,
             cache: HttpCache::new(store.cas_dir()),
             signatures: true,
+            auth: None,
         }
+    }
+
+    /// Sends the credentials configured for a host (see [`crate::http::agent_with_auth`]).
+    pub fn credentials(mut self, auth: crate::auth::AuthConfig) -> Fetcher {
+        self.auth = Some(auth);
+        self
     }
 
     fn agent(&self) -> Result<&ureq::Agent, FetchError> {
         if let Some(agent) = self.agent.get() {
             return Ok(agent);
         }
-        let agent = crate::http::agent(self.policy)?;
+        let agent = match &self.auth {
+            Some(auth) => crate::http::agent_with_auth(self.policy, auth.clone())?,
+            None => crate::http::agent(self.policy)?,
+        };
         Ok(self.agent.get_or_init(|| agent))
     }
 

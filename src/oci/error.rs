@@ -26,6 +26,10 @@ pub enum OciError {
         expected: u64,
         actual: u64,
     },
+    #[error(
+        "{what}: the server stopped sending it (no data within the idle timeout); try again later"
+    )]
+    Stalled { what: String },
     #[error("invalid {what}: {reason}")]
     Invalid { what: String, reason: String },
     #[error("unsupported media type {media_type:?} for {what}")]

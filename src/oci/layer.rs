@@ -1,9 +1,9 @@
-//! Applying one layer blob (gzip-compressed or plain tar) onto a root filesystem.
+//! Applying one layer blob (gzip- or zstd-compressed, or plain tar) onto a root filesystem.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::sync::mpsc::sync_channel;
-use std::thread;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::{self, Scope, ScopedJoinHandle};
 
 use flate2::bufread::MultiGzDecoder;
 
@@ -28,83 +28,178 @@ pub fn apply_layer_checked(
     copy: Option<&File>,
     what: &str,
 ) -> Result<u64, OciError> {
-    let (tx, rx) = sync_channel::<Vec<u8>>(DEPTH);
     thread::scope(|scope| {
+        Decoding::start(scope, blob, desc, Check::Verify(copy), what, DEPTH).apply(extractor)
+    })
+}
+
+/// Applies a layer whose bytes someone else checks against its digest (a blob download that
+/// the caller waits for): decompression and unpacking still overlap.
+pub fn apply_layer_streamed(
+    extractor: &mut Extractor,
+    blob: Box<dyn Read + Send + '_>,
+    desc: &Descriptor,
+    what: &str,
+) -> Result<u64, OciError> {
+    thread::scope(|scope| {
+        Decoding::start(scope, blob, desc, Check::Caller, what, DEPTH).apply(extractor)
+    })
+}
+
+/// Who checks a blob against its digest.
+#[derive(Clone, Copy)]
+pub enum Check<'a> {
+    /// The decoding does, and copies the bytes into the file if one is given.
+    Verify(Option<&'a File>),
+    /// The caller does (a download checks the bytes as they arrive).
+    Caller,
+}
+
+/// A layer blob being read and decompressed on two threads of its own, ahead of being
+/// unpacked: several can run at once, so the next layer inflates on the other core while
+/// this one's files are written.
+pub struct Decoding<'scope> {
+    tar: Receiver<Vec<u8>>,
+    reader: ScopedJoinHandle<'scope, Result<(), OciError>>,
+    inflater: ScopedJoinHandle<'scope, Result<(), (&'static str, io::Error)>>,
+    digest: Digest,
+}
+
+impl<'scope> Decoding<'scope> {
+    /// Starts reading `blob` (checked as `check` says) and decompressing it; up to `depth`
+    /// chunks of 256 KiB of its tar wait for [`Decoding::apply`].
+    pub fn start<'env>(
+        scope: &'scope Scope<'scope, 'env>,
+        blob: Box<dyn Read + Send + 'env>,
+        desc: &'env Descriptor,
+        check: Check<'env>,
+        what: &'env str,
+        depth: usize,
+    ) -> Decoding<'scope> {
+        let (tx, rx) = sync_channel::<Vec<u8>>(DEPTH);
         let reader = scope.spawn(move || -> Result<(), OciError> {
-            let mut verified = VerifyingReader::new(blob, desc.size);
-            loop {
-                let mut chunk = vec![0u8; CHUNK];
-                let n = match verified.read(&mut chunk) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        return Err(OciError::invalid(what, format!("reading it failed: {e}")));
-                    }
-                };
-                chunk.truncate(n);
-                if let Some(mut file) = copy {
-                    file.write_all(&chunk)
-                        .map_err(|e| OciError::invalid(what, format!("storing it failed: {e}")))?;
+            match check {
+                Check::Verify(copy) => {
+                    let mut verified = VerifyingReader::new(blob, desc.size);
+                    forward(&mut verified, tx, copy, what)?;
+                    verified.finish(&desc.digest, desc.size, what)
                 }
-                // The unpacker hung up only after reading everything it will read.
-                let _ = tx.send(chunk);
+                Check::Caller => forward(&mut { blob }, tx, None, what),
             }
-            drop(tx);
-            verified.finish(&desc.digest, desc.size, what)
         });
-        // gunzip on a third thread: on two cores, decompressing and writing files overlap
-        // (decompression alone is most of a layer's CPU time).
-        let (plain_tx, plain_rx) = sync_channel::<Vec<u8>>(DEPTH);
-        let inflater = scope.spawn(move || -> io::Result<()> {
+        let (plain_tx, plain_rx) = sync_channel::<Vec<u8>>(depth);
+        let inflater = scope.spawn(move || -> Result<(), (&'static str, io::Error)> {
             let mut compressed = BufReader::with_capacity(CHUNK, ChunkReader::new(rx));
-            let gzip = compressed.fill_buf()?.starts_with(GZIP_MAGIC);
-            let result = if gzip {
-                pump(&mut MultiGzDecoder::new(&mut compressed), &plain_tx)
+            let head = compressed.fill_buf().map_err(|e| ("tar", e))?;
+            let compression = if head.starts_with(GZIP_MAGIC) {
+                "gzip"
+            } else if head.starts_with(ZSTD_MAGIC) {
+                "zstd"
             } else {
-                pump(&mut compressed, &plain_tx)
+                "tar"
+            };
+            let result = match compression {
+                "gzip" => pump(&mut MultiGzDecoder::new(&mut compressed), &plain_tx),
+                "zstd" => zstd_frames(&mut compressed, &plain_tx),
+                _ => pump(&mut compressed, &plain_tx),
             };
             drop(plain_tx);
             // Read the blob to its end so that the digest check covers every byte.
             let _ = io::copy(&mut compressed, &mut io::sink());
-            result
+            result.map_err(|e| (compression, e))
         });
-        let mut chunks = ChunkReader::new(plain_rx);
-        let applied = apply_layer(extractor, &mut chunks, &desc.digest);
+        Decoding {
+            tar: plain_rx,
+            reader,
+            inflater,
+            digest: desc.digest.clone(),
+        }
+    }
+
+    /// Unpacks the layer with `extractor`; returns the size of its tar. A blob that does not
+    /// match its digest is reported as such, even when unpacking failed first (the mismatch
+    /// is the cause), then bad compression, then what the tar said.
+    pub fn apply(self, extractor: &mut Extractor) -> Result<u64, OciError> {
+        let mut chunks = ChunkReader::new(self.tar);
+        let applied = apply_tar(extractor, &mut chunks, &self.digest);
         let _ = io::copy(&mut chunks, &mut io::sink());
         drop(chunks);
-        let inflated = inflater.join().expect("layer inflater thread panicked");
-        let verified = reader.join().expect("layer reader thread panicked");
-        // The cause first: a wrong blob, then bad compression, then what the tar said.
+        let inflated = self
+            .inflater
+            .join()
+            .expect("layer inflater thread panicked");
+        let verified = self.reader.join().expect("layer reader thread panicked");
         verified?;
-        if let Err(source) = inflated {
+        if let Err((compression, source)) = inflated {
             return Err(OciError::Layer {
-                digest: desc.digest.to_string(),
+                digest: self.digest.to_string(),
                 error: AciError::Decompress {
-                    compression: "gzip",
+                    compression,
                     source,
                 },
             });
         }
         applied
-    })
+    }
+}
+
+/// Decompresses one or more concatenated zstd frames (what `zstd` writes) into `out`.
+fn zstd_frames(input: &mut impl BufRead, out: &SyncSender<Vec<u8>>) -> io::Result<()> {
+    pump(&mut zstd::stream::read::Decoder::with_buffer(input)?, out)
+}
+
+/// Unpacks a tar stream with `extractor`; returns its size.
+fn apply_tar(
+    extractor: &mut Extractor,
+    input: &mut dyn Read,
+    digest: &Digest,
+) -> Result<u64, OciError> {
+    let mut counted = Counted { inner: input, n: 0 };
+    let mut archive = tar::Archive::new(&mut counted);
+    let applied = extractor.apply_layer(&mut archive);
+    applied.map_err(|error| OciError::Layer {
+        digest: digest.to_string(),
+        error,
+    })?;
+    Ok(counted.n)
+}
+
+/// Sends `blob` to `tx` in chunks (and into `copy`); the channel closes when it returns.
+fn forward(
+    blob: &mut dyn Read,
+    tx: SyncSender<Vec<u8>>,
+    copy: Option<&File>,
+    what: &str,
+) -> Result<(), OciError> {
+    loop {
+        let chunk = read_chunk(blob).map_err(|e| super::download::read_error(what, &e))?;
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        if let Some(mut file) = copy {
+            file.write_all(&chunk)
+                .map_err(|e| OciError::invalid(what, format!("storing it failed: {e}")))?;
+        }
+        // The unpacker hung up only after reading everything it will read.
+        let _ = tx.send(chunk);
+    }
 }
 
 /// Copies `input` to `out` in chunks, until the end or until the receiver hangs up.
-fn pump(input: &mut dyn Read, out: &std::sync::mpsc::SyncSender<Vec<u8>>) -> io::Result<()> {
+fn pump(input: &mut dyn Read, out: &SyncSender<Vec<u8>>) -> io::Result<()> {
     loop {
-        let mut chunk = vec![0u8; CHUNK];
-        let n = match input.read(&mut chunk) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        chunk.truncate(n);
-        if out.send(chunk).is_err() {
+        let chunk = read_chunk(input)?;
+        if chunk.is_empty() || out.send(chunk).is_err() {
             return Ok(());
         }
     }
+}
+
+/// Up to [`CHUNK`] bytes (fewer only at the end), without zeroing a buffer first.
+fn read_chunk(input: &mut dyn Read) -> io::Result<Vec<u8>> {
+    let mut chunk = Vec::with_capacity(CHUNK);
+    input.take(CHUNK as u64).read_to_end(&mut chunk)?;
+    Ok(chunk)
 }
 
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
@@ -124,18 +219,25 @@ pub fn apply_layer(
     };
     let mut input = BufReader::with_capacity(256 * 1024, input);
     let head = input.fill_buf().map_err(|e| layer_err(AciError::Tar(e)))?;
-    if head.starts_with(ZSTD_MAGIC) {
-        return Err(OciError::UnsupportedCompression {
-            digest: digest.to_string(),
-            compression: "zstd",
-        });
-    }
-    let (compression, mut stream): (&'static str, Box<dyn Read + '_>) =
-        if head.starts_with(GZIP_MAGIC) {
-            ("gzip", Box::new(MultiGzDecoder::new(&mut input)))
-        } else {
-            ("tar", Box::new(&mut input))
-        };
+    let compression = if head.starts_with(GZIP_MAGIC) {
+        "gzip"
+    } else if head.starts_with(ZSTD_MAGIC) {
+        "zstd"
+    } else {
+        "tar"
+    };
+    let mut stream: Box<dyn Read + '_> = match compression {
+        "gzip" => Box::new(MultiGzDecoder::new(&mut input)),
+        "zstd" => Box::new(
+            zstd::stream::read::Decoder::with_buffer(&mut input).map_err(|source| {
+                layer_err(AciError::Decompress {
+                    compression,
+                    source,
+                })
+            })?,
+        ),
+        _ => Box::new(&mut input),
+    };
     let mut counted = Counted {
         inner: &mut stream,
         n: 0,

@@ -9,6 +9,7 @@
 mod archive;
 mod convert;
 mod digest;
+mod download;
 mod error;
 mod layer;
 mod reference;
@@ -21,8 +22,9 @@ use std::path::{Path, PathBuf};
 pub use archive::{DockerArchive, LayoutDir, unpack_oci_archive};
 pub use convert::appc_manifest;
 pub use digest::{Digest, VerifyingReader};
+pub use download::{Follower, Transfer};
 pub use error::OciError;
-pub use layer::{apply_layer, apply_layer_checked};
+pub use layer::{Check, Decoding, apply_layer, apply_layer_checked, apply_layer_streamed};
 pub use reference::Reference;
 pub use registry::Registry;
 pub use spec::{
@@ -30,6 +32,10 @@ pub use spec::{
     choose_manifest, host_platform, oci_arch,
 };
 
+use std::time::Duration;
+
+use crate::auth::AuthConfig;
+use crate::fetch::TransferProgress;
 use crate::http::HttpPolicy;
 
 /// An image resolved at its source: manifest and config, both checked against their digests.
@@ -62,8 +68,37 @@ impl ResolvedImage {
     }
 }
 
-/// Somewhere an OCI image can be read from.
-pub trait ImageSource {
+/// How images are fetched: the HTTP policy, credentials, progress and limits. `new` gives
+/// the defaults (no credentials, 3 parallel blob downloads, 30 s idle timeout).
+#[derive(Debug, Clone)]
+pub struct FetchOptions {
+    pub policy: HttpPolicy,
+    /// Registry credentials (`dockerAuth` entries of auth.d).
+    pub auth: AuthConfig,
+    /// Bytes of layer blobs received, and their total once known, for a progress display.
+    pub progress: TransferProgress,
+    /// A server that sends nothing for this long while a request or body is pending fails the
+    /// fetch.
+    pub idle_timeout: Duration,
+    /// How many layer blobs download at once (at least 1).
+    pub parallel_downloads: usize,
+}
+
+impl FetchOptions {
+    pub fn new(policy: HttpPolicy) -> FetchOptions {
+        FetchOptions {
+            policy,
+            auth: AuthConfig::default(),
+            progress: TransferProgress::default(),
+            idle_timeout: crate::http::IDLE_TIMEOUT,
+            parallel_downloads: 3,
+        }
+    }
+}
+
+/// Somewhere an OCI image can be read from. `Send`: blobs are requested from a thread of
+/// their own while layers are applied.
+pub trait ImageSource: Send {
     /// Finds the image (resolving an index to the host's platform) and reads its manifest.
     fn resolve(&mut self) -> Result<ResolvedImage, OciError>;
     /// Opens a blob named by `desc`. The bytes are not checked yet: the caller reads them
@@ -116,8 +151,17 @@ impl OciSource {
         scratch: &Path,
         policy: HttpPolicy,
     ) -> Result<Box<dyn ImageSource>, OciError> {
+        self.open_with(scratch, &FetchOptions::new(policy))
+    }
+
+    /// [`OciSource::open`] with credentials and limits for registries.
+    pub fn open_with(
+        &self,
+        scratch: &Path,
+        options: &FetchOptions,
+    ) -> Result<Box<dyn ImageSource>, OciError> {
         Ok(match self {
-            OciSource::Registry(reference) => Box::new(Registry::connect(reference, policy)?),
+            OciSource::Registry(reference) => Box::new(Registry::connect_with(reference, options)?),
             OciSource::Layout { dir, tag } => Box::new(LayoutDir::new(
                 dir.clone(),
                 tag.clone(),

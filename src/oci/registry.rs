@@ -1,6 +1,7 @@
-//! A client for the OCI distribution (Docker registry v2) API: anonymous bearer-token auth,
-//! manifests and indexes by tag or digest, blobs (redirects followed) — over the one agent of
-//! `crate::http`, so TLS and `--insecure-options=http` are decided there.
+//! A client for the OCI distribution (Docker registry v2) API: HTTP Basic and bearer-token
+//! auth (anonymous, or with the registry's `dockerAuth` credentials from auth.d), manifests
+//! and indexes by tag or digest, blobs (redirects followed) — over the one agent of
+//! `crate::http`, so TLS, timeouts and `--insecure-options=http` are decided there.
 
 use std::io::Read;
 
@@ -9,7 +10,10 @@ use ureq::{Body, Error as UreqError};
 
 use super::archive::descend_from;
 use super::spec::{MANIFEST_MEDIA_TYPES, MAX_DOCUMENT_BYTES};
-use super::{Descriptor, Digest, Document, ImageSource, OciError, Reference, ResolvedImage};
+use super::{
+    Descriptor, Digest, Document, FetchOptions, ImageSource, OciError, Reference, ResolvedImage,
+};
+use crate::auth::RegistryCredentials;
 use crate::http::{self, HttpPolicy};
 
 /// A connection to one repository of a registry.
@@ -19,18 +23,37 @@ pub struct Registry {
     /// `https://host[:port]` (or `http://` when allowed and the server does not speak TLS).
     base: String,
     token: Option<String>,
+    /// The registry's entry in auth.d, if any.
+    credentials: Option<RegistryCredentials>,
+    /// Send the credentials as HTTP Basic on every request (the registry asked for Basic).
+    basic: bool,
+    /// Where a credentials file would go, for the error when the registry asks for one.
+    auth_dir: std::path::PathBuf,
 }
 
 impl Registry {
     /// Reaches the registry (`GET /v2/`) and gets an anonymous pull token if it asks for one.
     /// HTTPS is tried first; plain HTTP only when the policy allows it.
     pub fn connect(reference: &Reference, policy: HttpPolicy) -> Result<Registry, OciError> {
-        let agent = http::agent(policy)?;
+        Registry::connect_with(reference, &FetchOptions::new(policy))
+    }
+
+    /// [`Registry::connect`] with the registry's credentials from `options.auth` (used only
+    /// when the registry asks for them) and its idle timeout.
+    pub fn connect_with(
+        reference: &Reference,
+        options: &FetchOptions,
+    ) -> Result<Registry, OciError> {
+        let policy = options.policy;
+        let agent = http::agent_with_idle_timeout(policy, options.idle_timeout)?;
         let mut registry = Registry {
             agent,
             reference: reference.clone(),
             base: format!("https://{}", reference.registry),
             token: None,
+            credentials: options.auth.registry(&reference.registry).cloned(),
+            basic: false,
+            auth_dir: options.auth.local_dir(),
         };
         let ping = match registry.send(&format!("{}/v2/", registry.base), None) {
             Err(OciError::Transport { .. }) if policy.allow_http => {
@@ -68,6 +91,10 @@ impl Registry {
         }
         if let Some(token) = &self.token {
             request = request.header("Authorization", &format!("Bearer {token}"));
+        } else if self.basic
+            && let Some(credentials) = &self.credentials
+        {
+            request = request.header("Authorization", &credentials.basic.header());
         }
         request.call().map_err(|e| match e {
             UreqError::RequireHttpsOnly(_) => {
@@ -89,17 +116,24 @@ impl Registry {
         what: &str,
     ) -> Result<Response<Body>, OciError> {
         let mut response = self.send(url, accept)?;
-        if response.status() == StatusCode::UNAUTHORIZED && self.token.is_none() {
+        if response.status() == StatusCode::UNAUTHORIZED && self.token.is_none() && !self.basic {
             self.authenticate(&response)?;
             response = self.send(url, accept)?;
         }
         match response.status() {
             StatusCode::OK => Ok(response),
             StatusCode::NOT_FOUND => Err(self.registry_err(format!("{what} not found (HTTP 404)"))),
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(self.registry_err(format!(
-                "access to {what} denied (HTTP {}); rkt pulls anonymously only",
-                response.status().as_u16()
-            ))),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                let status = response.status().as_u16();
+                Err(match &self.credentials {
+                    Some(c) if self.basic || self.token.is_some() => {
+                        self.refused(c, &format!("access to {what} denied (HTTP {status})"))
+                    }
+                    _ => {
+                        self.needs_credentials(&format!("access to {what} denied (HTTP {status})"))
+                    }
+                })
+            }
             status => Err(self.registry_err(format!(
                 "unexpected HTTP status {} for {what}",
                 status.as_u16()
@@ -107,27 +141,35 @@ impl Registry {
         }
     }
 
-    /// Follows a `WWW-Authenticate: Bearer realm=…,service=…,scope=…` challenge to get an
-    /// anonymous token.
+    /// Answers a `WWW-Authenticate` challenge: `Basic` with the registry's credentials, or
+    /// `Bearer realm=…,service=…,scope=…` by getting a token (with the credentials as HTTP
+    /// Basic on the token request when there are some, anonymously otherwise).
     fn authenticate(&mut self, challenge: &Response<Body>) -> Result<(), OciError> {
         let header = challenge
             .headers()
             .get("www-authenticate")
             .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let Some(params) = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-        else {
-            return Err(self.registry_err(format!(
-                "it asks for credentials ({}); rkt pulls anonymously only",
+            .unwrap_or("")
+            .to_owned();
+        let scheme = header.split_whitespace().next().unwrap_or("");
+        if scheme.eq_ignore_ascii_case("basic") {
+            if self.credentials.is_none() {
+                return Err(self.needs_credentials("it asks for a user and password"));
+            }
+            self.basic = true;
+            return Ok(());
+        }
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(self.needs_credentials(&format!(
+                "it asks for credentials in a way rkt does not know ({})",
                 if header.is_empty() {
                     "no challenge given"
                 } else {
-                    header
+                    &header
                 }
             )));
-        };
+        }
+        let params = &header[scheme.len()..];
         let params = parse_challenge(params);
         let realm = params
             .get("realm")
@@ -146,13 +188,25 @@ impl Registry {
                 .unwrap_or_else(|| format!("repository:{}:pull", self.reference.repository));
             query.append_pair("scope", &scope);
         }
-        let response = self.send(url.as_str(), None)?;
-        if response.status() != StatusCode::OK {
-            return Err(self.registry_err(format!(
-                "its token service {} answered HTTP {}",
-                url.host_str().unwrap_or(""),
-                response.status().as_u16()
-            )));
+        let mut request = self.agent.get(url.as_str());
+        if let Some(credentials) = &self.credentials {
+            request = request.header("Authorization", &credentials.basic.header());
+        }
+        let response = request.call().map_err(|e| OciError::Transport {
+            registry: self.reference.registry.clone(),
+            error: Box::new(e),
+        })?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            let what = format!(
+                "its token service {} answered HTTP {status}",
+                url.host_str().unwrap_or("")
+            );
+            return Err(match (&self.credentials, status) {
+                (Some(c), 401 | 403) => self.refused(c, &what),
+                (None, 401 | 403) => self.needs_credentials(&what),
+                _ => self.registry_err(what),
+            });
         }
         let body = read_limited(response, MAX_DOCUMENT_BYTES)
             .map_err(|e| self.registry_err(format!("reading a token: {e}")))?;
@@ -170,6 +224,26 @@ impl Registry {
                 .ok_or_else(|| self.registry_err("its token answer holds no token"))?,
         );
         Ok(())
+    }
+
+    /// The registry wants credentials rkt does not have: say where to put them.
+    fn needs_credentials(&self, why: &str) -> OciError {
+        self.registry_err(format!(
+            "{why}; rkt has no credentials for it: add a file to {} such as \
+             {{\"rktKind\": \"dockerAuth\", \"rktVersion\": \"v1\", \"registries\": [\"{}\"], \
+             \"credentials\": {{\"user\": \"…\", \"password\": \"…\"}}}}",
+            self.auth_dir.display(),
+            self.reference.registry
+        ))
+    }
+
+    /// The registry refused the configured credentials (never shown: only user and file).
+    fn refused(&self, credentials: &RegistryCredentials, why: &str) -> OciError {
+        self.registry_err(format!(
+            "{why}: the credentials of user {:?} from {} were refused; check them",
+            credentials.basic.user,
+            credentials.file.display()
+        ))
     }
 
     fn repo_url(&self, kind: &str, reference: &str) -> String {

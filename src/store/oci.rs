@@ -34,6 +34,15 @@ use crate::http::HttpPolicy;
 use crate::lock::{FileLock, LockKind};
 use crate::oci::{self, Digest, OciSource, VerifyingReader};
 use crate::schema::ImageId;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+
+/// How many layers decode at once (the one being unpacked and those after it), and how many
+/// 256 KiB chunks of tar each may hold ready (≤ 8 MiB): the next layer inflates on the other
+/// core while this one's files are written, with memory bounded whatever the layer sizes.
+const DECODE_AHEAD: usize = 3;
+const DECODE_DEPTH: usize = 32;
 
 /// Where an OCI image came from and what it is made of (`info.json`'s `oci`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,9 +89,21 @@ impl Store {
         source: &OciSource,
         policy: HttpPolicy,
     ) -> Result<OciImportOutcome, StoreError> {
+        self.import_oci_with(source, &oci::FetchOptions::new(policy))
+    }
+
+    /// [`Store::import_oci`] with registry credentials, a progress counter and download
+    /// limits. Up to `options.parallel_downloads` layer blobs download at once, each into its
+    /// own file through a digest check, while the layers are applied in order, each as soon
+    /// as its bytes arrive.
+    pub fn import_oci_with(
+        &self,
+        source: &OciSource,
+        options: &oci::FetchOptions,
+    ) -> Result<OciImportOutcome, StoreError> {
         self.remove_stale_temp_dirs();
         let staging = Staging::create(&self.cas.join("tmp"))?;
-        let result = self.import_oci_into(&staging, source, policy);
+        let result = self.import_oci_into(&staging, source, options);
         if result.is_err() {
             staging.discard();
         }
@@ -93,11 +114,11 @@ impl Store {
         &self,
         staging: &Staging,
         source: &OciSource,
-        policy: HttpPolicy,
+        options: &oci::FetchOptions,
     ) -> Result<OciImportOutcome, StoreError> {
         let dir = &staging.path;
         let scratch = dir.join("source");
-        let mut src = source.open(&scratch, policy)?;
+        let mut src = source.open_with(&scratch, options)?;
         let image = src.resolve()?;
         let id = ImageId::from_sha512_digest(&Sha512::digest(&image.manifest_bytes).into());
         if self.image_dir(&id).exists() {
@@ -116,24 +137,126 @@ impl Store {
         let rootfs = dir.join("rootfs");
         fs::create_dir(&rootfs).ctx("creating", &rootfs)?;
         let mut extractor = Extractor::for_layers(&rootfs).map_err(StoreError::Aci)?;
-        let mut tar_size = 0;
-        let mut fetched: Vec<(PathBuf, PathBuf)> = Vec::new();
+
+        // Layers not stored yet, each fetched once even if the manifest lists it twice.
+        let mut to_fetch: Vec<&oci::Descriptor> = Vec::new();
         for layer in &image.manifest.layers {
-            let stored = self.layer_path(&layer.digest);
-            let what = format!("layer {} of {}", layer.digest, image.source);
-            if stored.exists() {
-                tar_size += self.apply_stored_layer(&mut extractor, layer)?;
-                continue;
+            if !self.layer_path(&layer.digest).exists()
+                && !to_fetch.iter().any(|l| l.digest == layer.digest)
+            {
+                to_fetch.push(layer);
             }
-            // Fetched, kept and applied in one pass; the copy is stored only once its digest
-            // and size are right.
-            let partial = dir.join(format!("layer-{}", layer.digest.hex()));
-            let copy = create_new(&partial)?;
-            let blob = src.open_blob(layer)?;
-            tar_size += oci::apply_layer_checked(&mut extractor, blob, layer, Some(&copy), &what)?;
-            copy.sync_all().ctx("syncing", &partial)?;
-            fetched.push((partial, stored));
         }
+        let partial_path = |d: &Digest| dir.join(format!("layer-{}", d.hex()));
+        let progress = &options.progress;
+        progress.received.store(0, Ordering::Relaxed);
+        progress
+            .total
+            .store(to_fetch.iter().map(|l| l.size).sum(), Ordering::Relaxed);
+        let transfers: Vec<oci::Transfer> = to_fetch.iter().map(|_| Default::default()).collect();
+        let abort = AtomicBool::new(false);
+        let parallel = options.parallel_downloads.max(1);
+        let source_name = &image.source;
+        let whats: Vec<String> = image
+            .manifest
+            .layers
+            .iter()
+            .map(|l| format!("layer {} of {source_name}", l.digest))
+            .collect();
+
+        let applied = thread::scope(|scope| -> Result<u64, StoreError> {
+            // Requests blobs in order, at most `parallel` downloading at a time.
+            let src = &mut src;
+            let (to_fetch, transfers, abort) = (&to_fetch, &transfers, &abort);
+            scope.spawn(move || {
+                for (k, layer) in to_fetch.iter().enumerate() {
+                    if k >= parallel {
+                        transfers[k - parallel].wait_finished();
+                    }
+                    let started = (|| -> Result<_, StoreError> {
+                        if abort.load(Ordering::Relaxed) {
+                            return Err(oci::OciError::invalid("the import", "abandoned").into());
+                        }
+                        let partial = partial_path(&layer.digest);
+                        let out = create_new(&partial)?;
+                        let blob = src.open_blob(layer)?;
+                        Ok((out, partial, blob))
+                    })();
+                    match started {
+                        Ok((out, partial, blob)) => {
+                            transfers[k].start(partial);
+                            let what = format!("layer {} of {source_name}", layer.digest);
+                            scope.spawn(move || {
+                                transfers[k].run(blob, out, layer, &what, &progress.received, abort)
+                            });
+                        }
+                        Err(e) => {
+                            // This one says why; the ones after it were never started.
+                            transfers[k].fail(store_to_oci(e));
+                            for t in &transfers[k + 1..] {
+                                t.fail(oci::OciError::invalid("the import", "abandoned"));
+                            }
+                            return;
+                        }
+                    }
+                }
+            });
+
+            let result = (|| -> Result<u64, StoreError> {
+                let layers = &image.manifest.layers;
+                let fetching = |layer: &oci::Descriptor| {
+                    to_fetch.iter().position(|l| l.digest == layer.digest)
+                };
+                let mut pending = VecDeque::new();
+                let mut tar_size = 0;
+                for (i, layer) in layers.iter().enumerate() {
+                    // Decoding runs ahead of unpacking by a few layers.
+                    for ahead in i + pending.len()..layers.len().min(i + DECODE_AHEAD) {
+                        let next = &layers[ahead];
+                        let blob: Box<dyn io::Read + Send> = match fetching(next) {
+                            Some(k) => Box::new(transfers[k].follow()),
+                            None => {
+                                let path = self.layer_path(&next.digest);
+                                Box::new(File::open(&path).ctx("opening", &path)?)
+                            }
+                        };
+                        let check = match fetching(next) {
+                            // The download checks the digest; see `wait` below.
+                            Some(_) => oci::Check::Caller,
+                            None => oci::Check::Verify(None),
+                        };
+                        pending.push_back(oci::Decoding::start(
+                            scope,
+                            blob,
+                            next,
+                            check,
+                            &whats[ahead],
+                            DECODE_DEPTH,
+                        ));
+                    }
+                    let decoding = pending.pop_front().expect("started above");
+                    let applied = decoding.apply(&mut extractor);
+                    tar_size += match fetching(layer) {
+                        Some(k) => {
+                            // A download that failed explains the unpacking error it caused.
+                            transfers[k].wait()?;
+                            applied?
+                        }
+                        None => applied.map_err(|e| self.stored_layer_error(layer, e))?,
+                    };
+                }
+                Ok(tar_size)
+            })();
+            if result.is_err() {
+                abort.store(true, Ordering::Relaxed);
+            }
+            result
+        });
+        let tar_size = applied?;
+        let fetched: Vec<(PathBuf, PathBuf)> = to_fetch
+            .iter()
+            .map(|l| (partial_path(&l.digest), self.layer_path(&l.digest)))
+            .collect();
         let stats = extractor.finish_layers().map_err(StoreError::Aci)?;
         // New layers join the store only with the image, so a failed import leaves none.
         for (partial, stored) in &fetched {
@@ -214,20 +337,24 @@ impl Store {
         let path = self.layer_path(&layer.digest);
         let file = File::open(&path).ctx("opening", &path)?;
         let what = format!("stored layer {}", layer.digest);
+        oci::apply_layer_checked(extractor, Box::new(file), layer, None, &what)
+            .map_err(|e| self.stored_layer_error(layer, e))
+    }
+
+    /// A stored layer that no longer matches its digest is removed (the next fetch gets it
+    /// again) and reported as damaged.
+    fn stored_layer_error(&self, layer: &oci::Descriptor, e: oci::OciError) -> StoreError {
         let damaged = |actual: String| {
-            let _ = fs::remove_file(&path);
+            let _ = fs::remove_file(self.layer_path(&layer.digest));
             StoreError::LayerDamaged {
                 digest: layer.digest.to_string(),
                 actual,
             }
         };
-        match oci::apply_layer_checked(extractor, Box::new(file), layer, None, &what) {
-            Ok(n) => Ok(n),
-            Err(oci::OciError::DigestMismatch { actual, .. }) => Err(damaged(actual)),
-            Err(oci::OciError::SizeMismatch { actual, .. }) => {
-                Err(damaged(format!("{actual} bytes")))
-            }
-            Err(e) => Err(e.into()),
+        match e {
+            oci::OciError::DigestMismatch { actual, .. } => damaged(actual),
+            oci::OciError::SizeMismatch { actual, .. } => damaged(format!("{actual} bytes")),
+            e => e.into(),
         }
     }
 
@@ -321,5 +448,13 @@ impl Store {
             sync_dir(&self.layers_dir())?;
         }
         Ok(removed)
+    }
+}
+
+/// A failure to start a download, kept as the transfer's error.
+fn store_to_oci(e: StoreError) -> oci::OciError {
+    match e {
+        StoreError::Oci(e) => e,
+        other => oci::OciError::invalid("a layer download", other),
     }
 }

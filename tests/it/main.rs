@@ -9,6 +9,7 @@ mod hostile;
 mod oci;
 mod pods;
 mod registry;
+mod registry_fetch;
 mod render;
 mod store;
 mod support;

@@ -33,7 +33,7 @@ fn have(tool: &str) -> bool {
 }
 
 /// `None` (after printing why) when a tool the test needs is missing.
-fn tools(names: &[&str]) -> Option<()> {
+pub(crate) fn tools(names: &[&str]) -> Option<()> {
     let missing: Vec<_> = names.iter().filter(|t| !have(t)).collect();
     if missing.is_empty() {
         Some(())
@@ -43,7 +43,7 @@ fn tools(names: &[&str]) -> Option<()> {
     }
 }
 
-fn run(cmd: &str, args: &[&str]) {
+pub(crate) fn run(cmd: &str, args: &[&str]) {
     let out = Command::new(cmd).args(args).output().unwrap();
     assert!(
         out.status.success(),
@@ -55,7 +55,7 @@ fn run(cmd: &str, args: &[&str]) {
 /// Builds an OCI layout at `dir` with `umoci`: tag `t` has three layers (files, a symlink, a
 /// hard link and a setuid file; then a whiteout, an opaque directory and a replaced file; then
 /// one more file).
-fn build_image(work: &Path) -> PathBuf {
+pub(crate) fn build_image(work: &Path) -> PathBuf {
     let layout = work.join("layout");
     let image = format!("{}:t", layout.display());
     run("umoci", &["init", "--layout", layout.to_str().unwrap()]);
@@ -120,14 +120,19 @@ fn build_image(work: &Path) -> PathBuf {
 }
 
 /// Debian's registry on 127.0.0.1 with storage in `dir`; killed on drop.
-struct Registry {
+pub(crate) struct Registry {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     log: PathBuf,
 }
 
 impl Registry {
     fn start(dir: &Path) -> Registry {
+        Registry::start_with(dir, "")
+    }
+
+    /// With `extra` appended to its configuration (an `auth:` section, say).
+    pub(crate) fn start_with(dir: &Path, extra: &str) -> Registry {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -137,7 +142,7 @@ impl Registry {
         fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{extra}",
                 dir.join("data").display()
             ),
         )
@@ -403,7 +408,7 @@ fn http_200(headers: &str, body: &[u8]) -> Vec<u8> {
 }
 
 /// Fetches from the fake registry and checks the error and that the store did not change.
-fn assert_fetch_refused(port: u16, reference: &str, expect: &str) {
+pub(crate) fn assert_fetch_refused(port: u16, reference: &str, expect: &str) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("data")).unwrap();
     let before = snapshot(&dir.path().join("data"));

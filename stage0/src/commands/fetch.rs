@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use anyhow::{Context, Result, bail};
+use rkt::auth::AuthConfig;
 use rkt::fetch::{AppQuery, Fetched, Fetcher, PullPolicy, TransferProgress};
 use rkt::insecure::Insecure;
-use rkt::oci::OciSource;
+use rkt::oci::{FetchOptions, OciSource};
 use rkt::schema::{AcIdentifier, ImageId};
 use rkt::store::Store;
 
@@ -183,10 +184,21 @@ fn fetch_oci_with_policy(
 /// Fetches an OCI/Docker image. Its blobs are checked against the digests of its manifest,
 /// which is what `--insecure-options=image` would otherwise waive; signatures do not apply.
 pub fn fetch_oci(global: &GlobalArgs, store: &Store, source: &OciSource) -> Result<ImageId> {
-    let policy = global.http_policy();
-    let outcome = store
-        .import_oci(source, policy)
-        .with_context(|| format!("fetching {source}"))?;
+    let mut options = FetchOptions::new(global.http_policy());
+    if matches!(source, OciSource::Registry(_)) {
+        options.auth = AuthConfig::load(&global.local_config, &global.system_config)?;
+    }
+    let outcome = {
+        // Total bytes of the layer blobs still to fetch, across layers, on a terminal.
+        let _bar = Progress::start_transfer(
+            format!("fetching {source}"),
+            options.progress.received.clone(),
+            options.progress.total.clone(),
+        );
+        store
+            .import_oci_with(source, &options)
+            .with_context(|| format!("fetching {source}"))?
+    };
     tracing::debug!(
         "{} {} ({}), {} layers fetched",
         if outcome.newly_stored {
@@ -214,7 +226,11 @@ fn fetch_remote(
 ) -> Result<ImageId> {
     let policy = global.http_policy();
     let fetcher = Fetcher::new(store, policy)
-        .fetch_signatures(!global.insecure_options.allows(Insecure::Image));
+        .fetch_signatures(!global.insecure_options.allows(Insecure::Image))
+        .credentials(AuthConfig::load(
+            &global.local_config,
+            &global.system_config,
+        )?);
     let transfer = TransferProgress::default();
     let (label, fetched) = {
         let label = match &remote {

@@ -5,12 +5,19 @@ use crate::{Ctx, TestResult};
 mod apps;
 mod mds;
 mod notify;
+mod registry;
 
 pub(crate) type Test = fn(&Ctx) -> TestResult;
 
 /// Every test, in the order they run: this file's, then each topic module's.
 pub fn all() -> Vec<(&'static str, Test)> {
-    let groups: &[&[(&str, Test)]] = &[CORE, notify::TESTS, mds::TESTS, apps::TESTS];
+    let groups: &[&[(&str, Test)]] = &[
+        CORE,
+        notify::TESTS,
+        mds::TESTS,
+        apps::TESTS,
+        registry::TESTS,
+    ];
     groups.iter().flat_map(|g| g.iter().copied()).collect()
 }
 
