@@ -41,6 +41,8 @@ pub enum PodError {
         name: String,
         db: &'static str,
     },
+    #[error(transparent)]
+    Volume(#[from] super::VolumeError),
     #[error("invalid pod manifest: {reason}")]
     Invalid { reason: String },
     #[error("corrupt pod {uuid}: {reason}")]

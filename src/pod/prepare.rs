@@ -1,6 +1,6 @@
 //! `rkt prepare`: a pod made from stored images, ready for stage1.
 
-use crate::schema::{AcName, App, ImageId, PodManifest, RuntimeApp, RuntimeImage};
+use crate::schema::{AcName, App, ImageId, PodManifest, RuntimeApp, RuntimeImage, Volume};
 use crate::store::Store;
 
 use super::{AppOverrides, Pod, PodError, PodOptions, Pods};
@@ -30,10 +30,24 @@ impl Pods {
         apps: &[(ImageId, AppOverrides)],
         options: &PodOptions,
     ) -> Result<Pod, PodError> {
+        self.prepare_with_volumes(store, apps, &[], options)
+    }
+
+    /// [`Pods::prepare_apps`] with the pod's volumes (`--volume`); each app's `--mount`s are
+    /// in its overrides. A mount point of an image no volume fills gets an empty volume of
+    /// its own (as the original rkt did): the pod manifest's `volumes` then holds more than
+    /// `volumes`. Bad volumes or mounts are refused here, before anything runs.
+    pub fn prepare_with_volumes(
+        &self,
+        store: &Store,
+        apps: &[(ImageId, AppOverrides)],
+        volumes: &[Volume],
+        options: &PodOptions,
+    ) -> Result<Pod, PodError> {
         let images: Vec<ImageId> = apps.iter().map(|(id, _)| id.clone()).collect();
         let images = images.as_slice();
         let pod = self.create()?;
-        match build_manifest(store, apps) {
+        match build_manifest(store, apps, volumes) {
             Ok(manifest) => {
                 let written = pod
                     .write_manifest(&manifest)
@@ -59,11 +73,14 @@ impl Pods {
 fn build_manifest(
     store: &Store,
     apps: &[(ImageId, AppOverrides)],
+    volumes: &[Volume],
 ) -> Result<PodManifest, PodError> {
     if apps.is_empty() {
         return Err(PodError::NoImages);
     }
+    super::check_volumes(volumes)?;
     let mut manifest = PodManifest::new();
+    manifest.volumes = volumes.to_vec();
     for (id, overrides) in apps {
         let image = store.manifest(id)?;
         // Every dependency must be stored before the pod is made, not found missing by stage1.
@@ -92,6 +109,8 @@ fn build_manifest(
                 name: name.to_string(),
             });
         }
+        let mut mounts = overrides.mounts.clone();
+        super::complete_app_mounts(&name, effective, &mut mounts, &mut manifest.volumes)?;
         manifest.apps.push(RuntimeApp {
             name,
             image: RuntimeImage {
@@ -101,7 +120,7 @@ fn build_manifest(
             },
             app,
             read_only_root_fs: overrides.readonly_rootfs,
-            mounts: Vec::new(),
+            mounts,
             annotations: Vec::new(),
         });
     }

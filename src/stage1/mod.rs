@@ -9,6 +9,7 @@ mod etc;
 mod nspawn;
 mod root;
 mod unit;
+mod volumes;
 
 pub use cni::{
     CNI_PLUGIN_DIR, CniError, PodNetStatus, load_network, netns_path, read_pod_network,
@@ -26,3 +27,4 @@ pub use unit::{
     APP_PATH, AppPlan, Limits, UnitError, app_unit_properties, capability_mask, limits, plan_app,
     pod_cpu_quota, pod_memory_limit,
 };
+pub use volumes::{mount_app_volumes, resolve_target, shared_volume_dir, writable_volume_targets};

@@ -313,6 +313,14 @@ pub struct PodSpecArgs {
     /// Set the NAME=VALUE lines of a file in every app's environment (under --set-env)
     #[arg(long, value_name = "FILE")]
     pub set_env_file: Vec<PathBuf>,
+    /// A pod volume (repeatable): NAME,kind=host,source=PATH[,readOnly=BOOL][,recursive=BOOL]
+    /// binds a host path; NAME,kind=empty[,mode=0755][,uid=N][,gid=N] is a directory of the
+    /// pod's, shared by the apps that mount it
+    #[arg(long, value_name = "NAME,kind=host|empty,...")]
+    pub volume: Vec<String>,
+    /// Mount a volume into every app (repeatable; after an image: into that app only)
+    #[arg(long, value_name = "volume=NAME,target=PATH")]
+    pub mount: Vec<String>,
     /// When to use the network for images given by name or URL: new (only if not stored),
     /// update (ask the server for a newer image), never (stored images only)
     #[arg(long, value_enum, default_value = "new")]

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use rkt::pod::{PodNet, PodOptions, Pods, RunningPod};
-use rkt::schema::RuntimeApp;
+use rkt::schema::{RuntimeApp, Volume};
 use rkt::stage1::{self as s1, NspawnOptions};
 use rkt::store::Store;
 use rkt::systemd::{Machine, ServiceRun, Systemd};
@@ -63,7 +63,14 @@ fn run(dir: &Path, uuid: &str) -> Result<u8> {
     let manifest = pod.manifest()?;
     let options = pod.options()?;
     let running = pods.take_for_run(&pod)?;
-    let result = run_pod(&store, &running, &manifest.apps, &options, &stop);
+    let result = run_pod(
+        &store,
+        &running,
+        &manifest.apps,
+        &manifest.volumes,
+        &options,
+        &stop,
+    );
     // The pod's address goes back to the network (gc does it if we die before this).
     if let Err(e) = s1::teardown_pod_network(&running.path, &running.uuid) {
         eprintln!("rkt-stage1: {e}");
@@ -79,6 +86,7 @@ fn run_pod(
     store: &Store,
     pod: &RunningPod,
     apps: &[RuntimeApp],
+    volumes: &[Volume],
     options: &PodOptions,
     stop: &AtomicBool,
 ) -> Result<u8> {
@@ -123,6 +131,8 @@ fn run_pod(
             Some(a) => a.clone(),
             None => store.manifest(id)?.app.context("image has no app")?,
         };
+        // Bound into the app's root before the pod (and so the app) starts.
+        s1::mount_app_volumes(&pod.path, &app_root, app, &image_app, volumes)?;
         // User, group and executable are looked up in the root the app will see.
         let mut plan = s1::plan_app(
             app.name.as_str(),
@@ -132,6 +142,7 @@ fn run_pod(
         )?;
         plan.limits
             .relax(options.all_capabilities, options.no_seccomp);
+        plan.writable_paths = s1::writable_volume_targets(app, &image_app, volumes);
         plans.push(plan);
     }
 

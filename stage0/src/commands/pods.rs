@@ -42,6 +42,18 @@ pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
             .insecure_options
             .allows(rkt::insecure::Insecure::Seccomp),
     };
+    let volumes = spec
+        .volume
+        .iter()
+        .map(|v| rkt::pod::parse_volume(v))
+        .collect::<Result<Vec<_>, _>>()?;
+    let pod_mounts = spec
+        .mount
+        .iter()
+        .map(|m| rkt::pod::parse_mount(m))
+        .collect::<Result<Vec<_>, _>>()?;
+    // A missing host source stops us before any image is fetched.
+    rkt::pod::check_volumes(&volumes)?;
     let store = Store::open(&global.dir)?;
     let pods = Pods::open(&global.dir)?;
     let pod_env = pod_environment(spec)?;
@@ -54,16 +66,32 @@ pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
         }
         // Precedence: the pod's --set-env-file and --set-env, then the app's own options.
         overrides.environment.splice(0..0, pod_env.iter().cloned());
+        // --mount before the first image is every app's.
+        overrides.mounts.splice(0..0, pod_mounts.iter().cloned());
         apps.push((id, overrides));
     }
     let pod = pods
-        .prepare_apps(&store, &apps, &options)
+        .prepare_with_volumes(&store, &apps, &volumes, &options)
         .context("preparing the pod")?;
+    warn_implicit_volumes(&pod, &volumes);
     if let Some(file) = &spec.uuid_file_save {
         std::fs::write(file, format!("{}\n", pod.uuid))
             .with_context(|| format!("writing {}", file.display()))?;
     }
     Ok(pod)
+}
+
+/// The original rkt's warning for a mount point no volume was given for.
+fn warn_implicit_volumes(pod: &Pod, given: &[rkt::schema::Volume]) {
+    let Ok(manifest) = pod.manifest() else { return };
+    for volume in &manifest.volumes {
+        if !given.iter().any(|v| v.name == volume.name) {
+            eprintln!(
+                "rkt: warning: no volume given for a mount point of the image; made empty volume {:?}, removed with the pod",
+                volume.name.as_str()
+            );
+        }
+    }
 }
 
 /// The pod-wide `--set-env-file` then `--set-env` variables, in precedence order.
