@@ -2,11 +2,13 @@
 
 use crate::{Ctx, TestResult};
 
+mod volumes;
+
 pub(crate) type Test = fn(&Ctx) -> TestResult;
 
 /// Every test, in the order they run: this file's, then each topic module's.
 pub fn all() -> Vec<(&'static str, Test)> {
-    let groups: &[&[(&str, Test)]] = &[CORE];
+    let groups: &[&[(&str, Test)]] = &[CORE, volumes::TESTS];
     groups.iter().flat_map(|g| g.iter().copied()).collect()
 }
 
