@@ -45,9 +45,44 @@ impl Pods {
         options: &PodOptions,
     ) -> Result<Pod, PodError> {
         let images: Vec<ImageId> = apps.iter().map(|(id, _)| id.clone()).collect();
-        let images = images.as_slice();
+        self.write_pod(
+            store,
+            &images,
+            || build_manifest(store, apps, volumes),
+            options,
+        )
+    }
+
+    /// `--pod-manifest`: a pod written by hand (apps, volumes, annotations, isolators). Each
+    /// app's image must be in the store, named by ID (or ID prefix) or by name and labels;
+    /// the result is reified (image IDs filled in, mount points given volumes) and checked
+    /// as [`Pods::prepare_with_volumes`] checks the command line's pods.
+    pub fn prepare_manifest(
+        &self,
+        store: &Store,
+        manifest: PodManifest,
+        options: &PodOptions,
+    ) -> Result<Pod, PodError> {
+        let manifest = reify_manifest(store, manifest)?;
+        let images: Vec<ImageId> = manifest
+            .apps
+            .iter()
+            .filter_map(|a| a.image.id.clone())
+            .collect();
+        self.write_pod(store, &images, || Ok(manifest), options)
+    }
+
+    /// Creates the pod with the manifest `build` makes; on any error the half-made pod is
+    /// thrown away.
+    fn write_pod(
+        &self,
+        store: &Store,
+        images: &[ImageId],
+        build: impl FnOnce() -> Result<PodManifest, PodError>,
+        options: &PodOptions,
+    ) -> Result<Pod, PodError> {
         let pod = self.create()?;
-        match build_manifest(store, apps, volumes) {
+        match build() {
             Ok(manifest) => {
                 let written = pod
                     .write_manifest(&manifest)
@@ -68,6 +103,71 @@ impl Pods {
             }
         }
     }
+}
+
+fn invalid(reason: impl ToString) -> PodError {
+    PodError::Invalid {
+        reason: reason.to_string(),
+    }
+}
+
+/// Fills in a hand-written manifest: every app's image found in the store (by ID, ID prefix,
+/// or name and labels), its app checked as the command line's are, mount points given
+/// volumes; then the whole checked as a reified manifest.
+fn reify_manifest(store: &Store, mut manifest: PodManifest) -> Result<PodManifest, PodError> {
+    manifest.validate_template().map_err(invalid)?;
+    if manifest.apps.is_empty() {
+        return Err(PodError::NoImages);
+    }
+    super::check_volumes(&manifest.volumes)?;
+    let mut volumes = std::mem::take(&mut manifest.volumes);
+    for app in &mut manifest.apps {
+        let info = match (&app.image.id, &app.image.name) {
+            (Some(id), _) => store.resolve(id.as_str()),
+            (None, Some(name)) => {
+                let labels = app
+                    .image
+                    .labels
+                    .iter()
+                    .map(|l| (l.name.to_string(), l.value.clone()))
+                    .collect();
+                store
+                    .find_by_name(name.as_str(), &labels)?
+                    .ok_or_else(|| crate::store::StoreError::NotFound(name.to_string()))
+            }
+            (None, None) => {
+                return Err(invalid(format!(
+                    "app {}: its image has neither an id nor a name",
+                    app.name
+                )));
+            }
+        }
+        .map_err(|e| {
+            invalid(format!(
+                "app {}: {e}; fetch its image first (rkt fetch)",
+                app.name
+            ))
+        })?;
+        let id = info.id;
+        store.dependency_list(&id)?;
+        let image = store.manifest(&id)?;
+        app.image.id = Some(id.clone());
+        app.image.name.get_or_insert_with(|| image.name.clone());
+        let effective = match (&app.app, &image.app) {
+            (Some(app), _) | (None, Some(app)) => app.clone(),
+            (None, None) => {
+                return Err(PodError::NoApp {
+                    image: image.name.to_string(),
+                });
+            }
+        };
+        check_identity(store, &id, app.name.as_str(), &effective)?;
+        crate::stage1::limits(app.name.as_str(), &effective).map_err(invalid)?;
+        super::complete_app_mounts(&app.name, &effective, &mut app.mounts, &mut volumes)?;
+    }
+    manifest.volumes = volumes;
+    manifest.validate().map_err(invalid)?;
+    Ok(manifest)
 }
 
 fn build_manifest(

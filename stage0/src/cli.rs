@@ -299,8 +299,12 @@ pub struct PodSpecArgs {
     /// Images: ID (or unique prefix), an ACI file or https:// URL, or a name[:version]
     /// (from the store, else found by appc discovery), each followed by its per-app options
     /// (--user, --exec, --memory, ...) and `-- ARGS ---`; pod options go before the first image
-    #[arg(required = true, value_name = "IMAGE")]
+    #[arg(required_unless_present = "pod_manifest", value_name = "IMAGE")]
     pub images: Vec<String>,
+    /// Run the pod this appc pod manifest describes (apps, volumes, annotations, isolators)
+    /// instead of images given here; its images must be in the store (by ID or by name)
+    #[arg(long, value_name = "FILE")]
+    pub pod_manifest: Option<PathBuf>,
     /// Each image's per-app options, taken out of the command line before clap (app_args).
     #[arg(skip)]
     pub app_overrides: Vec<rkt::pod::AppOverrides>,

@@ -42,6 +42,9 @@ pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
             .insecure_options
             .allows(rkt::insecure::Insecure::Seccomp),
     };
+    if let Some(file) = &spec.pod_manifest {
+        return prepare_from_manifest(global, spec, file, &options);
+    }
     let volumes = spec
         .volume
         .iter()
@@ -74,6 +77,47 @@ pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
         .prepare_with_volumes(&store, &apps, &volumes, &options)
         .context("preparing the pod")?;
     warn_implicit_volumes(&pod, &volumes);
+    if let Some(file) = &spec.uuid_file_save {
+        std::fs::write(file, format!("{}\n", pod.uuid))
+            .with_context(|| format!("writing {}", file.display()))?;
+    }
+    Ok(pod)
+}
+
+/// `--pod-manifest FILE`: the pod as written, with only the pod options that a manifest
+/// cannot hold (network, DNS, hostname, --no-overlay).
+fn prepare_from_manifest(
+    global: &GlobalArgs,
+    spec: &PodSpecArgs,
+    file: &std::path::Path,
+    options: &rkt::pod::PodOptions,
+) -> Result<Pod> {
+    let in_manifest = [
+        ("images", !spec.images.is_empty()),
+        ("per-app options", !spec.app_overrides.is_empty()),
+        ("--volume", !spec.volume.is_empty()),
+        ("--mount", !spec.mount.is_empty()),
+        ("--set-env", !spec.set_env.is_empty()),
+        ("--set-env-file", !spec.set_env_file.is_empty()),
+        ("--inherit-env", spec.inherit_env),
+    ];
+    if let Some((what, _)) = in_manifest.iter().find(|(_, given)| *given) {
+        bail!(
+            "{what} cannot be given with --pod-manifest: write them into the manifest {}",
+            file.display()
+        );
+    }
+    let bytes = std::fs::read(file)
+        .with_context(|| format!("reading --pod-manifest {}", file.display()))?;
+    let manifest = rkt::schema::PodManifest::from_json_template(&bytes)
+        .with_context(|| format!("--pod-manifest {}", file.display()))?;
+    let store = Store::open(&global.dir)?;
+    let pods = Pods::open(&global.dir)?;
+    let given = manifest.volumes.clone();
+    let pod = pods
+        .prepare_manifest(&store, manifest, options)
+        .with_context(|| format!("preparing the pod of {}", file.display()))?;
+    warn_implicit_volumes(&pod, &given);
     if let Some(file) = &spec.uuid_file_save {
         std::fs::write(file, format!("{}\n", pod.uuid))
             .with_context(|| format!("writing {}", file.display()))?;

@@ -26,6 +26,10 @@ pub(crate) const TESTS: &[(&str, Test)] = &[
         an_image_symlink_cannot_aim_a_mount_at_the_host,
     ),
     (
+        "volumes_pod_manifest_runs_a_hand_written_pod",
+        pod_manifest_runs_a_hand_written_pod,
+    ),
+    (
         "volumes_unmounted_by_gc_after_a_kill",
         gc_unmounts_the_volumes_of_a_killed_pod,
     ),
@@ -307,6 +311,82 @@ fn an_image_symlink_cannot_aim_a_mount_at_the_host(ctx: &Ctx) -> TestResult {
         format!("/tmp/{name} was made on the host")
     })?;
     let uuid = t.read_uuid().ok_or("no UUID saved")?;
+    t.gc_leaves_nothing(&uuid)
+}
+
+/// `--pod-manifest`: a pod written by hand (an app replaced in the manifest, an image named
+/// by name and one by ID, a host volume mounted by both, an annotation) runs as written; with
+/// images on the command line it is refused.
+fn pod_manifest_runs_a_hand_written_pod(ctx: &Ctx) -> TestResult {
+    let t = PodTest::new(ctx)?;
+    let vol = format!("{}/pm", t.dir);
+    sh(&t, &format!("mkdir {vol}"))?;
+    t.ok(&["fetch", &t.image("inspect")])?;
+    let hooks_id = t
+        .ok(&["fetch", &t.image("inspect-volumes")])?
+        .trim()
+        .to_owned();
+    let manifest = format!(
+        r#"{{"acVersion": "0.8.11", "acKind": "PodManifest",
+  "apps": [
+    {{"name": "pm-writer", "image": {{"name": "example.com/inspect"}},
+      "app": {{"exec": ["/inspect", "--write-file", "/v/out", "from the pod manifest", "--print-env"],
+               "user": "0", "group": "0",
+               "environment": [{{"name": "FROM", "value": "manifest"}}]}},
+      "mounts": [{{"volume": "v", "path": "/v"}}]}},
+    {{"name": "pm-hooks", "image": {{"id": "{hooks_id}"}},
+      "mounts": [{{"volume": "v", "path": "/data"}}]}}
+  ],
+  "volumes": [{{"name": "v", "kind": "host", "source": "{vol}"}}],
+  "annotations": [{{"name": "owner", "value": "systest"}}]
+}}"#
+    );
+    let file = format!("{}/pod.json", t.dir);
+    sh(&t, &format!("cat > {file} <<'EOF'\n{manifest}\nEOF"))?;
+    let uuid_file = t.uuid_file();
+    run_ok(
+        &t,
+        &[
+            "run",
+            "--pod-manifest",
+            &file,
+            "--uuid-file-save",
+            &uuid_file,
+        ],
+    )?;
+    let writer = app_lines(&t, "pm-writer");
+    check(
+        last_value(&writer, "env:FROM").as_deref() == Some("manifest"),
+        || format!("pm-writer:\n{}", writer.join("\n")),
+    )?;
+    let out = sh(&t, &format!("cat {vol}/out"))?;
+    check(out == "from the pod manifest", || {
+        format!("the host sees {out:?}")
+    })?;
+    let hooks = app_lines(&t, "pm-hooks");
+    check(
+        last_value(&hooks, "file:/prestart").as_deref() == Some("from pre-start"),
+        || format!("pm-hooks:\n{}", hooks.join("\n")),
+    )?;
+    let uuid = t.read_uuid().ok_or("no UUID saved")?;
+    let shown = t.ok(&["cat-manifest", &uuid])?;
+    check(
+        shown.contains("\"owner\"") && shown.contains(&hooks_id),
+        || format!("cat-manifest: {shown}"),
+    )?;
+    let out = t.rkt(&["run", "--pod-manifest", &file, &t.image("inspect")])?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    check(
+        out.status.code() == Some(254)
+            && stderr.contains("images cannot be given with --pod-manifest")
+            && stderr.lines().count() == 1,
+        || {
+            format!(
+                "run --pod-manifest with an image exited {}: {stderr:?}",
+                out.status
+            )
+        },
+    )?;
     t.gc_leaves_nothing(&uuid)
 }
 
