@@ -439,8 +439,13 @@ pub fn app_unit_properties(plan: &AppPlan) -> Vec<(&'static str, Value<'static>)
         // Inside RootDirectory: the app's whole tree (API file systems stay as they are).
         props.push(("ProtectSystem", Value::from("strict")));
         if !plan.writable_paths.is_empty() {
-            // Writable volumes stay writable (paths are inside RootDirectory).
-            props.push(("ReadWritePaths", Value::from(plan.writable_paths.clone())));
+            // Writable volumes stay writable; "+": the paths are inside RootDirectory.
+            let paths: Vec<String> = plan
+                .writable_paths
+                .iter()
+                .map(|p| format!("+{p}"))
+                .collect();
+            props.push(("ReadWritePaths", Value::from(paths)));
         }
     }
     // systemd runs both in the unit's root, as the app's user, with its environment.
@@ -661,7 +666,10 @@ mod tests {
             )])
         );
         assert!(!props.iter().any(|(n, _)| *n == "ExecStopPost"));
-        assert_eq!(get("ReadWritePaths"), Value::from(vec!["/data".to_owned()]));
+        assert_eq!(
+            get("ReadWritePaths"),
+            Value::from(vec!["+/data".to_owned()])
+        );
     }
 
     #[test]

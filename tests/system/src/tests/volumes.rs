@@ -40,8 +40,8 @@ fn sh(t: &PodTest, script: &str) -> Result<String, String> {
 }
 
 /// A host volume's file is read by the app and what the app writes shows on the host, at a
-/// target the image does not have (made in its overlay); a read-only volume refuses writes
-/// with EROFS, even to root.
+/// target the image does not have (made in its overlay), though the app's root is read-only;
+/// a read-only volume refuses writes with EROFS, even to root.
 fn host_volumes_are_read_written_and_read_only(ctx: &Ctx) -> TestResult {
     let t = PodTest::new(ctx)?;
     let (rw, ro) = (format!("{}/vol-rw", t.dir), format!("{}/vol-ro", t.dir));
@@ -62,6 +62,8 @@ fn host_volumes_are_read_written_and_read_only(ctx: &Ctx) -> TestResult {
             &format!("ro,kind=host,source={ro},readOnly=true"),
             &image,
             "--name=vol-host",
+            // A read-only root keeps writable volumes writable.
+            "--readonly-rootfs",
             "--mount=volume=rw,target=/mnt/rw",
             "--mount",
             "volume=ro,target=/mnt/ro",
@@ -75,6 +77,8 @@ fn host_volumes_are_read_written_and_read_only(ctx: &Ctx) -> TestResult {
             "/mnt/ro/in",
             "--try-write",
             "/mnt/ro/new",
+            "--try-write",
+            "/marker",
             "---",
         ],
     )?;
@@ -84,6 +88,7 @@ fn host_volumes_are_read_written_and_read_only(ctx: &Ctx) -> TestResult {
         ("file:/mnt/ro/in", "read only"),
         // EROFS
         ("write:/mnt/ro/new", "errno:30"),
+        ("write:/marker", "errno:30"),
     ] {
         let got = last_value(&lines, key);
         check(got.as_deref() == Some(want), || {
