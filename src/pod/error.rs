@@ -59,6 +59,8 @@ pub enum PodError {
         app: String,
         state: &'static str,
     },
+    #[error(transparent)]
+    Volume(#[from] super::VolumeError),
     #[error("invalid pod manifest: {reason}")]
     Invalid { reason: String },
     #[error("corrupt pod {uuid}: {reason}")]

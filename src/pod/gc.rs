@@ -117,6 +117,14 @@ pub(crate) fn delete_locked(path: &Path) -> Result<(), PodError> {
             return Err(PodError::io("unmounting", Path::new(mount), e.into()));
         }
     }
+    // A host volume still bound below the pod would have its files deleted with it.
+    if let Some(left) = mounts_below(path).first() {
+        return Err(PodError::io(
+            "unmounting",
+            Path::new(left),
+            std::io::Error::other("still mounted; the pod is kept"),
+        ));
+    }
     fs::remove_dir_all(path).map_err(|e| PodError::io("removing", path, e))
 }
 

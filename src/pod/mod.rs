@@ -24,6 +24,7 @@ mod gc;
 mod net;
 mod overrides;
 mod prepare;
+mod volumes;
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -36,6 +37,7 @@ pub use error::PodError;
 pub use gc::{GcOptions, GcReport};
 pub use net::{DnsOptions, HostsOptions, NetOptionError, PodNet, default_hostname, pod_hostname};
 pub use overrides::{AppOverrides, parse_env_assignment, parse_env_file};
+pub use volumes::{VolumeError, check_volumes, complete_app_mounts, parse_mount, parse_volume};
 
 use crate::lock::{FileLock, LockKind};
 use crate::schema::PodManifest;

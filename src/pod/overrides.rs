@@ -2,7 +2,7 @@
 //! change in the image's app, written into the pod manifest's `apps[].app` so that stage1 and
 //! `rkt cat-manifest` see the app that really runs.
 
-use crate::schema::{App, EnvironmentVariable, Isolator, IsolatorValue};
+use crate::schema::{App, EnvironmentVariable, Isolator, IsolatorValue, Mount};
 
 /// What the user changed about one app; `None`/empty means "as the image says".
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -25,12 +25,17 @@ pub struct AppOverrides {
     pub readonly_rootfs: bool,
     /// `--memory`, `--cpu`, `--caps-retain`, ...: replace the image's isolator of that name.
     pub isolators: Vec<IsolatorValue>,
+    /// `--mount volume=NAME,target=PATH`: into the pod manifest's `apps[].mounts`, not its app.
+    pub mounts: Vec<Mount>,
 }
 
 impl AppOverrides {
-    /// Whether the image's app is used unchanged.
+    /// Whether the image's app is used unchanged (mounts are the pod's, not the app's).
     pub fn is_empty(&self) -> bool {
-        *self == AppOverrides::default()
+        AppOverrides {
+            mounts: Vec::new(),
+            ..self.clone()
+        } == AppOverrides::default()
     }
 
     /// The image's app with these options applied.

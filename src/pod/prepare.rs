@@ -1,6 +1,6 @@
 //! `rkt prepare`: a pod made from stored images, ready for stage1.
 
-use crate::schema::{AcName, App, ImageId, PodManifest, RuntimeApp, RuntimeImage};
+use crate::schema::{AcName, App, ImageId, PodManifest, RuntimeApp, RuntimeImage, Volume};
 use crate::store::Store;
 
 use super::{AppOverrides, Pod, PodError, PodOptions, Pods};
@@ -30,10 +30,59 @@ impl Pods {
         apps: &[(ImageId, AppOverrides)],
         options: &PodOptions,
     ) -> Result<Pod, PodError> {
+        self.prepare_with_volumes(store, apps, &[], options)
+    }
+
+    /// [`Pods::prepare_apps`] with the pod's volumes (`--volume`); each app's `--mount`s are
+    /// in its overrides. A mount point of an image no volume fills gets an empty volume of
+    /// its own (as the original rkt did): the pod manifest's `volumes` then holds more than
+    /// `volumes`. Bad volumes or mounts are refused here, before anything runs.
+    pub fn prepare_with_volumes(
+        &self,
+        store: &Store,
+        apps: &[(ImageId, AppOverrides)],
+        volumes: &[Volume],
+        options: &PodOptions,
+    ) -> Result<Pod, PodError> {
         let images: Vec<ImageId> = apps.iter().map(|(id, _)| id.clone()).collect();
-        let images = images.as_slice();
+        self.write_pod(
+            store,
+            &images,
+            || build_manifest(store, apps, volumes, options),
+            options,
+        )
+    }
+
+    /// `--pod-manifest`: a pod written by hand (apps, volumes, annotations, isolators). Each
+    /// app's image must be in the store, named by ID (or ID prefix) or by name and labels;
+    /// the result is reified (image IDs filled in, mount points given volumes) and checked
+    /// as [`Pods::prepare_with_volumes`] checks the command line's pods.
+    pub fn prepare_manifest(
+        &self,
+        store: &Store,
+        manifest: PodManifest,
+        options: &PodOptions,
+    ) -> Result<Pod, PodError> {
+        let manifest = reify_manifest(store, manifest)?;
+        let images: Vec<ImageId> = manifest
+            .apps
+            .iter()
+            .filter_map(|a| a.image.id.clone())
+            .collect();
+        self.write_pod(store, &images, || Ok(manifest), options)
+    }
+
+    /// Creates the pod with the manifest `build` makes; on any error the half-made pod is
+    /// thrown away.
+    fn write_pod(
+        &self,
+        store: &Store,
+        images: &[ImageId],
+        build: impl FnOnce() -> Result<PodManifest, PodError>,
+        options: &PodOptions,
+    ) -> Result<Pod, PodError> {
         let pod = self.create()?;
-        match build_manifest(store, apps, options) {
+        match build() {
             Ok(manifest) => {
                 let written = pod
                     .write_manifest(&manifest)
@@ -60,23 +109,104 @@ impl Pods {
     }
 }
 
+fn invalid(reason: impl ToString) -> PodError {
+    PodError::Invalid {
+        reason: reason.to_string(),
+    }
+}
+
+/// Fills in a hand-written manifest: every app's image found in the store (by ID, ID prefix,
+/// or name and labels), its app checked as the command line's are, mount points given
+/// volumes; then the whole checked as a reified manifest.
+fn reify_manifest(store: &Store, mut manifest: PodManifest) -> Result<PodManifest, PodError> {
+    manifest.validate_template().map_err(invalid)?;
+    if manifest.apps.is_empty() {
+        return Err(PodError::NoImages);
+    }
+    super::check_volumes(&manifest.volumes)?;
+    let mut volumes = std::mem::take(&mut manifest.volumes);
+    for app in &mut manifest.apps {
+        let info = match (&app.image.id, &app.image.name) {
+            (Some(id), _) => store.resolve(id.as_str()),
+            (None, Some(name)) => {
+                let labels = app
+                    .image
+                    .labels
+                    .iter()
+                    .map(|l| (l.name.to_string(), l.value.clone()))
+                    .collect();
+                store
+                    .find_by_name(name.as_str(), &labels)?
+                    .ok_or_else(|| crate::store::StoreError::NotFound(name.to_string()))
+            }
+            (None, None) => {
+                return Err(invalid(format!(
+                    "app {}: its image has neither an id nor a name",
+                    app.name
+                )));
+            }
+        }
+        .map_err(|e| {
+            invalid(format!(
+                "app {}: {e}; fetch its image first (rkt fetch)",
+                app.name
+            ))
+        })?;
+        let id = info.id;
+        store.dependency_list(&id)?;
+        let image = store.manifest(&id)?;
+        app.image.id = Some(id.clone());
+        app.image.name.get_or_insert_with(|| image.name.clone());
+        let effective = match (&app.app, &image.app) {
+            (Some(app), _) | (None, Some(app)) => app.clone(),
+            (None, None) => {
+                return Err(PodError::NoApp {
+                    image: image.name.to_string(),
+                });
+            }
+        };
+        check_identity(store, &id, app.name.as_str(), &effective)?;
+        crate::stage1::limits(app.name.as_str(), &effective).map_err(invalid)?;
+        super::complete_app_mounts(&app.name, &effective, &mut app.mounts, &mut volumes)?;
+    }
+    manifest.volumes = volumes;
+    manifest.validate().map_err(invalid)?;
+    Ok(manifest)
+}
+
 fn build_manifest(
     store: &Store,
     apps: &[(ImageId, AppOverrides)],
+    volumes: &[Volume],
     options: &PodOptions,
 ) -> Result<PodManifest, PodError> {
     // A mutable pod may start empty (`rkt app add` fills it).
     if apps.is_empty() && !options.mutable {
         return Err(PodError::NoImages);
     }
+    super::check_volumes(volumes)?;
     let mut manifest = PodManifest::new();
+    manifest.volumes = volumes.to_vec();
     for (id, overrides) in apps {
-        let app = runtime_app(store, id, overrides)?;
+        let mut app = runtime_app(store, id, overrides)?;
         if manifest.apps.iter().any(|a| a.name == app.name) {
             return Err(PodError::DuplicateApp {
                 name: app.name.to_string(),
             });
         }
+        let effective = match &app.app {
+            Some(a) => a.clone(),
+            None => store
+                .manifest(id)?
+                .app
+                .ok_or_else(|| invalid("the image has no app"))?,
+        };
+        super::complete_app_mounts(
+            &app.name,
+            &effective,
+            &mut app.mounts,
+            &mut manifest.volumes,
+        )?;
         manifest.apps.push(app);
     }
     manifest.validate().map_err(|e| PodError::Invalid {
@@ -124,7 +254,7 @@ pub(super) fn runtime_app(
         },
         app,
         read_only_root_fs: overrides.readonly_rootfs,
-        mounts: Vec::new(),
+        mounts: overrides.mounts.clone(),
         annotations: Vec::new(),
     })
 }

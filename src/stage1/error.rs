@@ -12,6 +12,13 @@ pub enum Stage1Error {
         #[source]
         source: io::Error,
     },
+    /// `mount` says which: "app web: mounting volume data at /data".
+    #[error("{mount}: {source}")]
+    Volume {
+        mount: String,
+        #[source]
+        source: io::Error,
+    },
     #[error(
         "mounting the root filesystem of app {app} at {target}: {source} (if the store's filesystem cannot be an overlay lower layer, use --no-overlay)"
     )]

@@ -16,6 +16,7 @@ mod root;
 mod sockets;
 mod unit;
 mod unit_file;
+mod volumes;
 
 pub use app::{
     AppSetupError, app_rootfs_on_host, expose_app_root, make_app_root, plan_pod_app, prepare_app,
@@ -46,3 +47,4 @@ pub use unit::{
     pod_cpu_quota, pod_memory_limit,
 };
 pub use unit_file::{UnitFileError, service_unit_file};
+pub use volumes::{mount_app_volumes, resolve_target, shared_volume_dir, writable_volume_targets};

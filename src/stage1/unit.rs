@@ -5,7 +5,7 @@ use std::path::Path;
 
 use zbus::zvariant::Value;
 
-use crate::schema::{App, DEFAULT_CAPABILITIES, IsolatorValue, SeccompSet};
+use crate::schema::{App, DEFAULT_CAPABILITIES, EventName, IsolatorValue, SeccompSet};
 
 use super::{Stage1Error, app_rootfs_in_pod, resolve_id};
 
@@ -48,6 +48,12 @@ pub struct AppPlan {
     pub env: Vec<(String, String)>,
     pub read_only_root: bool,
     pub limits: Limits,
+    /// The image's `pre-start` handler (ExecStartPre): runs and ends before the app starts.
+    pub pre_start: Option<Vec<String>>,
+    /// The image's `post-stop` handler (ExecStopPost): runs after the app ended.
+    pub post_stop: Option<Vec<String>>,
+    /// Volume targets that stay writable under a read-only root (ReadWritePaths).
+    pub writable_paths: Vec<String>,
 }
 
 /// The app's isolators, as systemd understands them.
@@ -94,18 +100,16 @@ pub fn plan_app(
     if app.exec.is_empty() {
         return Err(UnitError::NoExec { app: name.into() });
     }
-    let mut exec = app.exec.clone();
-    if !exec[0].starts_with('/') {
-        // exec(3)-style lookup, in the image's PATH, not the host's.
-        exec[0] = APP_PATH
-            .split(':')
-            .map(|d| format!("{d}/{}", exec[0]))
-            .find(|p| image_rootfs.join(p.trim_start_matches('/')).exists())
-            .ok_or_else(|| UnitError::NotInPath {
-                app: name.into(),
-                exec: exec[0].clone(),
-            })?;
-    }
+    let exec = in_image_path(name, &app.exec, image_rootfs)?;
+    // Event handlers run in the app's root like the app, so their commands are found there.
+    let handler = |event| {
+        app.event_handler(event)
+            .filter(|h| !h.exec.is_empty())
+            .map(|h| in_image_path(name, &h.exec, image_rootfs))
+            .transpose()
+    };
+    let pre_start = handler(EventName::PreStart)?;
+    let post_stop = handler(EventName::PostStop)?;
     let identity = |db, what, value: &str| {
         resolve_id(image_rootfs, db, value).map_err(|source| UnitError::Identity {
             app: name.into(),
@@ -141,7 +145,31 @@ pub fn plan_app(
         env,
         read_only_root,
         limits: limits(name, app)?,
+        pre_start,
+        post_stop,
+        writable_paths: Vec::new(),
     })
+}
+
+/// `exec` with a relative `exec[0]` looked up exec(3)-style in the image's PATH (not the
+/// host's).
+fn in_image_path(
+    name: &str,
+    exec: &[String],
+    image_rootfs: &Path,
+) -> Result<Vec<String>, UnitError> {
+    let mut exec = exec.to_vec();
+    if !exec[0].starts_with('/') {
+        exec[0] = APP_PATH
+            .split(':')
+            .map(|d| format!("{d}/{}", exec[0]))
+            .find(|p| image_rootfs.join(p.trim_start_matches('/')).exists())
+            .ok_or_else(|| UnitError::NotInPath {
+                app: name.into(),
+                exec: exec[0].clone(),
+            })?;
+    }
+    Ok(exec)
 }
 
 /// The app's isolators as limits. Capabilities start from the spec's default set.
@@ -455,13 +483,18 @@ fn sum_if_all(values: impl Iterator<Item = Option<u64>>) -> Option<u64> {
     values.try_fold(0u64, |sum, v| Some(sum.saturating_add(v?)))
 }
 
+/// One command for ExecStart= and its kin: (path, argv, ignore failure). systemd expands
+/// `$NAME` in them at exec time; an app's arguments are literal, and `$$` is how a literal
+/// `$` reaches it.
+fn exec_command(argv: &[String]) -> Value<'static> {
+    let escaped: Vec<String> = argv.iter().map(|a| a.replace('$', "$$")).collect();
+    Value::from(vec![(argv[0].clone(), escaped, false)])
+}
+
 /// The app's transient unit: its own root, identity and environment, output to the journal
 /// under the app's name, and its isolators.
 pub fn app_unit_properties(plan: &AppPlan) -> Vec<(&'static str, Value<'static>)> {
-    // systemd expands `$NAME` in ExecStart at exec time; an app's arguments are literal, and
-    // `$$` is how a literal `$` reaches it.
-    let argv: Vec<String> = plan.exec.iter().map(|a| a.replace('$', "$$")).collect();
-    let exec_start = vec![(plan.exec[0].clone(), argv, false)];
+    let exec_start = exec_command(&plan.exec);
     let env: Vec<String> = plan.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let mut props = vec![
         ("Description", Value::from(format!("rkt app {}", plan.name))),
@@ -477,7 +510,7 @@ pub fn app_unit_properties(plan: &AppPlan) -> Vec<(&'static str, Value<'static>)
         // The spec promises /proc, /sys and /dev in every app.
         ("MountAPIVFS", Value::from(true)),
         ("Environment", Value::from(env)),
-        ("ExecStart", Value::from(exec_start)),
+        ("ExecStart", exec_start),
         // Nothing of an ended app lingers (its status is read as it ends).
         ("CollectMode", Value::from("inactive-or-failed")),
         (
@@ -501,6 +534,22 @@ pub fn app_unit_properties(plan: &AppPlan) -> Vec<(&'static str, Value<'static>)
     if plan.read_only_root {
         // Inside RootDirectory: the app's whole tree (API file systems stay as they are).
         props.push(("ProtectSystem", Value::from("strict")));
+        if !plan.writable_paths.is_empty() {
+            // Writable volumes stay writable; "+": the paths are inside RootDirectory.
+            let paths: Vec<String> = plan
+                .writable_paths
+                .iter()
+                .map(|p| format!("+{p}"))
+                .collect();
+            props.push(("ReadWritePaths", Value::from(paths)));
+        }
+    }
+    // systemd runs both in the unit's root, as the app's user, with its environment.
+    if let Some(exec) = &plan.pre_start {
+        props.push(("ExecStartPre", exec_command(exec)));
+    }
+    if let Some(exec) = &plan.post_stop {
+        props.push(("ExecStopPost", exec_command(exec)));
     }
     if let Some(bytes) = plan.limits.memory_max {
         props.push(("MemoryMax", Value::from(bytes)));
@@ -678,6 +727,9 @@ mod tests {
                 memory_max,
                 ..Limits::default()
             },
+            pre_start: None,
+            post_stop: None,
+            writable_paths: vec![],
         };
         assert_eq!(pod_memory_limit(&[plan(Some(1)), plan(Some(2))]), Some(3));
         assert_eq!(pod_memory_limit(&[plan(Some(1)), plan(None)]), None);
@@ -715,6 +767,9 @@ mod tests {
                 capabilities: 1,
                 ..Limits::default()
             },
+            pre_start: Some(vec!["/bin/pre".into(), "x".into()]),
+            post_stop: None,
+            writable_paths: vec!["/data".into()],
         };
         let props = app_unit_properties(&plan);
         let get = |k: &str| {
@@ -734,5 +789,41 @@ mod tests {
             Value::from(vec!["10".to_owned(), "20".to_owned()])
         );
         assert!(!props.iter().any(|(n, _)| *n == "CPUQuotaPerSecUSec"));
+        assert_eq!(
+            get("ExecStartPre"),
+            Value::from(vec![(
+                "/bin/pre".to_owned(),
+                vec!["/bin/pre".to_owned(), "x".to_owned()],
+                false
+            )])
+        );
+        assert!(!props.iter().any(|(n, _)| *n == "ExecStopPost"));
+        assert_eq!(
+            get("ReadWritePaths"),
+            Value::from(vec!["+/data".to_owned()])
+        );
+    }
+
+    #[test]
+    fn event_handlers_are_found_in_the_image() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("bin")).unwrap();
+        std::fs::write(root.path().join("bin/hook"), "").unwrap();
+        let mut app: App = serde_json::from_str(
+            r#"{"exec": ["/x"], "user": "0", "group": "0",
+                "eventHandlers": [{"name": "pre-start", "exec": ["hook", "a"]},
+                                  {"name": "post-stop", "exec": ["/abs", "b"]}]}"#,
+        )
+        .unwrap();
+        let plan = plan_app("web", &app, false, root.path()).unwrap();
+        assert_eq!(plan.pre_start.unwrap(), ["/bin/hook", "a"]);
+        assert_eq!(plan.post_stop.unwrap(), ["/abs", "b"]);
+        app.event_handlers[0].exec = vec!["missing".into()];
+        let e = plan_app("web", &app, false, root.path()).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("\"missing\" is not in the image's PATH"),
+            "{e}"
+        );
     }
 }

@@ -44,7 +44,7 @@ pub fn service_unit_file(
                     usec => format!("{key}={usec}us"),
                 }
             }
-            ("ExecStart", Value::Array(commands)) => {
+            ("ExecStart" | "ExecStartPre" | "ExecStopPost", Value::Array(commands)) => {
                 let mut lines = Vec::new();
                 for command in commands.iter() {
                     let Value::Structure(fields) = command else {
@@ -59,7 +59,7 @@ pub fn service_unit_file(
                         .map(|a| string(a).map(|a| quote(&a)))
                         .collect::<Option<_>>()
                         .ok_or_else(bad)?;
-                    lines.push(format!("ExecStart={}", argv.join(" ")));
+                    lines.push(format!("{name}={}", argv.join(" ")));
                 }
                 lines.join("\n")
             }
@@ -141,6 +141,9 @@ mod tests {
             workdir: "/srv".into(),
             env: vec![("GREETING".into(), "hi there".into())],
             read_only_root: true,
+            pre_start: Some(vec!["/bin/prepare".into(), "$X".into()]),
+            post_stop: None,
+            writable_paths: vec!["/data".into()],
             limits: Limits {
                 capabilities: (1 << 10) | (1 << 13),
                 memory_max: Some(1 << 20),
@@ -158,6 +161,8 @@ mod tests {
         for line in [
             "Description=rkt app web",
             r#"ExecStart="/bin/serve" "50%% $$HOME" "a \"b\"""#,
+            r#"ExecStartPre="/bin/prepare" "$$X""#,
+            "ReadWritePaths=+/data",
             "RootDirectory=/opt/stage2/web/rootfs",
             "User=1000",
             r#"Environment="GREETING=hi there""#,

@@ -36,7 +36,8 @@ pub const HELP: &str = "\
 Per-app options follow their image: --name, --exec, --user, --group, --supplementary-gids=1,2,
 --working-dir, --set-env=NAME=VALUE (or --environment), --set-env-file=FILE, --readonly-rootfs,
 --memory=64M, --cpu=500m, --cpu-shares=N, --caps-retain=CAP_A,CAP_B, --caps-remove=...,
---seccomp=mode=retain|remove[,errno=EPERM],SYSCALL,..., --oom-score-adj=N;
+--seccomp=mode=retain|remove[,errno=EPERM],SYSCALL,..., --oom-score-adj=N,
+--mount=volume=NAME,target=PATH;
 arguments for the app follow `--` and end at `---`:
   rkt run img1 --user=1000 --memory=64M -- --verbose --- img2 --exec=/bin/sh";
 
@@ -206,7 +207,9 @@ fn apply_option(o: &mut AppOverrides, name: &str, value: &str) -> Result<()> {
             .isolators
             .push(IsolatorValue::CapabilitiesRemoveSet(capabilities(value)?)),
         "seccomp" => o.isolators.push(seccomp(value)?),
-        "mount" => bail!("--mount (volumes) is not supported yet"),
+        "mount" => o
+            .mounts
+            .push(rkt::pod::parse_mount(value).map_err(|e| anyhow!(e))?),
         _ => bail!("unknown per-app option --{name}\n{HELP}"),
     }
     Ok(())

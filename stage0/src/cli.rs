@@ -220,12 +220,8 @@ pub struct FetchArgs {
     /// ACI files (.aci; gzip, bzip2, xz or uncompressed), https:// URLs of ACIs, image names
     /// found by appc discovery (NAME[:VERSION][,LABEL=VALUE...]), docker://HOST/REPO[:TAG|@DIGEST],
     /// oci-archive:PATH, docker-archive:PATH or OCI layout directories
-    #[arg(required_unless_present = "mutable", value_name = "IMAGE")]
+    #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<String>,
-    /// Keep the pod up when its apps end, until `rkt stop`, and let `rkt app add/start/stop/rm`
-    /// change its apps while it runs (with no image: an empty pod waiting for apps)
-    #[arg(long)]
-    pub mutable: bool,
     /// When to use the network: new (only for images not stored yet), update (ask the server
     /// for a newer image; HTTP caching applies), never (stored images only)
     #[arg(long, value_enum, default_value = "update")]
@@ -375,12 +371,16 @@ pub struct PodSpecArgs {
     /// Images: ID (or unique prefix), an ACI file or https:// URL, or a name[:version]
     /// (from the store, else found by appc discovery), each followed by its per-app options
     /// (--user, --exec, --memory, ...) and `-- ARGS ---`; pod options go before the first image
-    #[arg(required_unless_present = "mutable", value_name = "IMAGE")]
+    #[arg(required_unless_present_any = ["mutable", "pod_manifest"], value_name = "IMAGE")]
     pub images: Vec<String>,
     /// Keep the pod up when its apps end, until `rkt stop`, and let `rkt app add/start/stop/rm`
     /// change its apps while it runs (with no image: an empty pod waiting for apps)
     #[arg(long)]
     pub mutable: bool,
+    /// Run the pod this appc pod manifest describes (apps, volumes, annotations, isolators)
+    /// instead of images given here; its images must be in the store (by ID or by name)
+    #[arg(long, value_name = "FILE")]
+    pub pod_manifest: Option<PathBuf>,
     /// Each image's per-app options, taken out of the command line before clap (app_args).
     #[arg(skip)]
     pub app_overrides: Vec<rkt::pod::AppOverrides>,
@@ -393,6 +393,14 @@ pub struct PodSpecArgs {
     /// Set the NAME=VALUE lines of a file in every app's environment (under --set-env)
     #[arg(long, value_name = "FILE")]
     pub set_env_file: Vec<PathBuf>,
+    /// A pod volume (repeatable): NAME,kind=host,source=PATH[,readOnly=BOOL][,recursive=BOOL]
+    /// binds a host path; NAME,kind=empty[,mode=0755][,uid=N][,gid=N] is a directory of the
+    /// pod's, shared by the apps that mount it
+    #[arg(long, value_name = "NAME,kind=host|empty,...")]
+    pub volume: Vec<String>,
+    /// Mount a volume into every app (repeatable; after an image: into that app only)
+    #[arg(long, value_name = "volume=NAME,target=PATH")]
+    pub mount: Vec<String>,
     /// When to use the network for images given by name or URL: new (only if not stored),
     /// update (ask the server for a newer image), never (stored images only)
     #[arg(long, value_enum, default_value = "new")]

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use rkt::pod::{PodNet, PodOptions, Pods, RunningPod};
-use rkt::schema::RuntimeApp;
+use rkt::schema::{RuntimeApp, Volume};
 use rkt::stage1::{self as s1, NspawnOptions};
 use rkt::store::Store;
 use rkt::systemd::{Machine, ServiceRun, Systemd};
@@ -73,7 +73,14 @@ fn run(dir: &Path, uuid: &str) -> Result<u8> {
     let manifest = pod.manifest()?;
     let options = pod.options()?;
     let running = pods.take_for_run(&pod)?;
-    let result = run_pod(&store, &running, &manifest.apps, &options, &stop);
+    let result = run_pod(
+        &store,
+        &running,
+        &manifest.apps,
+        &manifest.volumes,
+        &options,
+        &stop,
+    );
     // The pod's address goes back to the network (gc does it if we die before this).
     if let Err(e) = s1::teardown_pod_network(&running.path, &running.uuid) {
         eprintln!("rkt-stage1: {e}");
@@ -89,6 +96,7 @@ fn run_pod(
     store: &Store,
     pod: &RunningPod,
     apps: &[RuntimeApp],
+    volumes: &[Volume],
     options: &PodOptions,
     stop: &AtomicBool,
 ) -> Result<u8> {
@@ -105,15 +113,24 @@ fn run_pod(
     // The ports each app declares (where passed sockets go in a pod of several apps).
     let mut ports = Vec::new();
     for app in apps {
-        plans.push(s1::prepare_app(store, &pod.path, app, options, &hostname)?);
         let id = app
             .image
             .id
             .as_ref()
             .context("pod manifest without image ID")?;
         let manifest = store.manifest(id)?;
-        let image_app = app.app.as_ref().or(manifest.app.as_ref());
-        ports.push(image_app.map(|a| a.ports.clone()).unwrap_or_default());
+        let image_app = match &app.app {
+            Some(a) => a.clone(),
+            None => manifest.app.clone().context("image has no app")?,
+        };
+        let app_root = s1::make_app_root(store, &pod.path, app, options, &hostname)?;
+        // Bound into the app's root before the pod (and so the app) starts.
+        s1::mount_app_volumes(&pod.path, &app_root, app, &image_app, volumes)?;
+        // User, group and executable are looked up in the root the app will see.
+        let mut plan = s1::plan_pod_app(store, &pod.path, app, options)?;
+        plan.writable_paths = s1::writable_volume_targets(app, &image_app, volumes);
+        plans.push(plan);
+        ports.push(image_app.ports.clone());
         notify.push(s1::supports_notify(&manifest));
     }
 

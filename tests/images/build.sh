@@ -123,6 +123,28 @@ json.dump(m, open(sys.argv[1], "w"))
 PY
 pack "$work/inspect" "$out/inspect-notify.aci"
 echo "$out/inspect-notify.aci"
+# inspect-volumes: a mount point (data at /data) and event handlers: pre-start writes
+# /prestart before the app, post-stop writes /poststop after it, both in the app's root.
+manifest example.com/inspect-volumes /inspect --read-file /prestart > "$work/inspect/manifest"
+python3 - "$work/inspect/manifest" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+m["app"]["mountPoints"] = [{"name": "data", "path": "/data"}]
+m["app"]["eventHandlers"] = [
+    {"name": "pre-start", "exec": ["/inspect", "--write-file", "/prestart", "from pre-start"]},
+    {"name": "post-stop", "exec": ["/inspect", "--write-file", "/poststop", "from post-stop"]},
+]
+json.dump(m, open(sys.argv[1], "w"))
+PY
+pack "$work/inspect" "$out/inspect-volumes.aci"
+echo "$out/inspect-volumes.aci"
+# inspect-hostile: /evil is a symlink to an absolute path, as a hostile image would use to
+# point a volume's mount at a host directory.
+cp -a "$work/inspect" "$work/hostile"
+ln -s /tmp "$work/hostile/rootfs/evil"
+manifest example.com/inspect-hostile /inspect > "$work/hostile/manifest"
+pack "$work/hostile" "$out/inspect-hostile.aci"
+echo "$out/inspect-hostile.aci"
 
 # inspect-base / inspect-on-base: an appc dependency. The base holds the helper and no app;
 # the image on it holds only a file and an app that runs the base's /inspect.

@@ -182,3 +182,80 @@ fn rm_and_gc_undo_mounts_inside_the_pod() {
     );
     assert!(pod_dirs(&fx).is_empty());
 }
+
+#[test]
+fn a_hand_written_pod_manifest_is_reified_from_the_store() {
+    let (fx, pods, ids) = setup();
+    let json = format!(
+        r#"{{"acVersion": "0.8.11", "acKind": "PodManifest",
+            "apps": [
+              {{"name": "first", "image": {{"name": "example.com/alpha"}},
+                "mounts": [{{"volume": "shared", "path": "/shared"}}]}},
+              {{"name": "second", "image": {{"id": "{}"}},
+                "annotations": [{{"name": "role", "value": "reader"}}]}}
+            ],
+            "volumes": [{{"name": "shared", "kind": "empty", "mode": "0700"}}],
+            "annotations": [{{"name": "owner", "value": "ops"}}]}}"#,
+        ids[1]
+    );
+    let manifest = rkt::schema::PodManifest::from_json_template(json.as_bytes()).unwrap();
+    let pod = pods
+        .prepare_manifest(&fx.store, manifest, &PodOptions::default())
+        .unwrap();
+    let m = pod.manifest().unwrap();
+    assert_eq!(m.apps[0].image.id.as_ref(), Some(&ids[0]));
+    assert_eq!(m.apps[1].image.id.as_ref(), Some(&ids[1]));
+    assert_eq!(
+        m.apps[1]
+            .image
+            .name
+            .as_ref()
+            .map(|n| n.to_string())
+            .as_deref(),
+        Some("example.com/beta")
+    );
+    assert_eq!(m.annotation("owner"), Some("ops"));
+    assert_eq!(m.apps[0].mounts[0].path, "/shared");
+    assert_eq!(m.volumes[0].mode_bits(), 0o700);
+
+    // An image that is not stored, or a mount of no volume: refused, no pod left behind.
+    let before = pod_dirs(&fx);
+    for (json, want) in [
+        (
+            r#"{"acVersion": "0.8.11", "acKind": "PodManifest",
+                "apps": [{"name": "x", "image": {"name": "example.com/missing"}}]}"#,
+            "fetch its image first",
+        ),
+        (
+            r#"{"acVersion": "0.8.11", "acKind": "PodManifest",
+                "apps": [{"name": "x", "image": {"name": "example.com/alpha"},
+                          "mounts": [{"volume": "nope", "path": "/x"}]}]}"#,
+            "no volume named \"nope\"",
+        ),
+    ] {
+        let manifest = rkt::schema::PodManifest::from_json_template(json.as_bytes()).unwrap();
+        let e = pods
+            .prepare_manifest(&fx.store, manifest, &PodOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(want), "{e}");
+    }
+    assert_eq!(pod_dirs(&fx), before);
+}
+
+#[test]
+fn bad_volumes_leave_no_pod_behind() {
+    let (fx, pods, ids) = setup();
+    let missing = rkt::pod::parse_volume(&format!(
+        "v,kind=host,source={}",
+        fx.data().join("no-such-dir").display()
+    ))
+    .unwrap();
+    let apps = vec![(ids[0].clone(), rkt::pod::AppOverrides::default())];
+    let e = pods
+        .prepare_with_volumes(&fx.store, &apps, &[missing], &PodOptions::default())
+        .unwrap_err();
+    assert!(matches!(e, PodError::Volume(_)), "{e:?}");
+    assert!(e.to_string().contains("does not exist"), "{e}");
+    assert!(pod_dirs(&fx).is_empty(), "{:?}", pod_dirs(&fx));
+}

@@ -27,6 +27,12 @@ pub fn run(global: &GlobalArgs, command: AppCommand) -> Result<()> {
 /// Adds the app to the manifest with its root ready (mounted where the pod sees it), not
 /// started. On any error the pod is left as it was: no mount, no manifest change.
 fn add(global: &GlobalArgs, args: &AppAddArgs) -> Result<()> {
+    if !args.app_overrides.mounts.is_empty() {
+        // Volumes are bound into app roots before the pod starts; not into a running one yet.
+        bail!(
+            "--mount is not supported by `rkt app add` yet; give the pod's apps their volumes at `rkt run`"
+        );
+    }
     let pods = Pods::open(&global.dir)?;
     let pod = pods.find(&args.uuid)?;
     // A pod that cannot take apps is refused before anything is fetched.

@@ -53,6 +53,21 @@ pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
         // user-namespaced pod does not let in.
         bail!("--mutable and --private-users cannot be used together yet; drop one of them");
     }
+    if let Some(file) = &spec.pod_manifest {
+        return prepare_from_manifest(global, spec, file, &options);
+    }
+    let volumes = spec
+        .volume
+        .iter()
+        .map(|v| rkt::pod::parse_volume(v))
+        .collect::<Result<Vec<_>, _>>()?;
+    let pod_mounts = spec
+        .mount
+        .iter()
+        .map(|m| rkt::pod::parse_mount(m))
+        .collect::<Result<Vec<_>, _>>()?;
+    // A missing host source stops us before any image is fetched.
+    rkt::pod::check_volumes(&volumes)?;
     let store = Store::open(&global.dir)?;
     let pods = Pods::open(&global.dir)?;
     let pod_env = pod_environment(spec)?;
@@ -65,16 +80,73 @@ pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
         }
         // Precedence: the pod's --set-env-file and --set-env, then the app's own options.
         overrides.environment.splice(0..0, pod_env.iter().cloned());
+        // --mount before the first image is every app's.
+        overrides.mounts.splice(0..0, pod_mounts.iter().cloned());
         apps.push((id, overrides));
     }
     let pod = pods
-        .prepare_apps(&store, &apps, &options)
+        .prepare_with_volumes(&store, &apps, &volumes, &options)
         .context("preparing the pod")?;
+    warn_implicit_volumes(&pod, &volumes);
     if let Some(file) = &spec.uuid_file_save {
         std::fs::write(file, format!("{}\n", pod.uuid))
             .with_context(|| format!("writing {}", file.display()))?;
     }
     Ok(pod)
+}
+
+/// `--pod-manifest FILE`: the pod as written, with only the pod options that a manifest
+/// cannot hold (network, DNS, hostname, --no-overlay).
+fn prepare_from_manifest(
+    global: &GlobalArgs,
+    spec: &PodSpecArgs,
+    file: &std::path::Path,
+    options: &rkt::pod::PodOptions,
+) -> Result<Pod> {
+    let in_manifest = [
+        ("images", !spec.images.is_empty()),
+        ("per-app options", !spec.app_overrides.is_empty()),
+        ("--volume", !spec.volume.is_empty()),
+        ("--mount", !spec.mount.is_empty()),
+        ("--set-env", !spec.set_env.is_empty()),
+        ("--set-env-file", !spec.set_env_file.is_empty()),
+        ("--inherit-env", spec.inherit_env),
+    ];
+    if let Some((what, _)) = in_manifest.iter().find(|(_, given)| *given) {
+        bail!(
+            "{what} cannot be given with --pod-manifest: write them into the manifest {}",
+            file.display()
+        );
+    }
+    let bytes = std::fs::read(file)
+        .with_context(|| format!("reading --pod-manifest {}", file.display()))?;
+    let manifest = rkt::schema::PodManifest::from_json_template(&bytes)
+        .with_context(|| format!("--pod-manifest {}", file.display()))?;
+    let store = Store::open(&global.dir)?;
+    let pods = Pods::open(&global.dir)?;
+    let given = manifest.volumes.clone();
+    let pod = pods
+        .prepare_manifest(&store, manifest, options)
+        .with_context(|| format!("preparing the pod of {}", file.display()))?;
+    warn_implicit_volumes(&pod, &given);
+    if let Some(file) = &spec.uuid_file_save {
+        std::fs::write(file, format!("{}\n", pod.uuid))
+            .with_context(|| format!("writing {}", file.display()))?;
+    }
+    Ok(pod)
+}
+
+/// The original rkt's warning for a mount point no volume was given for.
+fn warn_implicit_volumes(pod: &Pod, given: &[rkt::schema::Volume]) {
+    let Ok(manifest) = pod.manifest() else { return };
+    for volume in &manifest.volumes {
+        if !given.iter().any(|v| v.name == volume.name) {
+            eprintln!(
+                "rkt: warning: no volume given for a mount point of the image; made empty volume {:?}, removed with the pod",
+                volume.name.as_str()
+            );
+        }
+    }
 }
 
 /// The pod-wide `--set-env-file` then `--set-env` variables, in precedence order.

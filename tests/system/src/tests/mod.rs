@@ -6,6 +6,7 @@ mod apps;
 mod mds;
 mod notify;
 mod registry;
+mod volumes;
 
 pub(crate) type Test = fn(&Ctx) -> TestResult;
 
@@ -17,6 +18,7 @@ pub fn all() -> Vec<(&'static str, Test)> {
         mds::TESTS,
         apps::TESTS,
         registry::TESTS,
+        volumes::TESTS,
     ];
     groups.iter().flat_map(|g| g.iter().copied()).collect()
 }
