@@ -41,6 +41,10 @@ pub enum PodError {
         name: String,
         db: &'static str,
     },
+    #[error(transparent)]
+    Port(#[from] super::PortError),
+    #[error(transparent)]
+    Sysctl(#[from] crate::stage1::SysctlError),
     #[error("invalid pod manifest: {reason}")]
     Invalid { reason: String },
     #[error("corrupt pod {uuid}: {reason}")]

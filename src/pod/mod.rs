@@ -22,6 +22,7 @@ mod error;
 mod gc;
 mod net;
 mod overrides;
+mod ports;
 mod prepare;
 
 use std::fs::{self, File};
@@ -34,6 +35,8 @@ pub use error::PodError;
 pub use gc::{GcOptions, GcReport};
 pub use net::{DnsOptions, HostsOptions, NetOptionError, PodNet, default_hostname, pod_hostname};
 pub use overrides::{AppOverrides, parse_env_assignment, parse_env_file};
+pub use ports::{PortError, parse_port_flag, port_mappings};
+pub use prepare::PodLevel;
 
 use crate::lock::{FileLock, LockKind};
 use crate::schema::PodManifest;

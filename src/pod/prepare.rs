@@ -1,6 +1,10 @@
 //! `rkt prepare`: a pod made from stored images, ready for stage1.
 
-use crate::schema::{AcName, App, ImageId, PodManifest, RuntimeApp, RuntimeImage};
+use std::collections::BTreeMap;
+
+use crate::schema::{
+    AcName, App, ExposedPort, ImageId, IsolatorValue, PodManifest, RuntimeApp, RuntimeImage,
+};
 use crate::store::Store;
 
 use super::{AppOverrides, Pod, PodError, PodOptions, Pods};
@@ -30,10 +34,22 @@ impl Pods {
         apps: &[(ImageId, AppOverrides)],
         options: &PodOptions,
     ) -> Result<Pod, PodError> {
+        self.prepare_pod(store, apps, &PodLevel::default(), options)
+    }
+
+    /// [`Pods::prepare_apps`] with pod-level parts of the manifest: forwarded ports (each
+    /// must name a port an app declares) and sysctls (checked).
+    pub fn prepare_pod(
+        &self,
+        store: &Store,
+        apps: &[(ImageId, AppOverrides)],
+        pod_level: &PodLevel,
+        options: &PodOptions,
+    ) -> Result<Pod, PodError> {
         let images: Vec<ImageId> = apps.iter().map(|(id, _)| id.clone()).collect();
         let images = images.as_slice();
         let pod = self.create()?;
-        match build_manifest(store, apps) {
+        match build_manifest(store, apps, pod_level) {
             Ok(manifest) => {
                 let written = pod
                     .write_manifest(&manifest)
@@ -60,9 +76,19 @@ impl Pods {
     }
 }
 
+/// What the pod manifest holds besides its apps, from `--port` and `--sysctl`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodLevel {
+    /// Host ports forwarded to the apps' declared ports (`ports`).
+    pub ports: Vec<ExposedPort>,
+    /// Kernel parameters of the pod's network namespace (an `os/unix/sysctl` isolator).
+    pub sysctls: BTreeMap<String, String>,
+}
+
 fn build_manifest(
     store: &Store,
     apps: &[(ImageId, AppOverrides)],
+    pod_level: &PodLevel,
 ) -> Result<PodManifest, PodError> {
     if apps.is_empty() {
         return Err(PodError::NoImages);
@@ -108,6 +134,30 @@ fn build_manifest(
             mounts: Vec::new(),
             annotations: Vec::new(),
         });
+    }
+    // A port no app declares is refused now, not found out by stage1.
+    let declared: Vec<_> = manifest
+        .apps
+        .iter()
+        .map(|a| match &a.app {
+            Some(app) => Ok(app.ports.clone()),
+            None => Ok(store
+                .manifest(a.image.id.as_ref().expect("set above"))?
+                .app
+                .map(|app| app.ports)
+                .unwrap_or_default()),
+        })
+        .collect::<Result<Vec<_>, PodError>>()?
+        .concat();
+    crate::pod::port_mappings(&pod_level.ports, &declared)?;
+    manifest.ports = pod_level.ports.clone();
+    for (name, value) in &pod_level.sysctls {
+        crate::stage1::check_sysctl(name, value)?;
+    }
+    if !pod_level.sysctls.is_empty() {
+        manifest
+            .isolators
+            .push(IsolatorValue::Sysctl(pod_level.sysctls.clone()).into());
     }
     manifest.validate().map_err(|e| PodError::Invalid {
         reason: e.to_string(),

@@ -4,12 +4,13 @@ use crate::{Ctx, TestResult};
 
 mod mds;
 mod notify;
+mod ports;
 
 pub(crate) type Test = fn(&Ctx) -> TestResult;
 
 /// Every test, in the order they run: this file's, then each topic module's.
 pub fn all() -> Vec<(&'static str, Test)> {
-    let groups: &[&[(&str, Test)]] = &[CORE, notify::TESTS, mds::TESTS];
+    let groups: &[&[(&str, Test)]] = &[CORE, notify::TESTS, mds::TESTS, ports::TESTS];
     groups.iter().flat_map(|g| g.iter().copied()).collect()
 }
 
