@@ -61,6 +61,10 @@ pub enum PodError {
     },
     #[error(transparent)]
     Volume(#[from] super::VolumeError),
+    #[error(transparent)]
+    Port(#[from] super::PortError),
+    #[error(transparent)]
+    Sysctl(#[from] crate::stage1::SysctlError),
     #[error("invalid pod manifest: {reason}")]
     Invalid { reason: String },
     #[error("corrupt pod {uuid}: {reason}")]

@@ -23,6 +23,7 @@ mod error;
 mod gc;
 mod net;
 mod overrides;
+mod ports;
 mod prepare;
 mod volumes;
 
@@ -37,6 +38,8 @@ pub use error::PodError;
 pub use gc::{GcOptions, GcReport};
 pub use net::{DnsOptions, HostsOptions, NetOptionError, PodNet, default_hostname, pod_hostname};
 pub use overrides::{AppOverrides, parse_env_assignment, parse_env_file};
+pub use ports::{PortError, parse_port_flag, port_mappings};
+pub use prepare::PodLevel;
 pub use volumes::{VolumeError, check_volumes, complete_app_mounts, parse_mount, parse_volume};
 
 use crate::lock::{FileLock, LockKind};

@@ -1,6 +1,10 @@
 //! `rkt prepare`: a pod made from stored images, ready for stage1.
 
-use crate::schema::{AcName, App, ImageId, PodManifest, RuntimeApp, RuntimeImage, Volume};
+use std::collections::BTreeMap;
+
+use crate::schema::{
+    AcName, App, ExposedPort, ImageId, IsolatorValue, PodManifest, RuntimeApp, RuntimeImage, Volume,
+};
 use crate::store::Store;
 
 use super::{AppOverrides, Pod, PodError, PodOptions, Pods};
@@ -30,25 +34,26 @@ impl Pods {
         apps: &[(ImageId, AppOverrides)],
         options: &PodOptions,
     ) -> Result<Pod, PodError> {
-        self.prepare_with_volumes(store, apps, &[], options)
+        self.prepare_pod(store, apps, &PodLevel::default(), options)
     }
 
-    /// [`Pods::prepare_apps`] with the pod's volumes (`--volume`); each app's `--mount`s are
-    /// in its overrides. A mount point of an image no volume fills gets an empty volume of
-    /// its own (as the original rkt did): the pod manifest's `volumes` then holds more than
-    /// `volumes`. Bad volumes or mounts are refused here, before anything runs.
-    pub fn prepare_with_volumes(
+    /// [`Pods::prepare_apps`] with pod-level parts of the manifest: volumes (`--volume`; each
+    /// app's `--mount`s are in its overrides), forwarded ports (each must name a port an app
+    /// declares) and sysctls (checked). A mount point of an image no volume fills gets an
+    /// empty volume of its own (as the original rkt did): the pod manifest's `volumes` then
+    /// holds more than the pod level's. Bad input is refused here, before anything runs.
+    pub fn prepare_pod(
         &self,
         store: &Store,
         apps: &[(ImageId, AppOverrides)],
-        volumes: &[Volume],
+        pod_level: &PodLevel,
         options: &PodOptions,
     ) -> Result<Pod, PodError> {
         let images: Vec<ImageId> = apps.iter().map(|(id, _)| id.clone()).collect();
         self.write_pod(
             store,
             &images,
-            || build_manifest(store, apps, volumes, options),
+            || build_manifest(store, apps, pod_level, options),
             options,
         )
     }
@@ -56,7 +61,7 @@ impl Pods {
     /// `--pod-manifest`: a pod written by hand (apps, volumes, annotations, isolators). Each
     /// app's image must be in the store, named by ID (or ID prefix) or by name and labels;
     /// the result is reified (image IDs filled in, mount points given volumes) and checked
-    /// as [`Pods::prepare_with_volumes`] checks the command line's pods.
+    /// as [`Pods::prepare_pod`] checks the command line's pods.
     pub fn prepare_manifest(
         &self,
         store: &Store,
@@ -174,19 +179,30 @@ fn reify_manifest(store: &Store, mut manifest: PodManifest) -> Result<PodManifes
     Ok(manifest)
 }
 
+/// What the pod manifest holds besides its apps: `--volume`, `--port` and `--sysctl`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PodLevel {
+    /// The pod's volumes.
+    pub volumes: Vec<Volume>,
+    /// Host ports forwarded to the apps' declared ports (`ports`).
+    pub ports: Vec<ExposedPort>,
+    /// Kernel parameters of the pod's network namespace (an `os/unix/sysctl` isolator).
+    pub sysctls: BTreeMap<String, String>,
+}
+
 fn build_manifest(
     store: &Store,
     apps: &[(ImageId, AppOverrides)],
-    volumes: &[Volume],
+    pod_level: &PodLevel,
     options: &PodOptions,
 ) -> Result<PodManifest, PodError> {
     // A mutable pod may start empty (`rkt app add` fills it).
     if apps.is_empty() && !options.mutable {
         return Err(PodError::NoImages);
     }
-    super::check_volumes(volumes)?;
+    super::check_volumes(&pod_level.volumes)?;
     let mut manifest = PodManifest::new();
-    manifest.volumes = volumes.to_vec();
+    manifest.volumes = pod_level.volumes.clone();
     for (id, overrides) in apps {
         let mut app = runtime_app(store, id, overrides)?;
         if manifest.apps.iter().any(|a| a.name == app.name) {
@@ -208,6 +224,30 @@ fn build_manifest(
             &mut manifest.volumes,
         )?;
         manifest.apps.push(app);
+    }
+    // A port no app declares is refused now, not found out by stage1.
+    let declared: Vec<_> = manifest
+        .apps
+        .iter()
+        .map(|a| match &a.app {
+            Some(app) => Ok(app.ports.clone()),
+            None => Ok(store
+                .manifest(a.image.id.as_ref().expect("set above"))?
+                .app
+                .map(|app| app.ports)
+                .unwrap_or_default()),
+        })
+        .collect::<Result<Vec<_>, PodError>>()?
+        .concat();
+    crate::pod::port_mappings(&pod_level.ports, &declared)?;
+    manifest.ports = pod_level.ports.clone();
+    for (name, value) in &pod_level.sysctls {
+        crate::stage1::check_sysctl(name, value)?;
+    }
+    if !pod_level.sysctls.is_empty() {
+        manifest
+            .isolators
+            .push(IsolatorValue::Sysctl(pod_level.sysctls.clone()).into());
     }
     manifest.validate().map_err(|e| PodError::Invalid {
         reason: e.to_string(),

@@ -53,6 +53,8 @@ mod tests {
             ips: vec!["10.1.0.2/24".into()],
             conf: serde_json::Value::Null,
             gateway: gateway.map(str::to_owned),
+            ports: Vec::new(),
+            result: serde_json::Value::Null,
         }
     }
 

@@ -14,6 +14,7 @@ mod nspawn;
 mod podns;
 mod root;
 mod sockets;
+mod sysctl;
 mod unit;
 mod unit_file;
 mod volumes;
@@ -23,7 +24,8 @@ pub use app::{
     remove_app_root,
 };
 pub use cni::{
-    CNI_PLUGIN_DIR, CniError, PodNetStatus, load_network, netns_path, read_pod_network,
+    CNI_PLUGIN_DIR, CniError, DEFAULT_NETWORK, DEFAULT_SUBNET, PodNetStatus, PortMapping,
+    default_network, forwards_ports, load_network, netns_path, network_plugins, read_pod_network,
     setup_pod_network, teardown_pod_network,
 };
 pub use console::{POD_CONSOLE, make_interactive_unit};
@@ -42,6 +44,7 @@ pub use sockets::{
     recv_sockets, route_sockets, send_sockets, take_listen_fds, with_listen_fds,
     write_socket_units,
 };
+pub use sysctl::{SysctlError, apply_sysctls, check_sysctl, parse_sysctl, pod_sysctls};
 pub use unit::{
     APP_PATH, AppPlan, Limits, UnitError, app_unit_properties, capability_mask, limits, plan_app,
     pod_cpu_quota, pod_memory_limit,

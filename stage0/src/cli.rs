@@ -417,11 +417,20 @@ pub struct PodSpecArgs {
     #[arg(long)]
     pub private_users: bool,
     /// The pod's network: host (the host's network namespace), none (a namespace of its own
-    /// with only loopback), or NAME: a namespace of its own joined to the CNI network of that
-    /// name in --local-config's net.d/*.conf (plugins from /usr/lib/cni). The default stays
-    /// host until a default CNI network is configured out of the box
-    #[arg(long, value_name = "host|none|NAME", default_value = "host")]
+    /// with only loopback), default (a namespace of its own on 172.16.28.0/24 through a ptp
+    /// link, masqueraded, with --port forwarding; built in unless net.d names one so), or
+    /// NAME: the CNI network of that name in --local-config's net.d/*.conf or *.conflist
+    /// (plugins from /usr/lib/cni)
+    #[arg(long, value_name = "host|none|default|NAME", default_value = "host")]
     pub net: String,
+    /// Forward a host port to the port NAME an app's image declares (repeatable); only with a
+    /// network of the pod's own (--net=default or a CNI network with the portmap plugin)
+    #[arg(long, value_name = "NAME:[HOSTIP:]HOSTPORT")]
+    pub port: Vec<String>,
+    /// Set a kernel parameter of the pod's own network namespace before the apps start, e.g.
+    /// net.ipv4.ip_unprivileged_port_start=0 (repeatable; net.* only; not with --net=host)
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub sysctl: Vec<String>,
     /// The pod's hostname [default: rkt-<uuid>]
     #[arg(long, value_name = "NAME")]
     pub hostname: Option<String>,

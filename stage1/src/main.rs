@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use rkt::pod::{PodNet, PodOptions, Pods, RunningPod};
-use rkt::schema::{RuntimeApp, Volume};
+use rkt::schema::PodManifest;
 use rkt::stage1::{self as s1, NspawnOptions};
 use rkt::store::Store;
 use rkt::systemd::{Machine, ServiceRun, Systemd};
@@ -73,14 +73,7 @@ fn run(dir: &Path, uuid: &str) -> Result<u8> {
     let manifest = pod.manifest()?;
     let options = pod.options()?;
     let running = pods.take_for_run(&pod)?;
-    let result = run_pod(
-        &store,
-        &running,
-        &manifest.apps,
-        &manifest.volumes,
-        &options,
-        &stop,
-    );
+    let result = run_pod(&store, &running, &manifest, &options, &stop);
     // The pod's address goes back to the network (gc does it if we die before this).
     if let Err(e) = s1::teardown_pod_network(&running.path, &running.uuid) {
         eprintln!("rkt-stage1: {e}");
@@ -95,11 +88,17 @@ fn run(dir: &Path, uuid: &str) -> Result<u8> {
 fn run_pod(
     store: &Store,
     pod: &RunningPod,
-    apps: &[RuntimeApp],
-    volumes: &[Volume],
+    manifest: &PodManifest,
     options: &PodOptions,
     stop: &AtomicBool,
 ) -> Result<u8> {
+    let apps = &manifest.apps;
+    let volumes = &manifest.volumes;
+    // Checked at prepare; checked again, as the manifest is read back from disk.
+    let sysctls = s1::pod_sysctls(manifest)?;
+    if !sysctls.is_empty() && options.net == PodNet::Host {
+        bail!("the pod's sysctls would change the host's network: it has --net=host");
+    }
     let machine_id = pod.uuid.replace('-', "");
     let root = s1::build_stage1_root(&pod.path, &machine_id)?;
     let hostname = options
@@ -148,11 +147,17 @@ fn run_pod(
     let mut network = None;
     let netns = match (&options.net, &options.network) {
         (PodNet::Cni, Some(conf)) => {
-            network = Some(s1::setup_pod_network(&pod.path, &pod.uuid, conf)?);
+            let mappings = rkt::pod::port_mappings(&manifest.ports, &ports.concat())?;
+            network = Some(s1::setup_pod_network(
+                &pod.path, &pod.uuid, conf, &mappings,
+            )?);
             Some(s1::netns_path(&pod.path))
         }
         (PodNet::Cni, None) => {
             bail!("the pod's options name a CNI network without its configuration")
+        }
+        _ if !manifest.ports.is_empty() => {
+            bail!("the pod forwards ports but has no network of its own (--net=host or none)")
         }
         _ => None,
     };
@@ -220,6 +225,8 @@ fn run_pod(
     drop(sockets);
     let machine = s1::machine_name(&pod.uuid);
     let started = register_machine(&machine, &pod.uuid, nspawn.id(), &root).and_then(|leader| {
+        // In the pod's network namespace, before any app can look.
+        s1::apply_sysctls(leader, &sysctls)?;
         let bus = PodBus {
             leader,
             user_namespace: options.private_users,

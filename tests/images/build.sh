@@ -94,6 +94,19 @@ variant inspect-listen --answer-listen-fd "hello through the caller's socket"
 variant inspect-net --print-netns --print-net-devs --print-addrs --print-hostname \
   --read-file /etc/resolv.conf --read-file /etc/hosts
 
+# inspect-serve: declares port "http" (tcp 8080) and answers on it for up to 60 s; prints its
+# addresses first.
+manifest example.com/inspect-serve /inspect --print-addrs --serve-tcp 8080 hello-through-port 60 \
+  > "$work/inspect/manifest"
+python3 - "$work/inspect/manifest" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+m["app"]["ports"] = [{"name": "http", "protocol": "tcp", "port": 8080}]
+json.dump(m, open(sys.argv[1], "w"))
+PY
+pack "$work/inspect" "$out/inspect-serve.aci"
+echo "$out/inspect-serve.aci"
+
 # inspect-isolated: isolators in the image manifest (no-new-privileges, a capability removed,
 # a syscall refused with ENOTTY); prints what it is under.
 manifest example.com/inspect-isolated /inspect --print-caps --try-chroot > "$work/inspect/manifest"

@@ -253,7 +253,15 @@ fn bad_volumes_leave_no_pod_behind() {
     .unwrap();
     let apps = vec![(ids[0].clone(), rkt::pod::AppOverrides::default())];
     let e = pods
-        .prepare_with_volumes(&fx.store, &apps, &[missing], &PodOptions::default())
+        .prepare_pod(
+            &fx.store,
+            &apps,
+            &rkt::pod::PodLevel {
+                volumes: vec![missing],
+                ..Default::default()
+            },
+            &PodOptions::default(),
+        )
         .unwrap_err();
     assert!(matches!(e, PodError::Volume(_)), "{e:?}");
     assert!(e.to_string().contains("does not exist"), "{e}");

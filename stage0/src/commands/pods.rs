@@ -22,6 +22,7 @@ pub fn prepare(global: &GlobalArgs, args: &PrepareArgs) -> Result<()> {
 /// Fetches or finds the images and prepares a pod of them (for `prepare` and `run`).
 pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
     // Bad network options stop us before any image is fetched.
+    let ipam_dir = global.dir.join("net").join("ipam");
     let options = rkt::pod::PodOptions {
         no_overlay: spec.no_overlay,
         net: match spec.net.as_str() {
@@ -30,7 +31,11 @@ pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
         },
         network: match spec.net.as_str() {
             "host" | "none" => None,
-            name => Some(rkt::stage1::load_network(&global.local_config, name)?),
+            name => Some(rkt::stage1::load_network(
+                &global.local_config,
+                name,
+                &ipam_dir,
+            )?),
         },
         hostname: rkt::pod::pod_hostname(spec.hostname.as_deref())?,
         dns: rkt::pod::DnsOptions::parse(&spec.dns, &spec.dns_search, &spec.dns_opt)?,
@@ -68,6 +73,8 @@ pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
         .collect::<Result<Vec<_>, _>>()?;
     // A missing host source stops us before any image is fetched.
     rkt::pod::check_volumes(&volumes)?;
+    let mut pod_level = pod_level(spec, &options)?;
+    pod_level.volumes = volumes;
     let store = Store::open(&global.dir)?;
     let pods = Pods::open(&global.dir)?;
     let pod_env = pod_environment(spec)?;
@@ -85,9 +92,9 @@ pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
         apps.push((id, overrides));
     }
     let pod = pods
-        .prepare_with_volumes(&store, &apps, &volumes, &options)
+        .prepare_pod(&store, &apps, &pod_level, &options)
         .context("preparing the pod")?;
-    warn_implicit_volumes(&pod, &volumes);
+    warn_implicit_volumes(&pod, &pod_level.volumes);
     if let Some(file) = &spec.uuid_file_save {
         std::fs::write(file, format!("{}\n", pod.uuid))
             .with_context(|| format!("writing {}", file.display()))?;
@@ -111,6 +118,8 @@ fn prepare_from_manifest(
         ("--set-env", !spec.set_env.is_empty()),
         ("--set-env-file", !spec.set_env_file.is_empty()),
         ("--inherit-env", spec.inherit_env),
+        ("--port", !spec.port.is_empty()),
+        ("--sysctl", !spec.sysctl.is_empty()),
     ];
     if let Some((what, _)) = in_manifest.iter().find(|(_, given)| *given) {
         bail!(
@@ -147,6 +156,37 @@ fn warn_implicit_volumes(pod: &Pod, given: &[rkt::schema::Volume]) {
             );
         }
     }
+}
+
+/// `--port` and `--sysctl`, checked against the pod's network: both need a network namespace
+/// of the pod's own (forwarding to the host's own ports, or setting the host's parameters,
+/// is not what they are for).
+fn pod_level(spec: &PodSpecArgs, options: &rkt::pod::PodOptions) -> Result<rkt::pod::PodLevel> {
+    use rkt::pod::PodNet;
+    let net = options.net;
+    let mut level = rkt::pod::PodLevel::default();
+    for value in &spec.port {
+        match &options.network {
+            _ if net != PodNet::Cni => bail!(
+                "--port={value}: with --net={} the pod has no network of its own to forward to; use --net=default or a CNI network with the portmap plugin",
+                net.as_str()
+            ),
+            Some(conf) if !rkt::stage1::forwards_ports(conf) => bail!(
+                "--port={value}: network {} has no plugin that forwards ports; add {{\"type\": \"portmap\", \"capabilities\": {{\"portMappings\": true}}}} to its .conflist",
+                conf["name"].as_str().unwrap_or("?")
+            ),
+            _ => {}
+        }
+        level.ports.push(rkt::pod::parse_port_flag(value)?);
+    }
+    for value in &spec.sysctl {
+        let (name, value) = rkt::stage1::parse_sysctl(value)?;
+        if net == PodNet::Host {
+            return Err(rkt::stage1::SysctlError::HostNetwork(name).into());
+        }
+        level.sysctls.insert(name, value);
+    }
+    Ok(level)
 }
 
 /// The pod-wide `--set-env-file` then `--set-env` variables, in precedence order.
@@ -266,6 +306,20 @@ fn pod_json(pod: &Pod) -> PodJson {
     }
 }
 
+/// `NAME:ip4=ADDR` while the pod holds addresses on a CNI network, else the network's name
+/// (`host`, `none`, `default`, …), as `rkt status` and `rkt list` show it.
+fn networks_summary(pod: &Pod, json: &PodJson) -> String {
+    match rkt::stage1::read_pod_network(&pod.path) {
+        Some(net) => net.summary(),
+        None => json
+            .networks
+            .iter()
+            .map(|n| n.net_name.clone())
+            .collect::<Vec<_>>()
+            .join(","),
+    }
+}
+
 pub fn list(global: &GlobalArgs, args: &ListArgs) -> Result<()> {
     let pods = Pods::open(&global.dir)?.list()?;
     let mut out = std::io::stdout().lock();
@@ -279,8 +333,15 @@ pub fn list(global: &GlobalArgs, args: &ListArgs) -> Result<()> {
             writeln!(out)?;
         }
         Format::Table => {
-            let mut table =
-                Table::new(["UUID", "APP", "IMAGE NAME", "STATE", "CREATED", "STARTED"]);
+            let mut table = Table::new([
+                "UUID",
+                "APP",
+                "IMAGE NAME",
+                "STATE",
+                "CREATED",
+                "STARTED",
+                "NETWORKS",
+            ]);
             for pod in &pods {
                 let json = pod_json(pod);
                 let uuid = if args.full {
@@ -295,6 +356,7 @@ pub fn list(global: &GlobalArgs, args: &ListArgs) -> Result<()> {
                 let started = rkt::stage1::read_pod_pid(&pod.path)
                     .map(|(_, t)| format_time(t, args.full))
                     .unwrap_or_default();
+                let networks = networks_summary(pod, &json);
                 if json.apps.is_empty() {
                     table.row([
                         uuid,
@@ -303,16 +365,18 @@ pub fn list(global: &GlobalArgs, args: &ListArgs) -> Result<()> {
                         json.state.into(),
                         created,
                         started,
+                        networks,
                     ]);
                     continue;
                 }
                 for (i, app) in json.apps.iter().enumerate() {
-                    let (uuid, state, created, started) = if i == 0 {
+                    let (uuid, state, created, started, networks) = if i == 0 {
                         (
                             uuid.clone(),
                             json.state.to_owned(),
                             created.clone(),
                             started.clone(),
+                            networks.clone(),
                         )
                     } else {
                         Default::default()
@@ -324,6 +388,7 @@ pub fn list(global: &GlobalArgs, args: &ListArgs) -> Result<()> {
                         state,
                         created,
                         started,
+                        networks,
                     ]);
                 }
             }
@@ -381,16 +446,7 @@ pub fn status(global: &GlobalArgs, args: &StatusArgs) -> Result<()> {
             if let Some(pid) = json.pid {
                 writeln!(out, "pid={pid}")?;
             }
-            let networks = match rkt::stage1::read_pod_network(&pod.path) {
-                Some(net) => net.summary(),
-                None => json
-                    .networks
-                    .iter()
-                    .map(|n| n.net_name.clone())
-                    .collect::<Vec<_>>()
-                    .join(","),
-            };
-            writeln!(out, "networks={networks}")?;
+            writeln!(out, "networks={}", networks_summary(&pod, &json))?;
             if pod.state != PodState::Prepared {
                 // Apps log into the pod's journal, which stays readable from the host.
                 writeln!(

@@ -35,6 +35,8 @@ usage: inspect [FLAG]...   (flags run in order; --exit-code is applied last)
   --print-msg TEXT         TEXT
   --read-file PATH         the contents of PATH
   --write-file PATH TEXT   write TEXT to PATH
+  --serve-tcp PORT TEXT SECONDS  listen on 0.0.0.0:PORT (prints serving=PORT), answer each
+                           connection with TEXT and a newline, stop after SECONDS
   --sleep SECONDS          sleep
   --notify-ready-after MS  sleep MS milliseconds, then send READY=1 to $NOTIFY_SOCKET:
                            notify=sent, or notify=error:… (no socket, or it failed)
@@ -204,6 +206,15 @@ fn main() -> ExitCode {
             "--write-file" => next(&mut i, &flag).and_then(|p| {
                 let text = next(&mut i, &flag)?;
                 fs::write(&p, text).map_err(|e| format!("writing {p}: {e}"))
+            }),
+            "--serve-tcp" => next(&mut i, &flag).and_then(|port| {
+                let text = next(&mut i, &flag)?;
+                let secs: u64 = next(&mut i, &flag)?
+                    .parse()
+                    .map_err(|_| "--serve-tcp: SECONDS is not a number".to_owned())?;
+                let _ = writeln!(out, "serving={port}");
+                let _ = out.flush();
+                serve_tcp(&port, &text, Duration::from_secs(secs))
             }),
             "--sleep" => next(&mut i, &flag).and_then(|s| {
                 let secs: f64 = s
@@ -402,5 +413,30 @@ fn answer_listen_fd(out: &mut impl Write, text: &str) -> Result<(), String> {
         .write_all(format!("{text}\n").as_bytes())
         .map_err(|e| format!("answering {peer}: {e}"))?;
     let _ = writeln!(out, "answered={peer}");
+    Ok(())
+}
+
+/// Answers every TCP connection on `port` with `text`, until `limit` has passed (bounded, so
+/// a test that goes wrong cannot leave the app running forever).
+fn serve_tcp(port: &str, text: &str, limit: Duration) -> Result<(), String> {
+    let listener = std::net::TcpListener::bind(format!("0.0.0.0:{port}"))
+        .map_err(|e| format!("--serve-tcp: binding port {port}: {e}"))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("--serve-tcp: {e}"))?;
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        match listener.accept() {
+            Ok((mut conn, peer)) => {
+                let _ = conn.set_nonblocking(false);
+                let _ = conn.write_all(format!("{text}\n").as_bytes());
+                println!("served={peer}");
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(format!("--serve-tcp: accepting: {e}")),
+        }
+    }
     Ok(())
 }

@@ -5,6 +5,7 @@ use crate::{Ctx, TestResult};
 mod apps;
 mod mds;
 mod notify;
+mod ports;
 mod registry;
 mod volumes;
 
@@ -19,6 +20,7 @@ pub fn all() -> Vec<(&'static str, Test)> {
         apps::TESTS,
         registry::TESTS,
         volumes::TESTS,
+        ports::TESTS,
     ];
     groups.iter().flat_map(|g| g.iter().copied()).collect()
 }
