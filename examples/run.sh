@@ -12,7 +12,7 @@ repo=$PWD
 
 if [[ ${RKT_EXAMPLE_INNER:-} != 1 ]]; then
   need=()
-  for p in busybox-static systemd-container; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
+  for p in busybox-static systemd-container containernetworking-plugins iptables; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
   if [[ ${#need[@]} -gt 0 ]]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
   fi

@@ -29,6 +29,14 @@ pub enum CniError {
     NotFound { name: String, dir: PathBuf },
     #[error("{path}: {reason}")]
     BadConfig { path: PathBuf, reason: String },
+    #[error(
+        "network {network} needs {what}, not found in {path}: install Debian's containernetworking-plugins and iptables, or run the pod with --net=host"
+    )]
+    Missing {
+        network: String,
+        what: String,
+        path: String,
+    },
     #[error("CNI plugin {plugin} {command} for network {network}: {reason}")]
     Plugin {
         plugin: String,
@@ -381,6 +389,36 @@ fn del_chain(
     first_error.map_or(Ok(()), Err)
 }
 
+/// Checks that what the network's plugins need is installed (the plugins themselves, and
+/// iptables for masquerading and port forwarding), so that a pod on a host without them is
+/// refused with one line before it is made, not failed by stage1.
+pub fn check_plugins(conf: &serde_json::Value) -> Result<(), CniError> {
+    let network = conf["name"].as_str().unwrap_or_default().to_owned();
+    let cni_path = plugin_path();
+    let found = |dirs: &str, name: &str| dirs.split(':').any(|d| Path::new(d).join(name).exists());
+    let mut needs_iptables = false;
+    for plugin in network_plugins(conf) {
+        let name = plugin["type"].as_str().unwrap_or_default();
+        if !found(&cni_path, name) {
+            return Err(CniError::Missing {
+                network,
+                what: format!("the CNI plugin {name}"),
+                path: cni_path,
+            });
+        }
+        needs_iptables |= name == "portmap" || plugin["ipMasq"] == true;
+    }
+    let sbin = "/usr/sbin:/sbin:/usr/bin:/bin";
+    if needs_iptables && !found(sbin, "iptables") {
+        return Err(CniError::Missing {
+            network,
+            what: "iptables".to_owned(),
+            path: sbin.to_owned(),
+        });
+    }
+    Ok(())
+}
+
 /// Where plugins are looked for: `CNI_PATH` (directories separated by `:`), else Debian's.
 fn plugin_path() -> String {
     std::env::var("CNI_PATH").unwrap_or_else(|_| CNI_PLUGIN_DIR.to_owned())
@@ -468,6 +506,13 @@ mod tests {
             load_network(dir.path(), "b", &ipam),
             Err(CniError::NotFound { .. })
         ));
+        // Plugins that are not installed are named before any pod is made.
+        let conf = serde_json::json!({"name": "x", "type": "no-such-plugin-here"});
+        let err = check_plugins(&conf).unwrap_err().to_string();
+        assert!(
+            err.contains("no-such-plugin-here") && err.contains("--net=host"),
+            "{err}"
+        );
         assert!(matches!(
             load_network(dir.path(), "bad", &ipam),
             Err(CniError::BadConfig { .. })

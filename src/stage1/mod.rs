@@ -25,8 +25,8 @@ pub use app::{
 };
 pub use cni::{
     CNI_PLUGIN_DIR, CniError, DEFAULT_NETWORK, DEFAULT_SUBNET, PodNetStatus, PortMapping,
-    default_network, forwards_ports, load_network, netns_path, network_plugins, read_pod_network,
-    setup_pod_network, teardown_pod_network,
+    check_plugins, default_network, forwards_ports, load_network, netns_path, network_plugins,
+    read_pod_network, setup_pod_network, teardown_pod_network,
 };
 pub use console::{POD_CONSOLE, make_interactive_unit};
 pub use error::Stage1Error;
@@ -34,6 +34,7 @@ pub use etc::write_app_net_files;
 pub use mds::{MdsUrlError, metadata_url};
 pub use notify::{SUPPORTS_SYSTEMD_NOTIFY, make_notify_unit, supports_notify};
 pub use nspawn::{NspawnOptions, machine_name, nspawn_command};
+pub use podns::bind_datagram_in_netns;
 pub use root::{
     POD_TARGET, POD_UNIT_PATH, add_app_identities, app_rootfs_in_pod, build_stage1_root,
     mount_app_rootfs, read_app_status, read_pod_pid, resolve_id, stage1_rootfs, unmount_pod,

@@ -29,7 +29,20 @@ pub struct NspawnOptions<'a> {
 /// `systemd-nspawn` booting the host's systemd in the stage1 root, to the lean pod target,
 /// with the journal linked to the host so `journalctl -M` works while the pod runs.
 pub fn nspawn_command(opts: &NspawnOptions<'_>) -> Command {
-    let mut cmd = Command::new("systemd-nspawn");
+    // In a user namespace of its own, nspawn cannot join a network namespace the host's user
+    // namespace owns (EPERM from setns): it is started inside that namespace instead, and the
+    // pod shares it as nspawn's own.
+    let enter_netns = opts.private_users.then_some(opts.netns).flatten();
+    let mut cmd = match enter_netns {
+        Some(path) => {
+            let mut c = Command::new("nsenter");
+            c.arg(format!("--net={}", path.display()))
+                .arg("--")
+                .arg("systemd-nspawn");
+            c
+        }
+        None => Command::new("systemd-nspawn"),
+    };
     cmd.arg("--quiet")
         .arg("--keep-unit")
         .arg(format!(
@@ -62,6 +75,7 @@ pub fn nspawn_command(opts: &NspawnOptions<'_>) -> Command {
         .args(opts.private_network.then_some("--private-network"))
         .args(
             opts.netns
+                .filter(|_| enter_netns.is_none())
                 .map(|p| format!("--network-namespace-path={}", p.display())),
         )
         // The stage1 root is chowned into the range (idmapped mounts fail on it: it has
@@ -114,6 +128,31 @@ mod tests {
         assert!(at.is_some() && at < boot_args, "{private:?}");
         assert!(!args(false).iter().any(|a| a == "--private-network"));
         assert!(private.iter().any(|a| a == "--hostname=web-1"));
+    }
+
+    #[test]
+    fn private_users_on_a_cni_network_start_inside_its_namespace() {
+        let netns = Path::new("/pod/netns");
+        let cmd = nspawn_command(&NspawnOptions {
+            uuid: "397d9a96-ff3c-4a2f-8de9-f00b02540300",
+            stage1_root: Path::new("/pod/stage1/rootfs"),
+            register: false,
+            hostname: "web-1",
+            private_network: false,
+            netns: Some(netns),
+            private_users: true,
+        });
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(cmd.get_program(), "nsenter");
+        assert_eq!(args[..3], ["--net=/pod/netns", "--", "systemd-nspawn"]);
+        assert!(
+            !args
+                .iter()
+                .any(|a| a.starts_with("--network-namespace-path"))
+        );
     }
 
     #[test]

@@ -421,7 +421,7 @@ pub struct PodSpecArgs {
     /// link, masqueraded, with --port forwarding; built in unless net.d names one so), or
     /// NAME: the CNI network of that name in --local-config's net.d/*.conf or *.conflist
     /// (plugins from /usr/lib/cni)
-    #[arg(long, value_name = "host|none|default|NAME", default_value = "host")]
+    #[arg(long, value_name = "host|none|default|NAME", default_value = "default")]
     pub net: String,
     /// Forward a host port to the port NAME an app's image declares (repeatable); only with a
     /// network of the pod's own (--net=default or a CNI network with the portmap plugin)

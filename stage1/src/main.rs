@@ -518,7 +518,13 @@ fn start_nspawn(
     let socket_name = format!("rkt/nspawn-notify/{}", pod.uuid);
     let address = SocketAddr::from_abstract_name(socket_name.as_bytes())
         .context("naming nspawn's notify socket")?;
-    let socket = UnixDatagram::bind_addr(&address).context("creating nspawn's notify socket")?;
+    // Abstract names live in a network namespace: where nspawn starts inside the pod's
+    // (--private-users on a CNI network, see nspawn_command), the socket is bound there.
+    let socket = match netns.filter(|_| private_users) {
+        Some(path) => s1::bind_datagram_in_netns(path, &address)
+            .context("creating nspawn's notify socket in the pod's network namespace")?,
+        None => UnixDatagram::bind_addr(&address).context("creating nspawn's notify socket")?,
+    };
     let socket_path = format!("@{socket_name}");
     socket.set_read_timeout(Some(Duration::from_millis(100)))?;
     let mut command = s1::nspawn_command(&NspawnOptions {

@@ -31,11 +31,11 @@ pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
         },
         network: match spec.net.as_str() {
             "host" | "none" => None,
-            name => Some(rkt::stage1::load_network(
-                &global.local_config,
-                name,
-                &ipam_dir,
-            )?),
+            name => {
+                let conf = rkt::stage1::load_network(&global.local_config, name, &ipam_dir)?;
+                rkt::stage1::check_plugins(&conf)?;
+                Some(conf)
+            }
         },
         hostname: rkt::pod::pod_hostname(spec.hostname.as_deref())?,
         dns: rkt::pod::DnsOptions::parse(&spec.dns, &spec.dns_search, &spec.dns_opt)?,

@@ -124,6 +124,7 @@ fn registered_app_sees_its_metadata(t: &PodTest) -> TestResult {
     let uuid_file = t.uuid_file();
     let mut args = vec![
         "run",
+        "--net=host",
         "--mds-register",
         "--uuid-file-save",
         &uuid_file,

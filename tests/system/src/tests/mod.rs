@@ -1129,6 +1129,7 @@ fn net_host_with_the_hosts_dns_and_hosts(ctx: &Ctx) -> TestResult {
     let host_resolv = String::from_utf8_lossy(&host_resolv.stdout).into_owned();
     let host_hosts = ctx.systemd.ok(&["cat", "/etc/hosts"])?;
     let (uuid, log) = t.run_inspect_net(&[
+        "--net=host",
         "--dns=host",
         "--hosts-entry=host",
         "--hosts-entry=10.9.8.7=extra.example",

@@ -73,7 +73,7 @@ fn answer(addr: &str) -> Result<String, String> {
     Ok(text)
 }
 
-/// `rkt run --net=default --port=http:127.0.0.1:18080` of an app that declares port http
+/// `rkt run --port=http:127.0.0.1:18080` (the default network, no --net) of an app that declares port http
 /// (8080): a connection from the host to 127.0.0.1:18080 gets the app's answer; `rkt list`
 /// (table and JSON) shows the pod's address on the default network; the app sees itself on
 /// 172.16.28.0/24. After `rkt stop` the address and the forwarding rules are gone; a pod
@@ -90,7 +90,11 @@ fn port_forward_on_the_default_network_reaches_the_app(ctx: &Ctx) -> TestResult 
         &["--net=default", "--port=nope:18080", &image],
         &["\"nope\"", "http (8080/tcp)"],
     )?;
-    refused(&t, &["--port=http:18080", &image], &["--net=host"])?;
+    refused(
+        &t,
+        &["--net=host", "--port=http:18080", &image],
+        &["--net=host"],
+    )?;
     refused(
         &t,
         &["--net=none", "--port=http:18080", &image],
@@ -115,7 +119,7 @@ fn port_forward_on_the_default_network_reaches_the_app(ctx: &Ctx) -> TestResult 
     };
 
     let port_flag = format!("--port=http:127.0.0.1:{HOST_PORT}");
-    let (mut child, uuid) = spawn_server(&t, &["--net=default", &port_flag])?;
+    let (mut child, uuid) = spawn_server(&t, &[&port_flag])?;
     let result = (|| {
         let machine = format!("rkt-{}", uuid.replace('-', ""));
         let app_log = || t.journal(&["-M", &machine, "-t", "inspect-serve"]);
@@ -399,7 +403,7 @@ fn sysctl_is_set_in_the_pods_network_only(ctx: &Ctx) -> TestResult {
     )?;
     refused(
         &t,
-        &[&format!("--sysctl={KEY}=123"), &image],
+        &["--net=host", &format!("--sysctl={KEY}=123"), &image],
         &["--net=host"],
     )?;
     refused(
