@@ -363,6 +363,28 @@ impl<'a> PodTest<'a> {
         }
     }
 
+    /// Kills the pod's stage1 as a crash would (SIGKILL to its unit), then waits (bounded)
+    /// until `rkt run` returned and the pod counts as exited.
+    pub(crate) fn kill_stage1(&self, child: &mut std::process::Child, uuid: &str) -> TestResult {
+        self.ctx.systemd.ok(&[
+            "systemctl",
+            "kill",
+            "--signal=SIGKILL",
+            &format!("rkt-{uuid}.service"),
+        ])?;
+        check(
+            wait_for(30, || matches!(child.try_wait(), Ok(Some(_)))),
+            || "rkt run did not return after its pod was killed".into(),
+        )?;
+        check(
+            wait_for(30, || {
+                self.ok(&["status", uuid])
+                    .is_ok_and(|s| s.contains("state=exited"))
+            }),
+            || "the killed pod is not exited".into(),
+        )
+    }
+
     /// gc with no grace period: the pod must be gone, with nothing mounted.
     pub(crate) fn gc_leaves_nothing(&self, uuid: &str) -> TestResult {
         self.ok(&["gc", "--grace-period=0s"])?;
@@ -1276,23 +1298,7 @@ fn crashed_pod_network_freed_by_gc(t: &PodTest, config: &str, ipam: &str) -> Tes
         check(leased(), || {
             format!("{ip} is not leased while the pod runs")
         })?;
-        t.ctx.systemd.ok(&[
-            "systemctl",
-            "kill",
-            "--signal=SIGKILL",
-            &format!("rkt-{uuid}.service"),
-        ])?;
-        check(
-            wait_for(30, || matches!(child.try_wait(), Ok(Some(_)))),
-            || "rkt run did not return after its pod was killed".into(),
-        )?;
-        check(
-            wait_for(30, || {
-                t.ok(&["status", &uuid])
-                    .is_ok_and(|s| s.contains("state=exited"))
-            }),
-            || "the killed pod is not exited".into(),
-        )?;
+        t.kill_stage1(&mut child, &uuid)?;
         check(leased(), || {
             "the killed stage1 freed its address: this test proves nothing".into()
         })?;

@@ -215,23 +215,7 @@ fn killed_pod_network_freed_by_gc(
             .find_map(|l| l.strip_prefix("networks=default:ip4="))
             .ok_or_else(|| format!("rkt status of the running pod: {status}"))?
             .to_owned();
-        t.ctx.systemd.ok(&[
-            "systemctl",
-            "kill",
-            "--signal=SIGKILL",
-            &format!("rkt-{uuid}.service"),
-        ])?;
-        check(
-            wait_for(30, || matches!(child.try_wait(), Ok(Some(_)))),
-            || "rkt run did not return after its pod was killed".into(),
-        )?;
-        check(
-            wait_for(30, || {
-                t.ok(&["status", &uuid])
-                    .is_ok_and(|s| s.contains("state=exited"))
-            }),
-            || "the killed pod is not exited".into(),
-        )?;
+        t.kill_stage1(&mut child, &uuid)?;
         check(leased(&ip) && nat_mentions(&uuid)?, || {
             "the killed stage1 tore its network down: this test proves nothing".into()
         })?;

@@ -1,7 +1,7 @@
 //! Volumes, mounts, event handlers and hand-written pod manifests, proven from inside the
 //! apps (what they read and write) and from the host (files, mounts left).
 
-use super::{PodTest, Test, app_lines, check, last_value, run_ok, wait_for};
+use super::{PodTest, Test, app_lines, check, last_value, run_ok};
 use crate::{Ctx, TestResult};
 
 pub(crate) const TESTS: &[(&str, Test)] = &[
@@ -431,16 +431,7 @@ fn gc_unmounts_the_volumes_of_a_killed_pod(ctx: &Ctx) -> TestResult {
                 format!("no mount at …{want} while the pod runs: {mounts:?}")
             })?;
         }
-        t.ctx.systemd.ok(&[
-            "systemctl",
-            "kill",
-            "--signal=SIGKILL",
-            &format!("rkt-{uuid}.service"),
-        ])?;
-        check(
-            wait_for(30, || matches!(child.try_wait(), Ok(Some(_)))),
-            || "rkt run did not return after its pod was killed".into(),
-        )?;
+        t.kill_stage1(&mut child, &uuid)?;
         check(!pod_mounts().is_empty(), || {
             "the killed stage1 unmounted its volumes: this test proves nothing".into()
         })?;
