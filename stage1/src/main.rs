@@ -321,6 +321,12 @@ fn run_pod(
         // Wakes at once when an app ends; otherwise looks at the stop flag now and then.
         let _ = done_rx.recv_timeout(Duration::from_millis(50));
     }
+    if !told_ready {
+        // Apps that ended before this loop saw them ready (a quick one, like /bin/true): the
+        // pod was ready all the same. Without READY=1 systemd would count the pod's start as
+        // failed (a Type=notify service that exited first).
+        notify_systemd("READY=1");
+    }
     let mut first_failure = 0u8;
     for (app, handle) in apps.iter().zip(handles) {
         let status = if handle.is_finished() {
