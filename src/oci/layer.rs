@@ -91,13 +91,7 @@ impl<'scope> Decoding<'scope> {
         let inflater = scope.spawn(move || -> Result<(), (&'static str, io::Error)> {
             let mut compressed = BufReader::with_capacity(CHUNK, ChunkReader::new(rx));
             let head = compressed.fill_buf().map_err(|e| ("tar", e))?;
-            let compression = if head.starts_with(GZIP_MAGIC) {
-                "gzip"
-            } else if head.starts_with(ZSTD_MAGIC) {
-                "zstd"
-            } else {
-                "tar"
-            };
+            let compression = compression_of(head);
             let result = match compression {
                 "gzip" => pump(&mut MultiGzDecoder::new(&mut compressed), &plain_tx),
                 "zstd" => zstd_frames(&mut compressed, &plain_tx),
@@ -205,6 +199,17 @@ fn read_chunk(input: &mut dyn Read) -> io::Result<Vec<u8>> {
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
 
+/// A layer's compression, from its first bytes (the media type is not trusted for it).
+fn compression_of(head: &[u8]) -> &'static str {
+    if head.starts_with(GZIP_MAGIC) {
+        "gzip"
+    } else if head.starts_with(ZSTD_MAGIC) {
+        "zstd"
+    } else {
+        "tar"
+    }
+}
+
 /// Applies the layer read from `input` (its blob bytes, compressed as stored) with
 /// `extractor` (made by [`Extractor::for_layers`]), and reads the blob to its end so that a
 /// digest check on `input` covers every byte. Returns the size of the uncompressed tar.
@@ -219,13 +224,7 @@ pub fn apply_layer(
     };
     let mut input = BufReader::with_capacity(256 * 1024, input);
     let head = input.fill_buf().map_err(|e| layer_err(AciError::Tar(e)))?;
-    let compression = if head.starts_with(GZIP_MAGIC) {
-        "gzip"
-    } else if head.starts_with(ZSTD_MAGIC) {
-        "zstd"
-    } else {
-        "tar"
-    };
+    let compression = compression_of(head);
     let mut stream: Box<dyn Read + '_> = match compression {
         "gzip" => Box::new(MultiGzDecoder::new(&mut input)),
         "zstd" => Box::new(

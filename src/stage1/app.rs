@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::pod::PodOptions;
-use crate::schema::RuntimeApp;
+use crate::schema::{App, RuntimeApp};
 use crate::store::{Store, StoreError};
 
 use super::podns;
@@ -39,22 +39,9 @@ pub fn app_rootfs_on_host(pod_dir: &Path, app: &str) -> PathBuf {
     stage1_rootfs(pod_dir).join(app_rootfs_in_pod(app).trim_start_matches('/'))
 }
 
-/// Makes the app's root (an overlay on the stored trees, or a copy with `--no-overlay` or a
-/// path whitelist), writes its hostname, resolv.conf and hosts into it (into the app's own
-/// upper layer, never the store's tree), and plans its unit with the pod's `--insecure-options`.
-pub fn prepare_app(
-    store: &Store,
-    pod_dir: &Path,
-    app: &RuntimeApp,
-    options: &PodOptions,
-    hostname: &str,
-) -> Result<AppPlan, AppSetupError> {
-    make_app_root(store, pod_dir, app, options, hostname)?;
-    plan_pod_app(store, pod_dir, app, options)
-}
-
-/// The first half of [`prepare_app`]: the app's root filesystem, at
-/// [`app_rootfs_on_host`].
+/// Makes the app's root filesystem at [`app_rootfs_on_host`] (an overlay on the stored trees,
+/// or a copy with `--no-overlay` or a path whitelist), and writes its resolv.conf and hosts
+/// into it (into the app's own upper layer, never the store's tree).
 pub fn make_app_root(
     store: &Store,
     pod_dir: &Path,
@@ -88,8 +75,9 @@ pub fn make_app_root(
     Ok(app_root)
 }
 
-/// The second half of [`prepare_app`]: the app's unit, planned from its manifest entry with
-/// its user, group and executable looked up in the root it will see (made already).
+/// The app's unit, planned from its manifest entry with its user, group and executable looked
+/// up in the root it will see (made already by [`make_app_root`]), with the pod's
+/// `--insecure-options`.
 pub fn plan_pod_app(
     store: &Store,
     pod_dir: &Path,
@@ -107,8 +95,20 @@ pub fn plan_pod_app(
                 app: name.to_owned(),
             })?,
     };
+    plan_pod_app_with(pod_dir, app, &image_app, options)
+}
+
+/// [`plan_pod_app`] for a caller that has the app's effective `App` already (the pod
+/// manifest's, else its image's), so that the image manifest is not read again.
+pub fn plan_pod_app_with(
+    pod_dir: &Path,
+    app: &RuntimeApp,
+    image_app: &App,
+    options: &PodOptions,
+) -> Result<AppPlan, AppSetupError> {
+    let name = app.name.as_str();
     let app_root = app_rootfs_on_host(pod_dir, name);
-    let mut plan = plan_app(name, &image_app, app.read_only_root_fs, &app_root)?;
+    let mut plan = plan_app(name, image_app, app.read_only_root_fs, &app_root)?;
     plan.limits
         .relax(options.all_capabilities, options.no_seccomp);
     Ok(plan)

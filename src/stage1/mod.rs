@@ -20,8 +20,8 @@ mod unit_file;
 mod volumes;
 
 pub use app::{
-    AppSetupError, app_rootfs_on_host, expose_app_root, make_app_root, plan_pod_app, prepare_app,
-    remove_app_root,
+    AppSetupError, app_rootfs_on_host, expose_app_root, make_app_root, plan_pod_app,
+    plan_pod_app_with, remove_app_root,
 };
 pub use cni::{
     CNI_PLUGIN_DIR, CniError, DEFAULT_NETWORK, DEFAULT_SUBNET, PodNetStatus, PortMapping,

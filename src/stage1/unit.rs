@@ -56,6 +56,16 @@ pub struct AppPlan {
     pub writable_paths: Vec<String>,
 }
 
+impl AppPlan {
+    /// Gives the app `AC_METADATA_URL` (replacing one its image or the user set: the
+    /// executor owns it, as the spec says).
+    pub fn set_metadata_url(&mut self, url: &str) {
+        self.env.retain(|(k, _)| k != "AC_METADATA_URL");
+        self.env
+            .push(("AC_METADATA_URL".to_owned(), url.to_owned()));
+    }
+}
+
 /// The app's isolators, as systemd understands them.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Limits {

@@ -126,7 +126,7 @@ fn run_pod(
         // Bound into the app's root before the pod (and so the app) starts.
         s1::mount_app_volumes(&pod.path, &app_root, app, &image_app, volumes)?;
         // User, group and executable are looked up in the root the app will see.
-        let mut plan = s1::plan_pod_app(store, &pod.path, app, options)?;
+        let mut plan = s1::plan_pod_app_with(&pod.path, app, &image_app, options)?;
         plan.writable_paths = s1::writable_volume_targets(app, &image_app, volumes);
         plans.push(plan);
         ports.push(image_app.ports.clone());
@@ -165,8 +165,7 @@ fn run_pod(
     match s1::metadata_url(&pod.path, options.net, network.as_ref()) {
         Ok(Some(url)) => {
             for plan in &mut plans {
-                plan.env.retain(|(k, _)| k != "AC_METADATA_URL");
-                plan.env.push(("AC_METADATA_URL".to_owned(), url.clone()));
+                plan.set_metadata_url(&url);
             }
         }
         Ok(None) => {}

@@ -100,8 +100,7 @@ fn start(global: &GlobalArgs, args: &AppArgs) -> Result<()> {
     // As stage1 does for the pod's first apps: the metadata service's URL, and readiness.
     let network = s1::read_pod_network(&pod.path);
     if let Some(url) = s1::metadata_url(&pod.path, options.net, network.as_ref())? {
-        plan.env.retain(|(k, _)| k != "AC_METADATA_URL");
-        plan.env.push(("AC_METADATA_URL".to_owned(), url));
+        plan.set_metadata_url(&url);
     }
     let mut properties = s1::app_unit_properties(&plan);
     let image = app
