@@ -1,11 +1,8 @@
-//! Blob downloads that run ahead of layer application: each blob streams into a file through
-//! a digest check on its own thread, while the applier reads the same file as it grows
-//! ([`Transfer::follow`]). So the next layers download while the current one is unpacked,
-//! and a layer is unpacked while it is still arriving.
+//! Blob downloads: each blob streams into its own file through a size and digest check, on
+//! its own thread, so that several layers download at once.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
@@ -20,9 +17,6 @@ pub struct Transfer {
 
 #[derive(Default)]
 struct State {
-    /// The file the blob goes to, once created.
-    path: Option<PathBuf>,
-    written: u64,
     /// `Some` once the download ended: true when the blob matched its digest and size.
     ok: Option<bool>,
     error: Option<OciError>,
@@ -40,11 +34,6 @@ impl Transfer {
     fn update(&self, f: impl FnOnce(&mut State)) {
         f(&mut self.lock());
         self.changed.notify_all();
-    }
-
-    /// Names the file the blob goes to (created already); call before [`Transfer::run`].
-    pub fn start(&self, path: PathBuf) {
-        self.update(|s| s.path = Some(path));
     }
 
     /// Ends the transfer with `error` (the blob could not be requested, or the import is
@@ -73,7 +62,7 @@ impl Transfer {
         let mut buf = vec![0u8; CHUNK];
         let result = loop {
             if abort.load(Ordering::Relaxed) {
-                break Err(OciError::invalid(what, "abandoned"));
+                break Err(OciError::Abandoned);
             }
             let n = match verified.read(&mut buf) {
                 Ok(0) => break verified.finish(&desc.digest, desc.size, what),
@@ -85,7 +74,6 @@ impl Transfer {
                 break Err(OciError::invalid(what, format!("storing it failed: {e}")));
             }
             received.fetch_add(n as u64, Ordering::Relaxed);
-            self.update(|s| s.written += n as u64);
         };
         let result = result.and_then(|()| {
             out.sync_all()
@@ -95,6 +83,11 @@ impl Transfer {
             Ok(()) => self.update(|s| s.ok = Some(true)),
             Err(e) => self.fail(e),
         }
+    }
+
+    /// True once the download ended in failure.
+    pub fn failed(&self) -> bool {
+        self.lock().ok == Some(false)
     }
 
     /// Waits until the download ended, however it ended.
@@ -118,59 +111,6 @@ impl Transfer {
                 .unwrap_or_else(|| OciError::invalid("a layer download", "it failed"))),
         }
     }
-
-    /// A reader of the blob's bytes as they arrive: it blocks until more are written, ends
-    /// when the download succeeded and fails when it failed (see [`Transfer::wait`] for why).
-    pub fn follow(&self) -> Follower<'_> {
-        Follower {
-            transfer: self,
-            file: None,
-            pos: 0,
-        }
-    }
-}
-
-/// See [`Transfer::follow`].
-pub struct Follower<'a> {
-    transfer: &'a Transfer,
-    file: Option<File>,
-    pos: u64,
-}
-
-impl Read for Follower<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut state = self.transfer.lock();
-        loop {
-            if self.file.is_none()
-                && let Some(path) = &state.path
-            {
-                self.file = Some(File::open(path)?);
-            }
-            if state.ok == Some(false) {
-                return Err(io::Error::other("the download failed"));
-            }
-            if let Some(file) = self.file.as_mut()
-                && self.pos < state.written
-            {
-                let available = state.written - self.pos;
-                drop(state);
-                let want = buf
-                    .len()
-                    .min(usize::try_from(available).unwrap_or(usize::MAX));
-                let n = file.read(&mut buf[..want])?;
-                self.pos += n as u64;
-                return Ok(n);
-            }
-            if state.ok == Some(true) {
-                return Ok(0);
-            }
-            state = self
-                .transfer
-                .changed
-                .wait(state)
-                .unwrap_or_else(|e| e.into_inner());
-        }
-    }
 }
 
 /// A read error from a server, said plainly when the server went quiet.
@@ -192,7 +132,6 @@ pub(crate) fn read_error(what: &str, e: &io::Error) -> OciError {
 mod tests {
     use super::*;
     use crate::oci::Digest;
-    use std::sync::Arc;
 
     fn desc(data: &[u8]) -> Descriptor {
         serde_json::from_value(serde_json::json!({
@@ -204,51 +143,53 @@ mod tests {
     }
 
     #[test]
-    fn follower_reads_while_the_blob_arrives_and_sees_failures() {
+    fn a_transfer_stores_the_blob_and_refuses_a_wrong_digest() {
         let tmp = tempfile::tempdir().unwrap();
         let data: Vec<u8> = (0..3_000_000u32).map(|i| i as u8).collect();
-        let path = tmp.path().join("blob");
-        let transfer = Arc::new(Transfer::default());
         let received = AtomicU64::new(0);
         let abort = AtomicBool::new(false);
-        std::thread::scope(|s| {
-            let follower = s.spawn(|| {
-                let mut out = Vec::new();
-                transfer.follow().read_to_end(&mut out).map(|_| out)
-            });
-            let file = File::create(&path).unwrap();
-            transfer.start(path.clone());
-            let d = desc(&data);
-            transfer.run(
-                Box::new(io::Cursor::new(data.clone())),
-                file,
-                &d,
-                "blob",
-                &received,
-                &abort,
-            );
-            assert_eq!(follower.join().unwrap().unwrap(), data);
-        });
+        let path = tmp.path().join("blob");
+        let transfer = Transfer::default();
+        transfer.run(
+            Box::new(io::Cursor::new(data.clone())),
+            File::create(&path).unwrap(),
+            &desc(&data),
+            "blob",
+            &received,
+            &abort,
+        );
         transfer.wait().unwrap();
+        assert!(!transfer.failed());
+        assert_eq!(std::fs::read(&path).unwrap(), data);
         assert_eq!(received.load(Ordering::Relaxed), data.len() as u64);
 
-        // The same bytes announced with another digest: the follower fails, wait() says why.
+        // The same bytes announced with another digest: wait() says why.
         let transfer = Transfer::default();
-        let path = tmp.path().join("blob2");
-        let file = File::create(&path).unwrap();
-        transfer.start(path.clone());
         let mut d = desc(&data);
         d.digest = Digest::of(b"other");
         transfer.run(
             Box::new(io::Cursor::new(data.clone())),
-            file,
+            File::create(tmp.path().join("blob2")).unwrap(),
             &d,
             "blob",
             &received,
             &abort,
         );
-        assert!(io::copy(&mut transfer.follow(), &mut io::sink()).is_err());
+        assert!(transfer.failed());
         let err = transfer.wait().unwrap_err().to_string();
         assert!(err.contains("does not match its digest"), "{err}");
+
+        // An import being abandoned stops the download.
+        let transfer = Transfer::default();
+        abort.store(true, Ordering::Relaxed);
+        transfer.run(
+            Box::new(io::Cursor::new(data.clone())),
+            File::create(tmp.path().join("blob3")).unwrap(),
+            &desc(&data),
+            "blob",
+            &received,
+            &abort,
+        );
+        assert!(matches!(transfer.wait(), Err(OciError::Abandoned)));
     }
 }

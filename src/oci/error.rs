@@ -32,6 +32,9 @@ pub enum OciError {
     Stalled { what: String },
     #[error("invalid {what}: {reason}")]
     Invalid { what: String, reason: String },
+    /// A download stopped because another one of the same import failed (that one says why).
+    #[error("the download was abandoned because another one failed")]
+    Abandoned,
     #[error("unsupported media type {media_type:?} for {what}")]
     MediaType { what: String, media_type: String },
     #[error("no image for {wanted} in the index of {image} (it has: {available})")]

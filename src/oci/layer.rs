@@ -28,31 +28,7 @@ pub fn apply_layer_checked(
     copy: Option<&File>,
     what: &str,
 ) -> Result<u64, OciError> {
-    thread::scope(|scope| {
-        Decoding::start(scope, blob, desc, Check::Verify(copy), what, DEPTH).apply(extractor)
-    })
-}
-
-/// Applies a layer whose bytes someone else checks against its digest (a blob download that
-/// the caller waits for): decompression and unpacking still overlap.
-pub fn apply_layer_streamed(
-    extractor: &mut Extractor,
-    blob: Box<dyn Read + Send + '_>,
-    desc: &Descriptor,
-    what: &str,
-) -> Result<u64, OciError> {
-    thread::scope(|scope| {
-        Decoding::start(scope, blob, desc, Check::Caller, what, DEPTH).apply(extractor)
-    })
-}
-
-/// Who checks a blob against its digest.
-#[derive(Clone, Copy)]
-pub enum Check<'a> {
-    /// The decoding does, and copies the bytes into the file if one is given.
-    Verify(Option<&'a File>),
-    /// The caller does (a download checks the bytes as they arrive).
-    Caller,
+    thread::scope(|scope| Decoding::start(scope, blob, desc, copy, what, DEPTH).apply(extractor))
 }
 
 /// A layer blob being read and decompressed on two threads of its own, ahead of being
@@ -66,26 +42,21 @@ pub struct Decoding<'scope> {
 }
 
 impl<'scope> Decoding<'scope> {
-    /// Starts reading `blob` (checked as `check` says) and decompressing it; up to `depth`
-    /// chunks of 256 KiB of its tar wait for [`Decoding::apply`].
+    /// Starts reading `blob` (checked against `desc`, and copied into `copy` if given) and
+    /// decompressing it; up to `depth` chunks of 256 KiB of its tar wait for [`Decoding::apply`].
     pub fn start<'env>(
         scope: &'scope Scope<'scope, 'env>,
         blob: Box<dyn Read + Send + 'env>,
         desc: &'env Descriptor,
-        check: Check<'env>,
+        copy: Option<&'env File>,
         what: &'env str,
         depth: usize,
     ) -> Decoding<'scope> {
         let (tx, rx) = sync_channel::<Vec<u8>>(DEPTH);
         let reader = scope.spawn(move || -> Result<(), OciError> {
-            match check {
-                Check::Verify(copy) => {
-                    let mut verified = VerifyingReader::new(blob, desc.size);
-                    forward(&mut verified, tx, copy, what)?;
-                    verified.finish(&desc.digest, desc.size, what)
-                }
-                Check::Caller => forward(&mut { blob }, tx, None, what),
-            }
+            let mut verified = VerifyingReader::new(blob, desc.size);
+            forward(&mut verified, tx, copy, what)?;
+            verified.finish(&desc.digest, desc.size, what)
         });
         let (plain_tx, plain_rx) = sync_channel::<Vec<u8>>(depth);
         let inflater = scope.spawn(move || -> Result<(), (&'static str, io::Error)> {

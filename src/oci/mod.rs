@@ -22,9 +22,9 @@ use std::path::{Path, PathBuf};
 pub use archive::{DockerArchive, LayoutDir, unpack_oci_archive};
 pub use convert::appc_manifest;
 pub use digest::{Digest, VerifyingReader};
-pub use download::{Follower, Transfer};
+pub use download::Transfer;
 pub use error::OciError;
-pub use layer::{Check, Decoding, apply_layer, apply_layer_checked, apply_layer_streamed};
+pub use layer::{Decoding, apply_layer, apply_layer_checked};
 pub use reference::Reference;
 pub use registry::Registry;
 pub use spec::{

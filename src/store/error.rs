@@ -52,6 +52,8 @@ pub enum StoreError {
         "stored layer {digest} is damaged (got {actual}); it was removed, fetch the image again"
     )]
     LayerDamaged { digest: String, actual: String },
+    #[error("stored layer {digest} is missing from the store; fetch the image again")]
+    LayerMissing { digest: String },
 }
 
 /// Adds the action and the path to an I/O error.

@@ -114,7 +114,8 @@ impl Store {
         self.images_dir().join(id.as_str())
     }
 
-    /// The rendered root filesystem of a stored image.
+    /// Where the rendered root filesystem of a stored image is, or will be once
+    /// [`Store::rootfs`] rendered it (an OCI image is rendered at its first use).
     pub fn rootfs_path(&self, id: &ImageId) -> PathBuf {
         self.image_dir(id).join("rootfs")
     }

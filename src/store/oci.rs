@@ -6,7 +6,7 @@
 //! cas/images/<image-id>/manifest     the appc manifest made from the image's config
 //!                      /oci-manifest the OCI/Docker image manifest as fetched
 //!                      /oci-config   the image config as fetched
-//!                      /rootfs/      the layers applied in order
+//!                      /rootfs/      the layers applied in order, made at first use
 //!                      /info.json    as for ACIs, plus `oci`: source, digests, layers
 //! cas/locks/layers                   shared while importing, exclusive to remove layers
 //! ```
@@ -121,24 +121,12 @@ impl Store {
         let mut src = source.open_with(&scratch, options)?;
         let image = src.resolve()?;
         let id = ImageId::from_sha512_digest(&Sha512::digest(&image.manifest_bytes).into());
-        if self.image_dir(&id).exists() {
-            staging.discard();
-            return Ok(OciImportOutcome {
-                info: self.info(&id)?,
-                newly_stored: false,
-                layers_fetched: 0,
-            });
-        }
-
-        let (config_bytes, config) = image.read_config(&mut *src)?;
+        let stored = self.image_dir(&id).exists();
 
         // Held until the image is in place, so `image gc` cannot take layers from under us.
         let _layers = self.layers_lock(LockKind::Shared)?;
-        let rootfs = dir.join("rootfs");
-        fs::create_dir(&rootfs).ctx("creating", &rootfs)?;
-        let mut extractor = Extractor::for_layers(&rootfs).map_err(StoreError::Aci)?;
-
-        // Layers not stored yet, each fetched once even if the manifest lists it twice.
+        // Layers not stored yet, each fetched once even if the manifest lists it twice. For
+        // an image already stored this is empty, unless a damaged layer was dropped since.
         let mut to_fetch: Vec<&oci::Descriptor> = Vec::new();
         for layer in &image.manifest.layers {
             if !self.layer_path(&layer.digest).exists()
@@ -147,125 +135,39 @@ impl Store {
                 to_fetch.push(layer);
             }
         }
-        let partial_path = |d: &Digest| dir.join(format!("layer-{}", d.hex()));
-        let progress = &options.progress;
-        progress.received.store(0, Ordering::Relaxed);
-        progress
-            .total
-            .store(to_fetch.iter().map(|l| l.size).sum(), Ordering::Relaxed);
-        let transfers: Vec<oci::Transfer> = to_fetch.iter().map(|_| Default::default()).collect();
-        let abort = AtomicBool::new(false);
-        let parallel = options.parallel_downloads.max(1);
-        let source_name = &image.source;
-        let whats: Vec<String> = image
-            .manifest
-            .layers
-            .iter()
-            .map(|l| format!("layer {} of {source_name}", l.digest))
-            .collect();
-
-        let applied = thread::scope(|scope| -> Result<u64, StoreError> {
-            // Requests blobs in order, at most `parallel` downloading at a time.
-            let src = &mut src;
-            let (to_fetch, transfers, abort) = (&to_fetch, &transfers, &abort);
-            scope.spawn(move || {
-                for (k, layer) in to_fetch.iter().enumerate() {
-                    if k >= parallel {
-                        transfers[k - parallel].wait_finished();
-                    }
-                    let started = (|| -> Result<_, StoreError> {
-                        if abort.load(Ordering::Relaxed) {
-                            return Err(oci::OciError::invalid("the import", "abandoned").into());
-                        }
-                        let partial = partial_path(&layer.digest);
-                        let out = create_new(&partial)?;
-                        let blob = src.open_blob(layer)?;
-                        Ok((out, partial, blob))
-                    })();
-                    match started {
-                        Ok((out, partial, blob)) => {
-                            transfers[k].start(partial);
-                            let what = format!("layer {} of {source_name}", layer.digest);
-                            scope.spawn(move || {
-                                transfers[k].run(blob, out, layer, &what, &progress.received, abort)
-                            });
-                        }
-                        Err(e) => {
-                            // This one says why; the ones after it were never started.
-                            transfers[k].fail(store_to_oci(e));
-                            for t in &transfers[k + 1..] {
-                                t.fail(oci::OciError::invalid("the import", "abandoned"));
-                            }
-                            return;
-                        }
-                    }
-                }
+        if stored && to_fetch.is_empty() {
+            staging.discard();
+            return Ok(OciImportOutcome {
+                info: self.info(&id)?,
+                newly_stored: false,
+                layers_fetched: 0,
             });
-
-            let result = (|| -> Result<u64, StoreError> {
-                let layers = &image.manifest.layers;
-                let fetching = |layer: &oci::Descriptor| {
-                    to_fetch.iter().position(|l| l.digest == layer.digest)
-                };
-                let mut pending = VecDeque::new();
-                let mut tar_size = 0;
-                for (i, layer) in layers.iter().enumerate() {
-                    // Decoding runs ahead of unpacking by a few layers.
-                    for ahead in i + pending.len()..layers.len().min(i + DECODE_AHEAD) {
-                        let next = &layers[ahead];
-                        let blob: Box<dyn io::Read + Send> = match fetching(next) {
-                            Some(k) => Box::new(transfers[k].follow()),
-                            None => {
-                                let path = self.layer_path(&next.digest);
-                                Box::new(File::open(&path).ctx("opening", &path)?)
-                            }
-                        };
-                        let check = match fetching(next) {
-                            // The download checks the digest; see `wait` below.
-                            Some(_) => oci::Check::Caller,
-                            None => oci::Check::Verify(None),
-                        };
-                        pending.push_back(oci::Decoding::start(
-                            scope,
-                            blob,
-                            next,
-                            check,
-                            &whats[ahead],
-                            DECODE_DEPTH,
-                        ));
-                    }
-                    let decoding = pending.pop_front().expect("started above");
-                    let applied = decoding.apply(&mut extractor);
-                    tar_size += match fetching(layer) {
-                        Some(k) => {
-                            // A download that failed explains the unpacking error it caused.
-                            transfers[k].wait()?;
-                            applied?
-                        }
-                        None => applied.map_err(|e| self.stored_layer_error(layer, e))?,
-                    };
-                }
-                Ok(tar_size)
-            })();
-            if result.is_err() {
-                abort.store(true, Ordering::Relaxed);
-            }
-            result
-        });
-        let tar_size = applied?;
-        let fetched: Vec<(PathBuf, PathBuf)> = to_fetch
-            .iter()
-            .map(|l| (partial_path(&l.digest), self.layer_path(&l.digest)))
-            .collect();
-        let stats = extractor.finish_layers().map_err(StoreError::Aci)?;
-        // New layers join the store only with the image, so a failed import leaves none.
-        for (partial, stored) in &fetched {
-            fs::rename(partial, stored).ctx("storing", stored)?;
         }
-        if !fetched.is_empty() {
+        let config_bytes = match stored {
+            true => None,
+            false => Some(image.read_config(&mut *src)?),
+        };
+
+        self.download_layers(dir, &mut *src, &image.source, &to_fetch, options)?;
+        // New layers join the store only with the image, so a failed import leaves none.
+        for layer in &to_fetch {
+            let stored_path = self.layer_path(&layer.digest);
+            fs::rename(partial_path(dir, &layer.digest), &stored_path)
+                .ctx("storing", &stored_path)?;
+        }
+        if !to_fetch.is_empty() {
             sync_dir(&self.layers_dir())?;
         }
-        let layers_fetched = fetched.len();
+        let layers_fetched = to_fetch.len();
+        let Some((config_bytes, config)) = config_bytes else {
+            // The image was stored already: its missing layers are back.
+            staging.discard();
+            return Ok(OciImportOutcome {
+                info: self.info(&id)?,
+                newly_stored: false,
+                layers_fetched,
+            });
+        };
         if scratch.exists() {
             fs::remove_dir_all(&scratch).ctx("removing", &scratch)?;
         }
@@ -280,10 +182,11 @@ impl Store {
                 .collect(),
             import_time: now(),
             compression: "oci".to_owned(),
-            tar_size,
-            // Layers are shared and counted apart: see `layers_size`.
+            // Known once the root filesystem is rendered, at first use (`rootfs`).
+            tar_size: 0,
+            // Layers are shared and counted apart: see `layers`.
             blob_size: 0,
-            rootfs_size: stats.file_bytes,
+            rootfs_size: 0,
             oci: Some(OciRecord {
                 source: image.source.clone(),
                 manifest_digest: image.manifest_digest.to_string(),
@@ -327,18 +230,175 @@ impl Store {
         })
     }
 
-    /// Applies a stored layer, checking it against its digest on the way: a layer damaged on
-    /// disk is removed (the next fetch gets it again) and the import fails.
-    fn apply_stored_layer(
+    /// Downloads `layers` into `dir` (see [`partial_path`]), at most
+    /// `options.parallel_downloads` at once, each checked against its digest and size as it
+    /// streams in. The first failure stops the others and is returned.
+    fn download_layers(
         &self,
-        extractor: &mut Extractor,
-        layer: &oci::Descriptor,
-    ) -> Result<u64, StoreError> {
-        let path = self.layer_path(&layer.digest);
-        let file = File::open(&path).ctx("opening", &path)?;
-        let what = format!("stored layer {}", layer.digest);
-        oci::apply_layer_checked(extractor, Box::new(file), layer, None, &what)
-            .map_err(|e| self.stored_layer_error(layer, e))
+        dir: &Path,
+        src: &mut dyn oci::ImageSource,
+        source_name: &str,
+        layers: &[&oci::Descriptor],
+        options: &oci::FetchOptions,
+    ) -> Result<(), StoreError> {
+        let progress = &options.progress;
+        progress.received.store(0, Ordering::Relaxed);
+        progress
+            .total
+            .store(layers.iter().map(|l| l.size).sum(), Ordering::Relaxed);
+        let transfers: Vec<oci::Transfer> = layers.iter().map(|_| Default::default()).collect();
+        let abort = AtomicBool::new(false);
+        let parallel = options.parallel_downloads.max(1);
+        thread::scope(|scope| {
+            let (transfers, abort) = (&transfers, &abort);
+            for (k, layer) in layers.iter().enumerate() {
+                if k >= parallel {
+                    transfers[k - parallel].wait_finished();
+                }
+                let started = (|| -> Result<_, StoreError> {
+                    if abort.load(Ordering::Relaxed) {
+                        return Err(oci::OciError::Abandoned.into());
+                    }
+                    let out = create_new(&partial_path(dir, &layer.digest))?;
+                    let blob = src.open_blob(layer)?;
+                    Ok((out, blob))
+                })();
+                match started {
+                    Ok((out, blob)) => {
+                        let what = format!("layer {} of {source_name}", layer.digest);
+                        scope.spawn(move || {
+                            let transfer = &transfers[k];
+                            transfer.run(blob, out, layer, &what, &progress.received, abort);
+                            if transfer.failed() {
+                                abort.store(true, Ordering::Relaxed);
+                            }
+                        });
+                    }
+                    Err(e) => {
+                        abort.store(true, Ordering::Relaxed);
+                        transfers[k].fail(store_to_oci(e));
+                        for t in &transfers[k + 1..] {
+                            t.fail(oci::OciError::Abandoned);
+                        }
+                        break;
+                    }
+                }
+            }
+        });
+        // The first layer that failed says why; others were abandoned for it.
+        let mut errors: Vec<oci::OciError> =
+            transfers.iter().filter_map(|t| t.wait().err()).collect();
+        match errors
+            .iter()
+            .position(|e| !matches!(e, oci::OciError::Abandoned))
+        {
+            Some(first) => Err(errors.swap_remove(first).into()),
+            None => errors.into_iter().next().map_or(Ok(()), |e| Err(e.into())),
+        }
+    }
+
+    /// The rendered root filesystem of a stored image, made now if it is not there yet: an
+    /// OCI image's layers are only stored at fetch and applied at first use, as the original
+    /// rkt rendered its tree store at `prepare`. The tree is made under `tmp/` and renamed
+    /// into place, under the image's lock, so a second caller waits and then uses it.
+    pub fn rootfs(&self, id: &ImageId) -> Result<PathBuf, StoreError> {
+        let rootfs = self.rootfs_path(id);
+        if rootfs.exists() {
+            return Ok(rootfs);
+        }
+        let info = self.info(id)?;
+        if info.record.oci.is_none() {
+            return Err(StoreError::Corrupt {
+                path: rootfs,
+                reason:
+                    "the rendered tree of this ACI is missing; remove the image and fetch it again"
+                        .to_owned(),
+            });
+        }
+        let _image_lock = self.image_lock(id)?;
+        if rootfs.exists() {
+            return Ok(rootfs);
+        }
+        self.remove_stale_temp_dirs();
+        let staging = Staging::create(&self.cas.join("tmp"))?;
+        let result = self.render_oci_rootfs(&staging, id, info.record);
+        staging.discard();
+        result.map(|()| rootfs)
+    }
+
+    fn render_oci_rootfs(
+        &self,
+        staging: &Staging,
+        id: &ImageId,
+        mut record: ImageRecord,
+    ) -> Result<(), StoreError> {
+        let tree = staging.path.join("rootfs");
+        fs::create_dir(&tree).ctx("creating", &tree)?;
+        let (tar_size, file_bytes) = self.apply_oci_layers(id, &tree)?;
+        rustix::fs::syncfs(staging.lock.file()).ctx("syncing", &tree)?;
+        let rootfs = self.rootfs_path(id);
+        fs::rename(&tree, &rootfs).ctx("storing", &rootfs)?;
+        // The sizes are known now; info.json is replaced whole, so readers see old or new.
+        record.tar_size = tar_size;
+        record.rootfs_size = file_bytes;
+        let record_json = serde_json::to_vec_pretty(&record).expect("record serializes");
+        let fresh = staging.path.join("info.json");
+        write_new(&fresh, &record_json)?;
+        File::open(&fresh)
+            .and_then(|f| f.sync_all())
+            .ctx("syncing", &fresh)?;
+        let info_path = self.image_dir(id).join("info.json");
+        fs::rename(&fresh, &info_path).ctx("storing", &info_path)?;
+        sync_dir(&self.image_dir(id))
+    }
+
+    /// Applies an OCI image's stored layers in order onto `rootfs` (an existing empty
+    /// directory), each checked against its digest while it is read. A few layers decode
+    /// ahead on their own threads, so the next inflates while this one's files are written.
+    /// Returns the size of the layers' tars and the bytes of file content written.
+    fn apply_oci_layers(&self, id: &ImageId, rootfs: &Path) -> Result<(u64, u64), StoreError> {
+        let manifest = self.oci_manifest(id)?;
+        let _layers = self.layers_lock(LockKind::Shared)?;
+        let mut extractor = Extractor::for_layers(rootfs).map_err(StoreError::Aci)?;
+        let layers = &manifest.layers;
+        let whats: Vec<String> = layers
+            .iter()
+            .map(|l| format!("stored layer {}", l.digest))
+            .collect();
+        let tar_size = thread::scope(|scope| -> Result<u64, StoreError> {
+            let mut pending = VecDeque::new();
+            let mut tar_size = 0;
+            for (i, layer) in layers.iter().enumerate() {
+                for ahead in i + pending.len()..layers.len().min(i + DECODE_AHEAD) {
+                    let next = &layers[ahead];
+                    let path = self.layer_path(&next.digest);
+                    let blob = match File::open(&path) {
+                        Ok(file) => file,
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                            return Err(StoreError::LayerMissing {
+                                digest: next.digest.to_string(),
+                            });
+                        }
+                        Err(e) => return Err(e).ctx("opening", &path),
+                    };
+                    pending.push_back(oci::Decoding::start(
+                        scope,
+                        Box::new(blob),
+                        next,
+                        None,
+                        &whats[ahead],
+                        DECODE_DEPTH,
+                    ));
+                }
+                let decoding = pending.pop_front().expect("started above");
+                tar_size += decoding
+                    .apply(&mut extractor)
+                    .map_err(|e| self.stored_layer_error(layer, e))?;
+            }
+            Ok(tar_size)
+        })?;
+        let stats = extractor.finish_layers().map_err(StoreError::Aci)?;
+        Ok((tar_size, stats.file_bytes))
     }
 
     /// A stored layer that no longer matches its digest is removed (the next fetch gets it
@@ -381,14 +441,7 @@ impl Store {
     /// Renders an OCI image's root filesystem again into `rootfs` (an existing empty
     /// directory) from its stored layers, each checked against its digest.
     pub(super) fn extract_oci(&self, id: &ImageId, rootfs: &Path) -> Result<(), StoreError> {
-        let manifest = self.oci_manifest(id)?;
-        let _layers = self.layers_lock(LockKind::Shared)?;
-        let mut extractor = Extractor::for_layers(rootfs).map_err(StoreError::Aci)?;
-        for layer in &manifest.layers {
-            self.apply_stored_layer(&mut extractor, layer)?;
-        }
-        extractor.finish_layers().map_err(StoreError::Aci)?;
-        Ok(())
+        self.apply_oci_layers(id, rootfs).map(drop)
     }
 
     /// Checks an OCI image's manifest against its ID and every layer against its digest.
@@ -449,6 +502,11 @@ impl Store {
         }
         Ok(removed)
     }
+}
+
+/// Where a layer download goes inside an import's staging directory.
+fn partial_path(dir: &Path, digest: &Digest) -> PathBuf {
+    dir.join(format!("layer-{}", digest.hex()))
 }
 
 /// A failure to start a download, kept as the transfer's error.

@@ -87,13 +87,17 @@ impl Store {
 
     /// The lower directories of an overlay that shows the image with its dependencies (top
     /// first), or `None` when a path whitelist filters them and the tree must be rendered
-    /// with [`Store::render`] instead.
+    /// with [`Store::render`] instead. Trees not rendered yet are rendered now (see
+    /// [`Store::rootfs`]).
     pub fn rootfs_layers(&self, id: &ImageId) -> Result<Option<Vec<PathBuf>>, StoreError> {
         let list = self.dependency_list(id)?;
         if list.iter().any(|i| !i.manifest.path_whitelist.is_empty()) {
             return Ok(None);
         }
-        Ok(Some(list.iter().map(|i| self.rootfs_path(&i.id)).collect()))
+        // An OCI image's tree is rendered here at its first use.
+        let layers: Result<Vec<PathBuf>, StoreError> =
+            list.iter().map(|i| self.rootfs(&i.id)).collect();
+        layers.map(Some)
     }
 
     /// Renders an image with dependencies into `dest` (an empty directory): each ACI is read

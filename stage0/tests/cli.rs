@@ -2,6 +2,8 @@
 
 #[path = "../../tests/common/aci.rs"]
 mod aci;
+#[path = "../../tests/common/oci_layout.rs"]
+mod oci_layout;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -331,4 +333,60 @@ fn mds_register_without_a_network_is_refused() {
     );
     let list = rkt.ok(&["list", "--no-legend"]);
     assert!(list.trim().is_empty(), "{list}");
+}
+
+/// An OCI image's layers are stored at fetch and unpacked at the image's first use: its tree
+/// appears at `prepare`, and a hostile layer is refused then, with one line and exit 254, no
+/// pod, nothing written outside and no tree left in the store.
+#[test]
+fn oci_images_are_unpacked_at_first_use_and_hostile_layers_refused_then() {
+    let rkt = Rkt::new();
+    let app = AciBuilder::empty()
+        .dir("bin", 0o755)
+        .file("bin/app", b"#!/bin/sh\n", 0o755)
+        .gzip();
+    let good = oci_layout::write_layout(&rkt.tmp.path().join("good"), &[app]);
+    let id = rkt.ok(&["fetch", path(&good)]).trim().to_owned();
+    let tree = rkt.dir().join("cas/images").join(&id).join("rootfs");
+    assert!(!tree.exists(), "fetch stores layers only");
+    rkt.ok(&["prepare", "--net=none", &id]);
+    assert!(tree.join("bin/app").is_file(), "prepare renders the tree");
+    // Its size is known once it is rendered.
+    let list: serde_json::Value =
+        serde_json::from_str(&rkt.ok(&["image", "list", "--format=json"])).unwrap();
+    assert_eq!(list[0]["id"], id.as_str(), "{list}");
+    assert_eq!(list[0]["size"], 10, "{list}");
+
+    let outside = rkt.tmp.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    let up = "../".repeat(16);
+    let hostile = AciBuilder::empty()
+        .file(
+            &format!("{up}{}/pwned", path(&outside).trim_start_matches('/')),
+            b"x",
+            0o644,
+        )
+        .tar();
+    let bad = oci_layout::write_layout(&rkt.tmp.path().join("bad"), &[hostile]);
+    let bad_id = rkt.ok(&["fetch", path(&bad)]).trim().to_owned();
+    let pods_before = rkt.ok(&["list", "--no-legend"]);
+    let err = rkt.fails(&["prepare", "--net=none", &bad_id]);
+    assert!(err.contains("'..'"), "{err}");
+    assert_eq!(rkt.ok(&["list", "--no-legend"]), pods_before, "no pod made");
+    assert!(
+        fs::read_dir(&outside).unwrap().next().is_none(),
+        "written outside"
+    );
+    assert!(
+        !rkt.dir()
+            .join("cas/images")
+            .join(&bad_id)
+            .join("rootfs")
+            .exists(),
+        "no tree left"
+    );
+    // Removing the image takes its layers' last user away: gc drops them.
+    rkt.ok(&["image", "rm", &bad_id]);
+    let out = rkt.ok(&["image", "gc", "--grace-period=0s"]);
+    assert!(out.contains("layer"), "{out}");
 }

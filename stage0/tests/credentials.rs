@@ -255,12 +255,10 @@ fn registry_with_htpasswd_needs_a_docker_auth_file() {
     world.auth_file("registry.json", &docker_auth("reg-pw"));
     let id = world.ok(None, &fetch);
     assert!(id.trim().starts_with("sha512-"), "{id}");
-    let motd = world
-        .path("data/cas/images")
-        .join(id.trim())
-        .join("rootfs/motd");
+    let out = world.path("rendered");
+    world.ok(None, &["image", "render", id.trim(), out.to_str().unwrap()]);
     assert_eq!(
-        fs::read_to_string(motd).unwrap(),
+        fs::read_to_string(out.join("motd")).unwrap(),
         "from a private registry\n"
     );
 }

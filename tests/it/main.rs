@@ -7,6 +7,8 @@ mod aci;
 mod gpg;
 mod hostile;
 mod oci;
+#[path = "../common/oci_layout.rs"]
+mod oci_layout;
 mod pods;
 mod registry;
 mod registry_fetch;

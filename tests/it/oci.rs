@@ -8,62 +8,10 @@ use std::path::{Path, PathBuf};
 use rkt::http::HttpPolicy;
 use rkt::oci::{Digest, OciSource};
 use rkt::store::StoreError;
-use serde_json::json;
 
 use crate::aci::AciBuilder;
+use crate::oci_layout::write_layout;
 use crate::support::{Fixture, snapshot};
-
-/// Writes an OCI image layout at `dir` with these layer blobs (tar or gzip bytes), lowest
-/// first, and a config with an entrypoint; returns the layout's path.
-pub fn write_layout(dir: &Path, layers: &[Vec<u8>]) -> PathBuf {
-    let blobs = dir.join("blobs/sha256");
-    fs::create_dir_all(&blobs).unwrap();
-    let put = |bytes: &[u8]| {
-        let digest = Digest::of(bytes);
-        fs::write(blobs.join(digest.hex()), bytes).unwrap();
-        (digest.to_string(), bytes.len())
-    };
-    let config = serde_json::to_vec(&json!({
-        "architecture": "amd64",
-        "os": "linux",
-        "config": {"Entrypoint": ["/bin/app"], "Env": ["A=1"], "User": "1000:100"},
-        "rootfs": {"type": "layers", "diff_ids": []},
-    }))
-    .unwrap();
-    let (config_digest, config_size) = put(&config);
-    let layer_descs: Vec<_> = layers
-        .iter()
-        .map(|l| {
-            let (digest, size) = put(l);
-            let media_type = if l.starts_with(&[0x1f, 0x8b]) {
-                "application/vnd.oci.image.layer.v1.tar+gzip"
-            } else {
-                "application/vnd.oci.image.layer.v1.tar"
-            };
-            json!({"mediaType": media_type, "digest": digest, "size": size})
-        })
-        .collect();
-    let manifest = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": config_digest, "size": config_size},
-        "layers": layer_descs,
-    }))
-    .unwrap();
-    let (manifest_digest, manifest_size) = put(&manifest);
-    fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-    fs::write(
-        dir.join("index.json"),
-        serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": manifest_digest, "size": manifest_size,
-            "annotations": {"org.opencontainers.image.ref.name": "1.0"}}]}))
-        .unwrap(),
-    )
-    .unwrap();
-    dir.to_owned()
-}
 
 fn layout_source(dir: PathBuf) -> OciSource {
     OciSource::Layout { dir, tag: None }
@@ -124,7 +72,23 @@ fn later_layers_replace_whiteouts_remove_opaque_dirs_empty() {
     let outcome = import(&fx, &[lower, upper]).unwrap();
     assert!(outcome.newly_stored);
     assert_eq!(outcome.layers_fetched, 2);
-    let rootfs = fx.store.rootfs_path(&outcome.info.id);
+    // Fetching stores the layers; the tree is made at first use, by one caller at a time.
+    assert!(!fx.store.rootfs_path(&outcome.info.id).exists());
+    assert_eq!(
+        fx.store.info(&outcome.info.id).unwrap().record.rootfs_size,
+        0
+    );
+    let rootfs = std::thread::scope(|s| {
+        let first = s.spawn(|| fx.store.rootfs(&outcome.info.id).unwrap());
+        let second = s.spawn(|| fx.store.rootfs(&outcome.info.id).unwrap());
+        let (a, b) = (first.join().unwrap(), second.join().unwrap());
+        assert_eq!(a, b);
+        a
+    });
+    let record = fx.store.info(&outcome.info.id).unwrap().record;
+    // At least the content of the final tree (files later whited out may count too).
+    assert!(record.rootfs_size >= 11 + 4 + 2 + 9 + 2 + 4, "{record:?}");
+    assert!(record.tar_size > record.rootfs_size);
     assert_eq!(
         tree(&rootfs),
         [
@@ -203,28 +167,34 @@ fn shared_layers_are_stored_once_and_collected_when_unused() {
             .iter()
             .any(|(d, _)| *d == Digest::of(&base))
     );
-    assert!(fx.store.rootfs_path(&b.info.id).join("base").exists());
+    assert!(fx.store.rootfs(&b.info.id).unwrap().join("base").exists());
 }
 
-/// Imports the layers and checks the refusal as `hostile.rs` does for ACIs: the error names
-/// the problem on one line, nothing outside changed, and the store is as it was.
+/// Fetches the layers (stored as they are: they match their digests) and checks that their
+/// first use refuses them as `hostile.rs` does for ACIs: the error names the problem on one
+/// line, nothing outside changed, no half-made tree is left in the store, and asking again
+/// gives the same refusal.
 fn assert_refused(case: &str, layers: &[Vec<u8>], expect: &str) {
     let fx = Fixture::new();
     let outside = fx.dir.path().join("outside");
     fs::create_dir(&outside).unwrap();
     fs::write(outside.join("secret"), b"keep me").unwrap();
-    import(&fx, &[AciBuilder::empty().file("good", b"g", 0o644).tar()]).unwrap();
-    let store_before = snapshot(&fx.data());
+    let good = import(&fx, &[AciBuilder::empty().file("good", b"g", 0o644).tar()]).unwrap();
+    fx.store.rootfs(&good.info.id).unwrap();
     let outside_before = snapshot(&outside);
-    let err = match import(&fx, layers) {
-        Ok(o) => panic!("{case}: imported as {}", o.info.id),
-        Err(e) => e.to_string(),
-    };
-    assert!(
-        err.contains(expect),
-        "{case}: error {err:?} does not mention {expect:?}"
-    );
-    assert!(!err.contains('\n'), "{case}: error is one line: {err:?}");
+    let hostile = import(&fx, layers).unwrap();
+    let store_before = snapshot(&fx.data());
+    for attempt in 0..2 {
+        let err = match fx.store.rootfs(&hostile.info.id) {
+            Ok(p) => panic!("{case}: rendered into {}", p.display()),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            err.contains(expect),
+            "{case} ({attempt}): error {err:?} does not mention {expect:?}"
+        );
+        assert!(!err.contains('\n'), "{case}: error is one line: {err:?}");
+    }
     assert_eq!(
         snapshot(&outside),
         outside_before,
@@ -243,7 +213,18 @@ fn assert_refused(case: &str, layers: &[Vec<u8>], expect: &str) {
         .filter(|(p, d)| store_before.get(p) != Some(d) && !p.starts_with("cas/locks"))
         .collect();
     assert!(changed.is_empty(), "{case}: store changed: {changed:?}");
-    assert_eq!(fx.store.list().unwrap().len(), 1, "{case}");
+    assert!(
+        !fx.store.rootfs_path(&hostile.info.id).exists(),
+        "{case}: a tree was left"
+    );
+    // The good image is untouched and still renders.
+    assert!(
+        fx.store
+            .rootfs(&good.info.id)
+            .unwrap()
+            .join("good")
+            .exists()
+    );
 }
 
 fn layer() -> AciBuilder {
@@ -315,7 +296,7 @@ fn symlinks_cannot_carry_writes_out_of_the_root() {
         "../".repeat(12),
         outside.display().to_string().trim_start_matches('/')
     );
-    let result = import(
+    let outcome = import(
         &fx,
         &[
             layer().symlink("esc", &target).symlink("abs", "/").tar(),
@@ -324,18 +305,15 @@ fn symlinks_cannot_carry_writes_out_of_the_root() {
                 .file("abs/pwned", b"x", 0o644)
                 .tar(),
         ],
-    );
+    )
+    .unwrap();
+    let result = fx.store.rootfs(&outcome.info.id);
     assert!(
         fs::read_dir(&outside).unwrap().next().is_none(),
         "written outside"
     );
-    if let Ok(outcome) = result {
-        assert!(
-            fx.store
-                .rootfs_path(&outcome.info.id)
-                .join("pwned")
-                .exists()
-        );
+    if let Ok(rootfs) = result {
+        assert!(rootfs.join("pwned").exists());
     }
 }
 
@@ -379,7 +357,15 @@ fn tampered_blobs_are_refused() {
 fn a_stored_layer_damaged_on_disk_is_dropped_and_fetched_again() {
     let fx = Fixture::new();
     let base = AciBuilder::empty().file("base", b"base\n", 0o644).tar();
+    let other = || {
+        [
+            base.clone(),
+            AciBuilder::empty().file("b", b"b", 0o644).tar(),
+        ]
+    };
     import(&fx, std::slice::from_ref(&base)).unwrap();
+    let b = import(&fx, &other()).unwrap();
+    assert_eq!(b.layers_fetched, 1, "the base layer is shared");
     let stored = fx
         .data()
         .join("cas/layers")
@@ -387,16 +373,22 @@ fn a_stored_layer_damaged_on_disk_is_dropped_and_fetched_again() {
     let mut bytes = fs::read(&stored).unwrap();
     bytes[600] ^= 1;
     fs::write(&stored, &bytes).unwrap();
-    let other = || {
-        [
-            base.clone(),
-            AciBuilder::empty().file("b", b"b", 0o644).tar(),
-        ]
-    };
-    let err = import(&fx, &other()).unwrap_err().to_string();
+    // The damage shows at first use: the layer is dropped, and no tree is made.
+    let err = fx.store.rootfs(&b.info.id).unwrap_err().to_string();
     assert!(err.contains("is damaged"), "{err}");
     assert!(!stored.exists(), "the damaged layer is removed");
-    let outcome = import(&fx, &other()).unwrap();
-    assert_eq!(outcome.layers_fetched, 2);
+    assert!(!fx.store.rootfs_path(&b.info.id).exists());
+    let err = fx.store.rootfs(&b.info.id).unwrap_err().to_string();
+    assert!(
+        err.contains("is missing") && err.contains("fetch the image again"),
+        "{err}"
+    );
+    // Fetching the stored image again brings back just the missing layer.
+    let again = import(&fx, &other()).unwrap();
+    assert!(!again.newly_stored);
+    assert_eq!(again.layers_fetched, 1);
     assert_eq!(fs::read(&stored).unwrap(), base);
+    let rootfs = fx.store.rootfs(&b.info.id).unwrap();
+    assert_eq!(fs::read(rootfs.join("base")).unwrap(), b"base\n");
+    assert_eq!(fs::read(rootfs.join("b")).unwrap(), b"b");
 }

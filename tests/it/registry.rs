@@ -222,7 +222,7 @@ fn registry_and_archives_give_the_same_tree() {
     let first = fetch(&store, &url);
     assert!(first.newly_stored);
     assert_eq!(first.layers_fetched, 3);
-    let rootfs = store.rootfs_path(&first.info.id);
+    let rootfs = store.rootfs(&first.info.id).unwrap();
     let read = |p: &str| fs::read_to_string(rootfs.join(p)).unwrap();
     assert_eq!(read("etc/motd"), "two\n");
     assert_eq!(read("hello"), "hello from layer 3\n");
@@ -350,7 +350,7 @@ fn registry_and_archives_give_the_same_tree() {
         let other = Store::open(&work.path().join(format!("store-{name}"))).unwrap();
         let outcome = fetch(&other, &source);
         assert_eq!(
-            snapshot(&other.rootfs_path(&outcome.info.id)),
+            snapshot(&other.rootfs(&outcome.info.id).unwrap()),
             expected,
             "{name} renders differently"
         );

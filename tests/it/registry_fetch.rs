@@ -120,7 +120,7 @@ fn a_registry_with_htpasswd_auth_needs_the_credentials_from_auth_d() {
     right.auth = auth_dir(&work.path().join("right"), &host, "alice", "s3cret-pw");
     let outcome = store.import_oci_with(&source, &right).unwrap();
     assert_eq!(outcome.layers_fetched, 3);
-    let rootfs = store.rootfs_path(&outcome.info.id);
+    let rootfs = store.rootfs(&outcome.info.id).unwrap();
     assert_eq!(
         fs::read_to_string(rootfs.join("hello")).unwrap(),
         "hello from layer 3\n"
@@ -395,7 +395,7 @@ fn zstd_layers_made_by_the_zstd_tool_are_applied() {
         .expect("an OCI layout")
         .unwrap();
     let outcome = store.import_oci_with(&source, &options()).unwrap();
-    let rootfs = store.rootfs_path(&outcome.info.id);
+    let rootfs = store.rootfs(&outcome.info.id).unwrap();
     assert_eq!(
         fs::read_to_string(rootfs.join("data/motd")).unwrap(),
         "zstd\n"
