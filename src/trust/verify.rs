@@ -45,12 +45,15 @@ impl TrustStore {
         let name = image.to_string();
         let signatures = parse_signatures(&name, armored_signature)?;
         let keys = self.keys_for(image)?;
-        // The first signature made by a trusted key decides (hashing a GB image once per
-        // signature is not worth it; publishers sign once).
-        let Some((signature, trusted, signer)) = signatures.iter().find_map(|sig| {
-            keys.iter()
-                .find_map(|k| k.key.signer(sig).map(|signer| (sig, k, signer)))
-        }) else {
+        // Signatures by trusted keys, in the order of the armor.
+        let candidates: Vec<_> = signatures
+            .iter()
+            .flat_map(|sig| {
+                keys.iter()
+                    .filter_map(move |k| k.key.signer(sig).map(|signer| (sig, k, signer)))
+            })
+            .collect();
+        if candidates.is_empty() {
             let elsewhere: Vec<String> = self
                 .list()?
                 .iter()
@@ -66,14 +69,33 @@ impl TrustStore {
                     format!(" (only for {})", elsewhere.join(", "))
                 },
             });
+        }
+        // The first one whose key, hash and times pass is checked over the image (hashing a GB
+        // image once per signature is not worth it): a signature by a key that expired or was
+        // revoked does not hide a good one beside it. When none passes, the first says why.
+        let mut first_error = None;
+        let mut chosen = None;
+        for (signature, trusted, signer) in candidates {
+            let fingerprint = trusted.key.fingerprint().clone();
+            let checked = trusted
+                .key
+                .usable(&signer, now)
+                .map_err(|why| unusable_error(&name, &fingerprint, why))
+                .and_then(|()| check_hash(&name, signature))
+                .and_then(|()| check_times(&name, signature, now));
+            match checked {
+                Ok(created) => {
+                    chosen = Some((signature, trusted, signer, fingerprint, created));
+                    break;
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        let Some((signature, trusted, signer, fingerprint, created)) = chosen else {
+            return Err(first_error.expect("at least one candidate failed"));
         };
-        let fingerprint = trusted.key.fingerprint().clone();
-        trusted
-            .key
-            .usable(&signer, now)
-            .map_err(|why| unusable_error(&name, &fingerprint, why))?;
-        check_hash(&name, signature)?;
-        let created = check_times(&name, signature, now)?;
 
         // Large reads: the hash runs at hundreds of MB/s, and images are big.
         let mut reader = io::BufReader::with_capacity(

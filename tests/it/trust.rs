@@ -213,6 +213,33 @@ fn an_expired_key_fails() {
     assert!(err.to_string().contains("2020-01-02"), "{err}");
 }
 
+/// One `.asc` holding two signatures (`gpg -u OLD -u NEW`): the first by a key revoked since,
+/// and the good one beside it still vouches for the image. While only the revoked key is
+/// trusted, its reason is given.
+#[test]
+fn a_good_signature_beside_one_by_a_revoked_key_verifies() {
+    let Some(s) = Setup::new() else { return };
+    let old = s.key("Old <old@example.com>");
+    let new = s.key("New <new@example.com>");
+    let both = s.gpg.sign_with(&old, &s.aci, None, &["--local-user", &new]);
+    let armor = String::from_utf8_lossy(&both)
+        .matches("BEGIN PGP SIGNATURE")
+        .count();
+    assert_eq!(armor, 1, "one armor block");
+    s.gpg.revoke(&old);
+    s.trust("example.com/app", &old);
+    let err = s.verify("example.com/app", &both).unwrap_err();
+    assert!(matches!(err, TrustError::KeyRevoked { .. }), "{err}");
+    let new_fpr = s.trust("example.com/app", &new);
+    let verified = s.verify("example.com/app", &both).unwrap();
+    assert_eq!(verified.fingerprint, new_fpr);
+    // The good signature still covers only these bytes.
+    let other = s.dir.path().join("other.aci");
+    fs::write(&other, b"something else").unwrap();
+    let err = s.verify_file("example.com/app", &other, &both).unwrap_err();
+    assert!(matches!(err, TrustError::BadSignature { .. }), "{err}");
+}
+
 #[test]
 fn a_key_that_expires_later_still_verifies() {
     let Some(s) = Setup::new() else { return };
