@@ -115,16 +115,34 @@ impl Transfer {
 
 /// A read error from a server, said plainly when the server went quiet.
 pub(crate) fn read_error(what: &str, e: &io::Error) -> OciError {
-    let timed_out = e.kind() == io::ErrorKind::TimedOut
-        || e.get_ref()
-            .and_then(|inner| inner.downcast_ref::<ureq::Error>())
-            .is_some_and(|u| matches!(u, ureq::Error::Timeout(_)));
-    if timed_out {
+    if is_timeout(e) {
         OciError::Stalled {
             what: what.to_owned(),
         }
     } else {
         OciError::invalid(what, format!("reading it failed: {e}"))
+    }
+}
+
+/// True for a read that ended because the server sent nothing within a timeout.
+pub(crate) fn is_timeout(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::TimedOut
+        || e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<ureq::Error>())
+            .is_some_and(|u| matches!(u, ureq::Error::Timeout(_)))
+}
+
+/// What a ureq timeout means, in words a user can act on.
+pub(crate) fn timeout_reason(timeout: ureq::Timeout) -> &'static str {
+    match timeout {
+        ureq::Timeout::Resolve | ureq::Timeout::Connect => {
+            "no connection could be made in time; check the address, or try again later"
+        }
+        ureq::Timeout::RecvResponse => "the server did not answer in time; try again later",
+        ureq::Timeout::PerRead | ureq::Timeout::RecvBody => {
+            "the server stopped sending (no data within the idle timeout); try again later"
+        }
+        _ => "the request timed out; try again later",
     }
 }
 

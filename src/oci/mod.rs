@@ -222,7 +222,7 @@ pub(crate) fn read_document(
     let mut bytes = Vec::with_capacity(desc.size as usize);
     reader
         .read_to_end(&mut bytes)
-        .map_err(|e| OciError::invalid(what, format!("reading it failed: {e}")))?;
+        .map_err(|e| download::read_error(what, &e))?;
     reader.finish(&desc.digest, desc.size, what)?;
     Ok(bytes)
 }

@@ -9,6 +9,7 @@ use ureq::http::{Response, StatusCode};
 use ureq::{Body, Error as UreqError};
 
 use super::archive::descend_from;
+use super::download::{is_timeout, timeout_reason};
 use super::spec::{MANIFEST_MEDIA_TYPES, MAX_DOCUMENT_BYTES};
 use super::{
     Descriptor, Digest, Document, FetchOptions, ImageSource, OciError, Reference, ResolvedImage,
@@ -100,6 +101,7 @@ impl Registry {
             UreqError::RequireHttpsOnly(_) => {
                 OciError::HttpNotAllowed(self.reference.registry.clone())
             }
+            UreqError::Timeout(t) => self.registry_err(timeout_reason(t).to_owned()),
             e => OciError::Transport {
                 registry: self.reference.registry.clone(),
                 error: Box::new(e),
@@ -192,9 +194,14 @@ impl Registry {
         if let Some(credentials) = &self.credentials {
             request = request.header("Authorization", &credentials.basic.header());
         }
-        let response = request.call().map_err(|e| OciError::Transport {
-            registry: self.reference.registry.clone(),
-            error: Box::new(e),
+        let response = request.call().map_err(|e| match e {
+            UreqError::Timeout(t) => {
+                self.registry_err(format!("its token service: {}", timeout_reason(t)))
+            }
+            e => OciError::Transport {
+                registry: self.reference.registry.clone(),
+                error: Box::new(e),
+            },
         })?;
         let status = response.status().as_u16();
         if status != 200 {
@@ -342,7 +349,10 @@ fn read_limited(response: Response<Body>, limit: u64) -> Result<Vec<u8>, String>
         .into_reader()
         .take(limit + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| match is_timeout(&e) {
+            true => timeout_reason(ureq::Timeout::PerRead).to_owned(),
+            false => e.to_string(),
+        })?;
     if bytes.len() as u64 > limit {
         return Err(format!("the answer is larger than {limit} bytes"));
     }

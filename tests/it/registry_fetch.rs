@@ -244,48 +244,82 @@ fn image_documents(layers: &[(&[u8], &str)]) -> (Vec<u8>, Vec<u8>) {
 
 const TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 
+/// Where a fake registry goes quiet.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum StallAt {
+    ManifestHeaders,
+    ManifestBody,
+    ConfigBody,
+    LayerBody,
+}
+
+/// A server that stops sending, wherever it stops, fails the fetch within the idle timeout
+/// with a message saying so (not ureq's bare "timeout"), and leaves the store as it was.
 #[test]
-fn a_server_that_stalls_mid_blob_fails_the_fetch_within_the_idle_timeout() {
+fn a_server_that_stalls_fails_the_fetch_within_the_idle_timeout() {
     let blob = tar_with("big", &vec![7u8; 1 << 20]);
     let (manifest, config) = image_documents(&[(&blob, TAR)]);
     let blob_digest = Digest::of(&blob).to_string();
-    let port = fake_registry(move |path| {
-        if path.contains("/manifests/") {
-            Answer::Bytes(http_200(
-                "application/vnd.oci.image.manifest.v1+json",
-                &manifest,
-            ))
-        } else if path.ends_with(&blob_digest) {
+    let config_digest = Digest::of(&config).to_string();
+    for stall in [
+        StallAt::ManifestHeaders,
+        StallAt::ManifestBody,
+        StallAt::ConfigBody,
+        StallAt::LayerBody,
+    ] {
+        let (manifest, config, blob) = (manifest.clone(), config.clone(), blob.clone());
+        let (blob_digest, config_digest) = (blob_digest.clone(), config_digest.clone());
+        let port = fake_registry(move |path| {
             // The headers and a third of the body, then silence.
-            let full = http_200("application/octet-stream", &blob);
-            Answer::Stall(full[..full.len() / 3].to_vec())
-        } else if path.contains("/blobs/") {
-            Answer::Bytes(http_200("application/octet-stream", &config))
-        } else {
-            Answer::Bytes(http_200("application/json", b"{}"))
-        }
-    });
-    let dir = tempfile::tempdir().unwrap();
-    let store_dir = dir.path().join("store");
-    let store = Store::open(&store_dir).unwrap();
-    let before = store_files(&store_dir);
-    let source = OciSource::Registry(Reference::parse(&format!("127.0.0.1:{port}/app:1")).unwrap());
-    let mut opts = options();
-    opts.idle_timeout = Duration::from_secs(2);
-    let started = Instant::now();
-    let err = store
-        .import_oci_with(&source, &opts)
-        .unwrap_err()
-        .to_string();
-    // Generous: the timeout is 2 s; only a hang would take this long.
-    assert!(
-        started.elapsed() < Duration::from_secs(60),
-        "took {:?}",
-        started.elapsed()
-    );
-    assert!(err.contains("stopped sending"), "{err}");
-    assert!(!err.contains('\n'), "one line: {err:?}");
-    assert_eq!(store_files(&store_dir), before, "store unchanged");
+            let partly = |full: Vec<u8>| Answer::Stall(full[..full.len() / 3].to_vec());
+            let manifest = http_200("application/vnd.oci.image.manifest.v1+json", &manifest);
+            let config = http_200("application/octet-stream", &config);
+            let blob = http_200("application/octet-stream", &blob);
+            if path.contains("/manifests/") {
+                match stall {
+                    StallAt::ManifestHeaders => Answer::Stall(Vec::new()),
+                    StallAt::ManifestBody => partly(manifest),
+                    _ => Answer::Bytes(manifest),
+                }
+            } else if path.ends_with(&config_digest) {
+                match stall {
+                    StallAt::ConfigBody => partly(config),
+                    _ => Answer::Bytes(config),
+                }
+            } else if path.ends_with(&blob_digest) {
+                partly(blob)
+            } else {
+                Answer::Bytes(http_200("application/json", b"{}"))
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let store_dir = dir.path().join("store");
+        let store = Store::open(&store_dir).unwrap();
+        let before = store_files(&store_dir);
+        let source =
+            OciSource::Registry(Reference::parse(&format!("127.0.0.1:{port}/app:1")).unwrap());
+        let mut opts = options();
+        opts.idle_timeout = Duration::from_secs(2);
+        let started = Instant::now();
+        let err = store
+            .import_oci_with(&source, &opts)
+            .unwrap_err()
+            .to_string();
+        // Generous: the timeout is 2 s; only a hang would take this long.
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{stall:?}: took {:?}",
+            started.elapsed()
+        );
+        assert!(err.contains("stopped sending"), "{stall:?}: {err}");
+        assert!(err.contains("try again later"), "{stall:?}: {err}");
+        assert!(!err.contains('\n'), "{stall:?}: one line: {err:?}");
+        assert_eq!(
+            store_files(&store_dir),
+            before,
+            "{stall:?}: store unchanged"
+        );
+    }
 }
 
 #[test]
