@@ -149,6 +149,42 @@ fn https_aci_behind_basic_auth_is_fetched_with_an_auth_file() {
     assert_eq!(out.trim(), image_id(&aci.tar()));
 }
 
+/// An `auth` file of type oauth sends `Authorization: Bearer TOKEN` to its host: nginx over
+/// HTTPS refuses any other header (and none).
+#[test]
+fn https_aci_behind_a_bearer_token_is_fetched_with_an_oauth_auth_file() {
+    let world = World::new();
+    let ca = or_skip!(TestCa::new(&world.path("ca"), &["localhost"]));
+    let docroot = world.path("www");
+    fs::create_dir_all(&docroot).unwrap();
+    let aci =
+        AciBuilder::valid("example.com/oauth").file("rootfs/secret", b"behind a token\n", 0o644);
+    fs::write(docroot.join("app.aci"), aci.gzip()).unwrap();
+    let server =
+        or_skip!(Nginx::start(NginxConfig::new(&docroot).tls(&ca).extra(
+            "if ($http_authorization != \"Bearer s3cr3t-t0ken\") { return 401; }"
+        )));
+    let url = format!("{}/app.aci", server.base_url(true));
+    let fetch = ["--insecure-options=image", "fetch", url.as_str()];
+
+    let err = world.fails(Some(&ca.ca_cert), &fetch);
+    assert!(err.contains("401") && err.contains("auth.d"), "{err}");
+
+    let auth = |token: &str| {
+        format!(
+            r#"{{"rktKind":"auth","rktVersion":"v1","domains":["localhost"],"type":"oauth","credentials":{{"token":"{token}"}}}}"#
+        )
+    };
+    world.auth_file("web.json", &auth("stale-token"));
+    let err = world.fails(Some(&ca.ca_cert), &fetch);
+    assert!(err.contains("401"), "{err}");
+    assert!(!err.contains("stale-token"), "token printed: {err}");
+
+    world.auth_file("web.json", &auth("s3cr3t-t0ken"));
+    let out = world.ok(Some(&ca.ca_cert), &fetch);
+    assert_eq!(out.trim(), image_id(&aci.tar()));
+}
+
 /// Debian's registry with htpasswd auth on 127.0.0.1; killed on drop.
 struct Registry(Child);
 

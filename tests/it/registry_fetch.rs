@@ -145,9 +145,9 @@ enum Answer {
     Stall(Vec<u8>),
 }
 
-/// A registry on 127.0.0.1 answering by path, one thread per connection (a stalled answer
+/// A registry on 127.0.0.1 answering by path (and request head), one thread per connection (a stalled answer
 /// must not hold up the others).
-fn fake_registry(respond: impl Fn(&str) -> Answer + Send + Sync + 'static) -> u16 {
+fn fake_registry(respond: impl Fn(&str, &str) -> Answer + Send + Sync + 'static) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let respond = std::sync::Arc::new(respond);
@@ -173,7 +173,7 @@ fn fake_registry(respond: impl Fn(&str) -> Answer + Send + Sync + 'static) -> u1
                 }
                 let text = String::from_utf8_lossy(&request);
                 let path = text.split(' ').nth(1).unwrap_or("").to_owned();
-                match respond(&path) {
+                match respond(&path, &text) {
                     Answer::Bytes(bytes) => {
                         let _ = stream.write_all(&bytes);
                     }
@@ -269,7 +269,7 @@ fn a_server_that_stalls_fails_the_fetch_within_the_idle_timeout() {
     ] {
         let (manifest, config, blob) = (manifest.clone(), config.clone(), blob.clone());
         let (blob_digest, config_digest) = (blob_digest.clone(), config_digest.clone());
-        let port = fake_registry(move |path| {
+        let port = fake_registry(move |path, _| {
             // The headers and a third of the body, then silence.
             let partly = |full: Vec<u8>| Answer::Stall(full[..full.len() / 3].to_vec());
             let manifest = http_200("application/vnd.oci.image.manifest.v1+json", &manifest);
@@ -331,7 +331,7 @@ fn a_bad_blob_among_parallel_downloads_is_refused_and_nothing_is_kept() {
     let (manifest, config) = image_documents(&refs);
     let digests: Vec<String> = layers.iter().map(|l| Digest::of(l).to_string()).collect();
     let served = layers.clone();
-    let port = fake_registry(move |path| {
+    let port = fake_registry(move |path, _| {
         if path.contains("/manifests/") {
             return Answer::Bytes(http_200(
                 "application/vnd.oci.image.manifest.v1+json",
@@ -446,4 +446,118 @@ fn zstd_layers_made_by_the_zstd_tool_are_applied() {
         .extract(&outcome.info.id, &again, true, false)
         .unwrap();
     assert_eq!(snapshot(&again), snapshot(&rootfs));
+}
+
+/// The value of a request header (names are matched without case).
+fn request_header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|line| {
+        let (n, v) = line.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// A registry that wants bearer tokens from a token service that wants a password: rkt asks
+/// the realm of the 401 challenge for a token with the auth.d credentials as Basic (scope
+/// and service passed on), then sends only the token to the registry. Without credentials
+/// the token service refuses and the error says to add them; with wrong ones, that they were
+/// refused, without printing the password.
+#[test]
+fn a_bearer_token_is_requested_with_the_credentials_from_auth_d() {
+    use base64::Engine as _;
+    use std::sync::{Arc, Mutex, OnceLock};
+    let blob = tar_with("hello", b"from behind a token\n");
+    let (manifest, config) = image_documents(&[(&blob, TAR)]);
+    let (blob_digest, config_digest) = (
+        Digest::of(&blob).to_string(),
+        Digest::of(&config).to_string(),
+    );
+    let good = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("dave:tok-pw")
+    );
+    let own_port = Arc::new(OnceLock::<u16>::new());
+    let token_requests = Arc::new(Mutex::new(Vec::<(String, Option<String>)>::new()));
+    let registry_auth = Arc::new(Mutex::new(Vec::<Option<String>>::new()));
+    let (port_seen, tokens_seen, auth_seen, wanted) = (
+        own_port.clone(),
+        token_requests.clone(),
+        registry_auth.clone(),
+        good.clone(),
+    );
+    let port = fake_registry(move |path, head| {
+        let auth = request_header(head, "authorization").map(str::to_owned);
+        if path.starts_with("/token") {
+            tokens_seen
+                .lock()
+                .unwrap()
+                .push((path.to_owned(), auth.clone()));
+            return match auth.as_deref() == Some(wanted.as_str()) {
+                true => Answer::Bytes(http_200("application/json", br#"{"token":"T0K3N"}"#)),
+                false => Answer::Bytes(
+                    b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        .to_vec(),
+                ),
+            };
+        }
+        auth_seen.lock().unwrap().push(auth.clone());
+        if auth.as_deref() != Some("Bearer T0K3N") {
+            let port = port_seen.get().copied().unwrap_or(0);
+            return Answer::Bytes(format!(
+                "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"fake\",scope=\"repository:private/app:pull\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            ).into_bytes());
+        }
+        if path.contains("/manifests/") {
+            Answer::Bytes(http_200(
+                "application/vnd.oci.image.manifest.v1+json",
+                &manifest,
+            ))
+        } else if path.ends_with(&config_digest) {
+            Answer::Bytes(http_200("application/octet-stream", &config))
+        } else if path.ends_with(&blob_digest) {
+            Answer::Bytes(http_200("application/octet-stream", &blob))
+        } else {
+            Answer::Bytes(http_200("application/json", b"{}"))
+        }
+    });
+    own_port.set(port).unwrap();
+    let host = format!("127.0.0.1:{port}");
+    let source = OciSource::Registry(Reference::parse(&format!("{host}/private/app:1")).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let store_dir = dir.path().join("store");
+    let store = Store::open(&store_dir).unwrap();
+    let before = store_files(&store_dir);
+
+    let err = store
+        .import_oci_with(&source, &options())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("auth.d"), "no credentials: {err}");
+    let mut opts = options();
+    opts.auth = auth_dir(&dir.path().join("wrong"), &host, "dave", "bad-pw");
+    let err = store
+        .import_oci_with(&source, &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("refused") && err.contains("dave"), "{err}");
+    assert!(!err.contains("bad-pw"), "password printed: {err}");
+    assert_eq!(store_files(&store_dir), before, "store unchanged");
+
+    opts.auth = auth_dir(&dir.path().join("right"), &host, "dave", "tok-pw");
+    let outcome = store.import_oci_with(&source, &opts).unwrap();
+    let rootfs = store.rootfs(&outcome.info.id).unwrap();
+    assert_eq!(
+        fs::read_to_string(rootfs.join("hello")).unwrap(),
+        "from behind a token\n"
+    );
+    let tokens = token_requests.lock().unwrap();
+    let (path, auth) = tokens.last().unwrap();
+    assert_eq!(auth.as_deref(), Some(good.as_str()));
+    assert!(
+        path.contains("service=fake") && path.contains("scope=repository%3Aprivate%2Fapp%3Apull"),
+        "{path}"
+    );
+    // The registry itself never saw the password: only no header, or the token.
+    for auth in registry_auth.lock().unwrap().iter().flatten() {
+        assert_eq!(auth, "Bearer T0K3N");
+    }
 }
