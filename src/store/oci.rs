@@ -27,7 +27,8 @@ use sha2::{Digest as _, Sha512};
 
 use super::error::IoContext;
 use super::{
-    ImageInfo, ImageRecord, Staging, Store, StoreError, create_new, now, sync_dir, write_new,
+    CountingReader, ImageInfo, ImageRecord, Staging, Store, StoreError, create_new, now, sync_dir,
+    write_new,
 };
 use crate::aci::Extractor;
 use crate::http::HttpPolicy;
@@ -35,7 +36,8 @@ use crate::lock::{FileLock, LockKind};
 use crate::oci::{self, Digest, OciSource, VerifyingReader};
 use crate::schema::ImageId;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 
 /// How many layers decode at once (the one being unpacked and those after it), and how many
@@ -302,6 +304,33 @@ impl Store {
     /// rkt rendered its tree store at `prepare`. The tree is made under `tmp/` and renamed
     /// into place, under the image's lock, so a second caller waits and then uses it.
     pub fn rootfs(&self, id: &ImageId) -> Result<PathBuf, StoreError> {
+        self.rootfs_with_progress(id, &Arc::default())
+    }
+
+    /// The bytes of stored layers a first [`Store::rootfs`] of this image would read, or
+    /// `None` when its tree is there already (or it is an ACI, always rendered at import):
+    /// for a progress display.
+    pub fn unrendered_size(&self, id: &ImageId) -> Result<Option<u64>, StoreError> {
+        if self.rootfs_path(id).exists() {
+            return Ok(None);
+        }
+        let Some(oci) = self.info(id)?.record.oci else {
+            return Ok(None);
+        };
+        let sizes: std::collections::BTreeMap<String, u64> = self
+            .layers()?
+            .into_iter()
+            .map(|(d, size)| (d.to_string(), size))
+            .collect();
+        Ok(Some(oci.layers.iter().filter_map(|l| sizes.get(l)).sum()))
+    }
+
+    /// [`Store::rootfs`], adding the bytes of stored layers read to `progress` as it goes.
+    pub fn rootfs_with_progress(
+        &self,
+        id: &ImageId,
+        progress: &Arc<AtomicU64>,
+    ) -> Result<PathBuf, StoreError> {
         let rootfs = self.rootfs_path(id);
         if rootfs.exists() {
             return Ok(rootfs);
@@ -321,7 +350,7 @@ impl Store {
         }
         self.remove_stale_temp_dirs();
         let staging = Staging::create(&self.cas.join("tmp"))?;
-        let result = self.render_oci_rootfs(&staging, id, info.record);
+        let result = self.render_oci_rootfs(&staging, id, info.record, progress);
         staging.discard();
         result.map(|()| rootfs)
     }
@@ -331,10 +360,11 @@ impl Store {
         staging: &Staging,
         id: &ImageId,
         mut record: ImageRecord,
+        progress: &Arc<AtomicU64>,
     ) -> Result<(), StoreError> {
         let tree = staging.path.join("rootfs");
         fs::create_dir(&tree).ctx("creating", &tree)?;
-        let (tar_size, file_bytes) = self.apply_oci_layers(id, &tree)?;
+        let (tar_size, file_bytes) = self.apply_oci_layers(id, &tree, progress)?;
         rustix::fs::syncfs(staging.lock.file()).ctx("syncing", &tree)?;
         let rootfs = self.rootfs_path(id);
         fs::rename(&tree, &rootfs).ctx("storing", &rootfs)?;
@@ -356,7 +386,12 @@ impl Store {
     /// directory), each checked against its digest while it is read. A few layers decode
     /// ahead on their own threads, so the next inflates while this one's files are written.
     /// Returns the size of the layers' tars and the bytes of file content written.
-    fn apply_oci_layers(&self, id: &ImageId, rootfs: &Path) -> Result<(u64, u64), StoreError> {
+    fn apply_oci_layers(
+        &self,
+        id: &ImageId,
+        rootfs: &Path,
+        progress: &Arc<AtomicU64>,
+    ) -> Result<(u64, u64), StoreError> {
         let manifest = self.oci_manifest(id)?;
         let _layers = self.layers_lock(LockKind::Shared)?;
         let mut extractor = Extractor::for_layers(rootfs).map_err(StoreError::Aci)?;
@@ -380,6 +415,10 @@ impl Store {
                             });
                         }
                         Err(e) => return Err(e).ctx("opening", &path),
+                    };
+                    let blob = CountingReader {
+                        inner: blob,
+                        read: progress.clone(),
                     };
                     pending.push_back(oci::Decoding::start(
                         scope,
@@ -441,7 +480,7 @@ impl Store {
     /// Renders an OCI image's root filesystem again into `rootfs` (an existing empty
     /// directory) from its stored layers, each checked against its digest.
     pub(super) fn extract_oci(&self, id: &ImageId, rootfs: &Path) -> Result<(), StoreError> {
-        self.apply_oci_layers(id, rootfs).map(drop)
+        self.apply_oci_layers(id, rootfs, &Arc::default()).map(drop)
     }
 
     /// Checks an OCI image's manifest against its ID and every layer against its digest.

@@ -81,6 +81,7 @@ pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
     let mut apps = Vec::new();
     for (i, image) in spec.images.iter().enumerate() {
         let id = resolve_image(global, &store, image, spec.pull_policy.into())?;
+        unpack_with_progress(&store, &id)?;
         let mut overrides = spec.app_overrides.get(i).cloned().unwrap_or_default();
         if spec.inherit_env {
             overrides.base_environment = std::env::vars().collect();
@@ -100,6 +101,21 @@ pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
             .with_context(|| format!("writing {}", file.display()))?;
     }
     Ok(pod)
+}
+
+/// Renders an OCI image's tree at its first use (it is only stored at fetch), with a progress
+/// line on a terminal: a big image takes a while. Anything else is a no-op.
+fn unpack_with_progress(store: &Store, id: &rkt::schema::ImageId) -> Result<()> {
+    let Some(total) = store.unrendered_size(id)? else {
+        return Ok(());
+    };
+    let label = store.info(id)?.record.name;
+    let read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let _bar = crate::progress::Progress::start(format!("unpacking {label}"), read.clone(), total);
+    store
+        .rootfs_with_progress(id, &read)
+        .with_context(|| format!("unpacking {label}"))?;
+    Ok(())
 }
 
 /// `--pod-manifest FILE`: the pod as written, with only the pod options that a manifest
