@@ -406,16 +406,7 @@ impl Store {
             for (i, layer) in layers.iter().enumerate() {
                 for ahead in i + pending.len()..layers.len().min(i + DECODE_AHEAD) {
                     let next = &layers[ahead];
-                    let path = self.layer_path(&next.digest);
-                    let blob = match File::open(&path) {
-                        Ok(file) => file,
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                            return Err(StoreError::LayerMissing {
-                                digest: next.digest.to_string(),
-                            });
-                        }
-                        Err(e) => return Err(e).ctx("opening", &path),
-                    };
+                    let blob = self.open_layer(&next.digest)?;
                     let blob = CountingReader {
                         inner: blob,
                         read: progress.clone(),
@@ -438,6 +429,18 @@ impl Store {
         })?;
         let stats = extractor.finish_layers().map_err(StoreError::Aci)?;
         Ok((tar_size, stats.file_bytes))
+    }
+
+    /// Opens a stored layer blob; a missing one says to fetch the image again.
+    fn open_layer(&self, digest: &Digest) -> Result<File, StoreError> {
+        let path = self.layer_path(digest);
+        match File::open(&path) {
+            Ok(file) => Ok(file),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StoreError::LayerMissing {
+                digest: digest.to_string(),
+            }),
+            Err(e) => Err(e).ctx("opening", &path),
+        }
     }
 
     /// A stored layer that no longer matches its digest is removed (the next fetch gets it
@@ -487,8 +490,7 @@ impl Store {
     pub(super) fn verify_oci(&self, id: &ImageId) -> Result<(), StoreError> {
         let manifest = self.oci_manifest(id)?;
         for layer in &manifest.layers {
-            let path = self.layer_path(&layer.digest);
-            let file = File::open(&path).ctx("opening", &path)?;
+            let file = self.open_layer(&layer.digest)?;
             VerifyingReader::new(io::BufReader::new(file), layer.size).finish(
                 &layer.digest,
                 layer.size,

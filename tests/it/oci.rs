@@ -383,6 +383,8 @@ fn a_stored_layer_damaged_on_disk_is_dropped_and_fetched_again() {
         err.contains("is missing") && err.contains("fetch the image again"),
         "{err}"
     );
+    let err = fx.store.verify_blob(&b.info.id).unwrap_err().to_string();
+    assert!(err.contains("is missing"), "image verify: {err}");
     // Fetching the stored image again brings back just the missing layer.
     let again = import(&fx, &other()).unwrap();
     assert!(!again.newly_stored);
