@@ -90,12 +90,42 @@ pub fn nspawn_command(opts: &NspawnOptions<'_>) -> Command {
         // Arguments for the pod's systemd: no boot status lines in stage1's log.
         .arg("--")
         .arg("--show-status=no");
+    // nspawn's own seccomp allow-list costs ~40 ms to compile at every start (measured: pod
+    // systemd exec'd 55–60 ms after nspawn's spawn with it, 16–19 ms without). Every app unit
+    // carries its own filter, applied by the pod's systemd (rkt's default blocklist unless the
+    // image or `--insecure-options=seccomp` say otherwise), and its own capability bounding
+    // set; what runs outside app units is the host's systemd, journald and dbus, from the
+    // host's /usr. This only reaches nspawn: the pod's systemd gets a fresh environment.
+    cmd.env("SYSTEMD_SECCOMP", "0");
     cmd
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nspawn_skips_its_own_seccomp_filter_which_the_app_units_carry() {
+        let cmd = nspawn_command(&NspawnOptions {
+            uuid: "u",
+            stage1_root: Path::new("/pod/stage1/rootfs"),
+            register: true,
+            hostname: "h",
+            private_network: false,
+            netns: None,
+            private_users: false,
+        });
+        let env: Vec<_> = cmd.get_envs().collect();
+        assert!(env.contains(&(
+            std::ffi::OsStr::new("SYSTEMD_SECCOMP"),
+            Some(std::ffi::OsStr::new("0"))
+        )));
+        let args: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
+        assert!(
+            !args.iter().any(|a| a.contains("SYSTEMD_SECCOMP")),
+            "not passed into the pod: {args:?}"
+        );
+    }
 
     #[test]
     fn machine_names_fit_machined() {
