@@ -10,6 +10,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use super::masquerade;
+
 /// Where Debian installs the plugins (`CNI_PATH` overrides).
 pub const CNI_PLUGIN_DIR: &str = "/usr/lib/cni";
 /// The interface the pod sees.
@@ -44,6 +46,8 @@ pub enum CniError {
         network: String,
         reason: String,
     },
+    #[error("masquerading for network {network}: {reason}")]
+    Masquerade { network: String, reason: String },
     #[error("{action} {path}: {source}")]
     Io {
         action: &'static str,
@@ -64,20 +68,23 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> CniEr
 
 /// The network `--net` gives when no file in net.d is named so: like the original rkt's
 /// `default` (ptp + host-local 172.16.28.0/24 with masquerading), with portmap chained for
-/// `--port`.
+/// `--port`. The masquerading is rkt's own (see `masquerade.rs`), asked for by the list-level
+/// key [`MASQUERADE_KEY`] that plugins never see.
 pub const DEFAULT_NETWORK: &str = "default";
 /// The built-in default network's address range.
 pub const DEFAULT_SUBNET: &str = "172.16.28.0/24";
+/// A network list's key naming a subnet that rkt masquerades itself for each pod.
+pub const MASQUERADE_KEY: &str = "rktMasquerade";
 
 /// The built-in [`DEFAULT_NETWORK`]; host-local keeps its leases under `ipam_dir`.
 pub fn default_network(ipam_dir: &Path) -> serde_json::Value {
     serde_json::json!({
         "cniVersion": "0.4.0",
         "name": DEFAULT_NETWORK,
+        MASQUERADE_KEY: DEFAULT_SUBNET,
         "plugins": [
             {
                 "type": "ptp",
-                "ipMasq": true,
                 "ipam": {
                     "type": "host-local",
                     "subnet": DEFAULT_SUBNET,
@@ -241,6 +248,9 @@ pub struct PodNetStatus {
     /// The chain's final ADD result (a list's DEL gets it as `prevResult`).
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub result: serde_json::Value,
+    /// The subnet rkt masquerades the pod's addresses out of (its rules go with the pod).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub masquerade: Option<String>,
 }
 
 impl PodNetStatus {
@@ -291,7 +301,7 @@ pub fn setup_pod_network(
         });
     }
     let result = add_chain(&plugin_path(), conf, ports, uuid, &netns)?;
-    let ips = result["ips"]
+    let ips: Vec<String> = result["ips"]
         .as_array()
         .map(|ips| {
             ips.iter()
@@ -303,13 +313,22 @@ pub fn setup_pod_network(
         .as_array()
         .and_then(|ips| ips.iter().find_map(|ip| ip["gateway"].as_str()))
         .map(str::to_owned);
+    let name = conf["name"].as_str().unwrap_or_default().to_owned();
+    let masquerade = conf[MASQUERADE_KEY].as_str().map(str::to_owned);
+    if let Some(subnet) = &masquerade
+        && let Err(e) = masquerade::add(&name, uuid, subnet, &ips)
+    {
+        let _ = del_chain(&plugin_path(), conf, &result, ports, uuid, &netns);
+        return Err(e);
+    }
     let status = PodNetStatus {
-        name: conf["name"].as_str().unwrap_or_default().to_owned(),
+        name,
         ips,
         conf: conf.clone(),
         gateway,
         ports: ports.to_vec(),
         result,
+        masquerade,
     };
     let path = pod_dir.join(NET_STATUS_FILE);
     let json = serde_json::to_vec_pretty(&status).expect("status serializes");
@@ -328,6 +347,9 @@ pub fn teardown_pod_network(pod_dir: &Path, uuid: &str) -> Result<(), CniError> 
     let Some(status) = read_pod_network(pod_dir) else {
         return Ok(());
     };
+    if let Some(subnet) = &status.masquerade {
+        masquerade::remove(&status.name, uuid, subnet, &status.ips)?;
+    }
     del_chain(
         &plugin_path(),
         &status.conf,
@@ -408,6 +430,7 @@ pub fn check_plugins(conf: &serde_json::Value) -> Result<(), CniError> {
         }
         needs_iptables |= name == "portmap" || plugin["ipMasq"] == true;
     }
+    needs_iptables |= conf.get(MASQUERADE_KEY).is_some();
     let sbin = "/usr/sbin:/sbin:/usr/bin:/bin";
     if needs_iptables && !found(sbin, "iptables") {
         return Err(CniError::Missing {
@@ -532,6 +555,14 @@ mod tests {
         assert_eq!(plugins[0]["ipam"]["dataDir"], ipam.to_str().unwrap());
         assert!(plugins.iter().all(|p| p["name"] == "default"));
         assert!(forwards_ports(&builtin));
+        // rkt masquerades the subnet itself; the key stays out of what plugins are given.
+        assert_eq!(builtin[MASQUERADE_KEY], DEFAULT_SUBNET);
+        assert!(plugins[0].get("ipMasq").is_none());
+        assert!(
+            plugins
+                .iter()
+                .all(|p| plugin_input(p, None, &[]).get(MASQUERADE_KEY).is_none())
+        );
 
         fs::create_dir_all(dir.path().join("net.d")).unwrap();
         fs::write(
@@ -707,6 +738,7 @@ fi
             gateway: None,
             ports: Vec::new(),
             result: serde_json::Value::Null,
+            masquerade: None,
         };
         assert_eq!(status.summary(), "n:ip4=10.1.0.2,ip6=fd00::2");
     }

@@ -55,6 +55,7 @@ mod tests {
             gateway: gateway.map(str::to_owned),
             ports: Vec::new(),
             result: serde_json::Value::Null,
+            masquerade: None,
         }
     }
 

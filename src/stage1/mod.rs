@@ -8,6 +8,7 @@ mod cni;
 mod console;
 mod error;
 mod etc;
+mod masquerade;
 mod mds;
 mod notify;
 mod nspawn;

@@ -156,6 +156,20 @@ fn port_forward_on_the_default_network_reaches_the_app(ctx: &Ctx) -> TestResult 
         check(nat_mentions(&uuid)?, || {
             "no NAT rules name the running pod: this test proves nothing".into()
         })?;
+        // rkt's own masquerading of the default network: one rule for the pod's address.
+        let masquerade = format!("-A POSTROUTING -s {ip}/32 ! -d 172.16.28.0/24");
+        let masquerades = || {
+            t.ctx
+                .systemd
+                .ok(&["iptables", "-t", "nat", "-S"])
+                .map(|nat| {
+                    nat.lines()
+                        .any(|l| l.starts_with(&masquerade) && l.ends_with("-j MASQUERADE"))
+                })
+        };
+        check(masquerades()?, || {
+            format!("no masquerading rule for {ip} while the pod runs")
+        })?;
 
         let answered = answer(&format!("127.0.0.1:{HOST_PORT}"))?;
         check(answered == "hello-through-port\n", || {
@@ -175,6 +189,9 @@ fn port_forward_on_the_default_network_reaches_the_app(ctx: &Ctx) -> TestResult 
         })?;
         check(!nat_mentions(&uuid)?, || {
             format!("NAT rules for pod {uuid} are left after it stopped")
+        })?;
+        check(!masquerades()?, || {
+            format!("the masquerading rule for {ip} is left after the pod stopped")
         })?;
         check(answer(&format!("127.0.0.1:{HOST_PORT}")).is_err(), || {
             "the port still answers after the pod stopped".into()
