@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -248,52 +249,52 @@ fn run_pod(
         drop(runs);
         return run_mutable_pod(pod, &bus, &mut nspawn, stop);
     }
-    // Each app thread says when it is ready and when it is done, so the pod is ready once
-    // every app is, and ends as soon as the last app does.
-    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    // Each app thread says when it is ready and how it ended, so the pod is ready once every
+    // app is, and ends as soon as the last app does. (The status comes with the message: a
+    // thread's own end could lag behind it, and waiting on that cost up to a poll period.)
+    let (event_tx, event_rx) = std::sync::mpsc::channel::<AppEvent>();
     let ready = Arc::new(AtomicUsize::new(0));
-    let handles: Vec<_> = runs
-        .into_iter()
-        .zip(notify)
-        .map(|((name, bus, mut run), notify)| {
-            let done = done_tx.clone();
-            let machine = machine.clone();
-            let ready = ready.clone();
-            let pod_dir = pod.path.clone();
-            thread::spawn(move || {
-                if notify && let Err(e) = run.wait_active() {
-                    eprintln!("rkt-stage1: app {name}: waiting for READY=1: {e}");
+    let app_count = runs.len();
+    for (index, ((name, bus, mut run), notify)) in runs.into_iter().zip(notify).enumerate() {
+        let events = event_tx.clone();
+        let machine = machine.clone();
+        let ready = ready.clone();
+        let pod_dir = pod.path.clone();
+        thread::spawn(move || {
+            if notify && let Err(e) = run.wait_active() {
+                eprintln!("rkt-stage1: app {name}: waiting for READY=1: {e}");
+            }
+            // An app that ended before it was ready does not hold the pod back either.
+            ready.fetch_add(1, Ordering::Relaxed);
+            let _ = events.send(AppEvent::Ready);
+            let status = match run.wait() {
+                Ok(Some(exit)) => exit.shell_status(),
+                Ok(None) => {
+                    eprintln!(
+                        "rkt-stage1: app {name} did not run; see journalctl -M {machine} -u {name}.service"
+                    );
+                    EXIT_FAILURE as i32
                 }
-                // An app that ended before it was ready does not hold the pod back either.
-                ready.fetch_add(1, Ordering::Relaxed);
-                let _ = done.send(());
-                let status = match run.wait() {
-                    Ok(Some(exit)) => exit.shell_status(),
-                    Ok(None) => {
-                        eprintln!(
-                            "rkt-stage1: app {name} did not run; see journalctl -M {machine} -u {name}.service"
-                        );
-                        EXIT_FAILURE as i32
-                    }
-                    Err(e) => {
-                        eprintln!("rkt-stage1: app {name}: {e}");
-                        EXIT_FAILURE as i32
-                    }
-                };
-                drop(bus);
-                // At once, for `rkt app status` while the other apps run (rewritten below).
-                if let Err(e) = s1::write_app_status(&pod_dir, &name, status) {
+                Err(e) => {
                     eprintln!("rkt-stage1: app {name}: {e}");
+                    EXIT_FAILURE as i32
                 }
-                let _ = done.send(());
-                status
-            })
-        })
-        .collect();
+            };
+            drop(bus);
+            // At once, for `rkt app status` while the other apps run (rewritten below).
+            if let Err(e) = s1::write_app_status(&pod_dir, &name, status) {
+                eprintln!("rkt-stage1: app {name}: {e}");
+            }
+            let _ = events.send(AppEvent::Ended(index, status));
+        });
+    }
+    // Only the threads hold senders now: if one died without a word, the channel says so.
+    drop(event_tx);
+    let mut statuses: Vec<Option<i32>> = vec![None; app_count];
     let mut told_ready = false;
     // Wait for the apps, or for a request to stop the pod.
-    while !handles.iter().all(|h| h.is_finished()) {
-        if !told_ready && ready.load(Ordering::Relaxed) == handles.len() {
+    while statuses.iter().any(Option::is_none) {
+        if !told_ready && ready.load(Ordering::Relaxed) == app_count {
             // The pod's unit becomes active: `rkt run` (and a Type=notify unit running it) go on.
             notify_systemd("READY=1");
             told_ready = true;
@@ -318,7 +319,11 @@ fn run_pod(
             break;
         }
         // Wakes at once when an app ends; otherwise looks at the stop flag now and then.
-        let _ = done_rx.recv_timeout(Duration::from_millis(50));
+        match event_rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(AppEvent::Ended(index, status)) => statuses[index] = Some(status),
+            Ok(AppEvent::Ready) | Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
     }
     if !told_ready {
         // Apps that ended before this loop saw them ready (a quick one, like /bin/true): the
@@ -327,19 +332,33 @@ fn run_pod(
         notify_systemd("READY=1");
     }
     let mut first_failure = 0u8;
-    for (app, handle) in apps.iter().zip(handles) {
-        let status = if handle.is_finished() {
-            handle.join().unwrap_or(EXIT_FAILURE as i32)
-        } else {
-            EXIT_FAILURE as i32
-        };
+    for (app, status) in apps.iter().zip(statuses) {
+        let status = status.unwrap_or(EXIT_FAILURE as i32);
         s1::write_app_status(&pod.path, app.name.as_str(), status)?;
         if first_failure == 0 && status != 0 {
             first_failure = u8::try_from(status).unwrap_or(EXIT_FAILURE);
         }
     }
-    halt_pod(&bus, &mut nspawn);
+    // The apps are done: the pod's network goes while its systemd halts (neither needs the
+    // other), which takes the CNI DEL (20-40 ms) off the end of a pod with a network. `run`
+    // tries again if this failed.
+    thread::scope(|s| {
+        s.spawn(|| {
+            if let Err(e) = s1::teardown_pod_network(&pod.path, &pod.uuid) {
+                eprintln!("rkt-stage1: {e}");
+            }
+        });
+        halt_pod(&bus, &mut nspawn);
+    });
     Ok(first_failure)
+}
+
+/// What an app's thread tells the pod's main loop.
+enum AppEvent {
+    /// Started (and, for a `Type=notify` app, said READY=1), or ended before that.
+    Ready,
+    /// Ended with this shell status (the index is the app's in the pod manifest).
+    Ended(usize, i32),
 }
 
 /// In a mutable pod, apps are started and stopped by `rkt app` while the pod runs, and their
