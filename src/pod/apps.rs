@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use crate::lock::{FileLock, LockKind};
-use crate::schema::{ImageId, PodManifest, RuntimeApp};
+use crate::schema::{App, ImageId, PodManifest, RuntimeApp};
 use crate::store::Store;
 
 use super::{AppOverrides, MANIFEST_FILE, Pod, PodError, PodState, Pods, write_atomic};
@@ -72,6 +72,19 @@ impl ManifestEdit {
             });
         }
         self.manifest.apps.push(app);
+        Ok(())
+    }
+
+    /// Completes a new app's mounts from its mount points as `rkt prepare` does (a mount
+    /// point no `--mount` fills gets the pod volume of its name, or an empty volume of its
+    /// own, added to the manifest) and checks them against the pod's volumes.
+    pub fn complete_mounts(&mut self, app: &mut RuntimeApp, app_def: &App) -> Result<(), PodError> {
+        super::complete_app_mounts(
+            &app.name,
+            app_def,
+            &mut app.mounts,
+            &mut self.manifest.volumes,
+        )?;
         Ok(())
     }
 

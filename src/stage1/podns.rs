@@ -54,8 +54,8 @@ pub(crate) fn mounted_here(path: &Path) -> bool {
     mount_points(Path::new("/proc/self/mountinfo")).contains(&path)
 }
 
-/// Attaches a copy of the host's mount at `on_host` at `path_in_pod` inside the pod (an
-/// existing directory there).
+/// Attaches a copy of the host's mount at `on_host`, with the mounts below it (an app's
+/// volumes), at `path_in_pod` inside the pod (an existing directory there).
 pub(crate) fn clone_mount_into_pod(
     leader: u32,
     on_host: &Path,
@@ -64,7 +64,9 @@ pub(crate) fn clone_mount_into_pod(
     let tree = rustix::mount::open_tree(
         rustix::fs::CWD,
         on_host,
-        OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+        OpenTreeFlags::OPEN_TREE_CLONE
+            | OpenTreeFlags::OPEN_TREE_CLOEXEC
+            | OpenTreeFlags::AT_RECURSIVE,
     )?;
     in_pod_mount_namespace(leader, || {
         rustix::mount::move_mount(

@@ -27,20 +27,17 @@ pub fn run(global: &GlobalArgs, command: AppCommand) -> Result<()> {
 /// Adds the app to the manifest with its root ready (mounted where the pod sees it), not
 /// started. On any error the pod is left as it was: no mount, no manifest change.
 fn add(global: &GlobalArgs, args: &AppAddArgs) -> Result<()> {
-    if !args.app_overrides.mounts.is_empty() {
-        // Volumes are bound into app roots before the pod starts; not into a running one yet.
-        bail!(
-            "--mount is not supported by `rkt app add` yet; give the pod's apps their volumes at `rkt run`"
-        );
-    }
     let pods = Pods::open(&global.dir)?;
     let pod = pods.find(&args.uuid)?;
     // A pod that cannot take apps is refused before anything is fetched.
     drop(pods.edit_running_manifest(&pod)?);
     let store = Store::open(&global.dir)?;
     let id = resolve_image(global, &store, &args.image, args.pull_policy.into())?;
-    let app = pods.new_app(&store, &id, &args.app_overrides)?;
+    let mut app = pods.new_app(&store, &id, &args.app_overrides)?;
+    let app_def = effective_app(&store, &app)?;
     let mut edit = pods.edit_running_manifest(&pod)?;
+    // --mount names the pod's volumes; the image's mount points get theirs as at `rkt run`.
+    edit.complete_mounts(&mut app, &app_def)?;
     edit.add(app.clone())?;
     let options = pod.options()?;
     let leader = leader(&pod)?;
@@ -49,9 +46,13 @@ fn add(global: &GlobalArgs, args: &AppAddArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| rkt::pod::default_hostname(&pod.uuid));
     let name = app.name.as_str();
+    let volumes = edit.manifest.volumes.clone();
     let ready = s1::make_app_root(&store, &pod.path, &app, &options, &hostname)
         .map_err(anyhow::Error::from)
-        .and_then(|_| Ok(s1::plan_pod_app(&store, &pod.path, &app, &options)?))
+        .and_then(|root| {
+            s1::mount_app_volumes(&pod.path, &root, &app, &app_def, &volumes)?;
+            Ok(s1::plan_pod_app(&store, &pod.path, &app, &options)?)
+        })
         .and_then(|plan| {
             s1::expose_app_root(&pod.path, leader, name)?;
             // The pod's systemd looks User=/Group= up in the pod's own /etc.
@@ -73,6 +74,22 @@ fn add(global: &GlobalArgs, args: &AppAddArgs) -> Result<()> {
     }
     println!("{name}");
     Ok(())
+}
+
+/// The app as it runs: the pod manifest's own definition, else its image's.
+fn effective_app(store: &Store, app: &rkt::schema::RuntimeApp) -> Result<rkt::schema::App> {
+    if let Some(def) = &app.app {
+        return Ok(def.clone());
+    }
+    let image = app
+        .image
+        .id
+        .as_ref()
+        .context("the pod manifest's app has no image ID")?;
+    store
+        .manifest(image)?
+        .app
+        .with_context(|| format!("image of app {} has no app to run", app.name))
 }
 
 /// Starts the app's unit in the pod; returns once systemd has taken the start.
@@ -97,6 +114,9 @@ fn start(global: &GlobalArgs, args: &AppArgs) -> Result<()> {
     let store = Store::open(&global.dir)?;
     let options = pod.options()?;
     let mut plan = s1::plan_pod_app(&store, &pod.path, &app, &options)?;
+    // Its volumes stay writable under --readonly-rootfs, as for the pod's first apps.
+    plan.writable_paths =
+        s1::writable_volume_targets(&app, &effective_app(&store, &app)?, &edit.manifest.volumes);
     // As stage1 does for the pod's first apps: the metadata service's URL, and readiness.
     let network = s1::read_pod_network(&pod.path);
     if let Some(url) = s1::metadata_url(&pod.path, options.net, network.as_ref())? {

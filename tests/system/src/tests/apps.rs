@@ -21,6 +21,10 @@ pub(crate) const TESTS: &[(&str, super::Test)] = &[
         "app_commands_refuse_what_they_cannot_do",
         app_commands_refuse_what_they_cannot_do,
     ),
+    (
+        "an_app_added_with_mount_uses_the_pods_volume",
+        an_app_added_with_mount_uses_the_pods_volume,
+    ),
 ];
 
 /// The pod's mount table (as the pod's PID 1 sees it).
@@ -432,6 +436,96 @@ fn app_status_in_a_pod_that_is_not_mutable(ctx: &Ctx) -> TestResult {
         check(code == Some(4), || {
             format!("rkt run exited {code:?}, want 4")
         })?;
+        t.gc_leaves_nothing(&uuid)
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+/// `rkt app add --mount volume=NAME,target=PATH`: the added app sees the pod's host volume
+/// (reads what the host put there, writes what the host then reads), also under
+/// `--readonly-rootfs`; an unknown volume is refused with the pod left as it was; `app rm`
+/// unmounts the volume with the app's root, in the pod and on the host.
+fn an_app_added_with_mount_uses_the_pods_volume(ctx: &Ctx) -> TestResult {
+    let t = PodTest::new(ctx)?;
+    let shared = format!("{}/shared", t.dir);
+    t.ctx.systemd.ok(&["mkdir", "-p", &shared])?;
+    t.ctx
+        .systemd
+        .ok(&["sh", "-c", &format!("echo from-the-host > {shared}/seed")])?;
+    let volume = format!("--volume=data,kind=host,source={shared}");
+    let (mut child, uuid, machine) = t.spawn_sleeper_with(&["--mutable", &volume])?;
+    let result = (|| {
+        let image = t.image("inspect");
+        let before = t.ok(&["cat-manifest", &uuid])?;
+        refused(
+            &t,
+            &[
+                "app",
+                "add",
+                &uuid,
+                &image,
+                "--name=lost",
+                "--mount=volume=nope,target=/data",
+            ],
+            "nope",
+        )?;
+        check(t.ok(&["cat-manifest", &uuid])? == before, || {
+            "a refused app add changed the manifest".into()
+        })?;
+
+        t.ok(&[
+            "app",
+            "add",
+            &uuid,
+            &image,
+            "--name=writer",
+            "--readonly-rootfs=true",
+            "--mount=volume=data,target=/data",
+            "--",
+            "--read-file",
+            "/data/seed",
+            "--write-file",
+            "/data/out",
+            "from-the-added-app",
+        ])?;
+        let mounts = pod_mounts(&t, &uuid)?;
+        check(mounts.contains(" /opt/stage2/writer/rootfs/data "), || {
+            format!("the added app's volume is not mounted in the pod: {mounts}")
+        })?;
+        t.ok(&["app", "start", &uuid, "--app=writer"])?;
+        let status = || {
+            t.ok(&["app", "status", &uuid, "--app=writer"])
+                .unwrap_or_else(|e| e)
+        };
+        check(wait_for(30, || status().contains("state=exited")), || {
+            format!("the added app never exited: {}", status())
+        })?;
+        let journal = t.journal(&["-M", &machine, "-t", "writer"]);
+        check(journal.contains("file:/data/seed=from-the-host"), || {
+            format!("the added app did not read the volume: {journal}")
+        })?;
+        check(status().contains("exit-code=0"), || {
+            format!("the added app failed: {}\n{journal}", status())
+        })?;
+        let written = t.ctx.systemd.ok(&["cat", &format!("{shared}/out")])?;
+        check(written == "from-the-added-app", || {
+            format!("the host reads {written:?} from the volume")
+        })?;
+
+        t.ok(&["app", "rm", &uuid, "--app=writer"])?;
+        let in_pod = pod_mounts(&t, &uuid)?;
+        let on_host = host_mounts(&t)?;
+        check(
+            !in_pod.contains("/opt/stage2/writer/") && !on_host.contains("/opt/stage2/writer/"),
+            || format!("a removed app's volume is still mounted: pod {in_pod}\nhost {on_host}"),
+        )?;
+        t.ok(&["stop", &uuid])?;
+        check(
+            wait_for(30, || matches!(child.try_wait(), Ok(Some(_)))),
+            || "rkt run did not return after rkt stop".into(),
+        )?;
         t.gc_leaves_nothing(&uuid)
     })();
     let _ = child.kill();
