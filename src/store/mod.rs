@@ -68,9 +68,11 @@ pub struct ImageInfo {
 }
 
 impl ImageInfo {
-    /// Space the image takes in the store: the kept ACI and the rendered tree.
+    /// Space the image takes in the store: the kept ACI or the OCI layers, and the rendered
+    /// tree (none yet for an OCI image not used so far).
     pub fn disk_size(&self) -> u64 {
-        self.record.blob_size + self.record.rootfs_size
+        let layers = self.record.oci.as_ref().map_or(0, |o| o.layers_size);
+        self.record.blob_size + layers + self.record.rootfs_size
     }
 }
 

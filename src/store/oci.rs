@@ -56,6 +56,10 @@ pub struct OciRecord {
     pub config_digest: String,
     /// Layer digests, lowest first.
     pub layers: Vec<String>,
+    /// The layers' compressed sizes summed: what `rkt image list` shows before the image is
+    /// rendered. Shared layers count in every image that lists them, as in `podman images`.
+    #[serde(default)]
+    pub layers_size: u64,
 }
 
 /// The outcome of [`Store::import_oci`].
@@ -199,6 +203,7 @@ impl Store {
                     .iter()
                     .map(|l| l.digest.to_string())
                     .collect(),
+                layers_size: image.manifest.layers.iter().map(|l| l.size).sum(),
             }),
         };
         write_new(&dir.join("manifest"), &manifest_bytes)?;

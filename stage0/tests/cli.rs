@@ -349,13 +349,23 @@ fn oci_images_are_unpacked_at_first_use_and_hostile_layers_refused_then() {
     let id = rkt.ok(&["fetch", path(&good)]).trim().to_owned();
     let tree = rkt.dir().join("cas/images").join(&id).join("rootfs");
     assert!(!tree.exists(), "fetch stores layers only");
+    let size = || {
+        let list: serde_json::Value =
+            serde_json::from_str(&rkt.ok(&["image", "list", "--format=json"])).unwrap();
+        assert_eq!(list[0]["id"], id.as_str(), "{list}");
+        list[0]["size"].as_u64().unwrap()
+    };
+    // Before its first use, the image's size is its stored layer's.
+    let layers: Vec<_> = fs::read_dir(rkt.dir().join("cas/layers"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .collect();
+    assert_eq!(layers.len(), 1);
+    assert_eq!(size(), layers[0]);
     rkt.ok(&["prepare", "--net=none", &id]);
     assert!(tree.join("bin/app").is_file(), "prepare renders the tree");
-    // Its size is known once it is rendered.
-    let list: serde_json::Value =
-        serde_json::from_str(&rkt.ok(&["image", "list", "--format=json"])).unwrap();
-    assert_eq!(list[0]["id"], id.as_str(), "{list}");
-    assert_eq!(list[0]["size"], 10, "{list}");
+    // Rendered, the tree's 10 bytes are added.
+    assert_eq!(size(), layers[0] + 10);
 
     let outside = rkt.tmp.path().join("outside");
     fs::create_dir(&outside).unwrap();
