@@ -1,7 +1,8 @@
 //! `rkt fetch` with credentials from `--local-config`/auth.d, through the real binary: nginx
 //! over HTTPS with `auth_basic` (an `auth` file, type basic) and Debian's docker-registry
-//! with htpasswd auth (a `dockerAuth` file). Needs root, nginx, openssl, htpasswd,
-//! docker-registry, skopeo and umoci; a test prints "skipped: <why>" when one is missing.
+//! with htpasswd auth or with bearer-token auth (a `dockerAuth` file; nginx hands out the
+//! registry's signed token). Needs root, nginx, openssl, htpasswd, docker-registry, skopeo and
+//! umoci; a test prints "skipped: <why>" when one is missing.
 
 #[path = "../../tests/common/aci.rs"]
 mod aci;
@@ -204,20 +205,16 @@ fn run(cmd: &str, args: &[&str]) {
     );
 }
 
-#[test]
-fn registry_with_htpasswd_needs_a_docker_auth_file() {
-    or_skip!(need(&["htpasswd", "docker-registry", "skopeo", "umoci"]));
-    let world = World::new();
-    let users = world.path("htpasswd");
-    htpasswd(&users, "carol", "reg-pw");
+/// Starts Debian's registry on 127.0.0.1 with the `auth:` section `auth` (YAML, indented
+/// two spaces) and waits until it listens; returns it and `127.0.0.1:PORT`.
+fn start_registry(world: &World, auth: &str) -> (Registry, String) {
     let port = free_port().unwrap();
     let config = world.path("registry.yml");
     fs::write(
         &config,
         format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: rkt\n    path: {}\n",
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n{auth}",
             world.path("registry").display(),
-            users.display()
         ),
     )
     .unwrap();
@@ -227,14 +224,18 @@ fn registry_with_htpasswd_needs_a_docker_auth_file() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let _registry = Registry(child);
+    let registry = Registry(child);
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "docker-registry did not start");
         thread::sleep(Duration::from_millis(50));
     }
+    (registry, format!("127.0.0.1:{port}"))
+}
 
-    // A one-layer image, pushed with the registry's credentials.
+/// Builds a one-layer image holding `/motd` with umoci and pushes it to
+/// `docker://HOST/private/app:t` with skopeo, as `user:password`.
+fn push_private_image(world: &World, host: &str, creds: &str) {
     let layout = world.path("layout");
     let image = format!("{}:t", layout.display());
     run("umoci", &["init", "--layout", layout.to_str().unwrap()]);
@@ -257,24 +258,28 @@ fn registry_with_htpasswd_needs_a_docker_auth_file() {
         "umoci",
         &["raw", "add-layer", "--image", &image, tar.to_str().unwrap()],
     );
-    let host = format!("127.0.0.1:{port}");
     run(
         "skopeo",
         &[
             "copy",
             "--dest-tls-verify=false",
             "--dest-creds",
-            "carol:reg-pw",
+            creds,
             &format!("oci:{image}"),
             &format!("docker://{host}/private/app:t"),
         ],
     );
+}
+
+/// The same checks for either kind of registry auth: no auth file says where to put one, a
+/// wrong password is refused (and not printed), the right one fetches the image.
+fn fetch_needs_credentials(world: &World, host: &str) {
     let url = format!("docker://{host}/private/app:t");
     let fetch = ["--insecure-options=http", "fetch", url.as_str()];
 
     let err = world.fails(None, &fetch);
     assert!(
-        err.contains("no credentials") && err.contains("etc-rkt/auth.d") && err.contains(&host),
+        err.contains("no credentials") && err.contains("etc-rkt/auth.d") && err.contains(host),
         "{err}"
     );
 
@@ -297,4 +302,129 @@ fn registry_with_htpasswd_needs_a_docker_auth_file() {
         fs::read_to_string(out.join("motd")).unwrap(),
         "from a private registry\n"
     );
+}
+
+#[test]
+fn registry_with_htpasswd_needs_a_docker_auth_file() {
+    or_skip!(need(&["htpasswd", "docker-registry", "skopeo", "umoci"]));
+    let world = World::new();
+    let users = world.path("htpasswd");
+    htpasswd(&users, "carol", "reg-pw");
+    let (_registry, host) = start_registry(
+        &world,
+        &format!(
+            "  htpasswd:\n    realm: rkt\n    path: {}\n",
+            users.display()
+        ),
+    );
+    push_private_image(&world, &host, "carol:reg-pw");
+    fetch_needs_credentials(&world, &host);
+}
+
+/// A JWT the registry's token auth accepts: RS256, signed by `key` with `cert` in `x5c`,
+/// granting pull and push on `private/app` for an hour.
+fn registry_token(dir: &Path, issuer: &str, service: &str) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let key = dir.join("token-key.pem");
+    let cert = dir.join("token-cert.pem");
+    run(
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=rkt test token issuer",
+            "-keyout",
+            key.to_str().unwrap(),
+            "-out",
+            cert.to_str().unwrap(),
+        ],
+    );
+    let der = Command::new("openssl")
+        .args(["x509", "-in", cert.to_str().unwrap(), "-outform", "DER"])
+        .output()
+        .unwrap()
+        .stdout;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let header = serde_json::json!({"typ": "JWT", "alg": "RS256", "x5c": [STANDARD.encode(der)]});
+    let claims = serde_json::json!({
+        "iss": issuer, "sub": "carol", "aud": service, "jti": "rkt-test",
+        "iat": now - 60, "nbf": now - 60, "exp": now + 3600,
+        "access": [{"type": "repository", "name": "private/app", "actions": ["pull", "push"]}],
+    });
+    let signed = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let input = dir.join("token-input");
+    fs::write(&input, &signed).unwrap();
+    let signature = Command::new("openssl")
+        .args(["dgst", "-sha256", "-sign", key.to_str().unwrap()])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(signature.status.success());
+    format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature.stdout))
+}
+
+/// Bearer-token auth end to end with real servers: Debian's registry with `auth: token`
+/// checks a signed JWT, and nginx is its token service, handing that JWT out behind HTTP
+/// Basic. rkt must get the token with the auth.d credentials and present it.
+#[test]
+fn registry_with_token_auth_gets_a_token_with_the_docker_auth_file() {
+    or_skip!(need(&[
+        "htpasswd",
+        "docker-registry",
+        "skopeo",
+        "umoci",
+        "openssl"
+    ]));
+    let world = World::new();
+    let users = world.path("htpasswd");
+    htpasswd(&users, "carol", "reg-pw");
+    let docroot = world.path("token-www");
+    fs::create_dir_all(&docroot).unwrap();
+    let (issuer, service) = ("rkt-test-issuer", "rkt-test-registry");
+    let token = registry_token(&world.path(""), issuer, service);
+    fs::write(
+        docroot.join("token"),
+        serde_json::json!({"token": token, "expires_in": 3600}).to_string(),
+    )
+    .unwrap();
+    let token_server = or_skip!(Nginx::start(NginxConfig::new(&docroot).extra(&format!(
+        "location = /token {{ auth_basic \"rkt\"; auth_basic_user_file {}; default_type application/json; }}",
+        users.display()
+    ))));
+    let (_registry, host) = start_registry(
+        &world,
+        &format!(
+            "  token:\n    realm: {}/token\n    service: {service}\n    issuer: {issuer}\n    rootcertbundle: {}\n",
+            token_server.base_url(false),
+            world.path("token-cert.pem").display()
+        ),
+    );
+    push_private_image(&world, &host, "carol:reg-pw");
+    let pushes = token_server.requests_for("/token").len();
+    assert!(pushes > 0, "skopeo took a token");
+
+    fetch_needs_credentials(&world, &host);
+    // rkt asked the token service for pull access to the repository, for the registry.
+    let asked: Vec<String> = token_server.requests_for("/token")[pushes..].to_vec();
+    assert!(
+        asked.iter().any(|l| l.contains(" 200 ")
+            && l.contains("scope=repository%3Aprivate%2Fapp%3Apull")
+            && l.contains(&format!("service={service}"))),
+        "{asked:?}"
+    );
+    assert!(asked.iter().any(|l| l.contains(" 401 ")), "{asked:?}");
 }
