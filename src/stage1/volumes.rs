@@ -139,7 +139,8 @@ fn bind(
     let target_path = fd_path(&target);
     // Host volumes are recursive unless asked otherwise (pods.md); an empty volume has
     // nothing mounted below it.
-    if volume.kind == VolumeKind::Host && volume.recursive() {
+    let recursive = volume.kind == VolumeKind::Host && volume.recursive();
+    if recursive {
         rustix::mount::mount_bind_recursive(source, &target_path)?;
     } else {
         rustix::mount::mount_bind(source, &target_path)?;
@@ -148,20 +149,72 @@ fn bind(
         // The descriptor still names the directory under the new mount: open the target
         // again (through the same in-root resolution) to reach the mount itself.
         let mounted = open_in_root(&root, relative(&mount.path), OFlags::PATH)?;
-        // Keep the source's nosuid/nodev/noexec: a remount would otherwise drop them.
-        let kept = rustix::fs::fstatvfs(&mounted)?.f_flag;
-        let mut flags = MountFlags::BIND | MountFlags::RDONLY;
-        for (have, keep) in [
-            (StatVfsMountFlags::NOSUID, MountFlags::NOSUID),
-            (StatVfsMountFlags::NODEV, MountFlags::NODEV),
-            (StatVfsMountFlags::NOEXEC, MountFlags::NOEXEC),
-        ] {
-            if kept.contains(have) {
-                flags |= keep;
+        match set_read_only(&mounted, recursive) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) && !recursive => {
+                remount_read_only(&mounted)?
             }
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
+                return Err(io::Error::other(
+                    "a read-only recursive volume needs Linux 5.12 or later (mount_setattr); \
+                     on this kernel give the volume recursive=false",
+                ));
+            }
+            other => other?,
         }
-        rustix::mount::mount_remount(fd_path(&mounted), flags, "")?;
     }
+    Ok(())
+}
+
+/// Makes the mount at `mounted`, and with `recursive` every mount below it, read-only, keeping
+/// its other flags (nosuid, nodev, noexec): `mount_setattr(2)`, Linux 5.12. A remount would
+/// reach the top mount only, leaving a recursive volume's submounts writable.
+fn set_read_only(mounted: &OwnedFd, recursive: bool) -> io::Result<()> {
+    let attr = libc::mount_attr {
+        attr_set: libc::MOUNT_ATTR_RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let mut flags = libc::AT_EMPTY_PATH;
+    if recursive {
+        flags |= libc::AT_RECURSIVE;
+    }
+    // SAFETY: the descriptor is open for the whole call, the path is a NUL-terminated empty
+    // string, and `attr` is a live `mount_attr` whose size is passed with it; the kernel only
+    // reads both. rustix has no wrapper for this call.
+    #[allow(unsafe_code)]
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            mounted.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Kernels before 5.12: a read-only bind remount of the top mount only.
+fn remount_read_only(mounted: &OwnedFd) -> io::Result<()> {
+    // Keep the source's nosuid/nodev/noexec: a remount would otherwise drop them.
+    let kept = rustix::fs::fstatvfs(mounted)?.f_flag;
+    let mut flags = MountFlags::BIND | MountFlags::RDONLY;
+    for (have, keep) in [
+        (StatVfsMountFlags::NOSUID, MountFlags::NOSUID),
+        (StatVfsMountFlags::NODEV, MountFlags::NODEV),
+        (StatVfsMountFlags::NOEXEC, MountFlags::NOEXEC),
+    ] {
+        if kept.contains(have) {
+            flags |= keep;
+        }
+    }
+    rustix::mount::mount_remount(fd_path(mounted), flags, "")?;
     Ok(())
 }
 

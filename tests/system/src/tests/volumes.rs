@@ -41,18 +41,30 @@ fn sh(t: &PodTest, script: &str) -> Result<String, String> {
 
 /// A host volume's file is read by the app and what the app writes shows on the host, at a
 /// target the image does not have (made in its overlay), though the app's root is read-only;
-/// a read-only volume refuses writes with EROFS, even to root.
+/// a read-only volume refuses writes with EROFS, even to root, and so does a mount below its
+/// source (host volumes are recursive: the whole tree is read-only, not just its top), seen by
+/// a second app whose own root is writable.
 fn host_volumes_are_read_written_and_read_only(ctx: &Ctx) -> TestResult {
     let t = PodTest::new(ctx)?;
     let (rw, ro) = (format!("{}/vol-rw", t.dir), format!("{}/vol-ro", t.dir));
     sh(
         &t,
-        &format!("mkdir {rw} {ro} && echo from the host > {rw}/in && echo read only > {ro}/in"),
+        &format!(
+            "mkdir -p {rw} {ro}/sub && echo from the host > {rw}/in && echo read only > {ro}/in \
+             && mount -t tmpfs tmpfs {ro}/sub && echo below > {ro}/sub/in"
+        ),
     )?;
+    let result = run_host_volumes(&t, &rw, &ro);
+    let _ = sh(&t, &format!("umount {ro}/sub"));
+    t.gc_leaves_nothing(&result?)
+}
+
+/// Runs the pod and checks what its app saw; returns the pod's UUID.
+fn run_host_volumes(t: &PodTest, rw: &str, ro: &str) -> Result<String, String> {
     let image = t.image("inspect");
     let uuid_file = t.uuid_file();
     run_ok(
-        &t,
+        t,
         &[
             "run",
             "--uuid-file-save",
@@ -80,29 +92,49 @@ fn host_volumes_are_read_written_and_read_only(ctx: &Ctx) -> TestResult {
             "--try-write",
             "/marker",
             "---",
+            // Its root is writable: only the volume's own mounts can refuse the writes.
+            &image,
+            "--name=vol-ro",
+            "--mount",
+            "volume=ro,target=/mnt/ro",
+            "--",
+            "--read-file",
+            "/mnt/ro/sub/in",
+            "--try-write",
+            "/mnt/ro/new",
+            "--try-write",
+            "/mnt/ro/sub/new",
+            "--try-write",
+            "/marker",
+            "---",
         ],
     )?;
-    let lines = app_lines(&t, "vol-host");
-    for (key, want) in [
-        ("file:/mnt/rw/in", "from the host"),
-        ("file:/mnt/ro/in", "read only"),
+    for (app, key, want) in [
+        ("vol-host", "file:/mnt/rw/in", "from the host"),
+        ("vol-host", "file:/mnt/ro/in", "read only"),
         // EROFS
-        ("write:/mnt/ro/new", "errno:30"),
-        ("write:/marker", "errno:30"),
+        ("vol-host", "write:/mnt/ro/new", "errno:30"),
+        ("vol-host", "write:/marker", "errno:30"),
+        ("vol-ro", "file:/mnt/ro/sub/in", "below"),
+        ("vol-ro", "write:/marker", "ok"),
+        ("vol-ro", "write:/mnt/ro/new", "errno:30"),
+        ("vol-ro", "write:/mnt/ro/sub/new", "errno:30"),
     ] {
+        let lines = app_lines(t, app);
         let got = last_value(&lines, key);
         check(got.as_deref() == Some(want), || {
-            format!("{key}={got:?}, want {want:?}\n{}", lines.join("\n"))
+            format!("{app}: {key}={got:?}, want {want:?}\n{}", lines.join("\n"))
         })?;
     }
-    let out = sh(&t, &format!("cat {rw}/out"))?;
+    let out = sh(t, &format!("cat {rw}/out"))?;
     check(out == "from the app", || format!("host sees {out:?}"))?;
-    let missing = t.ctx.systemd.run(&["test", "-e", &format!("{ro}/new")])?;
-    check(!missing.status.success(), || {
-        "the read-only volume was written".into()
-    })?;
-    let uuid = t.read_uuid().ok_or("no UUID saved")?;
-    t.gc_leaves_nothing(&uuid)
+    for written in [format!("{ro}/new"), format!("{ro}/sub/new")] {
+        let missing = t.ctx.systemd.run(&["test", "-e", &written])?;
+        check(!missing.status.success(), || {
+            format!("the read-only volume was written: {written}")
+        })?;
+    }
+    t.read_uuid().ok_or_else(|| "no UUID saved".into())
 }
 
 /// One empty volume mounted by two apps: what one writes the other reads; its directory has
