@@ -8,7 +8,7 @@
 //! - `verify` — [`TrustStore::verify`]: the signature over the image bytes, streamed.
 //!
 //! For `rkt fetch`: build a [`TrustStore`] from `--local-config`/`--system-config`, then
-//! `store.verify(&manifest_name, File::open(aci)?, &signature_bytes)?`; a missing `.asc` is
+//! `store.verify(&manifest_name, || File::open(&aci), &signature_bytes)?`; a missing `.asc` is
 //! [`TrustError::NoSignature`]. For key discovery: [`PublicKey::from_armored`] to show the
 //! fingerprint for review, then [`TrustStore::add_key`].
 

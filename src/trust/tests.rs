@@ -95,10 +95,12 @@ fn an_empty_signature_is_no_signature_and_garbage_is_malformed() {
     let dir = tempfile::tempdir().unwrap();
     let store = TrustStore::new(dir.path().join("etc"), dir.path().join("usr"));
     let image = id("example.com/app");
-    let err = store.verify(&image, &b"data"[..], b" \n").unwrap_err();
+    let err = store
+        .verify(&image, || Ok(&b"data"[..]), b" \n")
+        .unwrap_err();
     assert!(matches!(err, TrustError::NoSignature { .. }), "{err}");
     let err = store
-        .verify(&image, &b"data"[..], b"not a signature")
+        .verify(&image, || Ok(&b"data"[..]), b"not a signature")
         .unwrap_err();
     assert!(
         matches!(err, TrustError::MalformedSignature { .. }),

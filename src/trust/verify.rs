@@ -10,8 +10,8 @@ use pgp::types::Timestamp;
 use crate::schema::AcIdentifier;
 
 use super::error::TrustError;
-use super::key::{Fingerprint, Unusable};
-use super::store::{KeyScope, TrustStore};
+use super::key::{Fingerprint, Signer, Unusable};
+use super::store::{KeyScope, TrustStore, TrustedKey};
 
 /// How far a signature's creation time may be ahead of this machine's clock: a publisher whose
 /// clock runs a little fast must not break fetches of images it has just signed.
@@ -32,13 +32,15 @@ pub struct Verified {
 
 impl TrustStore {
     /// Checks the ASCII-armored detached signature `armored_signature` over the image bytes
-    /// read from `aci` (exactly as fetched: the compressed file), using the keys trusted for
-    /// `image` (root keys and keys of prefixes covering it). `aci` is streamed, never held in
-    /// memory; it is read only after the signature and key have passed every other check.
-    pub fn verify(
+    /// that `open_aci` reads (exactly as fetched: the compressed file), using the keys trusted
+    /// for `image` (root keys and keys of prefixes covering it). The image is streamed, never
+    /// held in memory, and read only after a signature and its key have passed every other
+    /// check; `open_aci` is called again only when a signature in the same armor is tried
+    /// after one whose check over the bytes failed.
+    pub fn verify<R: Read>(
         &self,
         image: &AcIdentifier,
-        aci: impl Read,
+        mut open_aci: impl FnMut() -> io::Result<R>,
         armored_signature: &[u8],
     ) -> Result<Verified, TrustError> {
         let now = Timestamp::now();
@@ -70,11 +72,13 @@ impl TrustStore {
                 },
             });
         }
-        // The first one whose key, hash and times pass is checked over the image (hashing a GB
-        // image once per signature is not worth it): a signature by a key that expired or was
-        // revoked does not hide a good one beside it. When none passes, the first says why.
+        // Each in turn until one is good: a signature by a key that expired or was revoked,
+        // or one over other bytes, does not hide a good one beside it. The image is hashed
+        // once per signature that gets that far (once, when the first is good). When none
+        // is good, the first that failed over the bytes says why (the image is not what a
+        // usable trusted key signed), else the first failure.
         let mut first_error = None;
-        let mut chosen = None;
+        let mut first_bad = None;
         for (signature, trusted, signer) in candidates {
             let fingerprint = trusted.key.fingerprint().clone();
             let checked = trusted
@@ -82,44 +86,63 @@ impl TrustStore {
                 .usable(&signer, now)
                 .map_err(|why| unusable_error(&name, &fingerprint, why))
                 .and_then(|()| check_hash(&name, signature))
-                .and_then(|()| check_times(&name, signature, now));
+                .and_then(|()| check_times(&name, signature, now))
+                .and_then(|created| {
+                    let aci = open_aci().map_err(TrustError::ReadImage)?;
+                    check_over(&name, &fingerprint, &signer, trusted, signature, aci)?;
+                    Ok(created)
+                });
             match checked {
                 Ok(created) => {
-                    chosen = Some((signature, trusted, signer, fingerprint, created));
-                    break;
+                    return Ok(Verified {
+                        fingerprint,
+                        user_ids: trusted.key.user_ids().to_vec(),
+                        scope: trusted.scope.clone(),
+                        signed_at: created.into(),
+                    });
+                }
+                // The image could not be read: no other signature would fare better.
+                Err(e @ TrustError::ReadImage(_)) => return Err(e),
+                Err(e @ TrustError::BadSignature { .. }) => {
+                    first_bad.get_or_insert(e);
                 }
                 Err(e) => {
                     first_error.get_or_insert(e);
                 }
             }
         }
-        let Some((signature, trusted, signer, fingerprint, created)) = chosen else {
-            return Err(first_error.expect("at least one candidate failed"));
-        };
-
-        // Large reads: the hash runs at hundreds of MB/s, and images are big.
-        let mut reader = io::BufReader::with_capacity(
-            1 << 16,
-            ErrorKeepingReader {
-                inner: aci,
-                error: None,
-            },
-        );
-        let checked = signer.verify(&trusted.key, signature, &mut reader);
-        if let Some(e) = reader.into_inner().error {
-            return Err(TrustError::ReadImage(e));
-        }
-        checked.map_err(|_| TrustError::BadSignature {
-            image: name,
-            fingerprint: fingerprint.to_string(),
-        })?;
-        Ok(Verified {
-            fingerprint,
-            user_ids: trusted.key.user_ids().to_vec(),
-            scope: trusted.scope.clone(),
-            signed_at: created.into(),
-        })
+        Err(first_bad
+            .or(first_error)
+            .expect("at least one candidate failed"))
     }
+}
+
+/// Checks `signature` over the bytes `aci` reads; a read error is reported as such, not as a
+/// tampered image.
+fn check_over(
+    name: &str,
+    fingerprint: &Fingerprint,
+    signer: &Signer<'_>,
+    trusted: &TrustedKey,
+    signature: &Signature,
+    aci: impl Read,
+) -> Result<(), TrustError> {
+    // Large reads: the hash runs at hundreds of MB/s, and images are big.
+    let mut reader = io::BufReader::with_capacity(
+        1 << 16,
+        ErrorKeepingReader {
+            inner: aci,
+            error: None,
+        },
+    );
+    let checked = signer.verify(&trusted.key, signature, &mut reader);
+    if let Some(e) = reader.into_inner().error {
+        return Err(TrustError::ReadImage(e));
+    }
+    checked.map_err(|_| TrustError::BadSignature {
+        image: name.to_owned(),
+        fingerprint: fingerprint.to_string(),
+    })
 }
 
 fn parse_signatures(image: &str, armored: &[u8]) -> Result<Vec<Signature>, TrustError> {
@@ -132,15 +155,17 @@ fn parse_signatures(image: &str, armored: &[u8]) -> Result<Vec<Signature>, Trust
         image: image.to_owned(),
         reason,
     };
-    let (parsed, _headers) = DetachedSignature::from_armor_many(armored).map_err(|e| {
-        malformed(format!(
-            "{e} (expected an ASCII-armored detached signature)"
-        ))
-    })?;
-    let signatures: Vec<Signature> = parsed
-        .map(|sig| sig.map(|s| s.signature))
-        .collect::<Result<_, _>>()
-        .map_err(|e| malformed(e.to_string()))?;
+    let mut signatures: Vec<Signature> = Vec::new();
+    for block in armor_blocks(armored) {
+        let (parsed, _headers) = DetachedSignature::from_armor_many(block).map_err(|e| {
+            malformed(format!(
+                "{e} (expected an ASCII-armored detached signature)"
+            ))
+        })?;
+        for sig in parsed {
+            signatures.push(sig.map_err(|e| malformed(e.to_string()))?.signature);
+        }
+    }
     if signatures.is_empty() {
         return Err(malformed("the armor holds no signature".into()));
     }
@@ -154,6 +179,24 @@ fn parse_signatures(image: &str, armored: &[u8]) -> Result<Vec<Signature>, Trust
         )));
     }
     Ok(signatures)
+}
+
+/// The armor blocks of an `.asc`, each from its `-----BEGIN PGP` line: a file may hold
+/// several (signatures appended one after another), and the OpenPGP crate reads only the
+/// first block it is given. Input without any begin line is returned whole, to be refused.
+fn armor_blocks(armored: &[u8]) -> Vec<&[u8]> {
+    const BEGIN: &[u8] = b"-----BEGIN PGP ";
+    let starts: Vec<usize> = (0..armored.len())
+        .filter(|&i| armored[i..].starts_with(BEGIN) && (i == 0 || armored[i - 1] == b'\n'))
+        .collect();
+    if starts.is_empty() {
+        return vec![armored];
+    }
+    starts
+        .iter()
+        .zip(starts.iter().skip(1).copied().chain([armored.len()]))
+        .map(|(&from, to)| &armored[from..to])
+        .collect()
 }
 
 /// The issuer as gpg prints it: the fingerprint if the signature names it, else the key ID.

@@ -64,7 +64,7 @@ impl Setup {
         sig: &[u8],
     ) -> Result<rkt::trust::Verified, TrustError> {
         self.store
-            .verify(&name(image), fs::File::open(file).unwrap(), sig)
+            .verify(&name(image), || fs::File::open(file), sig)
     }
 }
 
@@ -238,6 +238,40 @@ fn a_good_signature_beside_one_by_a_revoked_key_verifies() {
     fs::write(&other, b"something else").unwrap();
     let err = s.verify_file("example.com/app", &other, &both).unwrap_err();
     assert!(matches!(err, TrustError::BadSignature { .. }), "{err}");
+}
+
+/// Two armored signatures in one `.asc`, both by trusted keys: the first over other bytes
+/// (a stale signature left beside a new one), the second over the image. The image is
+/// verified by the second; either alone gives its own answer.
+#[test]
+fn a_good_signature_after_one_over_other_bytes_verifies() {
+    let Some(s) = Setup::new() else { return };
+    let stale = s.key("Stale <stale@example.com>");
+    let good = s.key("Good <good@example.com>");
+    let stale_fpr = s.trust("example.com/app", &stale);
+    let good_fpr = s.trust("example.com/app", &good);
+    let other = s.dir.path().join("other.aci");
+    fs::write(&other, b"an older image").unwrap();
+    let over_other = s.gpg.sign_file(&stale, &other, None);
+    let over_image = s.gpg.sign_file(&good, &s.aci, None);
+
+    let err = s.verify("example.com/app", &over_other).unwrap_err();
+    assert!(matches!(err, TrustError::BadSignature { .. }), "{err}");
+    let both = [over_other.as_slice(), over_image.as_slice()].concat();
+    let verified = s.verify("example.com/app", &both).unwrap();
+    assert_eq!(verified.fingerprint, good_fpr);
+    assert_ne!(verified.fingerprint, stale_fpr);
+    // Over the other bytes, it is the first signature that holds.
+    let verified = s.verify_file("example.com/app", &other, &both).unwrap();
+    assert_eq!(verified.fingerprint, stale_fpr);
+    // Over bytes neither signed, the first failure is the answer.
+    let third = s.dir.path().join("third.aci");
+    fs::write(&third, b"neither").unwrap();
+    let err = s.verify_file("example.com/app", &third, &both).unwrap_err();
+    assert!(
+        err.to_string().contains(&stale_fpr.to_string()),
+        "names the first signature's key: {err}"
+    );
 }
 
 #[test]
@@ -504,10 +538,12 @@ fn a_big_image_is_streamed_not_loaded() {
     let sig = s.gpg.sign_stream(&fpr, LEN, fill);
 
     let before = peak_rss_kib();
-    let reader = Generated {
-        len: LEN,
-        offset: 0,
-        fill,
+    let reader = || {
+        Ok(Generated {
+            len: LEN,
+            offset: 0,
+            fill,
+        })
     };
     s.store
         .verify(&name("example.com/big"), reader, &sig)
@@ -523,10 +559,7 @@ fn a_failing_read_is_reported_as_such() {
     let fpr = s.key("Signer <s@example.com>");
     s.trust("example.com/app", &fpr);
     let sig = s.gpg.sign_file(&fpr, &s.aci, None);
-    let broken = fs::File::open(&s.aci)
-        .unwrap()
-        .take(100)
-        .chain(FailingReader);
+    let broken = || Ok(fs::File::open(&s.aci)?.take(100).chain(FailingReader));
     let err = s
         .store
         .verify(&name("example.com/app"), broken, &sig)

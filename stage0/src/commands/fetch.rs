@@ -295,9 +295,10 @@ fn verify(
                 .name
         }
     };
-    let verified = global
-        .trust_store()
-        .verify(&name, open()?, signature.unwrap_or_default())?;
+    let verified =
+        global
+            .trust_store()
+            .verify(&name, || File::open(aci), signature.unwrap_or_default())?;
     // On stderr: stdout is the image ID, for scripts.
     eprintln!(
         "rkt: signature of {name} verified: signed by {} ({})",
