@@ -38,10 +38,16 @@ work=$(mktemp -d /tmp/rkt-bench.XXXXXX)
 mount -t tmpfs -o size=2G tmpfs "$work"
 registry_pid=
 proxy_pid=
+# Each step may fail (a registry killed makes `wait` return 143) without skipping the unmount:
+# under set -e a failing last command would end the trap there and leave the tmpfs mounted.
 cleanup() {
-  [[ -n $proxy_pid ]] && kill "$proxy_pid" 2>/dev/null
-  [[ -n $registry_pid ]] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null
-  umount -l "$work"; rmdir "$work"
+  if [[ -n $proxy_pid ]]; then kill "$proxy_pid" 2>/dev/null || true; fi
+  if [[ -n $registry_pid ]]; then
+    kill "$registry_pid" 2>/dev/null || true
+    wait "$registry_pid" 2>/dev/null || true
+  fi
+  umount -l "$work" || true
+  rmdir "$work" || true
 }
 trap cleanup EXIT
 
