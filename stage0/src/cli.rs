@@ -77,10 +77,10 @@ pub enum Command {
     /// Fetch images (ACI files, OCI/Docker images) into the store and print their image IDs
     #[command(after_help = "\
 Examples:
-  rkt --insecure-options=image fetch ./busybox.aci
-  rkt --dir /srv/rkt --insecure-options=image fetch a.aci b.aci.xz
-  rkt --insecure-options=image fetch https://example.com/app-1.0.aci
-  rkt --insecure-options=image fetch example.com/app:1.0
+  rkt trust --prefix example.com/app && rkt fetch example.com/app:1.0
+  rkt fetch ./app.aci                     (its signature ./app.aci.asc beside it)
+  rkt fetch https://example.com/app-1.0.aci
+  rkt --dir /srv/rkt --insecure-options=image fetch a.aci b.aci.xz   (unsigned)
   rkt fetch docker://registry.example.com/app:1.0
   rkt --insecure-options=http fetch docker://127.0.0.1:5000/app@sha256:…
   rkt fetch oci-archive:app.tar  docker-archive:saved.tar  ./oci-layout-dir[:TAG]
@@ -92,7 +92,9 @@ Plain http:// needs --insecure-options=http; a server whose TLS certificate is n
 trusted CA needs its CA in SSL_CERT_FILE (or --insecure-options=tls).
 
 OCI and Docker images (docker://, oci-archive:, docker-archive:, OCI layout directories) are
-checked against their digests; plain-http registries need --insecure-options=http.
+checked against their digests; plain-http registries need --insecure-options=http. Their
+layers are stored as fetched and unpacked at the image's first run (or `rkt image render`).
+Registry credentials come from auth.d files under --local-config and --system-config.
 
 Images are verified by default: an ACI needs a detached signature (FILE.asc next to a file,
 URL.asc beside a download, or the one discovery names) made by a key trusted for its name
