@@ -49,10 +49,8 @@ impl Pods {
         pod_level: &PodLevel,
         options: &PodOptions,
     ) -> Result<Pod, PodError> {
-        let images: Vec<ImageId> = apps.iter().map(|(id, _)| id.clone()).collect();
         self.write_pod(
             store,
-            &images,
             || build_manifest(store, apps, pod_level, options),
             options,
         )
@@ -68,24 +66,19 @@ impl Pods {
         manifest: PodManifest,
         options: &PodOptions,
     ) -> Result<Pod, PodError> {
-        let manifest = reify_manifest(store, manifest)?;
-        let images: Vec<ImageId> = manifest
-            .apps
-            .iter()
-            .filter_map(|a| a.image.id.clone())
-            .collect();
-        self.write_pod(store, &images, || Ok(manifest), options)
+        self.write_pod(store, || reify_manifest(store, manifest), options)
     }
 
-    /// Creates the pod with the manifest `build` makes; on any error the half-made pod is
-    /// thrown away.
+    /// Creates the pod with the manifest `build` makes from the stored images; on any error
+    /// the half-made pod is thrown away.
     fn write_pod(
         &self,
         store: &Store,
-        images: &[ImageId],
         build: impl FnOnce() -> Result<PodManifest, PodError>,
         options: &PodOptions,
     ) -> Result<Pod, PodError> {
+        // From reading the images to the manifest naming them: see `Store::hold_images`.
+        let _images = store.hold_images()?;
         let pod = self.create()?;
         match build() {
             Ok(manifest) => {
@@ -100,7 +93,7 @@ impl Pods {
                     pod.abort();
                     return Err(e);
                 }
-                for id in images {
+                for id in manifest.apps.iter().filter_map(|a| a.image.id.as_ref()) {
                     // Only bookkeeping for `image list`/`image gc`: not worth failing over.
                     let _ = store.touch(id);
                 }

@@ -342,21 +342,48 @@ impl Store {
         file.set_modified(SystemTime::now()).ctx("touching", path)
     }
 
+    /// Held (shared) by whoever is about to make a pod or app use images: from looking the
+    /// images up until the pod's manifest names them. [`Store::remove_unless`] decides under
+    /// the same lock, exclusively, so a removal either sees the manifest (and the pod keeps
+    /// its image) or is over before the images are looked up (and the pod is refused with
+    /// "not found"): never an image removed under a pod being made.
+    pub fn hold_images(&self) -> Result<FileLock, StoreError> {
+        self.image_users_lock(LockKind::Shared)
+    }
+
+    fn image_users_lock(&self, kind: LockKind) -> Result<FileLock, StoreError> {
+        let path = self.cas.join("locks").join("image-users");
+        FileLock::acquire(&path, kind).ctx("locking", path)
+    }
+
     /// Removes an image and all its files. It disappears at once (one rename) and its files
     /// are deleted afterwards, so a crash midway leaves only a `tmp/` entry to clean.
     pub fn remove(&self, id: &ImageId) -> Result<(), StoreError> {
+        self.remove_unless(id, || Ok::<(), StoreError>(()))
+    }
+
+    /// [`Store::remove`], unless `in_use` fails (because a pod still needs the image):
+    /// decided while no pod is being made from stored images (see [`Store::hold_images`]).
+    pub fn remove_unless<E: From<StoreError>>(
+        &self,
+        id: &ImageId,
+        in_use: impl FnOnce() -> Result<(), E>,
+    ) -> Result<(), E> {
         self.remove_stale_temp_dirs();
+        let _users = self.image_users_lock(LockKind::Exclusive)?;
         let lock = self.image_lock(id)?;
         let dir = self.image_dir(id);
         if !dir.exists() {
-            return Err(StoreError::NotFound(id.to_string()));
+            return Err(StoreError::NotFound(id.to_string()).into());
         }
+        in_use()?;
         // Safe while we hold it: a waiter that locked the unlinked file notices and retries.
         let _ = fs::remove_file(lock.path());
         let graveyard = self.cas.join("tmp").join(format!("rm-{}", unique_name()));
         fs::rename(&dir, &graveyard).ctx("removing", &dir)?;
         sync_dir(&self.images_dir())?;
-        fs::remove_dir_all(&graveyard).ctx("removing", &graveyard)
+        fs::remove_dir_all(&graveyard).ctx("removing", &graveyard)?;
+        Ok(())
     }
 
     /// Writes the ACI as it was fetched to `out`. Its bytes are checked against the image ID on

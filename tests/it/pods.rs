@@ -267,3 +267,48 @@ fn bad_volumes_leave_no_pod_behind() {
     assert!(e.to_string().contains("does not exist"), "{e}");
     assert!(pod_dirs(&fx).is_empty(), "{:?}", pod_dirs(&fx));
 }
+
+/// `rkt image rm` racing `rkt prepare`: while a pod is being made from stored images
+/// (`Store::hold_images`), a removal waits; it then decides seeing the new pod's manifest and
+/// keeps the image. (Before, it could check for users, find none, and remove the image under
+/// the pod being prepared.)
+#[test]
+fn an_image_removal_waits_for_a_pod_being_made_and_then_keeps_the_image() {
+    let (fx, pods, ids) = setup();
+    let making = fx.store.hold_images().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let remover = {
+        let (store, pods, id) = (fx.store.clone(), pods.clone(), ids[0].clone());
+        std::thread::spawn(move || {
+            let removed = store.remove_unless(&id, || match pods.users_of(&store, &id)?.first() {
+                None => Ok(()),
+                Some(user) => Err(PodError::Invalid {
+                    reason: format!("used by {}", user.uuid),
+                }),
+            });
+            tx.send(removed).unwrap();
+        })
+    };
+    assert!(
+        rx.recv_timeout(Duration::from_millis(300)).is_err(),
+        "the removal decided while a pod was being made"
+    );
+    let pod = pods
+        .prepare(&fx.store, &ids[..1], &PodOptions::default())
+        .unwrap();
+    drop(making);
+    let removed = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    remover.join().unwrap();
+    let err = removed.unwrap_err().to_string();
+    assert!(err.contains(&format!("used by {}", pod.uuid)), "{err}");
+    assert!(
+        fx.store.info(&ids[0]).is_ok(),
+        "the pod's image is still stored"
+    );
+
+    // Once the pod is gone, nothing holds the image back.
+    pods.remove(&pod).unwrap();
+    assert!(pods.users_of(&fx.store, &ids[0]).unwrap().is_empty());
+    fx.store.remove(&ids[0]).unwrap();
+    assert!(fx.store.info(&ids[0]).is_err());
+}

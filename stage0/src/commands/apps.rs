@@ -33,6 +33,8 @@ fn add(global: &GlobalArgs, args: &AppAddArgs) -> Result<()> {
     drop(pods.edit_running_manifest(&pod)?);
     let store = Store::open(&global.dir)?;
     let id = resolve_image(global, &store, &args.image, args.pull_policy.into())?;
+    // Until the manifest names the app's image, `rkt image rm` waits (Store::hold_images).
+    let _images = store.hold_images()?;
     let mut app = pods.new_app(&store, &id, &args.app_overrides)?;
     let app_def = effective_app(&store, &app)?;
     let mut edit = pods.edit_running_manifest(&pod)?;

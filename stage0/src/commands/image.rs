@@ -111,16 +111,19 @@ fn verify(store: &Store, queries: &[String]) -> Result<()> {
 /// Removes one image, unless a pod that is not done yet still uses it.
 fn remove(global: &GlobalArgs, store: &Store, query: &str) -> Result<rkt::schema::ImageId> {
     let info = store.resolve(query)?;
-    let users = rkt::pod::Pods::open(&global.dir)?.users_of(store, &info.id)?;
-    if let Some(pod) = users.first() {
-        bail!(
-            "image {} is used by pod {} ({}); remove the pod first (rkt stop, rkt rm)",
-            info.record.name,
-            pod.uuid,
-            pod.state
-        );
-    }
-    store.remove(&info.id)?;
+    let pods = rkt::pod::Pods::open(&global.dir)?;
+    // Decided under the store's image-users lock: a pod being made now is seen or refused.
+    store.remove_unless(&info.id, || -> Result<()> {
+        if let Some(pod) = pods.users_of(store, &info.id)?.first() {
+            bail!(
+                "image {} is used by pod {} ({}); remove the pod first (rkt stop, rkt rm)",
+                info.record.name,
+                pod.uuid,
+                pod.state
+            );
+        }
+        Ok(())
+    })?;
     Ok(info.id)
 }
 
@@ -134,14 +137,32 @@ fn gc(global: &GlobalArgs, store: &Store, grace: std::time::Duration) -> Result<
         .unwrap_or(0);
     let cutoff = now.saturating_sub(grace.as_secs());
     let mut failed = 0;
+    /// Why gc keeps an image it looked at first.
+    #[derive(Debug)]
+    enum Kept {
+        InUse,
+        Failed(anyhow::Error),
+    }
+    impl From<rkt::store::StoreError> for Kept {
+        fn from(e: rkt::store::StoreError) -> Kept {
+            Kept::Failed(e.into())
+        }
+    }
     for image in store.list()? {
-        if image.last_used > cutoff || !pods.users_of(store, &image.id)?.is_empty() {
+        if image.last_used > cutoff {
             continue;
         }
-        match store.remove(&image.id) {
+        // Checked again under the store's image-users lock, as `rkt image rm` does.
+        let removed = store.remove_unless(&image.id, || match pods.users_of(store, &image.id) {
+            Ok(users) if users.is_empty() => Ok(()),
+            Ok(_) => Err(Kept::InUse),
+            Err(e) => Err(Kept::Failed(e.into())),
+        });
+        match removed {
             Ok(()) => println!("removed image {}", image.id),
-            Err(e) => {
-                eprintln!("rkt: image gc: removing {}: {e}", image.id);
+            Err(Kept::InUse) => {}
+            Err(Kept::Failed(e)) => {
+                eprintln!("rkt: image gc: removing {}: {e:#}", image.id);
                 failed += 1;
             }
         }
