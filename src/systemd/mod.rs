@@ -199,6 +199,13 @@ impl Systemd {
         Ok(())
     }
 
+    /// Sends `signal` to a unit's main process.
+    pub fn kill_main(&self, name: &str, signal: i32) -> Result<(), SystemdError> {
+        self.manager()?
+            .kill_unit(name, "main", signal)
+            .map_err(SystemdError::call(format!("signalling {name}")))
+    }
+
     /// Halts the system this connection talks to at once, without stopping its units one by
     /// one (for a pod whose apps have all ended: what is left is journald and D-Bus, which
     /// the final kill makes flush and exit). The connection usually drops before the answer.

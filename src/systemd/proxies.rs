@@ -28,6 +28,8 @@ pub trait Manager {
 
     fn stop_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
 
+    fn kill_unit(&self, name: &str, whom: &str, signal: i32) -> zbus::Result<()>;
+
     /// The forced halt (`systemctl halt --force`): no units are stopped one by one.
     fn halt(&self) -> zbus::Result<()>;
 

@@ -231,6 +231,9 @@ fn run_pod(
             leader,
             user_namespace: options.private_users,
         };
+        if options.private_users {
+            keep_journal(&bus, &pod.uuid);
+        }
         if options.mutable {
             // Before any app starts, so that no exit is missed.
             record_app_exits(&bus, &pod.path)?;
@@ -662,6 +665,28 @@ fn notify_systemd(message: &str) {
 }
 
 /// How stage1 reaches the pod's systemd: its bus, through the pod's PID 1 (a host PID).
+/// Under `--private-users`, makes the pod's journal outlive it on the host
+/// (`rkt::stage1::give_journal_to_pod` says why it needs doing). Only warns: the pod runs
+/// either way, and `journalctl -M` reads its journal while it does.
+fn keep_journal(bus: &PodBus, uuid: &str) {
+    let dir = s1::host_journal_dir(&uuid.replace('-', ""));
+    let kept = s1::give_journal_to_pod(&dir, bus.leader)
+        .with_context(|| format!("giving {} to the pod", dir.display()))
+        .and_then(|linked| {
+            if linked {
+                s1::flush_pod_journal(&bus.connect()?)?;
+            }
+            Ok(linked)
+        });
+    match kept {
+        Ok(true) => {}
+        Ok(false) => eprintln!(
+            "rkt-stage1: the host has no /var/log/journal: the pod's journal ends with the pod"
+        ),
+        Err(e) => eprintln!("rkt-stage1: keeping the pod's journal after it ends: {e:#}"),
+    }
+}
+
 struct PodBus {
     leader: u32,
     /// The pod has a user namespace of its own (`--private-users`).

@@ -346,6 +346,15 @@ fn private_users_makes_the_pods_root_nobody_on_the_host(ctx: &Ctx) -> TestResult
         check(code == Some(143), || {
             format!("rkt run exited {code:?} (want 143: the app died of SIGTERM)")
         })?;
+        // The pod is gone; what its app logged is still in the host's journal.
+        let machine_id = format!("_MACHINE_ID={}", uuid.replace('-', ""));
+        let log = t.journal(&["-m", &machine_id, "-t", "inspect-sleep"]);
+        check(log.contains("started"), || {
+            format!(
+                "the app's output is gone with the pod: {log:?}; stage1 said:\n{}",
+                t.journal(&["-n", "20", "-u", &format!("rkt-{uuid}.service")])
+            )
+        })?;
         t.gc_leaves_nothing(&uuid)
     })();
     let _ = child.kill();
