@@ -42,8 +42,15 @@ pub fn give_journal_to_pod(dir: &Path, leader: u32) -> io::Result<bool> {
     Ok(true)
 }
 
+/// Whether the pod (PID 1 `leader`) has had its journal flushed to `/var`: journald touches
+/// this file when it has.
+pub fn pod_journal_flushed(leader: u32) -> bool {
+    Path::new(&format!("/proc/{leader}/root/run/systemd/journal/flushed")).exists()
+}
+
 /// Asks the pod's journald to move what it has logged to `/run` into `/var` and to go on
-/// there (SIGUSR1, what `journalctl --flush` asks for).
+/// there (SIGUSR1, what `journalctl --flush` asks for). Pods boot without it (see
+/// `root::POD_TARGET`): stage1 asks once the apps are started.
 pub fn flush_pod_journal(
     pod_bus: &crate::systemd::Systemd,
 ) -> Result<(), crate::systemd::SystemdError> {

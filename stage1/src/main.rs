@@ -238,7 +238,18 @@ fn run_pod(
             // Before any app starts, so that no exit is missed.
             record_app_exits(&bus, &pod.path)?;
         }
-        start_apps(&bus, plans, &notify, &socket_activated, interactive).map(|apps| (bus, apps))
+        let apps = start_apps(&bus, plans, &notify, &socket_activated, interactive)?;
+        if !options.private_users {
+            // Off the boot's critical path, while the apps run (keep_journal did it for a
+            // pod with a user namespace); halt_pod waits for it.
+            let bus = bus.clone();
+            thread::spawn(move || {
+                if let Err(e) = bus.connect().and_then(|b| Ok(s1::flush_pod_journal(&b)?)) {
+                    eprintln!("rkt-stage1: asking the pod's journald to write to /var: {e:#}");
+                }
+            });
+        }
+        Ok((bus, apps))
     });
     let (bus, runs) = match started {
         Ok(started) => started,
@@ -351,7 +362,7 @@ fn run_pod(
                 eprintln!("rkt-stage1: {e}");
             }
         });
-        halt_pod(&bus, &mut nspawn);
+        halt_pod(&bus, &mut nspawn, &pod.uuid);
     });
     Ok(first_failure)
 }
@@ -459,7 +470,7 @@ fn run_mutable_pod(
         .filter_map(|app| s1::read_app_status(&pod.path, app.name.as_str()))
         .find(|status| *status != 0)
         .map_or(0, |status| u8::try_from(status).unwrap_or(EXIT_FAILURE));
-    halt_pod(pod_bus, nspawn);
+    halt_pod(pod_bus, nspawn, &pod.uuid);
     Ok(first_failure)
 }
 
@@ -633,7 +644,8 @@ fn register_machine(machine: &str, uuid: &str, nspawn_pid: u32, root: &Path) -> 
 /// Ends a pod whose apps are done: a forced halt of its systemd (nothing left to stop in
 /// order, and ~40 ms faster than stopping journald, D-Bus and the mounts one by one), then
 /// the clean nspawn shutdown if that did not end it.
-fn halt_pod(bus: &PodBus, nspawn: &mut Child) {
+fn halt_pod(bus: &PodBus, nspawn: &mut Child, uuid: &str) {
+    wait_journal_flushed(bus.leader, uuid);
     if let Err(e) = bus.connect().and_then(|bus| Ok(bus.halt_now()?)) {
         eprintln!("rkt-stage1: {e}; shutting the pod down through nspawn");
     }
@@ -646,6 +658,26 @@ fn halt_pod(bus: &PodBus, nspawn: &mut Child) {
     }
     stop_nspawn(nspawn);
     let _ = nspawn.wait();
+}
+
+/// Before the pod halts: its journal must have reached the host's `/var/log/journal` (the
+/// flush asked for once the apps started), or what the apps logged goes with the pod's
+/// `/run`. Bounded; only where the host has the directory nspawn links in.
+fn wait_journal_flushed(leader: u32, uuid: &str) {
+    if !s1::host_journal_dir(&uuid.replace('-', "")).is_dir() {
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !s1::pod_journal_flushed(leader) {
+        if Instant::now() > deadline {
+            eprintln!(
+                "rkt-stage1: the pod's journald did not write its journal to /var in time; \
+                 its last lines may be missing after the pod ends"
+            );
+            return;
+        }
+        thread::sleep(Duration::from_millis(2));
+    }
 }
 
 /// Asks nspawn to shut the pod down cleanly (it passes SIGRTMIN+3 to the pod's systemd).
@@ -687,6 +719,7 @@ fn keep_journal(bus: &PodBus, uuid: &str) {
     }
 }
 
+#[derive(Clone)]
 struct PodBus {
     leader: u32,
     /// The pod has a user namespace of its own (`--private-users`).
