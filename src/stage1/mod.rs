@@ -33,9 +33,7 @@ pub use cni::{
 pub use console::{POD_CONSOLE, make_interactive_unit};
 pub use error::Stage1Error;
 pub use etc::write_app_net_files;
-pub use journal::{
-    flush_pod_journal, give_journal_to_pod, host_journal_dir, pod_journal_flushed,
-};
+pub use journal::{flush_pod_journal, give_journal_to_pod, host_journal_dir, pod_journal_flushed};
 pub use mds::{MdsUrlError, metadata_url};
 pub use notify::{SUPPORTS_SYSTEMD_NOTIFY, make_notify_unit, supports_notify};
 pub use nspawn::{NspawnOptions, machine_name, nspawn_command};
