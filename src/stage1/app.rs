@@ -75,31 +75,24 @@ pub fn make_app_root(
     Ok(app_root)
 }
 
-/// The app's unit, planned from its manifest entry with its user, group and executable looked
-/// up in the root it will see (made already by [`make_app_root`]), with the pod's
-/// `--insecure-options`.
-pub fn plan_pod_app(
-    store: &Store,
-    pod_dir: &Path,
-    app: &RuntimeApp,
-    options: &PodOptions,
-) -> Result<AppPlan, AppSetupError> {
+/// The app as it runs: the pod manifest's own definition, else its image's.
+pub fn effective_app(store: &Store, app: &RuntimeApp) -> Result<App, AppSetupError> {
+    if let Some(def) = &app.app {
+        return Ok(def.clone());
+    }
     let name = app.name.as_str();
-    let image_app = match &app.app {
-        Some(a) => a.clone(),
-        None => store
-            .manifest(image_id(app)?)
-            .map_err(store_error(name))?
-            .app
-            .ok_or_else(|| AppSetupError::NoApp {
-                app: name.to_owned(),
-            })?,
-    };
-    plan_pod_app_with(pod_dir, app, &image_app, options)
+    store
+        .manifest(image_id(app)?)
+        .map_err(store_error(name))?
+        .app
+        .ok_or_else(|| AppSetupError::NoApp {
+            app: name.to_owned(),
+        })
 }
 
-/// [`plan_pod_app`] for a caller that has the app's effective `App` already (the pod
-/// manifest's, else its image's), so that the image manifest is not read again.
+/// The app's unit, planned from its manifest entry and the app that runs (`image_app`, see
+/// [`effective_app`]), with its user, group and executable looked up in the root it will see
+/// (made already by [`make_app_root`]), and the pod's `--insecure-options`.
 pub fn plan_pod_app_with(
     pod_dir: &Path,
     app: &RuntimeApp,

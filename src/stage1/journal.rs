@@ -1,17 +1,19 @@
-//! A pod's journal on the host under `--private-users`. nspawn's `--link-journal=try-host`
-//! bind-mounts the host's `/var/log/journal/<machine-id>` into the pod, but makes it owned by
-//! the host's root, which is nobody in the pod's user namespace: the pod's journald cannot
-//! write there and keeps its journal in the pod's `/run`, gone when the pod ends. Once the pod
-//! runs (and its ID range is known), the directory is given to the pod's root, and journald
-//! is asked to flush to it (SIGUSR1), as it does at boot when `/var` is writable.
+//! A pod's journal on the host. nspawn's `--link-journal=try-host` bind-mounts the host's
+//! `/var/log/journal/<machine-id>` into the pod; the pod's journald writes there once asked to
+//! flush (SIGUSR1), which stage1 does after the apps are started (off the boot, see
+//! `root::POD_TARGET`) and waits for before the pod halts. Under `--private-users` that
+//! directory is owned by the host's root, nobody in the pod's user namespace, so journald
+//! could not write there and kept its journal in the pod's `/run`, gone with the pod: once
+//! the pod runs (and its ID range is known), the directory is first given to the pod's root.
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// The host's directory for the journal of the machine `machine_id` (32 hex digits).
-pub fn host_journal_dir(machine_id: &str) -> PathBuf {
-    Path::new("/var/log/journal").join(machine_id)
+/// The host's directory for the journal of the pod `pod_uuid` (its machine ID is the UUID's
+/// hex digits), which nspawn links into the pod.
+pub fn host_journal_dir(pod_uuid: &str) -> PathBuf {
+    Path::new("/var/log/journal").join(pod_uuid.replace('-', ""))
 }
 
 /// The host uid (or gid) that is 0 in a user namespace, from its `uid_map` (`gid_map`) text:
@@ -27,19 +29,14 @@ pub fn root_of_id_map(map: &str) -> Option<u32> {
 }
 
 /// Gives `dir` (the pod's journal directory on the host) to the pod's root: the host ids
-/// that are 0 in the user namespace of the process `leader`. Returns false when there is no
-/// such directory (nspawn linked nothing: no `/var/log/journal` on the host).
-pub fn give_journal_to_pod(dir: &Path, leader: u32) -> io::Result<bool> {
-    if !dir.is_dir() {
-        return Ok(false);
-    }
+/// that are 0 in the user namespace of the process `leader`.
+pub fn give_journal_to_pod(dir: &Path, leader: u32) -> io::Result<()> {
     let id = |map: &str| -> io::Result<u32> {
         let path = format!("/proc/{leader}/{map}");
         root_of_id_map(&fs::read_to_string(&path)?)
             .ok_or_else(|| io::Error::other(format!("{path} maps no id 0")))
     };
-    std::os::unix::fs::chown(dir, Some(id("uid_map")?), Some(id("gid_map")?))?;
-    Ok(true)
+    std::os::unix::fs::chown(dir, Some(id("uid_map")?), Some(id("gid_map")?))
 }
 
 /// Whether the pod (PID 1 `leader`) has had its journal flushed to `/var`: journald touches
@@ -82,7 +79,7 @@ mod tests {
     #[test]
     fn the_journal_lives_under_the_machine_id() {
         assert_eq!(
-            host_journal_dir("0123456789abcdef0123456789abcdef"),
+            host_journal_dir("01234567-89ab-cdef-0123-456789abcdef"),
             Path::new("/var/log/journal/0123456789abcdef0123456789abcdef")
         );
     }

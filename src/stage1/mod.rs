@@ -22,7 +22,7 @@ mod unit_file;
 mod volumes;
 
 pub use app::{
-    AppSetupError, app_rootfs_on_host, expose_app_root, make_app_root, plan_pod_app,
+    AppSetupError, app_rootfs_on_host, effective_app, expose_app_root, make_app_root,
     plan_pod_app_with, remove_app_root,
 };
 pub use cni::{

@@ -89,7 +89,7 @@ impl TrustStore {
                 .and_then(|()| check_times(&name, signature, now))
                 .and_then(|created| {
                     let aci = open_aci().map_err(TrustError::ReadImage)?;
-                    check_over(&name, &fingerprint, &signer, trusted, signature, aci)?;
+                    check_over(&name, &signer, trusted, signature, aci)?;
                     Ok(created)
                 });
             match checked {
@@ -121,7 +121,6 @@ impl TrustStore {
 /// tampered image.
 fn check_over(
     name: &str,
-    fingerprint: &Fingerprint,
     signer: &Signer<'_>,
     trusted: &TrustedKey,
     signature: &Signature,
@@ -141,7 +140,7 @@ fn check_over(
     }
     checked.map_err(|_| TrustError::BadSignature {
         image: name.to_owned(),
-        fingerprint: fingerprint.to_string(),
+        fingerprint: trusted.key.fingerprint().to_string(),
     })
 }
 

@@ -231,24 +231,14 @@ fn run_pod(
             leader,
             user_namespace: options.private_users,
         };
-        if options.private_users {
-            keep_journal(&bus, &pod.uuid);
-        }
         if options.mutable {
             // Before any app starts, so that no exit is missed.
             record_app_exits(&bus, &pod.path)?;
         }
         let apps = start_apps(&bus, plans, &notify, &socket_activated, interactive)?;
-        if !options.private_users {
-            // Off the boot's critical path, while the apps run (keep_journal did it for a
-            // pod with a user namespace); halt_pod waits for it.
-            let bus = bus.clone();
-            thread::spawn(move || {
-                if let Err(e) = bus.connect().and_then(|b| Ok(s1::flush_pod_journal(&b)?)) {
-                    eprintln!("rkt-stage1: asking the pod's journald to write to /var: {e:#}");
-                }
-            });
-        }
+        // Off the boot's critical path, while the apps run; halt_pod waits for it.
+        let (journal_bus, uuid) = (bus.clone(), pod.uuid.clone());
+        thread::spawn(move || keep_journal(&journal_bus, &uuid));
         Ok((bus, apps))
     });
     let (bus, runs) = match started {
@@ -664,7 +654,7 @@ fn halt_pod(bus: &PodBus, nspawn: &mut Child, uuid: &str) {
 /// flush asked for once the apps started), or what the apps logged goes with the pod's
 /// `/run`. Bounded; only where the host has the directory nspawn links in.
 fn wait_journal_flushed(leader: u32, uuid: &str) {
-    if !s1::host_journal_dir(&uuid.replace('-', "")).is_dir() {
+    if !s1::host_journal_dir(uuid).is_dir() {
         return;
     }
     let deadline = Instant::now() + Duration::from_secs(2);
@@ -696,29 +686,32 @@ fn notify_systemd(message: &str) {
     }
 }
 
-/// How stage1 reaches the pod's systemd: its bus, through the pod's PID 1 (a host PID).
-/// Under `--private-users`, makes the pod's journal outlive it on the host
-/// (`rkt::stage1::give_journal_to_pod` says why it needs doing). Only warns: the pod runs
-/// either way, and `journalctl -M` reads its journal while it does.
+/// Makes the pod's journal outlive it: asks its journald to write to the host-linked
+/// `/var/log/journal/<machine-id>` (not done at boot, see `rkt::stage1::POD_TARGET`), after
+/// giving that directory to the pod's root under `--private-users`
+/// (`rkt::stage1::give_journal_to_pod` says why). Only warns: the pod runs either way, and
+/// `journalctl -M` reads its journal while it does.
 fn keep_journal(bus: &PodBus, uuid: &str) {
-    let dir = s1::host_journal_dir(&uuid.replace('-', ""));
-    let kept = s1::give_journal_to_pod(&dir, bus.leader)
-        .with_context(|| format!("giving {} to the pod", dir.display()))
-        .and_then(|linked| {
-            if linked {
-                s1::flush_pod_journal(&bus.connect()?)?;
-            }
-            Ok(linked)
-        });
-    match kept {
-        Ok(true) => {}
-        Ok(false) => eprintln!(
+    let dir = s1::host_journal_dir(uuid);
+    if !dir.is_dir() {
+        eprintln!(
             "rkt-stage1: the host has no /var/log/journal: the pod's journal ends with the pod"
-        ),
-        Err(e) => eprintln!("rkt-stage1: keeping the pod's journal after it ends: {e:#}"),
+        );
+        return;
+    }
+    let kept = (|| -> Result<()> {
+        if bus.user_namespace {
+            s1::give_journal_to_pod(&dir, bus.leader)
+                .with_context(|| format!("giving {} to the pod", dir.display()))?;
+        }
+        Ok(s1::flush_pod_journal(&bus.connect()?)?)
+    })();
+    if let Err(e) = kept {
+        eprintln!("rkt-stage1: keeping the pod's journal after it ends: {e:#}");
     }
 }
 
+/// How stage1 reaches the pod's systemd: its bus, through the pod's PID 1 (a host PID).
 #[derive(Clone)]
 struct PodBus {
     leader: u32,

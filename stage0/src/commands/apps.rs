@@ -36,7 +36,7 @@ fn add(global: &GlobalArgs, args: &AppAddArgs) -> Result<()> {
     // Until the manifest names the app's image, `rkt image rm` waits (Store::hold_images).
     let _images = store.hold_images()?;
     let mut app = pods.new_app(&store, &id, &args.app_overrides)?;
-    let app_def = effective_app(&store, &app)?;
+    let app_def = s1::effective_app(&store, &app)?;
     let mut edit = pods.edit_running_manifest(&pod)?;
     // --mount names the pod's volumes; the image's mount points get theirs as at `rkt run`.
     edit.complete_mounts(&mut app, &app_def)?;
@@ -53,7 +53,7 @@ fn add(global: &GlobalArgs, args: &AppAddArgs) -> Result<()> {
         .map_err(anyhow::Error::from)
         .and_then(|root| {
             s1::mount_app_volumes(&pod.path, &root, &app, &app_def, &volumes)?;
-            Ok(s1::plan_pod_app(&store, &pod.path, &app, &options)?)
+            Ok(s1::plan_pod_app_with(&pod.path, &app, &app_def, &options)?)
         })
         .and_then(|plan| {
             s1::expose_app_root(&pod.path, leader, name)?;
@@ -78,22 +78,6 @@ fn add(global: &GlobalArgs, args: &AppAddArgs) -> Result<()> {
     Ok(())
 }
 
-/// The app as it runs: the pod manifest's own definition, else its image's.
-fn effective_app(store: &Store, app: &rkt::schema::RuntimeApp) -> Result<rkt::schema::App> {
-    if let Some(def) = &app.app {
-        return Ok(def.clone());
-    }
-    let image = app
-        .image
-        .id
-        .as_ref()
-        .context("the pod manifest's app has no image ID")?;
-    store
-        .manifest(image)?
-        .app
-        .with_context(|| format!("image of app {} has no app to run", app.name))
-}
-
 /// Starts the app's unit in the pod; returns once systemd has taken the start.
 fn start(global: &GlobalArgs, args: &AppArgs) -> Result<()> {
     let pods = Pods::open(&global.dir)?;
@@ -115,10 +99,10 @@ fn start(global: &GlobalArgs, args: &AppArgs) -> Result<()> {
     }
     let store = Store::open(&global.dir)?;
     let options = pod.options()?;
-    let mut plan = s1::plan_pod_app(&store, &pod.path, &app, &options)?;
+    let app_def = s1::effective_app(&store, &app)?;
+    let mut plan = s1::plan_pod_app_with(&pod.path, &app, &app_def, &options)?;
     // Its volumes stay writable under --readonly-rootfs, as for the pod's first apps.
-    plan.writable_paths =
-        s1::writable_volume_targets(&app, &effective_app(&store, &app)?, &edit.manifest.volumes);
+    plan.writable_paths = s1::writable_volume_targets(&app, &app_def, &edit.manifest.volumes);
     // As stage1 does for the pod's first apps: the metadata service's URL, and readiness.
     let network = s1::read_pod_network(&pod.path);
     if let Some(url) = s1::metadata_url(&pod.path, options.net, network.as_ref())? {

@@ -44,6 +44,26 @@ fn host_mounts(t: &PodTest) -> Result<String, String> {
         .ok(&["findmnt", "--list", "--noheadings", "-o", "TARGET"])
 }
 
+/// Nothing of the removed app `app` (its `what`: root, volume) is mounted in the pod or on the
+/// host.
+fn check_unmounted(t: &PodTest, uuid: &str, app: &str, what: &str) -> TestResult {
+    let in_pod = pod_mounts(t, uuid)?;
+    let on_host = host_mounts(t)?;
+    let path = format!("/opt/stage2/{app}/");
+    check(!in_pod.contains(&path) && !on_host.contains(&path), || {
+        format!("a removed app's {what} is still mounted: pod {in_pod}\nhost {on_host}")
+    })
+}
+
+/// `rkt stop` of the pod, and its `rkt run` (`child`) returns.
+fn stop_and_wait(t: &PodTest, uuid: &str, child: &mut std::process::Child) -> TestResult {
+    t.ok(&["stop", uuid])?;
+    check(
+        wait_for(30, || matches!(child.try_wait(), Ok(Some(_)))),
+        || "rkt run did not return after rkt stop".into(),
+    )
+}
+
 /// A rkt command that must fail as rkt's own failures do: exit 254, one line on stderr that
 /// says `want`.
 fn refused(t: &PodTest, args: &[&str], want: &str) -> TestResult {
@@ -198,18 +218,9 @@ fn apps_added_to_a_running_pod_start_stop_and_go(ctx: &Ctx) -> TestResult {
             !t.ok(&["cat-manifest", &uuid])?.contains("sleeper2"),
             || "a removed app is still in the manifest".into(),
         )?;
-        let in_pod = pod_mounts(&t, &uuid)?;
-        let on_host = host_mounts(&t)?;
-        check(
-            !in_pod.contains("/opt/stage2/sleeper2/") && !on_host.contains("/opt/stage2/sleeper2/"),
-            || format!("a removed app's root is still mounted: pod {in_pod}\nhost {on_host}"),
-        )?;
+        check_unmounted(&t, &uuid, "sleeper2", "root")?;
 
-        t.ok(&["stop", &uuid])?;
-        check(
-            wait_for(30, || matches!(child.try_wait(), Ok(Some(_)))),
-            || "rkt run did not return after rkt stop".into(),
-        )?;
+        stop_and_wait(&t, &uuid, &mut child)?;
         let pod_status = t.ok(&["status", &uuid])?;
         check(
             pod_status.contains("state=exited")
@@ -255,11 +266,7 @@ fn app_commands_refuse_what_they_cannot_do(ctx: &Ctx) -> TestResult {
         check(t.ok(&["cat-manifest", &uuid])? == before, || {
             "a refused app add changed the manifest".into()
         })?;
-        t.ok(&["stop", &uuid])?;
-        check(
-            wait_for(30, || matches!(child.try_wait(), Ok(Some(_)))),
-            || "rkt run did not return after rkt stop".into(),
-        )?;
+        stop_and_wait(&t, &uuid, &mut child)?;
         Ok(())
     })();
     let _ = child.kill();
@@ -298,11 +305,7 @@ fn app_commands_refuse_what_they_cannot_do(ctx: &Ctx) -> TestResult {
         check(mounts.matches("/opt/stage2/").count() == 1, || {
             format!("a refused app add left a mount in the pod: {mounts}")
         })?;
-        t.ok(&["stop", &uuid])?;
-        check(
-            wait_for(30, || matches!(child.try_wait(), Ok(Some(_)))),
-            || "rkt run did not return after rkt stop".into(),
-        )?;
+        stop_and_wait(&t, &uuid, &mut child)?;
         t.gc_leaves_nothing(&uuid)
     })();
     let _ = child.kill();
@@ -380,11 +383,7 @@ fn an_empty_mutable_pod_waits_for_apps(ctx: &Ctx) -> TestResult {
             }),
             || format!("app status: {}", app()),
         )?;
-        t.ok(&["stop", &uuid])?;
-        check(
-            wait_for(30, || matches!(child.try_wait(), Ok(Some(_)))),
-            || "rkt run did not return after rkt stop".into(),
-        )?;
+        stop_and_wait(&t, &uuid, &mut child)?;
         let code = child.try_wait().ok().flatten().and_then(|s| s.code());
         check(code == Some(0), || {
             format!("rkt run of the empty pod exited {code:?}, want 0 (its one app exited 0)")
@@ -427,11 +426,7 @@ fn app_status_in_a_pod_that_is_not_mutable(ctx: &Ctx) -> TestResult {
             sleeper.is_some_and(|a| a["state"] == "running" && a["pid"].as_u64().is_some()),
             || format!("app list --format=json: {list}"),
         )?;
-        t.ok(&["stop", &uuid])?;
-        check(
-            wait_for(30, || matches!(child.try_wait(), Ok(Some(_)))),
-            || "rkt run did not return after rkt stop".into(),
-        )?;
+        stop_and_wait(&t, &uuid, &mut child)?;
         let code = child.try_wait().ok().flatten().and_then(|s| s.code());
         check(code == Some(4), || {
             format!("rkt run exited {code:?}, want 4")
@@ -515,17 +510,8 @@ fn an_app_added_with_mount_uses_the_pods_volume(ctx: &Ctx) -> TestResult {
         })?;
 
         t.ok(&["app", "rm", &uuid, "--app=writer"])?;
-        let in_pod = pod_mounts(&t, &uuid)?;
-        let on_host = host_mounts(&t)?;
-        check(
-            !in_pod.contains("/opt/stage2/writer/") && !on_host.contains("/opt/stage2/writer/"),
-            || format!("a removed app's volume is still mounted: pod {in_pod}\nhost {on_host}"),
-        )?;
-        t.ok(&["stop", &uuid])?;
-        check(
-            wait_for(30, || matches!(child.try_wait(), Ok(Some(_)))),
-            || "rkt run did not return after rkt stop".into(),
-        )?;
+        check_unmounted(&t, &uuid, "writer", "volume")?;
+        stop_and_wait(&t, &uuid, &mut child)?;
         t.gc_leaves_nothing(&uuid)
     })();
     let _ = child.kill();
