@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
     let rootfs = tmp.path().join("rootfs");
     fs::create_dir(&rootfs).expect("rootfs");
     fs::write(tmp.path().join("sentinel"), b"untouched").expect("sentinel");
-    let _ = rkt::aci::unpack(Cursor::new(data.to_vec()), &rootfs);
+    let _ = rkt_store::aci::unpack(Cursor::new(data.to_vec()), &rootfs);
     let mut names: Vec<_> = fs::read_dir(tmp.path())
         .expect("read tmp")
         .map(|e| e.expect("entry").file_name())

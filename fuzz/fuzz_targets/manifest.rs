@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rkt::schema::{ImageManifest, PodManifest};
+use rkt_schema::{ImageManifest, PodManifest};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(m) = ImageManifest::from_json(data) {

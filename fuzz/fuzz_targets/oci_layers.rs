@@ -8,8 +8,8 @@
 use std::fs;
 
 use libfuzzer_sys::fuzz_target;
-use rkt::aci::Extractor;
-use rkt::oci::{Digest, apply_layer};
+use rkt_store::aci::Extractor;
+use rkt_store::oci::{Digest, apply_layer};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&split, layers)) = data.split_first() else {

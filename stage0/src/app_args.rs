@@ -4,8 +4,8 @@
 //! They are taken out of the command line before clap sees the rest.
 
 use anyhow::{Context, Result, anyhow, bail};
-use rkt::pod::{AppOverrides, parse_env_assignment, parse_env_file};
-use rkt::schema::{CapabilitySet, IsolatorValue, Quantity, Resource, SeccompSet};
+use rkt_pod::{AppOverrides, parse_env_assignment, parse_env_file};
+use rkt_schema::{CapabilitySet, IsolatorValue, Quantity, Resource, SeccompSet};
 
 /// The per-app options taken out of a command line, one entry per image in order.
 pub type PerApp = Vec<AppOverrides>;
@@ -209,7 +209,7 @@ fn apply_option(o: &mut AppOverrides, name: &str, value: &str) -> Result<()> {
         "seccomp" => o.isolators.push(seccomp(value)?),
         "mount" => o
             .mounts
-            .push(rkt::pod::parse_mount(value).map_err(|e| anyhow!(e))?),
+            .push(rkt_pod::parse_mount(value).map_err(|e| anyhow!(e))?),
         _ => bail!("unknown per-app option --{name}\n{HELP}"),
     }
     Ok(())
@@ -229,7 +229,7 @@ fn resource(value: &str) -> Result<Resource> {
 fn capabilities(value: &str) -> Result<CapabilitySet> {
     let set: Vec<String> = value.split(',').map(|c| c.trim().to_owned()).collect();
     // The names are checked now so that a typo stops the run before anything is made.
-    rkt::stage1::capability_mask("", set.iter().map(String::as_str))
+    rkt_pod::plan::capability_mask("", set.iter().map(String::as_str))
         .map_err(|e| anyhow!("{}", e.to_string().trim_start_matches("app : ")))?;
     Ok(CapabilitySet { set })
 }

@@ -5,7 +5,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use rkt::insecure::InsecureOptions;
+use rkt_common::insecure::InsecureOptions;
 
 /// rkt runs App Container images in pods on systemd hosts.
 ///
@@ -33,10 +33,10 @@ pub struct GlobalArgs {
     #[arg(long, global = true, default_value = "none", value_name = "LIST")]
     pub insecure_options: InsecureOptions,
     /// Local configuration directory (trusted keys are added here)
-    #[arg(long, global = true, default_value = rkt::trust::DEFAULT_LOCAL_CONFIG, value_name = "DIR")]
+    #[arg(long, global = true, default_value = rkt_image::trust::DEFAULT_LOCAL_CONFIG, value_name = "DIR")]
     pub local_config: PathBuf,
     /// System (vendor) configuration directory, read but never changed
-    #[arg(long, global = true, default_value = rkt::trust::DEFAULT_SYSTEM_CONFIG, value_name = "DIR")]
+    #[arg(long, global = true, default_value = rkt_image::trust::DEFAULT_SYSTEM_CONFIG, value_name = "DIR")]
     pub system_config: PathBuf,
 }
 
@@ -58,14 +58,14 @@ impl Cli {
 
 impl GlobalArgs {
     /// The trust store over --local-config and --system-config.
-    pub fn trust_store(&self) -> rkt::trust::TrustStore {
-        rkt::trust::TrustStore::new(&self.local_config, &self.system_config)
+    pub fn trust_store(&self) -> rkt_image::trust::TrustStore {
+        rkt_image::trust::TrustStore::new(&self.local_config, &self.system_config)
     }
 
     /// How network fetches may talk to servers (`--insecure-options=http,tls`).
-    pub fn http_policy(&self) -> rkt::http::HttpPolicy {
-        use rkt::insecure::Insecure;
-        rkt::http::HttpPolicy {
+    pub fn http_policy(&self) -> rkt_image::http::HttpPolicy {
+        use rkt_common::insecure::Insecure;
+        rkt_image::http::HttpPolicy {
             allow_http: self.insecure_options.allows(Insecure::Http),
             skip_tls_verify: self.insecure_options.allows(Insecure::Tls),
         }
@@ -163,7 +163,7 @@ pub struct AppAddArgs {
     pub image: String,
     /// The image's per-app options, taken out of the command line before clap (app_args).
     #[arg(skip)]
-    pub app_overrides: Box<rkt::pod::AppOverrides>,
+    pub app_overrides: Box<rkt_pod::AppOverrides>,
     /// When to use the network for an image given by name or URL
     #[arg(long, value_enum, default_value = "new")]
     pub pull_policy: PullPolicyArg,
@@ -241,12 +241,12 @@ pub enum PullPolicyArg {
     Never,
 }
 
-impl From<PullPolicyArg> for rkt::fetch::PullPolicy {
+impl From<PullPolicyArg> for rkt_image::fetch::PullPolicy {
     fn from(arg: PullPolicyArg) -> Self {
         match arg {
-            PullPolicyArg::New => rkt::fetch::PullPolicy::New,
-            PullPolicyArg::Update => rkt::fetch::PullPolicy::Update,
-            PullPolicyArg::Never => rkt::fetch::PullPolicy::Never,
+            PullPolicyArg::New => rkt_image::fetch::PullPolicy::New,
+            PullPolicyArg::Update => rkt_image::fetch::PullPolicy::Update,
+            PullPolicyArg::Never => rkt_image::fetch::PullPolicy::Never,
         }
     }
 }
@@ -385,7 +385,7 @@ pub struct PodSpecArgs {
     pub pod_manifest: Option<PathBuf>,
     /// Each image's per-app options, taken out of the command line before clap (app_args).
     #[arg(skip)]
-    pub app_overrides: Vec<rkt::pod::AppOverrides>,
+    pub app_overrides: Vec<rkt_pod::AppOverrides>,
     /// Give every app the environment of rkt itself (under the image's own variables)
     #[arg(long)]
     pub inherit_env: bool,

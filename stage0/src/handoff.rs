@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use rkt::systemd::ManagerProxyBlocking;
+use rkt_runtime::systemd::ManagerProxyBlocking;
 use zbus::blocking::Connection;
 use zbus::zvariant::Value;
 
@@ -128,7 +128,7 @@ impl Systemd {
 
     /// Waits until the unit is no longer active (the pod ended).
     pub fn wait_inactive(&self, name: &str) -> Result<()> {
-        rkt::systemd::Systemd::from_connection(self.connection.clone())
+        rkt_runtime::systemd::Systemd::from_connection(self.connection.clone())
             .wait_unit_inactive(name)
             .with_context(|| format!("waiting for {name} to end"))
     }

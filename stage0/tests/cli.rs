@@ -1,9 +1,7 @@
 //! The `rkt` command as users run it: output, exit codes, one-line errors.
 
-#[path = "../../tests/common/aci.rs"]
-mod aci;
-#[path = "../../tests/common/oci_layout.rs"]
-mod oci_layout;
+use rkt_test_support::aci;
+use rkt_test_support::oci_layout;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -4,10 +4,8 @@
 //! registry's signed token). Needs root, nginx, openssl, htpasswd, docker-registry, skopeo and
 //! umoci; a test prints "skipped: <why>" when one is missing.
 
-#[path = "../../tests/common/aci.rs"]
-mod aci;
-#[path = "../../tests/common/nginx.rs"]
-mod nginx;
+use rkt_test_support::aci;
+use rkt_test_support::nginx;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

@@ -1,7 +1,6 @@
 //! `rkt image verify`: every stored image re-hashed against its ID, one line each.
 
-#[path = "../../tests/common/aci.rs"]
-mod aci;
+use rkt_test_support::aci;
 
 use std::fs;
 use std::process::{Command, Output};

@@ -3,12 +3,9 @@
 //! names resolve to 127.0.0.1), HTTP caching, and bad servers. Needs root, nginx and openssl;
 //! a test prints "skipped: <why>" and returns when one is missing (CI installs them all).
 
-#[path = "../../tests/common/aci.rs"]
-mod aci;
-#[path = "../../tests/common/gpg.rs"]
-mod gpg;
-#[path = "../../tests/common/nginx.rs"]
-mod nginx;
+use rkt_test_support::aci;
+use rkt_test_support::gpg;
+use rkt_test_support::nginx;
 
 use std::fs;
 use std::io::{Read, Write};

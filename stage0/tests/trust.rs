@@ -1,10 +1,8 @@
 //! `rkt trust` as users run it, with keys made by real GnuPG: the fingerprint review on a
 //! terminal (through `script`, which gives rkt a pty), scripts, listing and removal.
 
-#[path = "../../tests/common/aci.rs"]
-mod aci;
-#[path = "../../tests/common/gpg.rs"]
-mod gpg;
+use rkt_test_support::aci;
+use rkt_test_support::gpg;
 
 use std::fs;
 use std::path::{Path, PathBuf};

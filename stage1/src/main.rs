@@ -21,11 +21,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use rkt::pod::{PodNet, PodOptions, Pods, RunningPod};
-use rkt::schema::PodManifest;
-use rkt::stage1::{self as s1, NspawnOptions};
-use rkt::store::Store;
-use rkt::systemd::{Machine, ServiceRun, Systemd};
+use rkt_pod::{PodNet, PodOptions, Pods, RunningPod};
+use rkt_runtime::systemd::{Machine, ServiceRun, Systemd};
+use rkt_runtime::{self as s1, NspawnOptions};
+use rkt_schema::PodManifest;
+use rkt_store::Store;
 
 /// rkt's own failures, as in stage0.
 const EXIT_FAILURE: u8 = 254;
@@ -96,7 +96,7 @@ fn run_pod(
     let apps = &manifest.apps;
     let volumes = &manifest.volumes;
     // Checked at prepare; checked again, as the manifest is read back from disk.
-    let sysctls = s1::pod_sysctls(manifest)?;
+    let sysctls = rkt_pod::pod_sysctls(manifest)?;
     if !sysctls.is_empty() && options.net == PodNet::Host {
         bail!("the pod's sysctls would change the host's network: it has --net=host");
     }
@@ -105,7 +105,7 @@ fn run_pod(
     let hostname = options
         .hostname
         .clone()
-        .unwrap_or_else(|| rkt::pod::default_hostname(&pod.uuid));
+        .unwrap_or_else(|| rkt_pod::default_hostname(&pod.uuid));
     s1::write_pod_hostname(&root, &hostname)?;
     let mut plans = Vec::new();
     // Apps whose image says they send READY=1 (Type=notify units).
@@ -148,7 +148,7 @@ fn run_pod(
     let mut network = None;
     let netns = match (&options.net, &options.network) {
         (PodNet::Cni, Some(conf)) => {
-            let mappings = rkt::pod::port_mappings(&manifest.ports, &ports.concat())?;
+            let mappings = rkt_pod::port_mappings(&manifest.ports, &ports.concat())?;
             network = Some(s1::setup_pod_network(
                 &pod.path, &pod.uuid, conf, &mappings,
             )?);
@@ -175,7 +175,7 @@ fn run_pod(
     // The listening sockets `rkt run` was given (socket activation), for the pod's one app.
     let sockets = s1::receive_listen_fds(&pod.uuid)?;
     let passed = sockets.len();
-    let takers: Vec<(&str, &[rkt::schema::Port])> = plans
+    let takers: Vec<(&str, &[rkt_schema::Port])> = plans
         .iter()
         .zip(&ports)
         .map(|(plan, ports)| (plan.name.as_str(), ports.as_slice()))
@@ -380,9 +380,9 @@ fn record_app_exits(pod_bus: &PodBus, pod_dir: &Path) -> Result<()> {
                 continue;
             };
             // Only the pod's apps (not its D-Bus or journald), as the manifest says now.
-            let is_app = std::fs::read(pod_dir.join(rkt::pod::MANIFEST_FILE))
+            let is_app = std::fs::read(pod_dir.join(rkt_pod::MANIFEST_FILE))
                 .ok()
-                .and_then(|b| rkt::schema::PodManifest::from_json(&b).ok())
+                .and_then(|b| rkt_schema::PodManifest::from_json(&b).ok())
                 .is_some_and(|m| m.apps.iter().any(|a| a.name.as_str() == app));
             if is_app && let Err(e) = s1::write_app_status(&pod_dir, app, exit.shell_status()) {
                 eprintln!("rkt-stage1: app {app}: {e}");
@@ -411,15 +411,15 @@ fn run_mutable_pod(
     }
     eprintln!("rkt-stage1: stopping pod {}", pod.uuid);
     // Under the manifest lock, so that no `rkt app add` is half done while we look.
-    let _lock = rkt::lock::FileLock::acquire(
-        &pod.path.join(rkt::pod::MANIFEST_LOCK_FILE),
-        rkt::lock::LockKind::Exclusive,
+    let _lock = rkt_common::lock::FileLock::acquire(
+        &pod.path.join(rkt_pod::MANIFEST_LOCK_FILE),
+        rkt_common::lock::LockKind::Exclusive,
     )
     .context("locking the pod manifest")?;
-    let manifest_path = pod.path.join(rkt::pod::MANIFEST_FILE);
+    let manifest_path = pod.path.join(rkt_pod::MANIFEST_FILE);
     let manifest = std::fs::read(&manifest_path)
         .map_err(anyhow::Error::from)
-        .and_then(|b| Ok(rkt::schema::PodManifest::from_json(&b)?))
+        .and_then(|b| Ok(rkt_schema::PodManifest::from_json(&b)?))
         .with_context(|| format!("reading {}", manifest_path.display()))?;
     let mut stopped = Vec::new();
     if let Ok(bus) = pod_bus.connect() {
@@ -466,16 +466,16 @@ fn run_mutable_pod(
 
 /// Under cgroup v1 (hybrid hosts) the apps' MemoryMax and CPUQuota cannot take effect inside
 /// the pod (its systemd has no memory or cpu controller of its own): the host's systemd limits
-/// the pod's own unit instead (see [`s1::pod_memory_limit`]).
-fn limit_pod_on_cgroup_v1(uuid: &str, plans: &[s1::AppPlan]) -> Result<()> {
+/// the pod's own unit instead (see [`rkt_pod::plan::pod_memory_limit`]).
+fn limit_pod_on_cgroup_v1(uuid: &str, plans: &[rkt_pod::plan::AppPlan]) -> Result<()> {
     if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
         return Ok(());
     }
     let mut properties = Vec::new();
-    if let Some(bytes) = s1::pod_memory_limit(plans) {
+    if let Some(bytes) = rkt_pod::plan::pod_memory_limit(plans) {
         properties.push(format!("MemoryMax={bytes}"));
     }
-    if let Some(usec) = s1::pod_cpu_quota(plans) {
+    if let Some(usec) = rkt_pod::plan::pod_cpu_quota(plans) {
         // systemctl takes a percentage of one CPU: 10 000 µs per s is 1 %.
         properties.push(format!("CPUQuota={}%", usec.div_ceil(10_000)));
     }
@@ -497,7 +497,7 @@ fn limit_pod_on_cgroup_v1(uuid: &str, plans: &[s1::AppPlan]) -> Result<()> {
 /// systemd, and returns the runs to wait on.
 fn start_apps(
     pod_bus: &PodBus,
-    plans: Vec<s1::AppPlan>,
+    plans: Vec<rkt_pod::plan::AppPlan>,
     notify: &[bool],
     socket_activated: &[bool],
     interactive: bool,
@@ -681,15 +681,15 @@ fn stop_nspawn(child: &mut Child) {
 
 /// Sends a notification to the systemd that started us, if it asked for one.
 fn notify_systemd(message: &str) {
-    if let Err(e) = rkt::systemd::sd_notify(message) {
+    if let Err(e) = rkt_runtime::systemd::sd_notify(message) {
         eprintln!("rkt-stage1: telling systemd {message}: {e}");
     }
 }
 
 /// Makes the pod's journal outlive it: asks its journald to write to the host-linked
-/// `/var/log/journal/<machine-id>` (not done at boot, see `rkt::stage1::POD_TARGET`), after
+/// `/var/log/journal/<machine-id>` (not done at boot, see `rkt_runtime::POD_TARGET`), after
 /// giving that directory to the pod's root under `--private-users`
-/// (`rkt::stage1::give_journal_to_pod` says why). Only warns: the pod runs either way, and
+/// (`rkt_runtime::give_journal_to_pod` says why). Only warns: the pod runs either way, and
 /// `journalctl -M` reads its journal while it does.
 fn keep_journal(bus: &PodBus, uuid: &str) {
     let dir = s1::host_journal_dir(uuid);
@@ -749,7 +749,7 @@ impl PodBus {
             .next()
             .context("the helper sent no connection to the pod's bus")?
             .fd;
-        let path = rkt::systemd::pod_bus_path(self.leader);
+        let path = rkt_runtime::systemd::pod_bus_path(self.leader);
         Ok(Systemd::pod_over(
             std::os::unix::net::UnixStream::from(fd),
             path,
@@ -762,7 +762,7 @@ impl PodBus {
 fn connect_pod_bus(leader: &str) -> Result<()> {
     use std::os::fd::AsFd;
     let leader: u32 = leader.parse().context("--connect-pod-bus takes a PID")?;
-    let path = rkt::systemd::pod_bus_path(leader);
+    let path = rkt_runtime::systemd::pod_bus_path(leader);
     let bus = std::os::unix::net::UnixStream::connect(&path)
         .with_context(|| format!("connecting to {path}"))?;
     let stdout = std::io::stdout()

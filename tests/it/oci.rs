@@ -5,9 +5,9 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use rkt::http::HttpPolicy;
-use rkt::oci::{Digest, OciSource};
-use rkt::store::StoreError;
+use rkt_image::http::HttpPolicy;
+use rkt_image::oci::{Digest, OciSource};
+use rkt_store::StoreError;
 
 use crate::aci::AciBuilder;
 use crate::oci_layout::write_layout;
@@ -17,11 +17,13 @@ fn layout_source(dir: PathBuf) -> OciSource {
     OciSource::Layout { dir, tag: None }
 }
 
-fn import(fx: &Fixture, layers: &[Vec<u8>]) -> Result<rkt::store::OciImportOutcome, StoreError> {
+fn import(fx: &Fixture, layers: &[Vec<u8>]) -> Result<rkt_store::OciImportOutcome, StoreError> {
     let dir = fx.dir.path().join(format!("layout-{}", rand_suffix()));
     write_layout(&dir, layers);
-    fx.store
-        .import_oci(&layout_source(dir), HttpPolicy::default())
+    layout_source(dir).import(
+        &fx.store,
+        &rkt_image::oci::FetchOptions::new(HttpPolicy::default()),
+    )
 }
 
 fn rand_suffix() -> u64 {
@@ -331,9 +333,11 @@ fn tampered_blobs_are_refused() {
     )
     .unwrap();
     let before = snapshot(&fx.data());
-    let err = fx
-        .store
-        .import_oci(&layout_source(dir), HttpPolicy::default())
+    let err = layout_source(dir)
+        .import(
+            &fx.store,
+            &rkt_image::oci::FetchOptions::new(HttpPolicy::default()),
+        )
         .unwrap_err()
         .to_string();
     assert!(err.contains("does not match its digest"), "{err}");

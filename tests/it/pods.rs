@@ -3,12 +3,12 @@
 use std::fs;
 use std::time::Duration;
 
-use rkt::pod::{GcOptions, PodError, PodOptions, PodState, Pods};
+use rkt_pod::{GcOptions, PodError, PodOptions, PodState, Pods};
 
 use crate::aci::{AciBuilder, manifest_json};
 use crate::support::Fixture;
 
-fn setup() -> (Fixture, Pods, Vec<rkt::schema::ImageId>) {
+fn setup() -> (Fixture, Pods, Vec<rkt_schema::ImageId>) {
     let fx = Fixture::new();
     let pods = Pods::open(&fx.data()).unwrap();
     let a = fx
@@ -105,8 +105,11 @@ fn running_pods_are_locked_and_cannot_be_removed_or_collected() {
         pods.take_for_run(&seen),
         Err(PodError::WrongState { .. })
     ));
-    assert!(matches!(pods.remove(&seen), Err(PodError::Busy { .. })));
-    let report = pods.gc(gc_opts(0, 0, false)).unwrap();
+    assert!(matches!(
+        pods.remove(&seen, &no_release),
+        Err(PodError::Busy { .. })
+    ));
+    let report = pods.gc(gc_opts(0, 0, false), &no_release).unwrap();
     assert!(
         report.marked.is_empty() && report.removed.is_empty(),
         "{report:?}"
@@ -116,12 +119,12 @@ fn running_pods_are_locked_and_cannot_be_removed_or_collected() {
     // The holder dies: the kernel drops the lock and the pod is exited.
     drop(running);
     assert_eq!(pods.find(&pod.uuid).unwrap().state, PodState::Exited);
-    let report = pods.gc(gc_opts(3600, 0, true)).unwrap();
+    let report = pods.gc(gc_opts(3600, 0, true), &no_release).unwrap();
     assert_eq!(report.marked, [pod.uuid.as_str()]);
     assert_eq!(pods.find(&pod.uuid).unwrap().state, PodState::ExitedGarbage);
-    let report = pods.gc(gc_opts(3600, 0, false)).unwrap();
+    let report = pods.gc(gc_opts(3600, 0, false), &no_release).unwrap();
     assert!(report.removed.is_empty(), "kept during the grace period");
-    let report = pods.gc(gc_opts(0, 0, false)).unwrap();
+    let report = pods.gc(gc_opts(0, 0, false), &no_release).unwrap();
     assert_eq!(report.removed, [pod.uuid.as_str()]);
     assert!(pod_dirs(&fx).is_empty());
 }
@@ -144,11 +147,11 @@ fn gc_finishes_off_aborted_prepares_and_expired_prepared_pods_but_not_live_ones(
         .prepare(&fx.store, &ids, &PodOptions::default())
         .unwrap();
 
-    let report = pods.gc(gc_opts(1800, 3600, false)).unwrap();
+    let report = pods.gc(gc_opts(1800, 3600, false), &no_release).unwrap();
     assert_eq!(report.removed, [crashed_uuid.as_str()]);
     assert_eq!(pods.find(&prepared.uuid).unwrap().state, PodState::Prepared);
     assert_eq!(pods.find(&live.uuid).unwrap().state, PodState::Preparing);
-    let report = pods.gc(gc_opts(1800, 0, false)).unwrap();
+    let report = pods.gc(gc_opts(1800, 0, false), &no_release).unwrap();
     assert_eq!(
         report.removed,
         [prepared.uuid.as_str()],
@@ -174,7 +177,7 @@ fn rm_and_gc_undo_mounts_inside_the_pod() {
     )
     .unwrap();
     fs::write(target.join("x"), b"x").unwrap();
-    pods.remove(&pod).unwrap();
+    pods.remove(&pod, &no_release).unwrap();
     let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(
         !mounts.contains(&pod.uuid),
@@ -198,7 +201,7 @@ fn a_hand_written_pod_manifest_is_reified_from_the_store() {
             "annotations": [{{"name": "owner", "value": "ops"}}]}}"#,
         ids[1]
     );
-    let manifest = rkt::schema::PodManifest::from_json_template(json.as_bytes()).unwrap();
+    let manifest = rkt_schema::PodManifest::from_json_template(json.as_bytes()).unwrap();
     let pod = pods
         .prepare_manifest(&fx.store, manifest, &PodOptions::default())
         .unwrap();
@@ -233,7 +236,7 @@ fn a_hand_written_pod_manifest_is_reified_from_the_store() {
             "no volume named \"nope\"",
         ),
     ] {
-        let manifest = rkt::schema::PodManifest::from_json_template(json.as_bytes()).unwrap();
+        let manifest = rkt_schema::PodManifest::from_json_template(json.as_bytes()).unwrap();
         let e = pods
             .prepare_manifest(&fx.store, manifest, &PodOptions::default())
             .unwrap_err()
@@ -246,17 +249,17 @@ fn a_hand_written_pod_manifest_is_reified_from_the_store() {
 #[test]
 fn bad_volumes_leave_no_pod_behind() {
     let (fx, pods, ids) = setup();
-    let missing = rkt::pod::parse_volume(&format!(
+    let missing = rkt_pod::parse_volume(&format!(
         "v,kind=host,source={}",
         fx.data().join("no-such-dir").display()
     ))
     .unwrap();
-    let apps = vec![(ids[0].clone(), rkt::pod::AppOverrides::default())];
+    let apps = vec![(ids[0].clone(), rkt_pod::AppOverrides::default())];
     let e = pods
         .prepare_pod(
             &fx.store,
             &apps,
-            &rkt::pod::PodLevel {
+            &rkt_pod::PodLevel {
                 volumes: vec![missing],
                 ..Default::default()
             },
@@ -307,8 +310,16 @@ fn an_image_removal_waits_for_a_pod_being_made_and_then_keeps_the_image() {
     );
 
     // Once the pod is gone, nothing holds the image back.
-    pods.remove(&pod).unwrap();
+    pods.remove(&pod, &no_release).unwrap();
     assert!(pods.users_of(&fx.store, &ids[0]).unwrap().is_empty());
     fx.store.remove(&ids[0]).unwrap();
     assert!(fx.store.info(&ids[0]).is_err());
+}
+
+/// These pods never had a network: nothing to release outside their directories.
+fn no_release(
+    _: &std::path::Path,
+    _: &str,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    Ok(())
 }

@@ -13,9 +13,9 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rkt::http::HttpPolicy;
-use rkt::oci::{Digest, OciSource, Reference};
-use rkt::store::{OciImportOutcome, Store};
+use rkt_image::http::HttpPolicy;
+use rkt_image::oci::{Digest, OciSource, Reference};
+use rkt_store::{OciImportOutcome, Store};
 
 use crate::support::snapshot;
 
@@ -201,8 +201,8 @@ impl Drop for Registry {
 
 fn fetch(store: &Store, source: &str) -> OciImportOutcome {
     let source = OciSource::parse(source).expect("an OCI source").unwrap();
-    store
-        .import_oci(&source, HTTP_OK)
+    source
+        .import(&store, &rkt_image::oci::FetchOptions::new(HTTP_OK))
         .unwrap_or_else(|e| panic!("fetching {source}: {e}"))
 }
 
@@ -413,8 +413,8 @@ pub(crate) fn assert_fetch_refused(port: u16, reference: &str, expect: &str) {
     let store = Store::open(&dir.path().join("data")).unwrap();
     let before = snapshot(&dir.path().join("data"));
     let reference = Reference::parse(&format!("127.0.0.1:{port}/{reference}")).unwrap();
-    let err = store
-        .import_oci(&OciSource::Registry(reference), HTTP_OK)
+    let err = OciSource::Registry(reference)
+        .import(&store, &rkt_image::oci::FetchOptions::new(HTTP_OK))
         .unwrap_err()
         .to_string();
     assert!(

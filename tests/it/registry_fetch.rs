@@ -10,10 +10,10 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rkt::auth::AuthConfig;
-use rkt::http::HttpPolicy;
-use rkt::oci::{Digest, FetchOptions, OciSource, Reference};
-use rkt::store::Store;
+use rkt_image::auth::AuthConfig;
+use rkt_image::http::HttpPolicy;
+use rkt_image::oci::{Digest, FetchOptions, OciSource, Reference};
+use rkt_store::Store;
 
 use crate::registry::{Registry, build_image, run, tools};
 use crate::support::snapshot;
@@ -89,10 +89,7 @@ fn a_registry_with_htpasswd_auth_needs_the_credentials_from_auth_d() {
     let before = store_files(&store_dir);
 
     // No credentials: one line saying where to put them.
-    let err = store
-        .import_oci_with(&source, &options())
-        .unwrap_err()
-        .to_string();
+    let err = source.import(&store, &options()).unwrap_err().to_string();
     assert!(
         err.contains("no credentials") && err.contains("auth.d") && err.contains(&host),
         "{err}"
@@ -103,10 +100,7 @@ fn a_registry_with_htpasswd_auth_needs_the_credentials_from_auth_d() {
     // Wrong password: refused, the password not shown, the store unchanged.
     let mut wrong = options();
     wrong.auth = auth_dir(&work.path().join("wrong"), &host, "alice", "not-it");
-    let err = store
-        .import_oci_with(&source, &wrong)
-        .unwrap_err()
-        .to_string();
+    let err = source.import(&store, &wrong).unwrap_err().to_string();
     assert!(
         err.contains("refused") && err.contains("alice") && err.contains("registry.json"),
         "{err}"
@@ -118,7 +112,7 @@ fn a_registry_with_htpasswd_auth_needs_the_credentials_from_auth_d() {
     // The right ones: fetched.
     let mut right = options();
     right.auth = auth_dir(&work.path().join("right"), &host, "alice", "s3cret-pw");
-    let outcome = store.import_oci_with(&source, &right).unwrap();
+    let outcome = source.import(&store, &right).unwrap();
     assert_eq!(outcome.layers_fetched, 3);
     let rootfs = store.rootfs(&outcome.info.id).unwrap();
     assert_eq!(
@@ -301,10 +295,7 @@ fn a_server_that_stalls_fails_the_fetch_within_the_idle_timeout() {
         let mut opts = options();
         opts.idle_timeout = Duration::from_secs(2);
         let started = Instant::now();
-        let err = store
-            .import_oci_with(&source, &opts)
-            .unwrap_err()
-            .to_string();
+        let err = source.import(&store, &opts).unwrap_err().to_string();
         // Generous: the timeout is 2 s; only a hang would take this long.
         assert!(
             started.elapsed() < Duration::from_secs(60),
@@ -356,10 +347,7 @@ fn a_bad_blob_among_parallel_downloads_is_refused_and_nothing_is_kept() {
     let store = Store::open(&store_dir).unwrap();
     let before = store_files(&store_dir);
     let source = OciSource::Registry(Reference::parse(&format!("127.0.0.1:{port}/app:1")).unwrap());
-    let err = store
-        .import_oci_with(&source, &options())
-        .unwrap_err()
-        .to_string();
+    let err = source.import(&store, &options()).unwrap_err().to_string();
     assert!(
         err.contains("does not match its digest")
             && err.contains(&Digest::of(&layers[3]).to_string()),
@@ -428,7 +416,7 @@ fn zstd_layers_made_by_the_zstd_tool_are_applied() {
     let source = OciSource::parse(&format!("{}:z", layout.display()))
         .expect("an OCI layout")
         .unwrap();
-    let outcome = store.import_oci_with(&source, &options()).unwrap();
+    let outcome = source.import(&store, &options()).unwrap();
     let rootfs = store.rootfs(&outcome.info.id).unwrap();
     assert_eq!(
         fs::read_to_string(rootfs.join("data/motd")).unwrap(),
@@ -527,23 +515,17 @@ fn a_bearer_token_is_requested_with_the_credentials_from_auth_d() {
     let store = Store::open(&store_dir).unwrap();
     let before = store_files(&store_dir);
 
-    let err = store
-        .import_oci_with(&source, &options())
-        .unwrap_err()
-        .to_string();
+    let err = source.import(&store, &options()).unwrap_err().to_string();
     assert!(err.contains("auth.d"), "no credentials: {err}");
     let mut opts = options();
     opts.auth = auth_dir(&dir.path().join("wrong"), &host, "dave", "bad-pw");
-    let err = store
-        .import_oci_with(&source, &opts)
-        .unwrap_err()
-        .to_string();
+    let err = source.import(&store, &opts).unwrap_err().to_string();
     assert!(err.contains("refused") && err.contains("dave"), "{err}");
     assert!(!err.contains("bad-pw"), "password printed: {err}");
     assert_eq!(store_files(&store_dir), before, "store unchanged");
 
     opts.auth = auth_dir(&dir.path().join("right"), &host, "dave", "tok-pw");
-    let outcome = store.import_oci_with(&source, &opts).unwrap();
+    let outcome = source.import(&store, &opts).unwrap();
     let rootfs = store.rootfs(&outcome.info.id).unwrap();
     assert_eq!(
         fs::read_to_string(rootfs.join("hello")).unwrap(),

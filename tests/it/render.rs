@@ -4,9 +4,9 @@
 use std::fs;
 use std::path::Path;
 
-use rkt::pod::{PodOptions, Pods};
-use rkt::schema::ImageId;
-use rkt::store::StoreError;
+use rkt_pod::{PodOptions, Pods};
+use rkt_schema::ImageId;
+use rkt_store::StoreError;
 
 use crate::aci::AciBuilder;
 use crate::support::Fixture;

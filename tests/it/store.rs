@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 
-use rkt::store::StoreError;
+use rkt_store::StoreError;
 
 use crate::aci::{AciBuilder, Kind, MTIME, image_id};
 use crate::support::{Fixture, snapshot};

@@ -5,7 +5,7 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use rkt::store::Store;
+use rkt_store::Store;
 use tempfile::TempDir;
 
 /// A store in a fresh temporary directory, plus a place for input files.

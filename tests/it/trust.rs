@@ -5,8 +5,8 @@ use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use rkt::schema::AcIdentifier;
-use rkt::trust::{Fingerprint, KeyOrigin, KeyScope, TrustError, TrustStore};
+use rkt_image::trust::{Fingerprint, KeyOrigin, KeyScope, TrustError, TrustStore};
+use rkt_schema::AcIdentifier;
 
 use crate::gpg::{DAY, Gpg, PAST, now};
 
@@ -53,7 +53,7 @@ impl Setup {
             .clone()
     }
 
-    fn verify(&self, image: &str, sig: &[u8]) -> Result<rkt::trust::Verified, TrustError> {
+    fn verify(&self, image: &str, sig: &[u8]) -> Result<rkt_image::trust::Verified, TrustError> {
         self.verify_file(image, &self.aci, sig)
     }
 
@@ -62,7 +62,7 @@ impl Setup {
         image: &str,
         file: &Path,
         sig: &[u8],
-    ) -> Result<rkt::trust::Verified, TrustError> {
+    ) -> Result<rkt_image::trust::Verified, TrustError> {
         self.store
             .verify(&name(image), || fs::File::open(file), sig)
     }

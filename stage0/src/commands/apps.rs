@@ -2,11 +2,11 @@
 //! transient unit of the pod's own systemd, as the apps stage1 starts are.
 
 use anyhow::{Context, Result, bail};
-use rkt::pod::{AppState, Pod, PodState, Pods};
-use rkt::schema::RuntimeApp;
-use rkt::stage1 as s1;
-use rkt::store::Store;
-use rkt::systemd::Systemd;
+use rkt_pod::{AppState, Pod, PodState, Pods};
+use rkt_runtime as s1;
+use rkt_runtime::systemd::Systemd;
+use rkt_schema::RuntimeApp;
+use rkt_store::Store;
 use serde::Serialize;
 
 use super::fetch::resolve_image;
@@ -46,7 +46,7 @@ fn add(global: &GlobalArgs, args: &AppAddArgs) -> Result<()> {
     let hostname = options
         .hostname
         .clone()
-        .unwrap_or_else(|| rkt::pod::default_hostname(&pod.uuid));
+        .unwrap_or_else(|| rkt_pod::default_hostname(&pod.uuid));
     let name = app.name.as_str();
     let volumes = edit.manifest.volumes.clone();
     let ready = s1::make_app_root(&store, &pod.path, &app, &options, &hostname)
@@ -166,7 +166,7 @@ fn rm(global: &GlobalArgs, args: &AppArgs) -> Result<()> {
     let leader = leader(&pod)?;
     let state = app_status(&pod, Some(leader), &app)?;
     if state.state == AppState::Running {
-        return Err(rkt::pod::PodError::AppRunning {
+        return Err(rkt_pod::PodError::AppRunning {
             uuid: pod.uuid.clone(),
             app: args.app.clone(),
             state: state.state.as_str(),
@@ -243,7 +243,7 @@ fn app_status(pod: &Pod, leader: Option<u32>, app: &RuntimeApp) -> Result<AppSta
         }
     }
     if let Some(code) = s1::read_app_status(&pod.path, name) {
-        let finished = rkt::pod::mtime_of(&pod.path.join(format!("apps/{name}/exit")));
+        let finished = rkt_pod::mtime_of(&pod.path.join(format!("apps/{name}/exit")));
         return Ok(exited(code, finished));
     }
     Ok(AppStatus {
@@ -309,7 +309,7 @@ fn status(global: &GlobalArgs, args: &AppStatusArgs) -> Result<()> {
     let (pod, leader) = pod_and_leader(global, &args.uuid)?;
     let manifest = pod.manifest()?;
     let Some(app) = manifest.apps.iter().find(|a| a.name.as_str() == args.app) else {
-        return Err(rkt::pod::PodError::UnknownApp {
+        return Err(rkt_pod::PodError::UnknownApp {
             uuid: pod.uuid.clone(),
             app: args.app.clone(),
             apps: manifest

@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use anyhow::{Context, Result, bail};
-use rkt::auth::AuthConfig;
-use rkt::fetch::{AppQuery, Fetched, Fetcher, PullPolicy, TransferProgress};
-use rkt::insecure::Insecure;
-use rkt::oci::{FetchOptions, OciSource};
-use rkt::schema::{AcIdentifier, ImageId};
-use rkt::store::Store;
+use rkt_common::insecure::Insecure;
+use rkt_image::auth::AuthConfig;
+use rkt_image::fetch::{AppQuery, Fetched, Fetcher, PullPolicy, TransferProgress};
+use rkt_image::oci::{FetchOptions, OciSource};
+use rkt_schema::{AcIdentifier, ImageId};
+use rkt_store::Store;
 
 use crate::cli::{FetchArgs, GlobalArgs};
 use crate::progress::Progress;
@@ -195,8 +195,8 @@ pub fn fetch_oci(global: &GlobalArgs, store: &Store, source: &OciSource) -> Resu
             options.progress.received.clone(),
             options.progress.total.clone(),
         );
-        store
-            .import_oci_with(source, &options)
+        source
+            .import(store, &options)
             .with_context(|| format!("fetching {source}"))?
     };
     tracing::debug!(
@@ -290,7 +290,7 @@ fn verify(
     let name: AcIdentifier = match name {
         Some(name) => name.parse()?,
         None => {
-            rkt::aci::read_manifest(open()?)
+            rkt_store::aci::read_manifest(open()?)
                 .with_context(|| format!("reading the manifest of {}", aci.display()))?
                 .name
         }

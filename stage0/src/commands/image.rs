@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use anyhow::{Context, Result, bail};
-use rkt::store::{ImageInfo, Store, short_id};
+use rkt_store::{ImageInfo, Store, short_id};
 use serde::Serialize;
 
 use crate::cli::{Format, GlobalArgs, ImageCommand, ImageListArgs};
@@ -109,9 +109,9 @@ fn verify(store: &Store, queries: &[String]) -> Result<()> {
 }
 
 /// Removes one image, unless a pod that is not done yet still uses it.
-fn remove(global: &GlobalArgs, store: &Store, query: &str) -> Result<rkt::schema::ImageId> {
+fn remove(global: &GlobalArgs, store: &Store, query: &str) -> Result<rkt_schema::ImageId> {
     let info = store.resolve(query)?;
-    let pods = rkt::pod::Pods::open(&global.dir)?;
+    let pods = rkt_pod::Pods::open(&global.dir)?;
     // Decided under the store's image-users lock: a pod being made now is seen or refused.
     store.remove_unless(&info.id, || -> Result<()> {
         if let Some(pod) = pods.users_of(store, &info.id)?.first() {
@@ -130,7 +130,7 @@ fn remove(global: &GlobalArgs, store: &Store, query: &str) -> Result<rkt::schema
 /// Removes images that no pod still needs and that were last used before `grace`, then the
 /// layers no remaining image lists.
 fn gc(global: &GlobalArgs, store: &Store, grace: std::time::Duration) -> Result<()> {
-    let pods = rkt::pod::Pods::open(&global.dir)?;
+    let pods = rkt_pod::Pods::open(&global.dir)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -143,8 +143,8 @@ fn gc(global: &GlobalArgs, store: &Store, grace: std::time::Duration) -> Result<
         InUse,
         Failed(anyhow::Error),
     }
-    impl From<rkt::store::StoreError> for Kept {
-        fn from(e: rkt::store::StoreError) -> Kept {
+    impl From<rkt_store::StoreError> for Kept {
+        fn from(e: rkt_store::StoreError) -> Kept {
             Kept::Failed(e.into())
         }
     }

@@ -1,4 +1,4 @@
-//! `rkt metadata-service`: serves the appc metadata API (rkt::mds) to the apps of pods
+//! `rkt metadata-service`: serves the appc metadata API (rkt_mds) to the apps of pods
 //! prepared with `--mds-register`, on TCP (what apps reach) and on a local unix socket, or on
 //! whatever sockets systemd hands over (socket activation: LISTEN_FDS/LISTEN_PID).
 
@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use rkt::mds::{HmacKey, Request, Service, StorePods};
-use rkt::pod::PodNet;
+use rkt_mds::{HmacKey, Request, Service, StorePods};
+use rkt_pod::PodNet;
 
 use crate::cli::GlobalArgs;
 
@@ -24,7 +24,7 @@ before or after them. Under systemd, start rkt-metadata.socket (TCP 18112 and
 /run/rkt/metadata-svc.sock) and the service is started on the first request.")]
 pub struct MetadataServiceArgs {
     /// The TCP port to listen on (all addresses), when not socket-activated
-    #[arg(long, default_value_t = rkt::mds::DEFAULT_PORT)]
+    #[arg(long, default_value_t = rkt_mds::DEFAULT_PORT)]
     pub listen_port: u16,
 }
 
@@ -77,7 +77,7 @@ fn serve(server: &tiny_http::Server, service: &Arc<Service<StorePods>>) {
 fn answer(mut request: tiny_http::Request, service: &Service<StorePods>) {
     let method = request.method().as_str().to_owned();
     let target = request.url().to_owned();
-    let response = match rkt::mds::read_body(request.as_reader()) {
+    let response = match rkt_mds::read_body(request.as_reader()) {
         Ok(Some(body)) => service.handle(&Request {
             method: &method,
             target: &target,
@@ -131,7 +131,7 @@ fn own_listeners(port: u16) -> Result<Vec<Listener>> {
     let tcp = TcpListener::bind(addr).with_context(|| {
         format!("listening on TCP port {port} (is another metadata service running?)")
     })?;
-    let path = Path::new(rkt::mds::SOCKET_PATH);
+    let path = Path::new(rkt_mds::SOCKET_PATH);
     if let Some(dir) = path.parent() {
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -164,7 +164,7 @@ pub fn check_reachable(net: PodNet) -> Result<()> {
             "--mds-register needs a network to reach the metadata service on: use --net=host or a CNI network, not --net=none"
         );
     }
-    let path = rkt::mds::SOCKET_PATH;
+    let path = rkt_mds::SOCKET_PATH;
     UnixStream::connect(path).with_context(|| {
         format!(
             "--mds-register: no metadata service answers on {path}; start one with `rkt metadata-service` or `systemctl start rkt-metadata.socket`"

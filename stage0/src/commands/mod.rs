@@ -32,7 +32,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::App(cmd) => apps::run(&cli.global, cmd),
         Command::Version => {
             println!("rkt Version: {}", env!("CARGO_PKG_VERSION"));
-            println!("appc Version: {}", rkt::schema::APPC_SPEC_VERSION);
+            println!("appc Version: {}", rkt_schema::APPC_SPEC_VERSION);
             Ok(())
         }
     };

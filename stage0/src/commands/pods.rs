@@ -3,8 +3,8 @@
 use std::io::Write;
 
 use anyhow::{Context, Result, bail};
-use rkt::pod::{GcOptions, Pod, PodState, Pods};
-use rkt::store::Store;
+use rkt_pod::{GcOptions, Pod, PodState, Pods};
+use rkt_store::Store;
 use serde::Serialize;
 
 use super::fetch::resolve_image;
@@ -23,29 +23,29 @@ pub fn prepare(global: &GlobalArgs, args: &PrepareArgs) -> Result<()> {
 pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
     // Bad network options stop us before any image is fetched.
     let ipam_dir = global.dir.join("net").join("ipam");
-    let options = rkt::pod::PodOptions {
+    let options = rkt_pod::PodOptions {
         no_overlay: spec.no_overlay,
         net: match spec.net.as_str() {
             "host" | "none" => spec.net.parse()?,
-            _ => rkt::pod::PodNet::Cni,
+            _ => rkt_pod::PodNet::Cni,
         },
         network: match spec.net.as_str() {
             "host" | "none" => None,
             name => {
-                let conf = rkt::stage1::load_network(&global.local_config, name, &ipam_dir)?;
-                rkt::stage1::check_plugins(&conf)?;
+                let conf = rkt_runtime::load_network(&global.local_config, name, &ipam_dir)?;
+                rkt_runtime::check_plugins(&conf)?;
                 Some(conf)
             }
         },
-        hostname: rkt::pod::pod_hostname(spec.hostname.as_deref())?,
-        dns: rkt::pod::DnsOptions::parse(&spec.dns, &spec.dns_search, &spec.dns_opt)?,
-        hosts: rkt::pod::HostsOptions::parse(&spec.hosts_entry)?,
+        hostname: rkt_pod::pod_hostname(spec.hostname.as_deref())?,
+        dns: rkt_pod::DnsOptions::parse(&spec.dns, &spec.dns_search, &spec.dns_opt)?,
+        hosts: rkt_pod::HostsOptions::parse(&spec.hosts_entry)?,
         all_capabilities: global
             .insecure_options
-            .allows(rkt::insecure::Insecure::Capabilities),
+            .allows(rkt_common::insecure::Insecure::Capabilities),
         no_seccomp: global
             .insecure_options
-            .allows(rkt::insecure::Insecure::Seccomp),
+            .allows(rkt_common::insecure::Insecure::Seccomp),
         private_users: spec.private_users,
         mds_register: spec.mds_register,
         mutable: spec.mutable,
@@ -64,15 +64,15 @@ pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
     let volumes = spec
         .volume
         .iter()
-        .map(|v| rkt::pod::parse_volume(v))
+        .map(|v| rkt_pod::parse_volume(v))
         .collect::<Result<Vec<_>, _>>()?;
     let pod_mounts = spec
         .mount
         .iter()
-        .map(|m| rkt::pod::parse_mount(m))
+        .map(|m| rkt_pod::parse_mount(m))
         .collect::<Result<Vec<_>, _>>()?;
     // A missing host source stops us before any image is fetched.
-    rkt::pod::check_volumes(&volumes)?;
+    rkt_pod::check_volumes(&volumes)?;
     let mut pod_level = pod_level(spec, &options)?;
     pod_level.volumes = volumes;
     let store = Store::open(&global.dir)?;
@@ -105,7 +105,7 @@ pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
 
 /// Renders an OCI image's tree at its first use (it is only stored at fetch), with a progress
 /// line on a terminal: a big image takes a while. Anything else is a no-op.
-fn unpack_with_progress(store: &Store, id: &rkt::schema::ImageId) -> Result<()> {
+fn unpack_with_progress(store: &Store, id: &rkt_schema::ImageId) -> Result<()> {
     let Some(total) = store.unrendered_size(id)? else {
         return Ok(());
     };
@@ -124,7 +124,7 @@ fn prepare_from_manifest(
     global: &GlobalArgs,
     spec: &PodSpecArgs,
     file: &std::path::Path,
-    options: &rkt::pod::PodOptions,
+    options: &rkt_pod::PodOptions,
 ) -> Result<Pod> {
     let in_manifest = [
         ("images", !spec.images.is_empty()),
@@ -145,7 +145,7 @@ fn prepare_from_manifest(
     }
     let bytes = std::fs::read(file)
         .with_context(|| format!("reading --pod-manifest {}", file.display()))?;
-    let manifest = rkt::schema::PodManifest::from_json_template(&bytes)
+    let manifest = rkt_schema::PodManifest::from_json_template(&bytes)
         .with_context(|| format!("--pod-manifest {}", file.display()))?;
     let store = Store::open(&global.dir)?;
     let pods = Pods::open(&global.dir)?;
@@ -162,7 +162,7 @@ fn prepare_from_manifest(
 }
 
 /// The original rkt's warning for a mount point no volume was given for.
-fn warn_implicit_volumes(pod: &Pod, given: &[rkt::schema::Volume]) {
+fn warn_implicit_volumes(pod: &Pod, given: &[rkt_schema::Volume]) {
     let Ok(manifest) = pod.manifest() else { return };
     for volume in &manifest.volumes {
         if !given.iter().any(|v| v.name == volume.name) {
@@ -177,28 +177,28 @@ fn warn_implicit_volumes(pod: &Pod, given: &[rkt::schema::Volume]) {
 /// `--port` and `--sysctl`, checked against the pod's network: both need a network namespace
 /// of the pod's own (forwarding to the host's own ports, or setting the host's parameters,
 /// is not what they are for).
-fn pod_level(spec: &PodSpecArgs, options: &rkt::pod::PodOptions) -> Result<rkt::pod::PodLevel> {
-    use rkt::pod::PodNet;
+fn pod_level(spec: &PodSpecArgs, options: &rkt_pod::PodOptions) -> Result<rkt_pod::PodLevel> {
+    use rkt_pod::PodNet;
     let net = options.net;
-    let mut level = rkt::pod::PodLevel::default();
+    let mut level = rkt_pod::PodLevel::default();
     for value in &spec.port {
         match &options.network {
             _ if net != PodNet::Cni => bail!(
                 "--port={value}: with --net={} the pod has no network of its own to forward to; use --net=default or a CNI network with the portmap plugin",
                 net.as_str()
             ),
-            Some(conf) if !rkt::stage1::forwards_ports(conf) => bail!(
+            Some(conf) if !rkt_runtime::forwards_ports(conf) => bail!(
                 "--port={value}: network {} has no plugin that forwards ports; add {{\"type\": \"portmap\", \"capabilities\": {{\"portMappings\": true}}}} to its .conflist",
                 conf["name"].as_str().unwrap_or("?")
             ),
             _ => {}
         }
-        level.ports.push(rkt::pod::parse_port_flag(value)?);
+        level.ports.push(rkt_pod::parse_port_flag(value)?);
     }
     for value in &spec.sysctl {
-        let (name, value) = rkt::stage1::parse_sysctl(value)?;
+        let (name, value) = rkt_pod::parse_sysctl(value)?;
         if net == PodNet::Host {
-            return Err(rkt::stage1::SysctlError::HostNetwork(name).into());
+            return Err(rkt_pod::SysctlError::HostNetwork(name).into());
         }
         level.sysctls.insert(name, value);
     }
@@ -212,13 +212,13 @@ fn pod_environment(spec: &PodSpecArgs) -> Result<Vec<(String, String)>> {
         let text = std::fs::read_to_string(file)
             .with_context(|| format!("reading --set-env-file {}", file.display()))?;
         env.extend(
-            rkt::pod::parse_env_file(&text)
+            rkt_pod::parse_env_file(&text)
                 .map_err(|e| anyhow::anyhow!("--set-env-file {}: {e}", file.display()))?,
         );
     }
     for var in &spec.set_env {
         env.push(
-            rkt::pod::parse_env_assignment(var).map_err(|e| anyhow::anyhow!("--set-env: {e}"))?,
+            rkt_pod::parse_env_assignment(var).map_err(|e| anyhow::anyhow!("--set-env: {e}"))?,
         );
     }
     Ok(env)
@@ -284,12 +284,12 @@ fn pod_json(pod: &Pod) -> PodJson {
                         .as_ref()
                         .map(|i| i.to_string())
                         .unwrap_or_default(),
-                    exit_code: rkt::stage1::read_app_status(&pod.path, a.name.as_str()),
+                    exit_code: rkt_runtime::read_app_status(&pod.path, a.name.as_str()),
                 })
                 .collect()
         })
         .unwrap_or_default();
-    let started = rkt::stage1::read_pod_pid(&pod.path);
+    let started = rkt_runtime::read_pod_pid(&pod.path);
     PodJson {
         uuid: pod.uuid.clone(),
         state: pod.state.as_str(),
@@ -299,7 +299,7 @@ fn pod_json(pod: &Pod) -> PodJson {
             .filter(|_| pod.state == PodState::Running)
             .map(|(pid, _)| pid),
         apps,
-        networks: match rkt::stage1::read_pod_network(&pod.path) {
+        networks: match rkt_runtime::read_pod_network(&pod.path) {
             Some(net) => vec![NetworkJson {
                 net_name: net.name,
                 ips: net.ips,
@@ -325,7 +325,7 @@ fn pod_json(pod: &Pod) -> PodJson {
 /// `NAME:ip4=ADDR` while the pod holds addresses on a CNI network, else the network's name
 /// (`host`, `none`, `default`, …), as `rkt status` and `rkt list` show it.
 fn networks_summary(pod: &Pod, json: &PodJson) -> String {
-    match rkt::stage1::read_pod_network(&pod.path) {
+    match rkt_runtime::read_pod_network(&pod.path) {
         Some(net) => net.summary(),
         None => json
             .networks
@@ -369,7 +369,7 @@ pub fn list(global: &GlobalArgs, args: &ListArgs) -> Result<()> {
                     .created()
                     .map(|t| format_time(t, args.full))
                     .unwrap_or_default();
-                let started = rkt::stage1::read_pod_pid(&pod.path)
+                let started = rkt_runtime::read_pod_pid(&pod.path)
                     .map(|(_, t)| format_time(t, args.full))
                     .unwrap_or_default();
                 let networks = networks_summary(pod, &json);
@@ -498,12 +498,12 @@ pub fn rm(global: &GlobalArgs, args: &PodsArgs) -> Result<()> {
     for query in &uuids {
         let result = pods.find(query).and_then(|pod| {
             if pod.state == PodState::Running {
-                return Err(rkt::pod::PodError::Busy {
+                return Err(rkt_pod::PodError::Busy {
                     uuid: pod.uuid.clone(),
                     state: pod.state,
                 });
             }
-            pods.remove(&pod)?;
+            pods.remove(&pod, &release_pod)?;
             Ok(pod)
         });
         match result {
@@ -523,11 +523,14 @@ pub fn rm(global: &GlobalArgs, args: &PodsArgs) -> Result<()> {
 
 pub fn gc(global: &GlobalArgs, args: &GcArgs) -> Result<()> {
     let pods = Pods::open(&global.dir)?;
-    let report = pods.gc(GcOptions {
-        grace_period: args.grace_period.0,
-        expire_prepared: args.expire_prepared.0,
-        mark_only: args.mark_only,
-    })?;
+    let report = pods.gc(
+        GcOptions {
+            grace_period: args.grace_period.0,
+            expire_prepared: args.expire_prepared.0,
+            mark_only: args.mark_only,
+        },
+        &release_pod,
+    )?;
     for uuid in &report.marked {
         println!("marked {uuid}");
     }
@@ -538,4 +541,13 @@ pub fn gc(global: &GlobalArgs, args: &GcArgs) -> Result<()> {
         eprintln!("rkt: gc: skipped pod {uuid}: {why}");
     }
     Ok(())
+}
+
+/// What `rkt rm` and `rkt gc` release before a pod's directory goes: its CNI network address,
+/// if its stage1 died holding it.
+fn release_pod(
+    pod_dir: &std::path::Path,
+    uuid: &str,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    Ok(rkt_runtime::teardown_pod_network(pod_dir, uuid)?)
 }

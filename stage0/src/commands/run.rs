@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
-use rkt::pod::{Pod, Pods};
+use rkt_pod::{Pod, Pods};
 
 use crate::cli::{GlobalArgs, PodArgs, RunArgs};
 use crate::handoff::{PodUnit, Systemd};
@@ -30,7 +30,7 @@ pub fn run_prepared(global: &GlobalArgs, args: &PodArgs) -> Result<u8> {
     require_systemd()?;
     let pods = Pods::open(&global.dir)?;
     let pod = pods.find(&args.uuid()?)?;
-    if pod.state != rkt::pod::PodState::Prepared {
+    if pod.state != rkt_pod::PodState::Prepared {
         bail!(
             "pod {} is {}: only a prepared pod can be run",
             pod.uuid,
@@ -60,10 +60,10 @@ fn run_pod_with(global: &GlobalArgs, pod: &Pod, interactive: bool) -> Result<u8>
     let systemd = Systemd::connect()?;
     // Socket activation: the sockets systemd gave us go to the pod's stage1, which asks for
     // them as it starts.
-    let sockets = rkt::stage1::take_listen_fds()?;
+    let sockets = rkt_runtime::take_listen_fds()?;
     if !sockets.is_empty() {
         tracing::debug!("passing {} listening sockets to the pod", sockets.len());
-        rkt::stage1::offer_listen_fds(&pod.uuid, sockets)?;
+        rkt_runtime::offer_listen_fds(&pod.uuid, sockets)?;
     }
     tracing::debug!("handing pod {} to systemd as {unit}", pod.uuid);
     systemd.start_pod(&PodUnit {
@@ -77,7 +77,7 @@ fn run_pod_with(global: &GlobalArgs, pod: &Pod, interactive: bool) -> Result<u8>
     })?;
     // The pod's unit is active (its apps started, and those that speak sd_notify said
     // READY=1): a Type=notify unit running `rkt run` is ready now too.
-    if let Err(e) = rkt::systemd::sd_notify("READY=1") {
+    if let Err(e) = rkt_runtime::systemd::sd_notify("READY=1") {
         eprintln!("rkt: telling systemd the pod is ready: {e}");
     }
     if caller.is_none() {
@@ -91,7 +91,7 @@ fn run_pod_with(global: &GlobalArgs, pod: &Pod, interactive: bool) -> Result<u8>
     let pods = Pods::open(&dir)?;
     for _ in 0..400 {
         match pods.find(&pod.uuid) {
-            Ok(p) if p.state == rkt::pod::PodState::Running => {
+            Ok(p) if p.state == rkt_pod::PodState::Running => {
                 std::thread::sleep(std::time::Duration::from_millis(5))
             }
             _ => break,
@@ -107,7 +107,7 @@ fn run_pod_with(global: &GlobalArgs, pod: &Pod, interactive: bool) -> Result<u8>
     }
     let statuses: Vec<i32> = apps
         .iter()
-        .filter_map(|a| rkt::stage1::read_app_status(&run_path(&dir, &pod.uuid), a))
+        .filter_map(|a| rkt_runtime::read_app_status(&run_path(&dir, &pod.uuid), a))
         .collect();
     // A mutable pod's apps may never have been started, or removed: what they recorded counts.
     if statuses.len() != apps.len() && !mutable {
@@ -181,7 +181,7 @@ pub fn stop(global: &GlobalArgs, args: &crate::cli::StopArgs) -> Result<u8> {
             .find(query)
             .map_err(anyhow::Error::from)
             .and_then(|pod| {
-                if pod.state != rkt::pod::PodState::Running {
+                if pod.state != rkt_pod::PodState::Running {
                     bail!("pod {} is {}, not running", pod.uuid, pod.state);
                 }
                 let unit = format!("rkt-{}.service", pod.uuid);
@@ -218,7 +218,7 @@ pub fn stop(global: &GlobalArgs, args: &crate::cli::StopArgs) -> Result<u8> {
 pub fn enter(global: &GlobalArgs, args: &crate::cli::EnterArgs) -> Result<u8> {
     let pods = Pods::open(&global.dir)?;
     let pod = pods.find(&args.uuid)?;
-    if pod.state != rkt::pod::PodState::Running {
+    if pod.state != rkt_pod::PodState::Running {
         bail!(
             "pod {} is {}: only a running pod can be entered",
             pod.uuid,
@@ -259,11 +259,11 @@ pub fn enter(global: &GlobalArgs, args: &crate::cli::EnterArgs) -> Result<u8> {
         .args(["--quiet", "--wait", "--collect", io])
         .arg(format!(
             "--machine={}",
-            rkt::stage1::machine_name(&pod.uuid)
+            rkt_runtime::machine_name(&pod.uuid)
         ))
         .arg(format!(
             "--property=RootDirectory={}",
-            rkt::stage1::app_rootfs_in_pod(&app)
+            rkt_runtime::app_rootfs_in_pod(&app)
         ))
         .arg("--property=MountAPIVFS=yes")
         .arg(format!("--setenv=AC_APP_NAME={app}"))

@@ -8,10 +8,8 @@
 //! Usage: rkt-systest [NAME-FILTER]    (env: RKT_BIN, RKT_TEST_IMAGES)
 //! Prints one line per test and a last line `N passed, N failed[, N skipped]`.
 
-#[path = "../../common/gpg.rs"]
-mod gpg;
-#[path = "../../common/nginx.rs"]
-mod nginx;
+use rkt_test_support::gpg;
+use rkt_test_support::nginx;
 mod sandbox;
 mod tests;
 

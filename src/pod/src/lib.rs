@@ -1,0 +1,586 @@
+//! Pods on disk, under `<dir>/pods/<phase>/<uuid>/`, with the original rkt's life cycle.
+//!
+//! A pod's state is the directory it is in plus whether its directory is locked (`flock` on
+//! the directory itself):
+//!
+//! | directory         | locked           | not locked        |
+//! |-------------------|------------------|-------------------|
+//! | `embryo/`         | being created    | abandoned         |
+//! | `prepare/`        | preparing        | aborted prepare   |
+//! | `prepared/`       | (being started)  | prepared          |
+//! | `run/`            | running          | exited            |
+//! | `exited-garbage/` | being deleted    | exited, marked    |
+//! | `garbage/`        | being deleted    | garbage           |
+//!
+//! Every change of phase is one `rename(2)` done while holding the pod's exclusive lock, so a
+//! concurrent `rkt gc`, `rkt rm` or start of the same pod sees either the old or the new
+//! phase, and a crash between two steps leaves a pod that `rkt gc` knows how to finish off.
+//! "Running" means the pod's stage1 holds the lock for the pod's whole life: the kernel drops
+//! it when stage1 dies, whatever the way.
+
+mod apps;
+mod error;
+mod gc;
+mod net;
+mod overrides;
+pub mod plan;
+mod ports;
+mod prepare;
+pub mod registration;
+mod sysctl;
+mod volumes;
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use apps::{AppState, MANIFEST_LOCK_FILE};
+pub use error::PodError;
+pub use gc::{GcOptions, GcReport, Release};
+pub use net::{DnsOptions, HostsOptions, NetOptionError, PodNet, default_hostname, pod_hostname};
+pub use overrides::{AppOverrides, parse_env_assignment, parse_env_file};
+pub use ports::PortMapping;
+pub use ports::{PortError, parse_port_flag, port_mappings};
+pub use prepare::PodLevel;
+pub use sysctl::{SysctlError, check_sysctl, parse_sysctl, pod_sysctls};
+pub use volumes::{VolumeError, check_volumes, complete_app_mounts, parse_mount, parse_volume};
+
+use rkt_common::lock::{FileLock, LockKind};
+use rkt_schema::PodManifest;
+
+/// How stage1 is to set the pod up, chosen at prepare time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodOptions {
+    /// Copy each app's root filesystem instead of mounting an overlay on the store's tree,
+    /// for filesystems that cannot be an overlay's lower layer.
+    #[serde(default)]
+    pub no_overlay: bool,
+    /// The pod's network namespace.
+    #[serde(default)]
+    pub net: PodNet,
+    /// With [`PodNet::Cni`]: the network's configuration, read from net.d at prepare time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<serde_json::Value>,
+    /// The pod's hostname; `rkt-<uuid>` when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// The apps' /etc/resolv.conf.
+    #[serde(default)]
+    pub dns: DnsOptions,
+    /// The apps' /etc/hosts.
+    #[serde(default)]
+    pub hosts: HostsOptions,
+    /// `--insecure-options=capabilities`: apps keep every capability (no bounding set).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all_capabilities: bool,
+    /// `--insecure-options=seccomp`: no syscall filter, whatever the isolators say.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_seccomp: bool,
+    /// `--private-users`: the pod runs in a user namespace of its own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub private_users: bool,
+    /// `--mds-register`: the pod gets a metadata service token ([`MDS_TOKEN_FILE`]) and its
+    /// apps `AC_METADATA_URL`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mds_register: bool,
+    /// `rkt run --mutable`: the pod stays up when its apps end (until `rkt stop`), and apps
+    /// can be added to it and removed while it runs (`rkt app ...`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mutable: bool,
+}
+
+/// [`PodOptions`] in the pod directory.
+pub const OPTIONS_FILE: &str = "options.json";
+
+/// The pod's metadata service token (mode 0600): the secret part of its apps'
+/// `AC_METADATA_URL`, by which the service finds the pod.
+pub const MDS_TOKEN_FILE: &str = "mds-token";
+
+/// The pod manifest, as the appc spec defines it.
+pub const MANIFEST_FILE: &str = "pod";
+/// Its mtime is the pod's creation time.
+pub const CREATED_FILE: &str = "pod-created";
+
+/// Where a pod is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PodState {
+    Embryo,
+    Preparing,
+    AbortedPrepare,
+    Prepared,
+    Running,
+    Exited,
+    ExitedGarbage,
+    Garbage,
+    Deleting,
+}
+
+impl PodState {
+    /// The word `rkt list` and `rkt status` show.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PodState::Embryo => "embryo",
+            PodState::Preparing => "preparing",
+            PodState::AbortedPrepare => "aborted prepare",
+            PodState::Prepared => "prepared",
+            PodState::Running => "running",
+            PodState::Exited => "exited",
+            PodState::ExitedGarbage => "exited garbage",
+            PodState::Garbage => "garbage",
+            PodState::Deleting => "deleting",
+        }
+    }
+}
+
+impl std::fmt::Display for PodState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The phase directories, in life-cycle order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Embryo,
+    Prepare,
+    Prepared,
+    Run,
+    ExitedGarbage,
+    Garbage,
+}
+
+impl Phase {
+    const ALL: [Phase; 6] = [
+        Phase::Embryo,
+        Phase::Prepare,
+        Phase::Prepared,
+        Phase::Run,
+        Phase::ExitedGarbage,
+        Phase::Garbage,
+    ];
+
+    fn dir_name(self) -> &'static str {
+        match self {
+            Phase::Embryo => "embryo",
+            Phase::Prepare => "prepare",
+            Phase::Prepared => "prepared",
+            Phase::Run => "run",
+            Phase::ExitedGarbage => "exited-garbage",
+            Phase::Garbage => "garbage",
+        }
+    }
+
+    fn state(self, locked: bool) -> PodState {
+        match (self, locked) {
+            (Phase::Embryo, _) => PodState::Embryo,
+            (Phase::Prepare, true) => PodState::Preparing,
+            (Phase::Prepare, false) => PodState::AbortedPrepare,
+            (Phase::Prepared, _) => PodState::Prepared,
+            (Phase::Run, true) => PodState::Running,
+            (Phase::Run, false) => PodState::Exited,
+            (Phase::ExitedGarbage | Phase::Garbage, true) => PodState::Deleting,
+            (Phase::ExitedGarbage, false) => PodState::ExitedGarbage,
+            (Phase::Garbage, false) => PodState::Garbage,
+        }
+    }
+}
+
+/// A pod found on disk, as it was when looked at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pod {
+    pub uuid: String,
+    pub state: PodState,
+    pub path: PathBuf,
+    pub(crate) phase: Phase,
+}
+
+impl Pod {
+    /// The pod manifest (what `rkt cat-manifest` prints).
+    pub fn manifest(&self) -> Result<PodManifest, PodError> {
+        let path = self.path.join(MANIFEST_FILE);
+        let bytes = fs::read(&path).map_err(|e| PodError::io("reading", &path, e))?;
+        PodManifest::from_json(&bytes).map_err(|e| PodError::Corrupt {
+            uuid: self.uuid.clone(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Raw bytes of the pod manifest.
+    pub fn manifest_bytes(&self) -> Result<Vec<u8>, PodError> {
+        let path = self.path.join(MANIFEST_FILE);
+        fs::read(&path).map_err(|e| PodError::io("reading", &path, e))
+    }
+
+    /// How stage1 is to set the pod up (defaults if the file is missing: older pods).
+    pub fn options(&self) -> Result<PodOptions, PodError> {
+        match fs::read(self.path.join(OPTIONS_FILE)) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| PodError::Corrupt {
+                uuid: self.uuid.clone(),
+                reason: format!("{OPTIONS_FILE}: {e}"),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(PodOptions::default()),
+            Err(e) => Err(PodError::io("reading", &self.path.join(OPTIONS_FILE), e)),
+        }
+    }
+
+    /// Seconds since the epoch when the pod was created.
+    pub fn created(&self) -> Option<u64> {
+        mtime(&self.path.join(CREATED_FILE))
+    }
+
+    /// The pod's metadata service token, if it was prepared with `--mds-register`.
+    pub fn mds_token(&self) -> Option<String> {
+        read_mds_token(&self.path)
+    }
+}
+
+/// The metadata service token in a pod directory, if there is one.
+pub fn read_mds_token(pod_dir: &Path) -> Option<String> {
+    let token = fs::read_to_string(pod_dir.join(MDS_TOKEN_FILE)).ok()?;
+    let token = token.trim();
+    (!token.is_empty()).then(|| token.to_owned())
+}
+
+/// A pod being prepared: in `prepare/`, locked by us. Dropping it without
+/// [`PreparingPod::finish`] leaves an aborted prepare for `rkt gc`.
+#[derive(Debug)]
+pub struct PreparingPod {
+    pub uuid: String,
+    pub path: PathBuf,
+    pods: Pods,
+    lock: FileLock,
+}
+
+impl PreparingPod {
+    /// Writes the pod manifest atomically.
+    pub fn write_manifest(&self, manifest: &PodManifest) -> Result<(), PodError> {
+        write_atomic(
+            &self.path.join(MANIFEST_FILE),
+            manifest.to_json_pretty().as_bytes(),
+        )
+    }
+
+    /// Writes how stage1 is to set the pod up.
+    pub fn write_options(&self, options: &PodOptions) -> Result<(), PodError> {
+        let json = serde_json::to_vec_pretty(options).expect("options serialize");
+        write_atomic(&self.path.join(OPTIONS_FILE), &json)
+    }
+
+    /// Gives the pod a fresh metadata service token, readable by root only.
+    pub fn write_mds_token(&self) -> Result<(), PodError> {
+        let path = self.path.join(MDS_TOKEN_FILE);
+        let token = registration::new_token().map_err(|e| PodError::io("making", &path, e))?;
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut f| f.write_all(token.as_bytes()))
+            .map_err(|e| PodError::io("writing", &path, e))
+    }
+
+    /// Moves the pod to `prepared/` and lets go of it.
+    pub fn finish(self) -> Result<Pod, PodError> {
+        let to = self.pods.phase_path(Phase::Prepared, &self.uuid);
+        self.pods.rename(&self.path, &to)?;
+        drop(self.lock);
+        Ok(Pod {
+            uuid: self.uuid,
+            state: PodState::Prepared,
+            path: to,
+            phase: Phase::Prepared,
+        })
+    }
+
+    /// Gives up: the pod goes to `garbage/` and is deleted.
+    pub fn abort(self) {
+        let to = self.pods.phase_path(Phase::Garbage, &self.uuid);
+        if self.pods.rename(&self.path, &to).is_ok() {
+            // Nothing outside the directory was taken before the pod was prepared.
+            let _ = gc::delete_locked(&to, &|_, _| Ok(()));
+        }
+    }
+}
+
+/// A pod in `run/` whose lock this process holds: it is "running" for as long as this value
+/// (or the process) lives. stage1 holds one for the pod's whole life.
+#[derive(Debug)]
+pub struct RunningPod {
+    pub uuid: String,
+    pub path: PathBuf,
+    _lock: FileLock,
+}
+
+/// The pods directory.
+#[derive(Debug, Clone)]
+pub struct Pods {
+    root: PathBuf,
+}
+
+impl Pods {
+    /// Opens (creating if needed) `<dir>/pods`.
+    pub fn open(dir: &Path) -> Result<Pods, PodError> {
+        let pods = Pods {
+            root: dir.join("pods"),
+        };
+        for phase in Phase::ALL {
+            let path = pods.root.join(phase.dir_name());
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&path)
+                .map_err(|e| PodError::io("creating", &path, e))?;
+        }
+        Ok(pods)
+    }
+
+    fn phase_path(&self, phase: Phase, uuid: &str) -> PathBuf {
+        self.root.join(phase.dir_name()).join(uuid)
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> Result<(), PodError> {
+        fs::rename(from, to).map_err(|e| PodError::io("moving pod to", to, e))?;
+        for dir in [from.parent(), to.parent()].into_iter().flatten() {
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| PodError::io("syncing", dir, e))?;
+        }
+        Ok(())
+    }
+
+    /// Starts a new pod: made in `embryo/`, locked, then moved to `prepare/`, so that a pod
+    /// in `prepare/` is always either being prepared (locked) or abandoned (not locked).
+    pub fn create(&self) -> Result<PreparingPod, PodError> {
+        let uuid = uuid::Uuid::new_v4().hyphenated().to_string();
+        let embryo = self.phase_path(Phase::Embryo, &uuid);
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&embryo)
+            .map_err(|e| PodError::io("creating", &embryo, e))?;
+        let lock = FileLock::try_acquire_existing(&embryo, LockKind::Exclusive)
+            .map_err(|e| PodError::io("locking", &embryo, e))?
+            .ok_or_else(|| PodError::Busy {
+                uuid: uuid.clone(),
+                state: PodState::Embryo,
+            })?;
+        write_atomic(&embryo.join(CREATED_FILE), b"")?;
+        let path = self.phase_path(Phase::Prepare, &uuid);
+        self.rename(&embryo, &path)?;
+        Ok(PreparingPod {
+            uuid,
+            path,
+            pods: self.clone(),
+            lock,
+        })
+    }
+
+    /// Every pod, in creation order.
+    pub fn list(&self) -> Result<Vec<Pod>, PodError> {
+        let mut pods = Vec::new();
+        for phase in Phase::ALL {
+            let dir = self.root.join(phase.dir_name());
+            let entries = fs::read_dir(&dir).map_err(|e| PodError::io("reading", &dir, e))?;
+            for entry in entries {
+                let entry = entry.map_err(|e| PodError::io("reading", &dir, e))?;
+                let Some(uuid) = entry.file_name().to_str().map(str::to_owned) else {
+                    continue;
+                };
+                if uuid::Uuid::parse_str(&uuid).is_err() {
+                    continue;
+                }
+                let path = entry.path();
+                // It may have moved on since the directory was read: then it is listed
+                // where it went, when that directory is read (or was already).
+                let Some(locked) = is_locked(&path)? else {
+                    continue;
+                };
+                pods.push(Pod {
+                    uuid,
+                    state: phase.state(locked),
+                    path,
+                    phase,
+                });
+            }
+        }
+        pods.sort_by_key(|p| (p.created(), p.uuid.clone()));
+        pods.dedup_by(|a, b| a.uuid == b.uuid);
+        Ok(pods)
+    }
+
+    /// The pod `uuid` if it is running (in `run/` and locked by its stage1), without listing
+    /// every pod (the metadata service asks on each request).
+    pub fn running(&self, uuid: &str) -> Result<Option<Pod>, PodError> {
+        if uuid::Uuid::parse_str(uuid).is_err() {
+            return Ok(None);
+        }
+        let path = self.phase_path(Phase::Run, uuid);
+        Ok(match is_locked(&path)? {
+            Some(true) => Some(Pod {
+                uuid: uuid.to_owned(),
+                state: PodState::Running,
+                path,
+                phase: Phase::Run,
+            }),
+            _ => None,
+        })
+    }
+
+    /// The pod whose UUID is, or starts with, `prefix`.
+    pub fn find(&self, prefix: &str) -> Result<Pod, PodError> {
+        let prefix = prefix.trim().to_ascii_lowercase();
+        if prefix.is_empty() {
+            return Err(PodError::NotFound(prefix));
+        }
+        let found: Vec<Pod> = self
+            .list()?
+            .into_iter()
+            .filter(|p| p.uuid.starts_with(&prefix))
+            .collect();
+        match found.len() {
+            0 => Err(PodError::NotFound(prefix)),
+            1 => Ok(found.into_iter().next().expect("one")),
+            n => Err(PodError::Ambiguous {
+                prefix,
+                count: n,
+                uuids: found
+                    .iter()
+                    .map(|p| p.uuid.clone())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
+    /// Pods that still need the image: being prepared, prepared or running (their apps' roots
+    /// are overlays on its tree, directly or as a dependency of an app's image). Exited pods
+    /// do not.
+    pub fn users_of(
+        &self,
+        store: &rkt_store::Store,
+        image: &rkt_schema::ImageId,
+    ) -> Result<Vec<Pod>, PodError> {
+        let needs = |app_image: &rkt_schema::ImageId| {
+            app_image == image
+                || store
+                    .dependency_list(app_image)
+                    .is_ok_and(|list| list.iter().any(|i| &i.id == image))
+        };
+        let mut users = Vec::new();
+        for pod in self.list()? {
+            let live = matches!(
+                pod.state,
+                PodState::Embryo | PodState::Preparing | PodState::Prepared | PodState::Running
+            );
+            // A pod still being written may have no manifest yet; skip it rather than fail.
+            if live
+                && pod.manifest().is_ok_and(|m| {
+                    m.apps
+                        .iter()
+                        .any(|a| a.image.id.as_ref().is_some_and(needs))
+                })
+            {
+                users.push(pod);
+            }
+        }
+        Ok(users)
+    }
+
+    /// Takes a prepared pod to run it: locks it and moves it to `run/`. Fails if someone else
+    /// holds it (a second start of the same pod, or `rkt rm`).
+    pub fn take_for_run(&self, pod: &Pod) -> Result<RunningPod, PodError> {
+        if pod.phase != Phase::Prepared {
+            return Err(PodError::WrongState {
+                uuid: pod.uuid.clone(),
+                state: pod.state,
+                action: "running it",
+                needed: "prepared",
+            });
+        }
+        let lock = FileLock::try_acquire_existing(&pod.path, LockKind::Exclusive)
+            .map_err(|e| lock_error(pod, e))?
+            .ok_or_else(|| PodError::Busy {
+                uuid: pod.uuid.clone(),
+                state: PodState::Prepared,
+            })?;
+        let path = self.phase_path(Phase::Run, &pod.uuid);
+        self.rename(&pod.path, &path)?;
+        Ok(RunningPod {
+            uuid: pod.uuid.clone(),
+            path,
+            _lock: lock,
+        })
+    }
+
+    /// Deletes a pod that is not running (`rkt rm`): it moves to `garbage/` under its lock,
+    /// then its mounts are undone and its files removed.
+    pub fn remove(&self, pod: &Pod, release: Release) -> Result<(), PodError> {
+        let lock = FileLock::try_acquire_existing(&pod.path, LockKind::Exclusive)
+            .map_err(|e| lock_error(pod, e))?;
+        let Some(_lock) = lock else {
+            let state = self.find(&pod.uuid).map(|p| p.state).unwrap_or(pod.state);
+            return Err(PodError::Busy {
+                uuid: pod.uuid.clone(),
+                state,
+            });
+        };
+        let garbage = self.phase_path(Phase::Garbage, &pod.uuid);
+        if pod.phase != Phase::Garbage {
+            self.rename(&pod.path, &garbage)?;
+        }
+        gc::delete_locked(&garbage, release)
+    }
+}
+
+/// Whether the directory is locked by someone; `None` if it is gone.
+fn is_locked(path: &Path) -> Result<Option<bool>, PodError> {
+    match FileLock::try_acquire_existing(path, LockKind::Shared) {
+        Ok(Some(_probe)) => Ok(Some(false)),
+        Ok(None) => Ok(Some(true)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(PodError::io("locking", path, e)),
+    }
+}
+
+fn lock_error(pod: &Pod, e: io::Error) -> PodError {
+    if e.kind() == io::ErrorKind::NotFound {
+        PodError::NotFound(pod.uuid.clone())
+    } else {
+        PodError::io("locking", &pod.path, e)
+    }
+}
+
+/// Writes a file so that readers see the old content or the new, never a part.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PodError> {
+    let tmp = path.with_extension("tmp");
+    let result = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(&tmp)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        })
+        .and_then(|()| fs::rename(&tmp, path));
+    result.map_err(|e| PodError::io("writing", path, e))
+}
+
+/// Seconds since the epoch of a file's last change.
+pub fn mtime_of(path: &Path) -> Option<u64> {
+    mtime(path)
+}
+
+pub(crate) fn mtime(path: &Path) -> Option<u64> {
+    fs::metadata(path).ok().map(|m| m.mtime().max(0) as u64)
+}
+
+pub(crate) fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

@@ -1,0 +1,56 @@
+//! What stage1 does to a pod before and after systemd-nspawn runs it: the pod's stage1 root
+//! (the host's `/usr` read-only, a minimal `/etc`, a lean boot target), each app's root
+//! filesystem as an overlay on the image's rendered tree, the nspawn command line, and the
+//! apps' exit statuses.
+
+mod app;
+mod cni;
+mod console;
+mod error;
+mod etc;
+mod journal;
+mod masquerade;
+mod mds;
+mod notify;
+mod nspawn;
+mod podns;
+mod root;
+mod sockets;
+mod sysctl;
+mod unit;
+mod unit_file;
+mod volumes;
+
+pub mod systemd;
+
+pub use app::{
+    AppSetupError, app_rootfs_on_host, effective_app, expose_app_root, make_app_root,
+    plan_pod_app_with, remove_app_root,
+};
+pub use cni::{
+    CNI_PLUGIN_DIR, CniError, DEFAULT_NETWORK, DEFAULT_SUBNET, PodNetStatus, check_plugins,
+    default_network, forwards_ports, load_network, netns_path, network_plugins, read_pod_network,
+    setup_pod_network, teardown_pod_network,
+};
+pub use console::{POD_CONSOLE, make_interactive_unit};
+pub use error::Stage1Error;
+pub use etc::write_app_net_files;
+pub use journal::{flush_pod_journal, give_journal_to_pod, host_journal_dir, pod_journal_flushed};
+pub use mds::{MdsUrlError, metadata_url};
+pub use notify::{SUPPORTS_SYSTEMD_NOTIFY, make_notify_unit, supports_notify};
+pub use nspawn::{NspawnOptions, machine_name, nspawn_command};
+pub use podns::bind_datagram_in_netns;
+pub use root::{
+    POD_TARGET, POD_UNIT_PATH, add_app_identities, app_rootfs_in_pod, build_stage1_root,
+    mount_app_rootfs, read_app_status, read_pod_pid, stage1_rootfs, unmount_pod, write_app_status,
+    write_pod_hostname, write_pod_pid,
+};
+pub use sockets::{
+    ListenSocket, SocketsError, listen_directive, offer_listen_fds, receive_listen_fds,
+    recv_sockets, route_sockets, send_sockets, take_listen_fds, with_listen_fds,
+    write_socket_units,
+};
+pub use sysctl::apply_sysctls;
+pub use unit::app_unit_properties;
+pub use unit_file::{UnitFileError, service_unit_file};
+pub use volumes::{mount_app_volumes, resolve_target, shared_volume_dir, writable_volume_targets};
