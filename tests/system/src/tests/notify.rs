@@ -1,6 +1,6 @@
-//! systemd conveniences (issue 6, item 6): readiness passthrough from an app to the unit that
-//! runs `rkt run`, socket activation passthrough from the caller's socket to the app, and
-//! `rkt run --interactive`, and `--private-users`.
+//! systemd conveniences: readiness passthrough from an app to the unit that runs `rkt run`,
+//! socket activation passthrough from the caller's socket to the app, `rkt run --interactive`
+//! and `--private-users`.
 
 use super::{PodTest, check, wait_for};
 use crate::{Ctx, TestResult};
