@@ -5,16 +5,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 if [[ ${INNER:-} != 1 ]]; then
-  state=$(mktemp -d)
-  "$repo/tests/system/sandbox-boot.sh" "$state" "$repo"
-  pid=$(cat "$state/pid")
-  trap 'kill -KILL "$pid" 2>/dev/null; rm -rf "$state"' EXIT
-  for _ in $(seq 300); do
-    s=$(nsenter -t "$pid" -m -p -u systemctl is-system-running 2>/dev/null || true)
-    [[ $s == running || $s == degraded ]] && break; sleep 0.1
-  done
-  nsenter -t "$pid" -m -p -u env INNER=1 "$repo/bench/net.sh"
-  exit
+  exec "$repo/tests/system/in-systemd.sh" env INNER=1 "$repo/bench/net.sh"
 fi
 rkt=$repo/target/debug/rkt
 work=$(mktemp -d /tmp/rkt-netbench.XXXXXX); dir=$work/store

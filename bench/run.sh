@@ -9,7 +9,7 @@
 # private network (CNI ptp) adds.
 #
 # Needs systemd as PID 1; where it is not, runs itself in a throwaway systemd booted in
-# namespaces (tests/system/sandbox-boot.sh), as the system tests do.
+# namespaces (tests/system/in-systemd.sh), as the system tests do.
 # Usage: bench/run.sh [--runs N] [--big-mb N]     (root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,21 +32,9 @@ if [[ ${RKT_BENCH_INNER:-} != 1 ]]; then
   fi
   cargo build -q --release -p rkt -p rkt-stage1
   tests/images/build.sh --big-mb "$big_mb" target/bench-images >/dev/null
-  if [[ $(cat /proc/1/comm) == systemd ]]; then
-    exec env RKT_BENCH_INNER=1 "$0" --runs "$runs" --big-mb "$big_mb"
-  fi
-  state=$(mktemp -d)
-  tests/system/sandbox-boot.sh "$state" "$repo"
-  pid=$(cat "$state/pid")
-  trap 'kill -KILL "$pid" 2>/dev/null; rm -rf "$state"' EXIT
-  for _ in $(seq 300); do
-    s=$(nsenter -t "$pid" -m -p -u systemctl is-system-running 2>/dev/null || true)
-    [[ $s == running || $s == degraded ]] && break
-    sleep 0.1
-  done
-  echo "(running in a throwaway systemd booted in namespaces: PID 1 is not systemd here)"
-  nsenter -t "$pid" -m -p -u env RKT_BENCH_INNER=1 "$repo/bench/run.sh" --runs "$runs" --big-mb "$big_mb"
-  exit
+  [[ $(cat /proc/1/comm) == systemd ]] ||
+    echo "(running in a throwaway systemd booted in namespaces: PID 1 is not systemd here)"
+  exec tests/system/in-systemd.sh env RKT_BENCH_INNER=1 "$repo/bench/run.sh" --runs "$runs" --big-mb "$big_mb"
 fi
 
 rkt=$repo/target/release/rkt

@@ -4,7 +4,7 @@
 # journal, list it, and clean up.
 #
 # Pods need systemd as the host's PID 1. Where it is not (containers, CI sandboxes), this
-# script boots a throwaway systemd in namespaces (tests/system/sandbox-boot.sh) and runs the
+# script boots a throwaway systemd in namespaces (tests/system/in-systemd.sh) and runs the
 # demo inside it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,21 +18,9 @@ if [[ ${RKT_EXAMPLE_INNER:-} != 1 ]]; then
   fi
   cargo build -q -p rkt -p rkt-stage1
   tests/images/build.sh target/test-images >/dev/null
-  if [[ $(cat /proc/1/comm) == systemd ]]; then
-    exec env RKT_EXAMPLE_INNER=1 "$0"
-  fi
-  echo "(PID 1 is not systemd here: running the demo in a throwaway systemd booted in namespaces)"
-  state=$(mktemp -d)
-  tests/system/sandbox-boot.sh "$state" "$repo"
-  pid=$(cat "$state/pid")
-  trap 'kill -KILL "$pid" 2>/dev/null; rm -rf "$state"' EXIT
-  for _ in $(seq 300); do
-    s=$(nsenter -t "$pid" -m -p -u systemctl is-system-running 2>/dev/null || true)
-    [[ $s == running || $s == degraded ]] && break
-    sleep 0.1
-  done
-  nsenter -t "$pid" -m -p -u env RKT_EXAMPLE_INNER=1 "$repo/examples/run.sh"
-  exit
+  [[ $(cat /proc/1/comm) == systemd ]] ||
+    echo "(PID 1 is not systemd here: running the demo in a throwaway systemd booted in namespaces)"
+  exec tests/system/in-systemd.sh env RKT_EXAMPLE_INNER=1 "$repo/examples/run.sh"
 fi
 
 rkt=$repo/target/debug/rkt

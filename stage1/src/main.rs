@@ -673,9 +673,11 @@ fn wait_journal_flushed(leader: u32, uuid: &str) {
 /// Asks nspawn to shut the pod down cleanly (it passes SIGRTMIN+3 to the pod's systemd).
 fn stop_nspawn(child: &mut Child) {
     if let Ok(None) = child.try_wait() {
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
+        // Not reaped yet (try_wait said so), so the PID is still nspawn's.
+        let _ = rustix::process::kill_process(
+            rustix::process::Pid::from_child(child),
+            rustix::process::Signal::TERM,
+        );
     }
 }
 

@@ -202,7 +202,7 @@ impl Drop for Registry {
 fn fetch(store: &Store, source: &str) -> OciImportOutcome {
     let source = OciSource::parse(source).expect("an OCI source").unwrap();
     source
-        .import(&store, &rkt_image::oci::FetchOptions::new(HTTP_OK))
+        .import(store, &rkt_image::oci::FetchOptions::new(HTTP_OK))
         .unwrap_or_else(|e| panic!("fetching {source}: {e}"))
 }
 

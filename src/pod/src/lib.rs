@@ -554,19 +554,7 @@ fn lock_error(pod: &Pod, e: io::Error) -> PodError {
 
 /// Writes a file so that readers see the old content or the new, never a part.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PodError> {
-    let tmp = path.with_extension("tmp");
-    let result = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .open(&tmp)
-        .and_then(|mut f| {
-            f.write_all(bytes)?;
-            f.sync_all()
-        })
-        .and_then(|()| fs::rename(&tmp, path));
-    result.map_err(|e| PodError::io("writing", path, e))
+    rkt_common::fs::write_atomic(path, bytes, 0o644).map_err(|e| PodError::io("writing", path, e))
 }
 
 /// Seconds since the epoch of a file's last change.

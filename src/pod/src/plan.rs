@@ -24,7 +24,7 @@ pub enum PlanError {
         what: &'static str,
         name: String,
         #[source]
-        source: PodError,
+        source: Box<PodError>,
     },
     #[error("app {app}: isolator {isolator}: {reason}")]
     Isolator {
@@ -123,7 +123,7 @@ pub fn plan_app(
             app: name.into(),
             what,
             name: value.into(),
-            source,
+            source: Box::new(source),
         })
     };
     let uid = identity("passwd", "user", &app.user)?;

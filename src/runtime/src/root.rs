@@ -1,5 +1,6 @@
 //! The pod's stage1 root: `<pod>/stage1/rootfs`, booted by systemd-nspawn.
 
+use rkt_common::fs::write_atomic;
 use std::ffi::CString;
 use std::fs;
 use std::os::unix::fs::symlink;
@@ -273,9 +274,9 @@ pub fn unmount_pod(pod_dir: &Path) -> Result<(), Stage1Error> {
 
 /// Records the host PID of the pod's PID 1 (`pid`); its mtime is when the pod started.
 pub fn write_pod_pid(pod_dir: &Path, pid: &str) -> Result<(), Stage1Error> {
-    let tmp = pod_dir.join("pid.tmp");
-    write(&tmp, &format!("{pid}\n"))?;
-    fs::rename(&tmp, pod_dir.join("pid")).map_err(|e| Stage1Error::io("writing", pod_dir, e))
+    let path = pod_dir.join("pid");
+    write_atomic(&path, format!("{pid}\n").as_bytes(), 0o644)
+        .map_err(|e| Stage1Error::io("writing", &path, e))
 }
 
 /// The host PID of the pod's PID 1 and when it started, once stage1 recorded them.
@@ -290,9 +291,9 @@ pub fn read_pod_pid(pod_dir: &Path) -> Option<(u32, u64)> {
 pub fn write_app_status(pod_dir: &Path, app: &str, status: i32) -> Result<(), Stage1Error> {
     let dir = pod_dir.join(format!("apps/{app}"));
     fs::create_dir_all(&dir).map_err(|e| Stage1Error::io("creating", &dir, e))?;
-    let tmp = dir.join("exit.tmp");
-    write(&tmp, &format!("{status}\n"))?;
-    fs::rename(&tmp, dir.join("exit")).map_err(|e| Stage1Error::io("writing", &dir, e))
+    let path = dir.join("exit");
+    write_atomic(&path, format!("{status}\n").as_bytes(), 0o644)
+        .map_err(|e| Stage1Error::io("writing", &path, e))
 }
 
 /// App `app`'s exit status, if it has exited.

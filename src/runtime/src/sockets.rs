@@ -33,6 +33,8 @@ pub const MAX_SOCKETS: usize = 16;
 pub enum SocketsError {
     #[error("LISTEN_FDS={0:?} is not a number of sockets (1 to {MAX_SOCKETS})")]
     BadCount(String),
+    #[error("the listening sockets passed to this process were taken already")]
+    AlreadyTaken,
     #[error("handing the listening sockets to the pod: {0}")]
     Handoff(#[source] io::Error),
     #[error(
@@ -64,10 +66,17 @@ pub struct ListenSocket {
     pub name: String,
 }
 
+/// Set by the first [`take_listen_fds`]: the descriptors have one owner.
+static LISTEN_FDS_TAKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// The listening sockets systemd passed to this process (sd_listen_fds(3)): none unless
-/// LISTEN_PID is this process. They are ours from then on (closed on exec).
+/// LISTEN_PID is this process. They are ours from then on (closed on exec). Only the first
+/// call takes them; any later one fails with [`SocketsError::AlreadyTaken`].
 #[allow(unsafe_code)]
 pub fn take_listen_fds() -> Result<Vec<ListenSocket>, SocketsError> {
+    if LISTEN_FDS_TAKEN.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return Err(SocketsError::AlreadyTaken);
+    }
     let for_us = std::env::var("LISTEN_PID")
         .ok()
         .and_then(|p| p.parse::<u32>().ok())
@@ -92,8 +101,8 @@ pub fn take_listen_fds() -> Result<Vec<ListenSocket>, SocketsError> {
     for i in 0..n {
         let raw = 3 + i as i32;
         // SAFETY: LISTEN_PID names this process, so systemd opened fds 3..3+LISTEN_FDS for us
-        // before exec (sd_listen_fds(3)); nothing else in this process owns them, and each is
-        // taken once.
+        // before exec (sd_listen_fds(3)); nothing else in this process owns them, and
+        // LISTEN_FDS_TAKEN lets only this one call make owners of them.
         let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
         rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC)
             .map_err(|e| SocketsError::Handoff(e.into()))?;

@@ -28,8 +28,17 @@ pub struct Ctx {
     pub checkout: PathBuf,
 }
 
-/// A test's verdict; `Err` explains the failure.
+/// A test's verdict; `Err` explains the failure (or, from [`skip`], why it could not run).
 pub type TestResult = Result<(), String>;
+
+/// How a skip is told from a failure in a [`TestResult`].
+const SKIPPED: &str = "skipped: ";
+
+/// Ends a test that cannot run here, saying why. A skip is reported as such and fails the run:
+/// `tests/run-all` installs everything the tests need, so a skip means something is missing.
+pub fn skip(why: &str) -> TestResult {
+    Err(format!("{SKIPPED}{why}"))
+}
 
 fn main() -> ExitCode {
     let filter = std::env::args().nth(1).unwrap_or_default();
@@ -70,7 +79,7 @@ fn main() -> ExitCode {
         images,
         checkout,
     };
-    let (mut passed, mut failed) = (0, 0);
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for (name, test) in selected {
         let t = Instant::now();
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| test(&ctx)))
@@ -80,6 +89,13 @@ fn main() -> ExitCode {
             Ok(()) => {
                 passed += 1;
                 println!("test {name} ... ok ({secs:.2} s)");
+            }
+            Err(why) if why.starts_with(SKIPPED) => {
+                skipped += 1;
+                println!(
+                    "test {name} ... SKIPPED ({secs:.2} s): {}",
+                    &why[SKIPPED.len()..]
+                );
             }
             Err(why) => {
                 failed += 1;
@@ -91,8 +107,8 @@ fn main() -> ExitCode {
         }
     }
     drop(ctx);
-    println!("{passed} passed, {failed} failed");
-    if failed == 0 {
+    println!("{passed} passed, {failed} failed, {skipped} skipped");
+    if failed == 0 && skipped == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -5,8 +5,7 @@
 //! gone is ignored.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -141,17 +140,8 @@ impl HttpCache {
             .create(&self.dir)
             .ctx("creating", &self.dir)?;
         let path = self.path(&record.url);
-        let partial = path.with_extension(format!("partial-{}", std::process::id()));
         let json = serde_json::to_vec_pretty(record).expect("record serializes");
-        fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&partial)
-            .and_then(|mut f| f.write_all(&json))
-            .ctx("writing", &partial)?;
-        fs::rename(&partial, &path).ctx("writing", &path)
+        rkt_common::fs::write_atomic(&path, &json, 0o600).ctx("writing", &path)
     }
 
     /// Forgets `url` (a `no-store` answer).

@@ -415,21 +415,6 @@ fn parse_challenge(params: &str) -> std::collections::BTreeMap<String, String> {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_bearer_challenges() {
-        let p = parse_challenge(
-            r#"realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push""#,
-        );
-        assert_eq!(p["realm"], "https://auth.example/token");
-        assert_eq!(p["service"], "registry.example");
-        assert_eq!(p["scope"], "repository:a/b:pull,push");
-    }
-}
-
 fn is_ureq_timeout(e: &std::io::Error) -> bool {
     e.get_ref()
         .and_then(|inner| inner.downcast_ref::<UreqError>())
@@ -447,5 +432,20 @@ fn timeout_reason(timeout: ureq::Timeout) -> &'static str {
             "the server stopped sending (no data within the idle timeout); try again later"
         }
         _ => "the request timed out; try again later",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_bearer_challenges() {
+        let p = parse_challenge(
+            r#"realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push""#,
+        );
+        assert_eq!(p["realm"], "https://auth.example/token");
+        assert_eq!(p["service"], "registry.example");
+        assert_eq!(p["scope"], "repository:a/b:pull,push");
     }
 }

@@ -13,8 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use rkt_schema::AcIdentifier;
@@ -317,23 +316,7 @@ fn create_dirs(dir: &Path) -> Result<(), TrustError> {
 /// Writes `dir/name` so that readers see the old key file or the new one, never a part.
 fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, TrustError> {
     let path = dir.join(name);
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let written = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .open(&tmp)
-        .and_then(|mut file| {
-            file.set_permissions(fs::Permissions::from_mode(0o644))?;
-            file.write_all(bytes)?;
-            file.sync_all()
-        })
-        .and_then(|()| fs::rename(&tmp, &path));
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(e).ctx("writing", &path);
-    }
+    rkt_common::fs::write_atomic(&path, bytes, 0o644).ctx("writing", &path)?;
     sync_dir(dir)?;
     Ok(path)
 }

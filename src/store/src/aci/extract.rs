@@ -556,20 +556,9 @@ impl Extractor {
 const WHITEOUT: &[u8] = b".wh.";
 const OPAQUE: &[u8] = b".wh..opq";
 
-/// Cleans a layer entry name (`./a//b/` → `a/b`); `None` for the root itself. Absolute names
-/// and `..` are refused, as in ACIs.
+/// Cleans a layer entry name (`./a//b/` → `a/b`) by the ACI rules; `None` for the root itself.
 fn clean_layer_name(raw: &[u8]) -> Result<Option<Vec<u8>>, AciError> {
-    if raw.first() == Some(&b'/') {
-        return Err(AciError::layout(raw, "absolute names are not allowed"));
-    }
-    let mut parts = Vec::new();
-    for part in raw.split(|&b| b == b'/') {
-        match part {
-            b"" | b"." => {}
-            b".." => return Err(AciError::layout(raw, "'..' is not allowed in names")),
-            _ => parts.push(part),
-        }
-    }
+    let parts = super::layout::clean_entry_name(raw)?;
     Ok((!parts.is_empty()).then(|| parts.join(&b'/')))
 }
 

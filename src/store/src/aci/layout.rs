@@ -13,9 +13,11 @@ pub enum EntryPlace {
     InRootfs(Vec<u8>),
 }
 
-/// Cleans an entry name the way the reference reader does (`filepath.Clean`), and refuses what
-/// could address anything outside the image: absolute names and `..` components.
-pub fn classify_entry_name(raw: &[u8]) -> Result<EntryPlace, AciError> {
+/// The components of an archive entry name, cleaned the way the reference reader does
+/// (`filepath.Clean`: `./a//b/` → `a`, `b`), refusing what could address anything outside the
+/// tree: absolute names and `..` components. The one check every archive entry goes through,
+/// ACI and OCI layer alike. Empty for the root itself.
+pub fn clean_entry_name(raw: &[u8]) -> Result<Vec<&[u8]>, AciError> {
     if raw.first() == Some(&b'/') {
         return Err(AciError::layout(raw, "absolute names are not allowed"));
     }
@@ -27,6 +29,13 @@ pub fn classify_entry_name(raw: &[u8]) -> Result<EntryPlace, AciError> {
             _ => parts.push(part),
         }
     }
+    Ok(parts)
+}
+
+/// Where an ACI entry goes: its name cleaned by [`clean_entry_name`], then only `manifest` and
+/// `rootfs/` allowed at the top.
+pub fn classify_entry_name(raw: &[u8]) -> Result<EntryPlace, AciError> {
+    let parts = clean_entry_name(raw)?;
     match parts.split_first() {
         None => Err(AciError::layout(raw, "empty name")),
         Some((&b"manifest", [])) => Ok(EntryPlace::Manifest),

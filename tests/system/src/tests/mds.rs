@@ -266,8 +266,7 @@ fn metadata_service_reached_from_a_cni_network(ctx: &Ctx) -> TestResult {
         .code()
         != Some(0)
     {
-        println!("skipped: no /usr/lib/cni/bridge (install containernetworking-plugins)");
-        return Ok(());
+        return crate::skip("no /usr/lib/cni/bridge (install containernetworking-plugins)");
     }
     let t = PodTest::new(ctx)?;
     let config = format!("{}/config", t.dir);

@@ -27,19 +27,20 @@ pub(crate) const TESTS: &[(&str, Test)] = &[
 /// The host port the tests forward (loopback only).
 const HOST_PORT: u16 = 18080;
 
-/// Whether the tools the default network needs are there; prints why not.
-fn default_network_tools(ctx: &Ctx) -> Result<bool, String> {
+/// Skips the test unless the tools the default network needs are there.
+fn default_network_tools(ctx: &Ctx) -> TestResult {
     for tool in [
         "/usr/lib/cni/ptp",
         "/usr/lib/cni/portmap",
         "/usr/sbin/iptables",
     ] {
         if ctx.systemd.run(&["test", "-x", tool])?.status.code() != Some(0) {
-            println!("skipped: no {tool} (install containernetworking-plugins and iptables)");
-            return Ok(false);
+            return crate::skip(&format!(
+                "no {tool} (install containernetworking-plugins and iptables)"
+            ));
         }
     }
-    Ok(true)
+    Ok(())
 }
 
 /// `rkt prepare` with `args` fails with 254 and a message holding `words`, leaving no pod.
@@ -80,9 +81,7 @@ fn answer(addr: &str) -> Result<String, String> {
 /// killed with its stage1 keeps them until `rkt gc`. Undeclared ports and --port without a
 /// network of the pod's own are refused before anything starts.
 fn port_forward_on_the_default_network_reaches_the_app(ctx: &Ctx) -> TestResult {
-    if !default_network_tools(ctx)? {
-        return Ok(());
-    }
+    default_network_tools(ctx)?;
     let t = PodTest::new(ctx)?;
     let image = t.image("inspect-serve");
     refused(
@@ -260,8 +259,9 @@ fn port_forward_through_a_conflist_from_net_d(ctx: &Ctx) -> TestResult {
         "/usr/sbin/iptables",
     ] {
         if ctx.systemd.run(&["test", "-x", tool])?.status.code() != Some(0) {
-            println!("skipped: no {tool} (install containernetworking-plugins and iptables)");
-            return Ok(());
+            return crate::skip(&format!(
+                "no {tool} (install containernetworking-plugins and iptables)"
+            ));
         }
     }
     let t = PodTest::new(ctx)?;

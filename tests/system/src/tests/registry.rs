@@ -50,8 +50,9 @@ fn a_zstd_image_from_a_password_protected_registry_runs(ctx: &Ctx) -> TestResult
             .status()
             .map_or(true, |s| !s.success())
         {
-            println!("skipped: {tool} is not installed (tests/run-all installs it)");
-            return Ok(());
+            return crate::skip(&format!(
+                "{tool} is not installed (tests/run-all installs it)"
+            ));
         }
     }
     let work = tempfile::tempdir().map_err(|e| e.to_string())?;
