@@ -5,13 +5,16 @@
 use std::path::{Path, PathBuf};
 
 use rkt_pod::PodOptions;
-use rkt_schema::{App, RuntimeApp};
+use rkt_schema::{App, RuntimeApp, Volume};
 use rkt_store::{Store, StoreError};
 
 use super::podns;
 use rkt_pod::plan::{AppPlan, PlanError, plan_app};
 
-use super::{Stage1Error, app_rootfs_in_pod, mount_app_rootfs, stage1_rootfs, write_app_net_files};
+use super::{
+    Stage1Error, app_rootfs_in_pod, mount_app_rootfs, mount_app_volumes, stage1_rootfs,
+    writable_volume_targets, write_app_net_files,
+};
 
 /// Why an app's root or plan could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +99,7 @@ pub fn plan_pod_app_with(
     pod_dir: &Path,
     app: &RuntimeApp,
     image_app: &App,
+    volumes: &[Volume],
     options: &PodOptions,
 ) -> Result<AppPlan, AppSetupError> {
     let name = app.name.as_str();
@@ -103,7 +107,28 @@ pub fn plan_pod_app_with(
     let mut plan = plan_app(name, image_app, app.read_only_root_fs, &app_root)?;
     plan.limits
         .relax(options.all_capabilities, options.no_seccomp);
+    // Its volumes stay writable under --readonly-rootfs.
+    plan.writable_paths = writable_volume_targets(app, image_app, volumes);
     Ok(plan)
+}
+
+/// Makes one app of a pod ready to start, the same way as the pod starts and for `rkt app
+/// add`: its root filesystem (see [`make_app_root`]), its volumes bound in before anything
+/// runs in it, and its plan, with user, group and executable looked up in the root the app
+/// will see. On failure, what was mounted stays for the caller to remove
+/// ([`remove_app_root`], or the pod's unmount).
+pub fn prepare_app(
+    store: &Store,
+    pod_dir: &Path,
+    app: &RuntimeApp,
+    image_app: &App,
+    volumes: &[Volume],
+    options: &PodOptions,
+    hostname: &str,
+) -> Result<AppPlan, AppSetupError> {
+    let app_root = make_app_root(store, pod_dir, app, options, hostname)?;
+    mount_app_volumes(pod_dir, &app_root, app, image_app, volumes)?;
+    plan_pod_app_with(pod_dir, app, image_app, volumes, options)
 }
 
 fn image_id(app: &RuntimeApp) -> Result<&rkt_schema::ImageId, AppSetupError> {

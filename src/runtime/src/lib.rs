@@ -13,6 +13,7 @@ mod masquerade;
 mod mds;
 mod notify;
 mod nspawn;
+mod pod_runtime;
 mod podns;
 mod root;
 mod sockets;
@@ -25,7 +26,7 @@ pub mod systemd;
 
 pub use app::{
     AppSetupError, app_rootfs_on_host, effective_app, expose_app_root, make_app_root,
-    plan_pod_app_with, remove_app_root,
+    plan_pod_app_with, prepare_app, remove_app_root,
 };
 pub use cni::{
     CNI_PLUGIN_DIR, CniError, DEFAULT_NETWORK, DEFAULT_SUBNET, PodNetStatus, check_plugins,
@@ -39,6 +40,7 @@ pub use journal::{flush_pod_journal, give_journal_to_pod, host_journal_dir, pod_
 pub use mds::{MdsUrlError, metadata_url};
 pub use notify::{SUPPORTS_SYSTEMD_NOTIFY, make_notify_unit, supports_notify};
 pub use nspawn::{NspawnOptions, machine_name, nspawn_command};
+pub use pod_runtime::{PodRuntime, RuntimeError, connect_pod_bus};
 pub use podns::bind_datagram_in_netns;
 pub use root::{
     POD_TARGET, POD_UNIT_PATH, add_app_identities, app_rootfs_in_pod, build_stage1_root,

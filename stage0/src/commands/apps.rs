@@ -49,25 +49,23 @@ fn add(global: &GlobalArgs, args: &AppAddArgs) -> Result<()> {
         .unwrap_or_else(|| rkt_pod::default_hostname(&pod.uuid));
     let name = app.name.as_str();
     let volumes = edit.manifest.volumes.clone();
-    let ready = s1::make_app_root(&store, &pod.path, &app, &options, &hostname)
-        .map_err(anyhow::Error::from)
-        .and_then(|root| {
-            s1::mount_app_volumes(&pod.path, &root, &app, &app_def, &volumes)?;
-            Ok(s1::plan_pod_app_with(&pod.path, &app, &app_def, &options)?)
-        })
-        .and_then(|plan| {
-            s1::expose_app_root(&pod.path, leader, name)?;
-            // The pod's systemd looks User=/Group= up in the pod's own /etc.
-            let groups: Vec<u32> = std::iter::once(plan.gid)
-                .chain(plan.supplementary_gids.iter().copied())
-                .collect();
-            s1::add_app_identities(
-                &s1::stage1_rootfs(&pod.path),
-                &[(plan.uid, plan.gid)],
-                &groups,
-            )?;
-            Ok(edit.commit()?)
-        });
+    let ready = s1::prepare_app(
+        &store, &pod.path, &app, &app_def, &volumes, &options, &hostname,
+    )
+    .map_err(anyhow::Error::from)
+    .and_then(|plan| {
+        s1::expose_app_root(&pod.path, leader, name)?;
+        // The pod's systemd looks User=/Group= up in the pod's own /etc.
+        let groups: Vec<u32> = std::iter::once(plan.gid)
+            .chain(plan.supplementary_gids.iter().copied())
+            .collect();
+        s1::add_app_identities(
+            &s1::stage1_rootfs(&pod.path),
+            &[(plan.uid, plan.gid)],
+            &groups,
+        )?;
+        Ok(edit.commit()?)
+    });
     if let Err(e) = ready {
         if let Err(undo) = s1::remove_app_root(&pod.path, leader, name) {
             eprintln!("rkt: {undo}");
@@ -100,9 +98,8 @@ fn start(global: &GlobalArgs, args: &AppArgs) -> Result<()> {
     let store = Store::open(&global.dir)?;
     let options = pod.options()?;
     let app_def = s1::effective_app(&store, &app)?;
-    let mut plan = s1::plan_pod_app_with(&pod.path, &app, &app_def, &options)?;
-    // Its volumes stay writable under --readonly-rootfs, as for the pod's first apps.
-    plan.writable_paths = s1::writable_volume_targets(&app, &app_def, &edit.manifest.volumes);
+    let mut plan =
+        s1::plan_pod_app_with(&pod.path, &app, &app_def, &edit.manifest.volumes, &options)?;
     // As stage1 does for the pod's first apps: the metadata service's URL, and readiness.
     let network = s1::read_pod_network(&pod.path);
     if let Some(url) = s1::metadata_url(&pod.path, options.net, network.as_ref())? {
