@@ -74,6 +74,10 @@ pub struct PodOptions {
     /// `--insecure-options=seccomp`: no syscall filter, whatever the isolators say.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_seccomp: bool,
+    /// `--insecure-options=paths`: apps may write the kernel's tunables and the cgroup tree
+    /// (see `stage1::Limits::open_kernel_paths`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub open_kernel_paths: bool,
     /// `--private-users`: the pod runs in a user namespace of its own.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub private_users: bool,

@@ -102,8 +102,7 @@ pub fn plan_pod_app_with(
     let name = app.name.as_str();
     let app_root = app_rootfs_on_host(pod_dir, name);
     let mut plan = plan_app(name, image_app, app.read_only_root_fs, &app_root)?;
-    plan.limits
-        .relax(options.all_capabilities, options.no_seccomp);
+    plan.limits.relax(options);
     Ok(plan)
 }
 

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use zbus::zvariant::Value;
 
-use crate::schema::{App, DEFAULT_CAPABILITIES, EventName, IsolatorValue, SeccompSet};
+use crate::pod::PodOptions;
+use crate::schema::{App, EventName, IsolatorValue, SeccompSet};
 
 use super::{Stage1Error, app_rootfs_in_pod, resolve_id};
 
@@ -83,18 +84,25 @@ pub struct Limits {
     /// The errno refused syscalls get (SystemCallErrorNumber); without one they kill the app.
     pub syscall_errno: Option<i32>,
     pub oom_score_adj: Option<i32>,
+    /// `--insecure-options=paths`: the app may write the kernel's tunables (`/proc/sys`,
+    /// `/sys`) and the cgroup tree, and load modules and read the kernel log if its
+    /// capabilities allow. Off by default: those are the host's, not the pod's.
+    pub open_kernel_paths: bool,
 }
 
 impl Limits {
     /// Drops the checks the user turned off with `--insecure-options`: the capability bounding
-    /// set (every capability stays) and the syscall filter.
-    pub fn relax(&mut self, all_capabilities: bool, no_seccomp: bool) {
-        if all_capabilities {
+    /// set (every capability stays), the syscall filter, and the read-only kernel paths.
+    pub fn relax(&mut self, options: &PodOptions) {
+        if options.all_capabilities {
             self.capabilities = (1u64 << CAPABILITIES.len()) - 1;
         }
-        if no_seccomp {
+        if options.no_seccomp {
             self.syscall_filter = None;
             self.syscall_errno = None;
+        }
+        if options.open_kernel_paths {
+            self.open_kernel_paths = true;
         }
     }
 }
@@ -182,10 +190,30 @@ fn in_image_path(
     Ok(exec)
 }
 
-/// The app's isolators as limits. Capabilities start from the spec's default set.
+/// The capability bounding set an app gets when its isolators name none: the spec's default
+/// set ([`crate::schema::DEFAULT_CAPABILITIES`]) less `CAP_NET_RAW` and `CAP_MKNOD`, as
+/// podman's. With raw and packet sockets an app on the host's network (`--net=host`) reads
+/// and forges the host's traffic; with mknod it makes nodes of the host's block devices. An
+/// image that needs either asks for it in a capabilities isolator.
+pub const DEFAULT_APP_CAPABILITIES: [&str; 12] = [
+    "CAP_AUDIT_WRITE",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_KILL",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SETUID",
+    "CAP_SETGID",
+    "CAP_SETPCAP",
+    "CAP_SETFCAP",
+    "CAP_SYS_CHROOT",
+];
+
+/// The app's isolators as limits. Capabilities start from [`DEFAULT_APP_CAPABILITIES`].
 pub fn limits(name: &str, app: &App) -> Result<Limits, UnitError> {
     let mut limits = Limits {
-        capabilities: capability_mask(name, DEFAULT_CAPABILITIES.iter().copied())?,
+        capabilities: capability_mask(name, DEFAULT_APP_CAPABILITIES.iter().copied())?,
         ..Limits::default()
     };
     let bad = |isolator: &'static str, reason: String| UnitError::Isolator {
@@ -532,6 +560,20 @@ pub fn app_unit_properties(plan: &AppPlan) -> Vec<(&'static str, Value<'static>)
             Value::from(plan.limits.no_new_privileges),
         ),
     ];
+    if !plan.limits.open_kernel_paths {
+        // MountAPIVFS gives the app a /proc of its own, writable, which would undo nspawn's
+        // read-only /proc/sys: the host's tunables (kernel.core_pattern runs a program as the
+        // host's root). These make /proc/sys, /sys and the cgroup tree read-only again, hide
+        // the kernel log and refuse module loading, in the app's own mount namespace.
+        for property in [
+            "ProtectKernelTunables",
+            "ProtectControlGroups",
+            "ProtectKernelModules",
+            "ProtectKernelLogs",
+        ] {
+            props.push((property, Value::from(true)));
+        }
+    }
     if plan.uid != 0 {
         // A non-root app gets its bounding set as ambient capabilities, as rkt did; root has
         // them all already.
@@ -598,12 +640,25 @@ mod tests {
     }
 
     #[test]
-    fn default_capabilities_are_the_spec_set() {
+    fn default_capabilities_are_the_spec_set_without_raw_sockets_or_mknod() {
         let l = limits("t", &app("[]")).unwrap();
-        assert_eq!(l.capabilities, mask(&DEFAULT_CAPABILITIES));
-        assert_eq!(l.capabilities.count_ones(), 14);
+        assert_eq!(l.capabilities, mask(&DEFAULT_APP_CAPABILITIES));
+        let spec = mask(&crate::schema::DEFAULT_CAPABILITIES);
+        assert_eq!(l.capabilities, spec & !mask(&["CAP_NET_RAW", "CAP_MKNOD"]));
+        assert_eq!(l.capabilities.count_ones(), 12);
         assert_eq!(mask(&["CAP_CHOWN"]), 1);
         assert_eq!(mask(&["net_raw"]), 1 << 13);
+        assert_eq!(mask(&["mknod"]), 1 << 27);
+    }
+
+    #[test]
+    fn an_image_that_asks_for_raw_sockets_gets_them() {
+        let l = limits(
+            "t",
+            &app(r#"[{"name": "os/linux/capabilities-retain-set", "value": {"set": ["CAP_NET_RAW", "CAP_MKNOD"]}}]"#),
+        )
+        .unwrap();
+        assert_eq!(l.capabilities, mask(&["CAP_NET_RAW", "CAP_MKNOD"]));
     }
 
     #[test]
@@ -619,7 +674,7 @@ mod tests {
             &app(r#"[{"name": "os/linux/capabilities-remove-set", "value": {"set": ["CAP_CHOWN"]}}]"#),
         )
         .unwrap();
-        assert_eq!(remove.capabilities, mask(&DEFAULT_CAPABILITIES) & !1);
+        assert_eq!(remove.capabilities, mask(&DEFAULT_APP_CAPABILITIES) & !1);
         let unknown = limits(
             "web",
             &app(
@@ -718,7 +773,10 @@ mod tests {
         assert!(!removed.iter().any(|s| s == "personality"));
         assert_eq!(l.syscall_errno, Some(libc::EPERM));
         let mut relaxed = l;
-        relaxed.relax(false, true);
+        relaxed.relax(&PodOptions {
+            no_seccomp: true,
+            ..PodOptions::default()
+        });
         assert_eq!(relaxed.syscall_filter, None);
     }
 
@@ -754,11 +812,66 @@ mod tests {
             &app(r#"[{"name": "os/linux/seccomp-remove-set", "value": {"set": ["chroot"], "errno": "EPERM"}}]"#),
         )
         .unwrap();
-        l.relax(false, false);
-        assert!(l.syscall_filter.is_some() && l.capabilities == mask(&DEFAULT_CAPABILITIES));
-        l.relax(true, true);
+        l.relax(&PodOptions::default());
+        assert!(l.syscall_filter.is_some() && l.capabilities == mask(&DEFAULT_APP_CAPABILITIES));
+        assert!(!l.open_kernel_paths);
+        l.relax(&PodOptions {
+            all_capabilities: true,
+            no_seccomp: true,
+            open_kernel_paths: true,
+            ..PodOptions::default()
+        });
         assert_eq!((l.syscall_filter, l.syscall_errno), (None, None));
         assert_eq!(l.capabilities.count_ones(), 41);
+        assert!(l.open_kernel_paths);
+    }
+
+    fn root_plan(limits: Limits) -> AppPlan {
+        AppPlan {
+            name: "web".into(),
+            exec: vec!["/bin/x".into()],
+            uid: 0,
+            gid: 0,
+            supplementary_gids: vec![],
+            workdir: "/".into(),
+            env: vec![],
+            read_only_root: false,
+            limits,
+            pre_start: None,
+            post_stop: None,
+            writable_paths: vec![],
+        }
+    }
+
+    const KERNEL_PROTECTIONS: [&str; 4] = [
+        "ProtectKernelTunables",
+        "ProtectControlGroups",
+        "ProtectKernelModules",
+        "ProtectKernelLogs",
+    ];
+
+    #[test]
+    fn every_app_gets_read_only_kernel_paths_unless_paths_are_insecure() {
+        let props = app_unit_properties(&root_plan(limits("t", &app("[]")).unwrap()));
+        for name in KERNEL_PROTECTIONS {
+            let values: Vec<&Value> = props
+                .iter()
+                .filter(|(n, _)| *n == name)
+                .map(|(_, v)| v)
+                .collect();
+            assert_eq!(values, [&Value::from(true)], "{name}");
+        }
+        let mut open = limits("t", &app("[]")).unwrap();
+        open.relax(&PodOptions {
+            open_kernel_paths: true,
+            ..PodOptions::default()
+        });
+        let props = app_unit_properties(&root_plan(open));
+        for name in KERNEL_PROTECTIONS {
+            assert!(!props.iter().any(|(n, _)| *n == name), "{name} still set");
+        }
+        // The other isolators stay: only the kernel paths were opened.
+        assert!(props.iter().any(|(n, _)| *n == "SystemCallFilter"));
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
         no_seccomp: global
             .insecure_options
             .allows(rkt::insecure::Insecure::Seccomp),
+        open_kernel_paths: global
+            .insecure_options
+            .allows(rkt::insecure::Insecure::Paths),
         private_users: spec.private_users,
         mds_register: spec.mds_register,
         mutable: spec.mutable,
