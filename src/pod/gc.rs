@@ -96,9 +96,9 @@ impl Pods {
     }
 }
 
-/// Frees the pod's CNI network address if stage1 did not, undoes every mount below `path`
-/// (deepest first; lazily, so a busy one cannot block gc forever) and removes the directory.
-/// The caller holds the pod's lock.
+/// Frees the pod's CNI network address if stage1 did not, removes its notify socket, undoes
+/// every mount below `path` (deepest first; lazily, so a busy one cannot block gc forever)
+/// and removes the directory. The caller holds the pod's lock.
 pub(crate) fn delete_locked(path: &Path) -> Result<(), PodError> {
     // A stage1 that died left the pod's address taken on its CNI network: DEL it while the
     // namespace is still mounted. If that fails the pod stays, to be tried again.
@@ -110,6 +110,9 @@ pub(crate) fn delete_locked(path: &Path) -> Result<(), PodError> {
             std::io::Error::other(e),
         )
     })?;
+    // nspawn's notify socket, if stage1 was killed while the pod booted.
+    crate::stage1::remove_notify_socket(&uuid)
+        .map_err(|e| PodError::io("removing", &crate::stage1::notify_socket_path(&uuid), e))?;
     let mounts = mounts_below(path);
     for mount in mounts.iter().rev() {
         if let Err(e) = rustix::mount::unmount(mount.as_str(), rustix::mount::UnmountFlags::DETACH)

@@ -8,6 +8,7 @@ mod cni;
 mod console;
 mod error;
 mod etc;
+mod init_guard;
 mod journal;
 mod masquerade;
 mod mds;
@@ -33,11 +34,14 @@ pub use cni::{
 pub use console::{POD_CONSOLE, make_interactive_unit};
 pub use error::Stage1Error;
 pub use etc::write_app_net_files;
+pub use init_guard::InitGuard;
 pub use journal::{flush_pod_journal, give_journal_to_pod, host_journal_dir, pod_journal_flushed};
 pub use mds::{MdsUrlError, metadata_url};
 pub use notify::{SUPPORTS_SYSTEMD_NOTIFY, make_notify_unit, supports_notify};
-pub use nspawn::{NspawnOptions, machine_name, nspawn_command};
-pub use podns::bind_datagram_in_netns;
+pub use nspawn::{
+    NOTIFY_DIR, NotifySocket, NspawnOptions, bind_notify_socket, machine_name, notify_socket_path,
+    nspawn_command, remove_notify_socket,
+};
 pub use root::{
     POD_TARGET, POD_UNIT_PATH, add_app_identities, app_rootfs_in_pod, build_stage1_root,
     mount_app_rootfs, read_app_status, read_pod_pid, resolve_id, stage1_rootfs, unmount_pod,
