@@ -3,6 +3,7 @@
 use crate::{Ctx, TestResult};
 
 mod apps;
+mod isolation;
 mod mds;
 mod notify;
 mod ports;
@@ -21,6 +22,7 @@ pub fn all() -> Vec<(&'static str, Test)> {
         registry::TESTS,
         volumes::TESTS,
         ports::TESTS,
+        isolation::TESTS,
     ];
     groups.iter().flat_map(|g| g.iter().copied()).collect()
 }
