@@ -96,7 +96,7 @@ impl Pods {
     }
 }
 
-/// Frees the pod's CNI network address if stage1 did not, removes its notify socket, undoes
+/// Frees the pod's CNI network address if stage1 did not, removes its sockets in /run, undoes
 /// every mount below `path` (deepest first; lazily, so a busy one cannot block gc forever)
 /// and removes the directory. The caller holds the pod's lock.
 pub(crate) fn delete_locked(path: &Path) -> Result<(), PodError> {
@@ -110,9 +110,14 @@ pub(crate) fn delete_locked(path: &Path) -> Result<(), PodError> {
             std::io::Error::other(e),
         )
     })?;
-    // nspawn's notify socket, if stage1 was killed while the pod booted.
+    // nspawn's notify socket, if stage1 was killed while the pod booted, and the socket
+    // `rkt run` offered its listening sockets on, if no stage1 took them.
     crate::stage1::remove_notify_socket(&uuid)
         .map_err(|e| PodError::io("removing", &crate::stage1::notify_socket_path(&uuid), e))?;
+    crate::stage1::remove_listen_fds_socket(&uuid).map_err(|e| {
+        let path = Path::new(crate::stage1::LISTEN_FDS_DIR).join(&*uuid);
+        PodError::io("removing", &path, e)
+    })?;
     let mounts = mounts_below(path);
     for mount in mounts.iter().rev() {
         if let Err(e) = rustix::mount::unmount(mount.as_str(), rustix::mount::UnmountFlags::DETACH)

@@ -16,6 +16,7 @@ mod notify;
 mod nspawn;
 mod podns;
 mod root;
+mod rundir;
 mod sockets;
 mod sysctl;
 mod unit;
@@ -48,9 +49,9 @@ pub use root::{
     write_app_status, write_pod_hostname, write_pod_pid,
 };
 pub use sockets::{
-    ListenSocket, SocketsError, listen_directive, offer_listen_fds, receive_listen_fds,
-    recv_sockets, route_sockets, send_sockets, take_listen_fds, with_listen_fds,
-    write_socket_units,
+    LISTEN_FDS_DIR, ListenSocket, SocketsError, listen_directive, offer_listen_fds,
+    receive_listen_fds, recv_sockets, remove_listen_fds_socket, route_sockets, send_sockets,
+    take_listen_fds, with_listen_fds, write_socket_units,
 };
 pub use sysctl::{SysctlError, apply_sysctls, check_sysctl, parse_sysctl, pod_sysctls};
 pub use unit::{

@@ -1,19 +1,15 @@
 //! The systemd-nspawn command line for a pod, and the socket it says the pod booted on.
 
-use std::fs;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::Stage1Error;
+use super::{Stage1Error, rundir};
 
-/// Where stage1 listens for nspawn's `READY=1`, one socket per pod (`<uuid>`): a directory of
-/// the host's that only root can enter. An abstract socket would live in the host's network
-/// namespace, where any `--net=host` pod or other container could send to it (a false
-/// `READY=1`) or take its name first; a path is reached only through the host's file system,
-/// which no pod sees. Short enough for a socket address (108 bytes) whatever `--dir` is.
+/// Where stage1 listens for nspawn's `READY=1`, one socket per pod (`<uuid>`), in a
+/// root-only directory (see [`super::rundir`]: no pod can send a false `READY=1` or take the
+/// name first). Short enough for a socket address (108 bytes) whatever `--dir` is.
 pub const NOTIFY_DIR: &str = "/run/rkt/notify";
 
 /// The pod's notify socket in [`NOTIFY_DIR`].
@@ -30,7 +26,7 @@ pub struct NotifySocket {
 
 impl Drop for NotifySocket {
     fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 
@@ -38,42 +34,16 @@ impl Drop for NotifySocket {
 /// one a killed stage1 left for this pod.
 pub fn bind_notify_socket(uuid: &str) -> Result<NotifySocket, Stage1Error> {
     let dir = Path::new(NOTIFY_DIR);
-    if let Some(parent) = dir.parent() {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(parent)
-            .map_err(|e| Stage1Error::io("creating", parent, e))?;
-    }
-    match fs::DirBuilder::new().mode(0o700).create(dir) {
-        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
-            return Err(Stage1Error::io("creating", dir, e));
-        }
-        _ => {}
-    }
-    // Whoever made it, it is a directory of root's, and only root's to enter.
-    let meta = fs::symlink_metadata(dir).map_err(|e| Stage1Error::io("reading", dir, e))?;
-    if !meta.is_dir() || meta.uid() != 0 {
-        return Err(Stage1Error::io(
-            "using",
-            dir,
-            io::Error::other("not a directory owned by root"),
-        ));
-    }
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-        .map_err(|e| Stage1Error::io("restricting", dir, e))?;
+    rundir::private_dir(dir).map_err(|e| Stage1Error::io("preparing", dir, e))?;
     let path = notify_socket_path(uuid);
-    remove_notify_socket(uuid).map_err(|e| Stage1Error::io("removing", &path, e))?;
+    rundir::remove_socket(&path).map_err(|e| Stage1Error::io("removing", &path, e))?;
     let socket = UnixDatagram::bind(&path).map_err(|e| Stage1Error::io("binding", &path, e))?;
     Ok(NotifySocket { socket, path })
 }
 
 /// Removes the pod's notify socket, if a stage1 that died left it.
 pub fn remove_notify_socket(uuid: &str) -> io::Result<()> {
-    match fs::remove_file(notify_socket_path(uuid)) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
+    rundir::remove_socket(&notify_socket_path(uuid))
 }
 
 /// The machine name machined knows the pod by: `rkt-` + the UUID without dashes (machine
