@@ -45,9 +45,10 @@ usage: inspect [FLAG]...   (flags run in order; --exit-code is applied last)
   --try-sigio-owner PID SIGNAL  make PID the owner of a pipe's SIGIO, SIGNAL its signal, and
                            write to it: sigio_owner:PID:SIGNAL=ok or errno:N (of F_SETOWN)
   --try-pidfd-open PID     pidfd_open(2): pidfd_open:PID=ok or errno:N
-  --watch-unix-sockets TEXT SECONDS  print watching=TEXT, then for SECONDS send a datagram to
-                           each unix socket whose address contains TEXT as it appears
-                           (/proc/net/unix): unix_seen=ADDR, unix_send:ADDR=ok or errno:N
+  --watch-unix-sockets TEXT SECONDS  print watching=TEXT, then for SECONDS try to reach each
+                           unix socket whose address contains TEXT as it appears
+                           (/proc/net/unix; connect to a stream socket, send a datagram to
+                           others): unix_seen=ADDR, unix_reach:ADDR=ok or errno:N
   --print-msg TEXT         TEXT
   --read-file PATH         the contents of PATH
   --write-file PATH TEXT   write TEXT to PATH
@@ -452,28 +453,32 @@ fn own_cgroup_dir() -> Result<String, String> {
 }
 
 /// The unix sockets in /proc/net/unix (of this network namespace) whose address contains
-/// `text`: abstract ones as `@name`, others by path.
-fn unix_sockets(text: &str) -> Vec<String> {
+/// `text`, with whether they are stream sockets: abstract ones as `@name`, others by path.
+fn unix_sockets(text: &str) -> Vec<(String, bool)> {
     fs::read_to_string("/proc/net/unix")
         .unwrap_or_default()
         .lines()
         .skip(1)
-        .filter_map(|l| l.split_whitespace().nth(7))
-        .filter(|a| a.contains(text))
-        .map(str::to_owned)
+        .filter_map(|l| {
+            // Num RefCount Protocol Flags Type St Inode Path
+            let fields: Vec<&str> = l.split_whitespace().collect();
+            Some((fields.get(7)?.to_string(), *fields.get(4)? == "0001"))
+        })
+        .filter(|(a, _)| a.contains(text))
         .collect()
 }
 
-/// For `limit`, sends a datagram to each unix socket whose address contains `text` as it
-/// appears (a notify socket reads `KEY=VALUE` lines: this one means nothing to it).
+/// For `limit`, tries to reach each unix socket whose address contains `text` as it appears:
+/// connects to a stream socket (and hangs up), sends a datagram to any other (a notify socket
+/// reads `KEY=VALUE` lines: this one means nothing to it).
 fn watch_unix_sockets(out: &mut impl Write, text: &str, limit: Duration) -> Result<(), String> {
-    use std::os::unix::net::{SocketAddr, UnixDatagram};
-    let mut seen = unix_sockets(text);
+    use std::os::unix::net::{SocketAddr, UnixDatagram, UnixStream};
+    let mut seen: Vec<String> = unix_sockets(text).into_iter().map(|(a, _)| a).collect();
     let _ = writeln!(out, "watching={text}");
     let _ = out.flush();
     let start = std::time::Instant::now();
     while start.elapsed() < limit {
-        for address in unix_sockets(text) {
+        for (address, stream) in unix_sockets(text) {
             if seen.contains(&address) {
                 continue;
             }
@@ -484,11 +489,17 @@ fn watch_unix_sockets(out: &mut impl Write, text: &str, limit: Duration) -> Resu
                 }
                 None => SocketAddr::from_pathname(&address),
             };
-            let sent = target.and_then(|t| {
-                UnixDatagram::unbound()?.send_to_addr(b"X_RKT_INSPECT_PROBE=1\n", &t)
+            let reached = target.and_then(|t| {
+                if stream {
+                    UnixStream::connect_addr(&t).map(drop)
+                } else {
+                    UnixDatagram::unbound()?
+                        .send_to_addr(b"X_RKT_INSPECT_PROBE=1\n", &t)
+                        .map(drop)
+                }
             });
             let _ = writeln!(out, "unix_seen={address}");
-            let _ = writeln!(out, "unix_send:{address}={}", outcome(sent));
+            let _ = writeln!(out, "unix_reach:{address}={}", outcome(reached));
             let _ = out.flush();
             seen.push(address);
         }

@@ -1,8 +1,8 @@
 //! What a root app in a default pod cannot do to the host or to its pod, tried from inside the
 //! app (the `inspect` probes report each call's result): write the host's kernel tunables,
 //! make cgroups, open raw or packet sockets, make block devices, signal the pod's PID 1 (which
-//! would stop the pod's other apps), or reach another pod's notify socket; and what an image or
-//! `--insecure-options` can still ask for.
+//! would stop the pod's other apps), or reach the sockets another pod is started with; and
+//! what an image or `--insecure-options` can still ask for.
 
 use std::process::Stdio;
 
@@ -284,23 +284,25 @@ fn a_root_app_cannot_reach_the_host_kernel_or_the_pods_init(ctx: &Ctx) -> TestRe
     t.gc_leaves_nothing(&pod.uuid)
 }
 
-/// The same probes in a pod on the host's network; meanwhile another pod boots, and the probe
-/// tries to send to its notify socket, which it sees in the host's /proc/net/unix.
+/// The same probes in a pod on the host's network. Meanwhile a socket-activated pod starts,
+/// and the probe tries to reach the sockets stage0 and stage1 use for it (the listening
+/// sockets' handoff, nspawn's READY=1), which it sees appear in the host's /proc/net/unix.
 fn with_net_host_too_and_no_pods_notify_socket_is_reachable(ctx: &Ctx) -> TestResult {
+    use std::io::Read;
     let t = PodTest::new(ctx)?;
     let host = HostTunables::read(ctx)?;
     let uuid_file = t.uuid_file();
-    // First the watch (6 s: the pods' notify sockets have "notify/" in their address,
-    // "/run/systemd/notify" does not), then the other probes, while the bystander still runs.
-    let mut args: Vec<String> = ["--watch-unix-sockets", "notify/", "6"]
+    // First the watch (8 s; rkt's sockets have "rkt" in their address), then the other
+    // probes, while the bystander still runs.
+    let mut args: Vec<String> = ["--watch-unix-sockets", "rkt", "8"]
         .map(str::to_owned)
         .into();
     args.extend(probe_args(&host.other_overcommit()));
-    let mut child = spawn_probe_pod(&t, &uuid_file, &["--net=host"], ("probe-host", &args), 12)?;
+    let mut child = spawn_probe_pod(&t, &uuid_file, &["--net=host"], ("probe-host", &args), 14)?;
     let watching = wait_for(30, || {
         t.journal(&["-m", "-t", "probe-host"])
             .lines()
-            .any(|l| l == "watching=notify/")
+            .any(|l| l == "watching=rkt")
     });
     if !watching {
         let _ = child.kill();
@@ -311,23 +313,50 @@ fn with_net_host_too_and_no_pods_notify_socket_is_reachable(ctx: &Ctx) -> TestRe
                 .unwrap_or_default()
         ));
     }
-    // Another pod boots while the probe watches.
+    // A socket unit that starts `rkt run` of a pod answering on the socket it is passed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("finding a free port: {e}"))?
+        .port();
+    let unit = "rkt-iso-caller";
     let other_uuid_file = format!("{}/uuid-other", t.dir);
-    let other = t.rkt(&[
-        "run",
-        "--net=none",
-        "--uuid-file-save",
-        &other_uuid_file,
-        &t.image("inspect"),
-        "--name=other",
+    let image = t.image("inspect-listen");
+    let listen = format!("--socket-property=ListenStream=127.0.0.1:{port}");
+    let mut cmd = vec![
+        "systemd-run",
+        "--quiet",
+        "--unit",
+        unit,
+        &listen,
+        "--socket-property=FileDescriptorName=web",
         "--",
-        "--print-msg",
-        "other-ran",
-    ])?;
-    let pod = ProbePod::wait(&t, child, &uuid_file, "probe-host")?;
-    check(other.status.success(), || {
-        format!("the other pod: {}", String::from_utf8_lossy(&other.stderr))
-    })?;
+    ];
+    cmd.extend(t.args(&["run", "--uuid-file-save", &other_uuid_file, &image]));
+    let answered = ctx.systemd.ok(&cmd).and_then(|_| {
+        let socket_unit = format!("{unit}.socket");
+        check(
+            wait_for(10, || {
+                ctx.systemd
+                    .ok(&["systemctl", "is-active", &socket_unit])
+                    .is_ok_and(|s| s.trim() == "active")
+            }),
+            || format!("{socket_unit} is not active"),
+        )?;
+        let mut client = std::net::TcpStream::connect(("127.0.0.1", port))
+            .map_err(|e| format!("connecting to 127.0.0.1:{port}: {e}"))?;
+        client
+            .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+            .map_err(|e| e.to_string())?;
+        let mut answer = String::new();
+        let _ = client.read_to_string(&mut answer);
+        Ok(answer)
+    });
+    let pod = ProbePod::wait(&t, child, &uuid_file, "probe-host");
+    let _ = ctx
+        .systemd
+        .run(&["systemctl", "stop", &format!("{unit}.socket")]);
+    let pod = pod?;
+    let answer = answered?;
     let other_uuid = ctx
         .systemd
         .ok(&["cat", &other_uuid_file])?
@@ -338,33 +367,45 @@ fn with_net_host_too_and_no_pods_notify_socket_is_reachable(ctx: &Ctx) -> TestRe
         .iter()
         .filter_map(|l| l.strip_prefix("unix_seen="))
         .collect();
-    check(
-        pod.lines.iter().any(|l| l == "watch_done=notify/")
-            && seen.iter().any(|a| a.contains(&other_uuid)),
-        || {
-            format!(
-                "the probe did not see the other pod's ({other_uuid}) notify socket appear, \
-                 so this proves nothing\n{}",
-                pod.report()
-            )
-        },
-    )?;
-    for address in seen.iter().filter(|a| a.contains("rkt")) {
-        let sent = value(&pod.lines, &format!("unix_send:{address}"));
-        check(sent.is_some_and(|s| s.starts_with("errno:")), || {
-            format!("a --net=host app reached {address}: {sent:?}")
-        })?;
+    for kind in ["listen-fds/", "notify/"] {
+        check(
+            pod.lines.iter().any(|l| l == "watch_done=rkt")
+                && seen
+                    .iter()
+                    .any(|a| a.contains(kind) && a.contains(&other_uuid)),
+            || {
+                format!(
+                    "the probe did not see the other pod's ({other_uuid}) {kind} socket appear, \
+                     so this proves nothing\n{}",
+                    pod.report()
+                )
+            },
+        )?;
     }
-    pod.check_refused(&host)?;
-    let other_ran = pod_app_lines(&t, &other_uuid, "other");
-    check(other_ran.iter().any(|l| l == "other-ran"), || {
-        format!("the other pod's app did not run: {other_ran:?}")
+    let reached: Vec<&&str> = seen
+        .iter()
+        .filter(|a| a.contains("rkt"))
+        .filter(|a| {
+            !value(&pod.lines, &format!("unix_reach:{a}")).is_some_and(|s| s.starts_with("errno:"))
+        })
+        .collect();
+    check(reached.is_empty(), || {
+        format!("a --net=host app reached {reached:?}\n{}", pod.report())
     })?;
-    let left = ctx
-        .systemd
-        .ok(&["find", "/run/rkt/notify", "-mindepth", "1"])?;
+    // The other pod's app got its socket all the same.
+    check(answer == "hello through the caller's socket\n", || {
+        format!("the socket-activated pod answered {answer:?}")
+    })?;
+    pod.check_refused(&host)?;
+    let left = ctx.systemd.ok(&[
+        "find",
+        "/run/rkt/notify",
+        "/run/rkt/listen-fds",
+        "-mindepth",
+        "1",
+    ])?;
     check(left.trim().is_empty(), || {
-        format!("notify sockets left after the pods: {left}")
+        format!("sockets left in /run/rkt after the pods: {left}")
     })?;
     t.gc_leaves_nothing(&pod.uuid)
 }
