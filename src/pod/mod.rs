@@ -399,9 +399,7 @@ impl Pods {
                 });
             }
         }
-        pods.sort_by_key(|p| (p.created(), p.uuid.clone()));
-        pods.dedup_by(|a, b| a.uuid == b.uuid);
-        Ok(pods)
+        Ok(in_creation_order(pods, Pod::created))
     }
 
     /// The pod `uuid` if it is running (in `run/` and locked by its stage1), without listing
@@ -528,6 +526,22 @@ impl Pods {
     }
 }
 
+/// Pods listed phase by phase, each once (where it was seen last: a pod that moved on while
+/// the phases were read shows up in both, and phases are read in life-cycle order), sorted by
+/// creation time then UUID. Each pod's creation time is read once: read at every comparison,
+/// it changes under the sort while other processes move pods (a pod that moved reads as
+/// `None`), which breaks the total order the sort relies on.
+fn in_creation_order(pods: Vec<Pod>, created: impl Fn(&Pod) -> Option<u64>) -> Vec<Pod> {
+    let mut seen = std::collections::HashSet::new();
+    let mut pods: Vec<Pod> = pods
+        .into_iter()
+        .rev()
+        .filter(|p| seen.insert(p.uuid.clone()))
+        .collect();
+    pods.sort_by_cached_key(|p| (created(p), p.uuid.clone()));
+    pods
+}
+
 /// Whether the directory is locked by someone; `None` if it is gone.
 fn is_locked(path: &Path) -> Result<Option<bool>, PodError> {
     match FileLock::try_acquire_existing(path, LockKind::Shared) {
@@ -577,4 +591,58 @@ pub(crate) fn now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    fn pod(uuid: &str, phase: Phase) -> Pod {
+        Pod {
+            uuid: uuid.to_owned(),
+            state: phase.state(false),
+            path: PathBuf::from("/nonexistent").join(uuid),
+            phase,
+        }
+    }
+
+    /// Creation times that change while the list is sorted (as when other processes move
+    /// pods, so that a pod's file is found at one read and gone at the next) neither panic
+    /// nor get read more than once per pod.
+    #[test]
+    fn sorting_reads_each_creation_time_once() {
+        let pods: Vec<Pod> = (0..64)
+            .map(|i| pod(&format!("{i:08x}-0000-4000-8000-000000000000"), Phase::Run))
+            .collect();
+        let reads = Cell::new(0u64);
+        let created = |p: &Pod| {
+            let n = reads.get();
+            reads.set(n + 1);
+            // Every other read of a pod finds its file gone.
+            n.is_multiple_of(2).then(|| u64::from(p.uuid.as_bytes()[7]) * 1000 + n)
+        };
+        let sorted = in_creation_order(pods, created);
+        assert_eq!(sorted.len(), 64);
+        assert_eq!(reads.get(), 64, "one read per pod");
+    }
+
+    /// A pod seen in two phases (it moved while the phase directories were read) is listed
+    /// once, where it went.
+    #[test]
+    fn a_pod_that_moved_is_listed_once_in_its_later_phase() {
+        let a = "00000000-0000-4000-8000-00000000000a";
+        let b = "00000000-0000-4000-8000-00000000000b";
+        let listed = vec![
+            pod(a, Phase::Prepared),
+            pod(b, Phase::Prepared),
+            pod(a, Phase::Run),
+            pod(a, Phase::ExitedGarbage),
+        ];
+        // The moved pod's old path reads no time; the others do: not adjacent after sorting.
+        let created = |p: &Pod| (p.phase != Phase::Prepared || p.uuid == b).then_some(5);
+        let sorted = in_creation_order(listed, created);
+        let got: Vec<(&str, Phase)> = sorted.iter().map(|p| (p.uuid.as_str(), p.phase)).collect();
+        assert_eq!(got, [(a, Phase::ExitedGarbage), (b, Phase::Prepared)]);
+    }
 }
