@@ -5,8 +5,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
 
-use super::{Phase, Pod, PodError, PodState, Pods, now};
-use crate::lock::{FileLock, LockKind};
+use super::{Phase, Pod, PodError, PodState, Pods, lock_idle, now};
 
 /// What `rkt gc` is asked to do.
 #[derive(Debug, Clone, Copy)]
@@ -80,7 +79,7 @@ impl Pods {
 
     /// Moves the pod to `phase` if nobody holds it; false if it was busy or gone.
     fn mark(&self, pod: &Pod, phase: Phase) -> Result<bool, PodError> {
-        let Ok(Some(_lock)) = FileLock::try_acquire_existing(&pod.path, LockKind::Exclusive) else {
+        let Ok(Some(_locks)) = lock_idle(&pod.path) else {
             return Ok(false);
         };
         self.rename(&pod.path, &self.phase_path(phase, &pod.uuid))?;
@@ -88,7 +87,7 @@ impl Pods {
     }
 
     fn sweep(&self, pod: &Pod) -> Result<bool, PodError> {
-        let Ok(Some(_lock)) = FileLock::try_acquire_existing(&pod.path, LockKind::Exclusive) else {
+        let Ok(Some(_locks)) = lock_idle(&pod.path) else {
             return Ok(false);
         };
         delete_locked(&pod.path)?;

@@ -94,6 +94,12 @@ pub const OPTIONS_FILE: &str = "options.json";
 /// `AC_METADATA_URL`, by which the service finds the pod.
 pub const MDS_TOKEN_FILE: &str = "mds-token";
 
+/// A lock file in the pod directory that `rkt run` holds (shared) from the hand-off until it
+/// has read the apps' exit statuses: `rkt gc` and `rkt rm` leave a pod alone while anyone holds
+/// it, so an exited pod cannot vanish under the `rkt run` that waits for it. (The directory's
+/// own lock is stage1's, and is gone when stage1 is.)
+pub const WATCH_LOCK_FILE: &str = "watch.lock";
+
 /// The pod manifest, as the appc spec defines it.
 pub const MANIFEST_FILE: &str = "pod";
 /// Its mtime is the pod's creation time.
@@ -308,6 +314,13 @@ pub struct RunningPod {
     _lock: FileLock,
 }
 
+/// A pod watched by a `rkt run` (see [`WATCH_LOCK_FILE`]): not collected while this lives
+/// (or the process does).
+#[derive(Debug)]
+pub struct PodWatch {
+    _lock: FileLock,
+}
+
 /// The pods directory.
 #[derive(Debug, Clone)]
 pub struct Pods {
@@ -361,6 +374,8 @@ impl Pods {
                 state: PodState::Embryo,
             })?;
         write_atomic(&embryo.join(CREATED_FILE), b"")?;
+        let watch = embryo.join(WATCH_LOCK_FILE);
+        fs::File::create(&watch).map_err(|e| PodError::io("creating", &watch, e))?;
         let path = self.phase_path(Phase::Prepare, &uuid);
         self.rename(&embryo, &path)?;
         Ok(PreparingPod {
@@ -506,11 +521,18 @@ impl Pods {
         })
     }
 
+    /// Watches the pod until the returned value is dropped: `rkt gc` and `rkt rm` leave it
+    /// alone meanwhile, whatever its state. Taken before the pod is handed to stage1.
+    pub fn watch(&self, pod: &Pod) -> Result<PodWatch, PodError> {
+        let path = pod.path.join(WATCH_LOCK_FILE);
+        let lock = FileLock::acquire(&path, LockKind::Shared).map_err(|e| lock_error(pod, e))?;
+        Ok(PodWatch { _lock: lock })
+    }
+
     /// Deletes a pod that is not running (`rkt rm`): it moves to `garbage/` under its lock,
     /// then its mounts are undone and its files removed.
     pub fn remove(&self, pod: &Pod) -> Result<(), PodError> {
-        let lock = FileLock::try_acquire_existing(&pod.path, LockKind::Exclusive)
-            .map_err(|e| lock_error(pod, e))?;
+        let lock = lock_idle(&pod.path).map_err(|e| lock_error(pod, e))?;
         let Some(_lock) = lock else {
             let state = self.find(&pod.uuid).map(|p| p.state).unwrap_or(pod.state);
             return Err(PodError::Busy {
@@ -540,6 +562,22 @@ fn in_creation_order(pods: Vec<Pod>, created: impl Fn(&Pod) -> Option<u64>) -> V
         .collect();
     pods.sort_by_cached_key(|p| (created(p), p.uuid.clone()));
     pods
+}
+
+/// The locks that marking or deleting a pod takes: its directory's (no stage1 runs it, no
+/// other command is moving it) and its watch lock (no `rkt run` still reads it); `None` if
+/// someone holds either.
+pub(crate) fn lock_idle(path: &Path) -> io::Result<Option<(FileLock, Option<FileLock>)>> {
+    let Some(dir) = FileLock::try_acquire_existing(path, LockKind::Exclusive)? else {
+        return Ok(None);
+    };
+    match FileLock::try_acquire_existing(&path.join(WATCH_LOCK_FILE), LockKind::Exclusive) {
+        Ok(Some(watch)) => Ok(Some((dir, Some(watch)))),
+        Ok(None) => Ok(None),
+        // A pod made before watch locks existed, or still being made: nobody watches it.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Some((dir, None))),
+        Err(e) => Err(e),
+    }
 }
 
 /// Whether the directory is locked by someone; `None` if it is gone.
