@@ -658,7 +658,8 @@ mod tests {
             let n = reads.get();
             reads.set(n + 1);
             // Every other read of a pod finds its file gone.
-            n.is_multiple_of(2).then(|| u64::from(p.uuid.as_bytes()[7]) * 1000 + n)
+            n.is_multiple_of(2)
+                .then(|| u64::from(p.uuid.as_bytes()[7]) * 1000 + n)
         };
         let sorted = in_creation_order(pods, created);
         assert_eq!(sorted.len(), 64);
