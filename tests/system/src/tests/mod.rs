@@ -6,6 +6,7 @@ mod apps;
 mod mds;
 mod notify;
 mod ports;
+mod races;
 mod registry;
 mod volumes;
 
@@ -21,6 +22,7 @@ pub fn all() -> Vec<(&'static str, Test)> {
         registry::TESTS,
         volumes::TESTS,
         ports::TESTS,
+        races::TESTS,
     ];
     groups.iter().flat_map(|g| g.iter().copied()).collect()
 }
