@@ -5,8 +5,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
 
-use super::{Phase, Pod, PodError, PodState, Pods, now};
-use crate::lock::{FileLock, LockKind};
+use super::{Phase, Pod, PodError, PodState, Pods, lock_idle, now};
 
 /// What `rkt gc` is asked to do.
 #[derive(Debug, Clone, Copy)]
@@ -26,6 +25,10 @@ pub struct GcReport {
     pub removed: Vec<String>,
     /// Pods that could not be handled now, with why; they are tried again next time.
     pub skipped: Vec<(String, String)>,
+    /// Addresses of the default network freed for pods that were gone: (address, pod).
+    pub released: Vec<(String, String)>,
+    /// Why looking for such addresses failed; tried again next time.
+    pub release_error: Option<String>,
 }
 
 impl Pods {
@@ -75,12 +78,25 @@ impl Pods {
                 }
             }
         }
+        let ipam = self.root.with_file_name("net").join("ipam");
+        match crate::stage1::release_orphaned_leases(&ipam, |uuid| self.exists(uuid)) {
+            Ok(released) => report.released = released,
+            Err(e) => report.release_error = Some(e.to_string()),
+        }
         Ok(report)
+    }
+
+    /// Whether a pod of this UUID exists in any phase. The phases are looked at in life-cycle
+    /// order, the order pods move in, so one moving meanwhile is still found.
+    fn exists(&self, uuid: &str) -> bool {
+        Phase::ALL
+            .iter()
+            .any(|phase| self.phase_path(*phase, uuid).exists())
     }
 
     /// Moves the pod to `phase` if nobody holds it; false if it was busy or gone.
     fn mark(&self, pod: &Pod, phase: Phase) -> Result<bool, PodError> {
-        let Ok(Some(_lock)) = FileLock::try_acquire_existing(&pod.path, LockKind::Exclusive) else {
+        let Ok(Some(_locks)) = lock_idle(&pod.path) else {
             return Ok(false);
         };
         self.rename(&pod.path, &self.phase_path(phase, &pod.uuid))?;
@@ -88,7 +104,7 @@ impl Pods {
     }
 
     fn sweep(&self, pod: &Pod) -> Result<bool, PodError> {
-        let Ok(Some(_lock)) = FileLock::try_acquire_existing(&pod.path, LockKind::Exclusive) else {
+        let Ok(Some(_locks)) = lock_idle(&pod.path) else {
             return Ok(false);
         };
         delete_locked(&pod.path)?;

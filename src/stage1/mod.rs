@@ -30,7 +30,7 @@ pub use app::{
 pub use cni::{
     CNI_PLUGIN_DIR, CniError, DEFAULT_NETWORK, DEFAULT_SUBNET, PodNetStatus, PortMapping,
     check_plugins, default_network, forwards_ports, load_network, netns_path, network_plugins,
-    read_pod_network, setup_pod_network, teardown_pod_network,
+    read_pod_network, release_orphaned_leases, setup_pod_network, teardown_pod_network,
 };
 pub use console::{POD_CONSOLE, make_interactive_unit};
 pub use error::Stage1Error;

@@ -499,8 +499,9 @@ impl Store {
         Ok(TempDir(Staging::create(&self.cas.join("tmp"))?))
     }
 
-    /// Removes what importers that died left in `tmp/`. Entries still locked are in use.
-    fn remove_stale_temp_dirs(&self) {
+    /// Removes what importers that died (a killed fetch) left in `tmp/`. Entries still
+    /// locked are in use.
+    pub fn remove_stale_temp_dirs(&self) {
         let tmp = self.cas.join("tmp");
         let Ok(entries) = fs::read_dir(&tmp) else {
             return;

@@ -199,6 +199,46 @@ impl Systemd {
         Ok(())
     }
 
+    /// The loaded units matching `pattern` (a glob, as `systemctl list-units PATTERN`) that
+    /// are in the failed state.
+    pub fn failed_units(&self, pattern: &str) -> Result<Vec<String>, SystemdError> {
+        let units = self
+            .manager()?
+            .list_units_by_patterns(&["failed"], &[pattern])
+            .map_err(SystemdError::call(format!(
+                "listing failed units {pattern}"
+            )))?;
+        Ok(units.into_iter().map(|u| u.0).collect())
+    }
+
+    /// The argument vectors of a loaded service's `ExecStart=` commands.
+    pub fn exec_start(&self, name: &str) -> Result<Vec<Vec<String>>, SystemdError> {
+        let what = || format!("looking at {name}");
+        let path = self
+            .manager()?
+            .get_unit(name)
+            .map_err(SystemdError::call(what()))?;
+        let service = ServiceProxyBlocking::builder(&self.connection)
+            .path(path)
+            .and_then(|b| b.cache_properties(zbus::proxy::CacheProperties::No).build())
+            .map_err(SystemdError::call(what()))?;
+        let commands = service.exec_start().map_err(SystemdError::call(what()))?;
+        Ok(commands.into_iter().map(|c| c.1).collect())
+    }
+
+    /// Lets a failed unit go (`systemctl reset-failed`): a transient one is unloaded. A unit
+    /// that is not loaded (any more) is no error.
+    pub fn reset_failed_unit(&self, name: &str) -> Result<(), SystemdError> {
+        match self.manager()?.reset_failed_unit(name) {
+            Err(zbus::Error::MethodError(error, _, _))
+                if error.as_str() == "org.freedesktop.systemd1.NoSuchUnit" =>
+            {
+                Ok(())
+            }
+            other => other.map_err(SystemdError::call(format!("resetting {name}"))),
+        }
+    }
+
     /// Sends `signal` to a unit's main process.
     pub fn kill_main(&self, name: &str, signal: i32) -> Result<(), SystemdError> {
         self.manager()?

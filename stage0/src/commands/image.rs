@@ -170,6 +170,8 @@ fn gc(global: &GlobalArgs, store: &Store, grace: std::time::Duration) -> Result<
     for digest in store.remove_unused_layers()? {
         println!("removed layer {digest}");
     }
+    // What a killed `rkt fetch` was downloading.
+    store.remove_stale_temp_dirs();
     if failed > 0 {
         bail!("{failed} images could not be removed");
     }

@@ -21,6 +21,10 @@ pub fn prepare(global: &GlobalArgs, args: &PrepareArgs) -> Result<()> {
 
 /// Fetches or finds the images and prepares a pod of them (for `prepare` and `run`).
 pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
+    // A UUID file that cannot be written stops us before anything is made.
+    if let Some(file) = &spec.uuid_file_save {
+        check_writable(file).with_context(|| format!("--uuid-file-save {}", file.display()))?;
+    }
     // Bad network options stop us before any image is fetched.
     let ipam_dir = global.dir.join("net").join("ipam");
     let options = rkt::pod::PodOptions {
@@ -99,11 +103,34 @@ pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
         .prepare_pod(&store, &apps, &pod_level, &options)
         .context("preparing the pod")?;
     warn_implicit_volumes(&pod, &pod_level.volumes);
-    if let Some(file) = &spec.uuid_file_save {
-        std::fs::write(file, format!("{}\n", pod.uuid))
-            .with_context(|| format!("writing {}", file.display()))?;
-    }
+    save_uuid(&pods, &pod, spec.uuid_file_save.as_deref())?;
     Ok(pod)
+}
+
+/// Whether `file` can be written, without changing it (a new file is made and removed again).
+fn check_writable(file: &std::path::Path) -> std::io::Result<()> {
+    let mut open = std::fs::OpenOptions::new();
+    match std::fs::symlink_metadata(file) {
+        Ok(_) => open.write(true).open(file).map(drop),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            open.write(true).create_new(true).open(file)?;
+            std::fs::remove_file(file)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `--uuid-file-save`: writes the new pod's UUID; if that fails, the pod goes (nobody would
+/// know its UUID to run or remove it).
+fn save_uuid(pods: &Pods, pod: &Pod, file: Option<&std::path::Path>) -> Result<()> {
+    let Some(file) = file else { return Ok(()) };
+    if let Err(e) = std::fs::write(file, format!("{}\n", pod.uuid)) {
+        if let Err(rm) = pods.remove(pod) {
+            eprintln!("rkt: removing the pod {}: {rm}", pod.uuid);
+        }
+        return Err(e).with_context(|| format!("writing {}", file.display()));
+    }
+    Ok(())
 }
 
 /// Renders an OCI image's tree at its first use (it is only stored at fetch), with a progress
@@ -157,10 +184,7 @@ fn prepare_from_manifest(
         .prepare_manifest(&store, manifest, options)
         .with_context(|| format!("preparing the pod of {}", file.display()))?;
     warn_implicit_volumes(&pod, &given);
-    if let Some(file) = &spec.uuid_file_save {
-        std::fs::write(file, format!("{}\n", pod.uuid))
-            .with_context(|| format!("writing {}", file.display()))?;
-    }
+    save_uuid(&pods, &pod, spec.uuid_file_save.as_deref())?;
     Ok(pod)
 }
 
@@ -507,6 +531,7 @@ pub fn rm(global: &GlobalArgs, args: &PodsArgs) -> Result<()> {
                 });
             }
             pods.remove(&pod)?;
+            reset_failed_pod_units(&global.dir, &pods);
             Ok(pod)
         });
         match result {
@@ -537,8 +562,53 @@ pub fn gc(global: &GlobalArgs, args: &GcArgs) -> Result<()> {
     for uuid in &report.removed {
         println!("removed {uuid}");
     }
+    for (ip, uuid) in &report.released {
+        println!("released address {ip} of removed pod {uuid}");
+    }
     for (uuid, why) in &report.skipped {
         eprintln!("rkt: gc: skipped pod {uuid}: {why}");
     }
+    if let Some(why) = &report.release_error {
+        eprintln!("rkt: gc: freeing the addresses of removed pods: {why}");
+    }
+    if !args.mark_only {
+        reset_failed_pod_units(&global.dir, &pods);
+        // What a killed `rkt fetch` was downloading.
+        Store::open(&global.dir)?.remove_stale_temp_dirs();
+    }
     Ok(())
+}
+
+/// A pod's unit that failed (the pod was killed, or an app exited non-zero) stays loaded
+/// until reset: once the pod is gone, it goes too. Only units of this directory's pods (their
+/// stage1 command names it), and only where systemd can be reached (gc runs without it too).
+fn reset_failed_pod_units(dir: &std::path::Path, pods: &Pods) {
+    let Ok(systemd) = rkt::systemd::Systemd::system() else {
+        return;
+    };
+    let (Ok(failed), Ok(live)) = (systemd.failed_units("rkt-*.service"), pods.list()) else {
+        return;
+    };
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
+    let dir = dir.to_string_lossy();
+    for unit in failed {
+        let Some(uuid) = unit
+            .strip_prefix("rkt-")
+            .and_then(|u| u.strip_suffix(".service"))
+        else {
+            continue;
+        };
+        if live.iter().any(|p| p.uuid == uuid) {
+            continue;
+        }
+        let ours = systemd.exec_start(&unit).is_ok_and(|commands| {
+            commands.iter().any(|argv| {
+                argv.last().is_some_and(|last| last == uuid)
+                    && argv.windows(2).any(|w| w[0] == "--dir" && w[1] == dir)
+            })
+        });
+        if ours && let Err(e) = systemd.reset_failed_unit(&unit) {
+            eprintln!("rkt: gc: {e}");
+        }
+    }
 }

@@ -7,6 +7,7 @@ mod isolation;
 mod mds;
 mod notify;
 mod ports;
+mod races;
 mod registry;
 mod volumes;
 
@@ -23,6 +24,7 @@ pub fn all() -> Vec<(&'static str, Test)> {
         volumes::TESTS,
         ports::TESTS,
         isolation::TESTS,
+        races::TESTS,
     ];
     groups.iter().flat_map(|g| g.iter().copied()).collect()
 }
