@@ -16,3 +16,6 @@ pub mod stage1;
 pub mod store;
 pub mod systemd;
 pub mod trust;
+
+#[cfg(test)]
+mod error_chains;

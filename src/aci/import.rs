@@ -67,9 +67,9 @@ pub fn import<R: Read + Send + 'static>(
         let produced = producer.join().expect("decompressor thread panicked");
         let (digest, tar_bytes) = hasher.join().expect("hasher thread panicked");
         // A decompression error explains a tar error that follows from it, so it comes first.
-        produced.map_err(|source| AciError::Decompress {
+        produced.map_err(|error| AciError::Decompress {
             compression: compression.name(),
-            source,
+            error,
         })?;
         unpacked?;
         let (manifest_bytes, stats) = extractor.finish()?;

@@ -100,7 +100,7 @@ impl<'scope> Decoding<'scope> {
                 digest: self.digest.to_string(),
                 error: AciError::Decompress {
                     compression,
-                    source,
+                    error: source,
                 },
             });
         }
@@ -202,7 +202,7 @@ pub fn apply_layer(
             zstd::stream::read::Decoder::with_buffer(&mut input).map_err(|source| {
                 layer_err(AciError::Decompress {
                     compression,
-                    source,
+                    error: source,
                 })
             })?,
         ),
@@ -219,7 +219,7 @@ pub fn apply_layer(
     if let Err(source) = drained {
         return Err(layer_err(AciError::Decompress {
             compression,
-            source,
+            error: source,
         }));
     }
     applied.map_err(layer_err)?;

@@ -69,12 +69,11 @@ pub enum PodError {
     Invalid { reason: String },
     #[error("corrupt pod {uuid}: {reason}")]
     Corrupt { uuid: String, reason: String },
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}: {error}")]
     Io {
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
 }
 
@@ -83,7 +82,7 @@ impl PodError {
         PodError::Io {
             action,
             path: path.to_owned(),
-            source,
+            error: source,
         }
     }
 }

@@ -14,10 +14,10 @@ use serde_json::error::Category;
 #[non_exhaustive]
 pub enum SchemaError {
     /// The bytes are not JSON at all (syntax error, truncated input, trailing data).
-    #[error("malformed json: {source}")]
+    #[error("malformed json: {error}")]
     Json {
         /// The parser's error, with line and column.
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     /// A value breaks a rule of the spec.
     #[error("invalid {field}: {rule}")]
@@ -72,7 +72,7 @@ pub(crate) fn from_json<T: DeserializeOwned>(bytes: &[u8], root: &str) -> Result
         let path = format_path(e.path());
         from_serde(e.into_inner(), "", &path, root)
     })?;
-    de.end().map_err(|source| SchemaError::Json { source })?;
+    de.end().map_err(|error| SchemaError::Json { error })?;
     Ok(value)
 }
 
@@ -87,7 +87,7 @@ pub(crate) fn from_value<T: DeserializeOwned>(value: &serde_json::Value, field: 
 /// Maps a serde_json error raised at `prefix` + `path` to a [`SchemaError`].
 fn from_serde(err: serde_json::Error, prefix: &str, path: &str, root: &str) -> SchemaError {
     if err.classify() != Category::Data {
-        return SchemaError::Json { source: err };
+        return SchemaError::Json { error: err };
     }
     let mut message = err.to_string();
     if err.line() != 0 {

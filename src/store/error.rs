@@ -10,12 +10,11 @@ use crate::oci::OciError;
 pub enum StoreError {
     #[error(transparent)]
     Aci(#[from] AciError),
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}: {error}")]
     Io {
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
     #[error("no image matches {0:?} (see `rkt image list`)")]
     NotFound(String),
@@ -66,7 +65,7 @@ impl<T, E: Into<io::Error>> IoContext<T> for Result<T, E> {
         self.map_err(|e| StoreError::Io {
             action,
             path: path.into(),
-            source: e.into(),
+            error: e.into(),
         })
     }
 }

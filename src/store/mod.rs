@@ -554,7 +554,7 @@ impl Staging {
         Err(StoreError::Io {
             action: "creating a temporary directory in",
             path: tmp.to_owned(),
-            source: io::Error::other("it keeps disappearing"),
+            error: io::Error::other("it keeps disappearing"),
         })
     }
 
