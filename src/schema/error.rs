@@ -65,8 +65,49 @@ pub(crate) fn join(prefix: &str, name: &str) -> String {
     }
 }
 
+/// The deepest that arrays and objects may nest in a document rkt keeps: far beyond any real
+/// manifest, and well within what serde_json reads back into a `Value` (128 levels), as
+/// `rkt image cat-manifest` and stage1 do. (serde skips unknown keys without that limit, so a
+/// document that parses into a manifest may still be unreadable as a `Value`.)
+pub const MAX_JSON_DEPTH: usize = 64;
+
+/// Whether `bytes` nest arrays and objects no deeper than [`MAX_JSON_DEPTH`]. Only brackets
+/// outside strings count; whether the rest is valid JSON is for the parser to say.
+pub fn nesting_within_limit(bytes: &[u8]) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return false;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    true
+}
+
 /// Parses a whole document; `root` names the document in errors about the top level.
 pub(crate) fn from_json<T: DeserializeOwned>(bytes: &[u8], root: &str) -> Result<T> {
+    if !nesting_within_limit(bytes) {
+        return Err(SchemaError::invalid(
+            root,
+            format!("nests arrays and objects more than {MAX_JSON_DEPTH} levels deep"),
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = format_path(e.path());
@@ -195,6 +236,24 @@ mod tests {
     fn top_level_type_errors_name_the_document() {
         let err = from_json::<Outer>(b"[]", "manifest").unwrap_err();
         assert_eq!(err.field(), Some("manifest"));
+    }
+
+    #[test]
+    fn documents_nested_too_deep_to_read_back_are_refused() {
+        let deep = |n: usize| format!(r#"{{"x": {}{}}}"#, "[".repeat(n), "]".repeat(n));
+        let err = from_json::<Outer>(deep(MAX_JSON_DEPTH).as_bytes(), "doc").unwrap_err();
+        assert_eq!(err.field(), Some("doc"), "{err}");
+        assert!(err.to_string().contains("levels deep"), "{err}");
+        // One level less is only missing its items.
+        let err = from_json::<Outer>(deep(MAX_JSON_DEPTH - 1).as_bytes(), "doc").unwrap_err();
+        assert_eq!(err.field(), Some("items"), "{err}");
+        // Brackets in strings do not count.
+        let quoted = format!(
+            r#"{{"x": "{}\"{}", "items": []}}"#,
+            "[".repeat(200),
+            "{".repeat(9)
+        );
+        assert!(from_json::<Outer>(quoted.as_bytes(), "doc").is_ok());
     }
 
     #[test]
