@@ -1,6 +1,7 @@
 use std::io;
 use std::path::PathBuf;
 
+use super::SizeBound;
 use crate::schema::SchemaError;
 
 /// Why an ACI could not be read or unpacked. Each message names the archive entry at fault.
@@ -17,6 +18,9 @@ pub enum AciError {
         compression: &'static str,
         error: io::Error,
     },
+    /// The decompressed image passed its size bound (see `limit.rs`).
+    #[error("{0}")]
+    TooLarge(SizeBound),
     #[error("corrupt or truncated tar archive: {0}")]
     Tar(io::Error),
     #[error("invalid ACI layout: entry {entry:?}: {rule}")]
@@ -42,6 +46,17 @@ impl From<SchemaError> for AciError {
 }
 
 impl AciError {
+    /// The system's error under this one, if it carries one (to tell a full disk apart).
+    pub fn io_error(&self) -> Option<&io::Error> {
+        match self {
+            AciError::Decompress { error, .. }
+            | AciError::Tar(error)
+            | AciError::Unpack { error, .. }
+            | AciError::Io { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
     pub(crate) fn layout(entry: &[u8], rule: &'static str) -> Self {
         AciError::Layout {
             entry: String::from_utf8_lossy(entry).into_owned(),

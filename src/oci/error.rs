@@ -66,6 +66,8 @@ pub enum OciError {
     Http(#[from] HttpError),
     #[error("generated image manifest: {0}")]
     Manifest(SchemaError),
+    #[error("storing {what}: {error}")]
+    Store { what: String, error: io::Error },
     #[error("{action} {path}: {error}")]
     Io {
         action: &'static str,
@@ -81,6 +83,15 @@ impl From<SchemaError> for OciError {
 }
 
 impl OciError {
+    /// The system's error under this one, if it carries one (to tell a full disk apart).
+    pub fn io_error(&self) -> Option<&io::Error> {
+        match self {
+            OciError::Io { error, .. } | OciError::Store { error, .. } => Some(error),
+            OciError::Layer { error, .. } => error.io_error(),
+            _ => None,
+        }
+    }
+
     pub(crate) fn invalid(what: impl Into<String>, reason: impl ToString) -> Self {
         OciError::Invalid {
             what: what.into(),

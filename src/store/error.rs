@@ -53,6 +53,22 @@ pub enum StoreError {
     LayerDamaged { digest: String, actual: String },
     #[error("stored layer {digest} is missing from the store; fetch the image again")]
     LayerMissing { digest: String },
+    #[error(
+        "no space left on device for the image in {dir}; free some (rkt gc, rkt image gc) or use a --dir with more room"
+    )]
+    NoSpace { dir: PathBuf },
+}
+
+impl StoreError {
+    /// The system's error under this one, if it carries one (to tell a full disk apart).
+    pub fn io_error(&self) -> Option<&io::Error> {
+        match self {
+            StoreError::Io { error, .. } => Some(error),
+            StoreError::Aci(e) => e.io_error(),
+            StoreError::Oci(e) => e.io_error(),
+            _ => None,
+        }
+    }
 }
 
 /// Adds the action and the path to an I/O error.

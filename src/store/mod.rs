@@ -34,7 +34,7 @@ pub use error::StoreError;
 pub use oci::{OciImportOutcome, OciRecord};
 pub use render::LayeredImage;
 
-use crate::aci;
+use crate::aci::{self, ImageSizeLimit, SizeBound};
 use crate::lock::{FileLock, LockKind};
 use crate::schema::{ImageId, ImageManifest};
 
@@ -88,6 +88,8 @@ pub struct ImportOutcome {
 #[derive(Debug, Clone)]
 pub struct Store {
     cas: PathBuf,
+    /// How large an image may grow when it is imported or rendered.
+    size_limit: ImageSizeLimit,
 }
 
 impl Store {
@@ -95,6 +97,7 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let store = Store {
             cas: dir.join("cas"),
+            size_limit: ImageSizeLimit::Default,
         };
         // Rendered trees may hold setuid binaries: only root may walk into the store.
         for sub in ["", "images", "tmp", "locks", "layers"] {
@@ -106,6 +109,13 @@ impl Store {
                 .ctx("creating", &path)?;
         }
         Ok(store)
+    }
+
+    /// Sets how large an image may grow once decompressed, at import (ACIs) and when its
+    /// tree is rendered (OCI images); an image past it is refused and nothing of it is kept.
+    pub fn with_size_limit(mut self, limit: ImageSizeLimit) -> Store {
+        self.size_limit = limit;
+        self
     }
 
     fn images_dir(&self) -> PathBuf {
@@ -154,19 +164,22 @@ impl Store {
     ) -> Result<ImportOutcome, StoreError> {
         self.remove_stale_temp_dirs();
         let input = File::open(path).ctx("opening", path)?;
+        let compressed = input.metadata().ctx("reading", path)?.len();
+        let bound = self.size_limit.bound(compressed);
         let input = CountingReader { inner: input, read };
         let staging = Staging::create(&self.cas.join("tmp"))?;
-        let result = self.import_into(&staging, input, accept);
+        let result = self.import_into(&staging, input, bound, accept);
         if result.is_err() {
             staging.discard();
         }
-        result
+        result.map_err(|e| self.no_space(e))
     }
 
     fn import_into<R: Read + Send + 'static>(
         &self,
         staging: &Staging,
         input: R,
+        bound: SizeBound,
         accept: &dyn Fn(&ImageManifest) -> Result<(), String>,
     ) -> Result<ImportOutcome, StoreError> {
         let dir = &staging.path;
@@ -174,7 +187,7 @@ impl Store {
         fs::create_dir(&rootfs).ctx("creating", &rootfs)?;
         let blob_path = dir.join("blob");
         let blob = create_new(&blob_path)?;
-        let imported = aci::import(input, &rootfs, Some(blob))?;
+        let imported = aci::import(input, &rootfs, Some(blob), Some(bound))?;
         accept(&imported.manifest).map_err(StoreError::Refused)?;
 
         let record = ImageRecord {
@@ -497,6 +510,18 @@ impl Store {
     pub(crate) fn temp_dir(&self) -> Result<TempDir, StoreError> {
         self.remove_stale_temp_dirs();
         Ok(TempDir(Staging::create(&self.cas.join("tmp"))?))
+    }
+
+    /// A write into the store that failed for want of space says so plainly, whatever step it
+    /// interrupted (the copy of the ACI, a file of its tree, the records).
+    fn no_space(&self, e: StoreError) -> StoreError {
+        if e.io_error().and_then(io::Error::raw_os_error) == Some(libc::ENOSPC) {
+            StoreError::NoSpace {
+                dir: self.cas.clone(),
+            }
+        } else {
+            e
+        }
     }
 
     /// Removes what importers that died left in `tmp/`. Entries still locked are in use.

@@ -38,6 +38,11 @@ pub struct GlobalArgs {
     /// System (vendor) configuration directory, read but never changed
     #[arg(long, global = true, default_value = rkt::trust::DEFAULT_SYSTEM_CONFIG, value_name = "DIR")]
     pub system_config: PathBuf,
+    /// The most an image may hold once decompressed, e.g. 512M or 64G (K, M, G, T count in
+    /// powers of 1024); checked as ACIs are fetched and as OCI images are unpacked at first
+    /// use. Default: 32G, and past 1G no more than 100 times the image's compressed size
+    #[arg(long, global = true, env = "RKT_MAX_IMAGE_SIZE", value_name = "SIZE")]
+    pub max_image_size: Option<rkt::aci::ImageSizeLimit>,
 }
 
 impl Cli {
@@ -57,6 +62,16 @@ impl Cli {
 }
 
 impl GlobalArgs {
+    /// The image store under --dir, with --max-image-size.
+    pub fn store(&self) -> Result<rkt::store::Store, rkt::store::StoreError> {
+        Ok(rkt::store::Store::open(&self.dir)?.with_size_limit(self.size_limit()))
+    }
+
+    /// --max-image-size, or rkt's default.
+    pub fn size_limit(&self) -> rkt::aci::ImageSizeLimit {
+        self.max_image_size.unwrap_or_default()
+    }
+
     /// The trust store over --local-config and --system-config.
     pub fn trust_store(&self) -> rkt::trust::TrustStore {
         rkt::trust::TrustStore::new(&self.local_config, &self.system_config)

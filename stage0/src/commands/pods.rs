@@ -75,7 +75,7 @@ pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
     rkt::pod::check_volumes(&volumes)?;
     let mut pod_level = pod_level(spec, &options)?;
     pod_level.volumes = volumes;
-    let store = Store::open(&global.dir)?;
+    let store = global.store()?;
     let pods = Pods::open(&global.dir)?;
     let pod_env = pod_environment(spec)?;
     let mut apps = Vec::new();
@@ -147,7 +147,7 @@ fn prepare_from_manifest(
         .with_context(|| format!("reading --pod-manifest {}", file.display()))?;
     let manifest = rkt::schema::PodManifest::from_json_template(&bytes)
         .with_context(|| format!("--pod-manifest {}", file.display()))?;
-    let store = Store::open(&global.dir)?;
+    let store = global.store()?;
     let pods = Pods::open(&global.dir)?;
     let given = manifest.volumes.clone();
     let pod = pods
