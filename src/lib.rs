@@ -4,6 +4,7 @@
 
 pub mod aci;
 pub mod auth;
+pub mod excerpt;
 pub mod fetch;
 pub mod http;
 pub mod insecure;

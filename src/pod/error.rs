@@ -42,6 +42,18 @@ pub enum PodError {
         db: &'static str,
     },
     #[error(
+        "app {app}: nothing to execute (its image's \"exec\" is empty); give a program with --exec"
+    )]
+    NoExec { app: String },
+    #[error(
+        "app {app}: {exec:?} is not in the image's PATH ({path}); give an absolute path with --exec"
+    )]
+    ExecNotFound {
+        app: String,
+        exec: String,
+        path: &'static str,
+    },
+    #[error(
         "pod {uuid} is not mutable: apps can only be added to and removed from a pod started with `rkt run --mutable`"
     )]
     NotMutable { uuid: String },

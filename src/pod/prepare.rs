@@ -164,6 +164,7 @@ fn reify_manifest(store: &Store, mut manifest: PodManifest) -> Result<PodManifes
             }
         };
         check_identity(store, &id, app.name.as_str(), &effective)?;
+        check_exec(store, &id, app.name.as_str(), &effective)?;
         crate::stage1::limits(app.name.as_str(), &effective).map_err(invalid)?;
         super::complete_app_mounts(&app.name, &effective, &mut app.mounts, &mut volumes)?;
     }
@@ -274,6 +275,7 @@ pub(super) fn runtime_app(
     let app = (!overrides.is_empty()).then(|| overrides.apply(image_app));
     let effective = app.as_ref().unwrap_or(image_app);
     check_identity(store, id, name.as_str(), effective)?;
+    check_exec(store, id, name.as_str(), effective)?;
     // An isolator stage1 cannot apply is refused now, before anything starts.
     crate::stage1::limits(name.as_str(), effective).map_err(|e| PodError::Invalid {
         reason: e.to_string(),
@@ -290,6 +292,40 @@ pub(super) fn runtime_app(
         mounts: overrides.mounts.clone(),
         annotations: Vec::new(),
     })
+}
+
+/// Checks that the app has something to execute and that a bare command name is found in the
+/// image's PATH (as stage1 looks it up, see `stage1::plan_app`), so that the pod is refused
+/// now rather than made and then unable to start its app.
+fn check_exec(store: &Store, id: &ImageId, app_name: &str, app: &App) -> Result<(), PodError> {
+    let Some(exec) = app.exec.first().filter(|e| !e.trim().is_empty()) else {
+        return Err(PodError::NoExec {
+            app: app_name.to_owned(),
+        });
+    };
+    if exec.contains('/') {
+        return Ok(());
+    }
+    // A tree filtered by a path whitelist is only known once rendered: stage1 checks it then.
+    let Some(layers) = store.rootfs_layers(id)? else {
+        return Ok(());
+    };
+    // Lenient where stage1 is: any layer's entry, a dangling symlink included, will do.
+    let found = crate::stage1::APP_PATH.split(':').any(|dir| {
+        layers.iter().any(|layer| {
+            let candidate = layer.join(dir.trim_start_matches('/')).join(exec);
+            candidate.exists() || candidate.symlink_metadata().is_ok()
+        })
+    });
+    if found {
+        Ok(())
+    } else {
+        Err(PodError::ExecNotFound {
+            app: app_name.to_owned(),
+            exec: exec.clone(),
+            path: crate::stage1::APP_PATH,
+        })
+    }
 }
 
 /// Checks that the app's user and group (names are looked up in the image's own /etc/passwd

@@ -355,3 +355,62 @@ fn an_error_prints_its_cause_once() {
     let cause = io::Error::from_raw_os_error(20).to_string();
     assert_eq!(err.matches(&cause).count(), 1, "{err}");
 }
+
+/// `--exec` names the program: empty, or a relative path (exec(3) searches PATH only for a
+/// bare name), is refused while the command line is read; a name the image's PATH does not
+/// have, or an image with nothing to execute, is refused before a pod is made.
+#[test]
+fn a_bad_exec_is_refused_before_a_pod_is_made() {
+    let rkt = Rkt::new();
+    rkt.populated();
+    for (exec, says) in [
+        ("--exec=", "absolute path"),
+        ("--exec= ", "absolute path"),
+        ("--exec=bin/true", "/bin/true"),
+        ("--exec=./true", "/true"),
+    ] {
+        for command in ["prepare", "run"] {
+            let err = rkt.refused(&[command, "--net=none", "example.com/good", exec]);
+            assert!(
+                err.contains(says) && err.contains("--exec="),
+                "{exec}: {err}"
+            );
+        }
+    }
+    // Looked up in the image (where run, on a host without systemd, would stop first).
+    let err = rkt.refused(&["prepare", "--net=none", "example.com/good", "--exec=nosuch"]);
+    assert!(err.contains("not in the image's PATH"), "{err}");
+    let err = rkt.refused(&["prepare", "--net=none", "example.com/good", "--exec", ""]);
+    assert!(err.contains("absolute path"), "{err}");
+    // An image whose app has no exec, and a pod manifest that empties it.
+    let manifest = manifest_json("example.com/idle", "1.0").replace(r#""exec":["/bin/true"],"#, "");
+    assert!(!manifest.contains("exec"), "{manifest}");
+    let aci = AciBuilder::empty()
+        .file("manifest", manifest.as_bytes(), 0o644)
+        .dir("rootfs", 0o755)
+        .gzip();
+    let file = rkt.file("idle.aci", &aci);
+    rkt.ok(&["--insecure-options=image", "fetch", path(&file)]);
+    let err = rkt.refused(&["prepare", "--net=none", "example.com/idle"]);
+    assert!(err.contains("nothing to execute"), "{err}");
+    let pod = rkt.file(
+        "pod.json",
+        br#"{"acKind":"PodManifest","acVersion":"0.8.11","apps":[{"name":"a",
+            "image":{"name":"example.com/good"},
+            "app":{"exec":[""],"user":"0","group":"0"}}]}"#,
+    );
+    let err = rkt.refused(&["prepare", "--net=none", "--pod-manifest", path(&pod)]);
+    assert!(err.contains("nothing to execute"), "{err}");
+    // A bare name the image has is fine.
+    let sh = AciBuilder::valid("example.com/sh")
+        .dir("rootfs/bin", 0o755)
+        .file("rootfs/bin/sh", b"#!/bin/sh\n", 0o755);
+    let file = rkt.file("sh.aci", &sh.gzip());
+    rkt.ok(&[
+        "--insecure-options=image",
+        "prepare",
+        "--net=none",
+        path(&file),
+        "--exec=sh",
+    ]);
+}
