@@ -6,20 +6,29 @@ use std::borrow::Cow;
 /// The most characters of input an error message quotes.
 pub const MAX_QUOTED_CHARS: usize = 64;
 
-/// `text` quoted and escaped as Rust's `{:?}` does, cut to [`MAX_QUOTED_CHARS`] characters
-/// with its full length said when it is longer: `"root:x:0:0:root:/root…" (1290 bytes)`.
-pub fn excerpt(text: &str) -> String {
+/// The first [`MAX_QUOTED_CHARS`] characters of `text`, escaped as Rust's `{:?}` escapes a
+/// string's contents (`\n`, `\"`, `\u{1b}`), with `…` when there is more.
+pub fn escaped(text: &str) -> String {
     let mut chars = text.chars();
-    let head: String = chars.by_ref().take(MAX_QUOTED_CHARS).collect();
-    if chars.next().is_none() {
-        format!("{head:?}")
+    let mut out: String = chars
+        .by_ref()
+        .take(MAX_QUOTED_CHARS)
+        .flat_map(char::escape_debug)
+        .collect();
+    if chars.next().is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// `text` quoted and [`escaped`], with its full length said when it was cut:
+/// `"root:x:0:0:root:/root…" (1290 bytes)`.
+pub fn excerpt(text: &str) -> String {
+    let shown = escaped(text);
+    if shown.ends_with('…') && text.chars().count() > MAX_QUOTED_CHARS {
+        format!("\"{shown}\" ({} bytes)", text.len())
     } else {
-        let quoted = format!("{head:?}");
-        format!(
-            "{}…\" ({} bytes)",
-            quoted.strip_suffix('"').unwrap_or(&quoted),
-            text.len()
-        )
+        format!("\"{shown}\"")
     }
 }
 
@@ -45,9 +54,10 @@ mod tests {
         assert!(cut.len() < 120 && !cut.contains('\n'), "{cut}");
         assert_eq!(shown("lots"), "lots");
         assert_eq!(shown("a\tb"), r#""a\tb""#);
-        assert_eq!(
-            shown(&"é".repeat(200)).chars().count(),
-            67 + " (400 bytes)".len()
-        );
+        assert_eq!(escaped("a\u{1b}[2J"), r"a\u{1b}[2J");
+        let wide = shown(&"é".repeat(200)).into_owned();
+        assert_eq!(wide, format!("\"{}…\" (400 bytes)", "é".repeat(64)));
+        // Text that ends in … itself is not taken for a cut one.
+        assert_eq!(excerpt("wait…"), "\"wait…\"");
     }
 }

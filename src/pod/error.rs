@@ -7,7 +7,7 @@ use super::PodState;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PodError {
-    #[error("no pod matches {0:?} (see `rkt list`)")]
+    #[error("no pod matches {} (see `rkt list`)", crate::excerpt::excerpt(.0))]
     NotFound(String),
     #[error("{prefix:?} matches {count} pods; give more of the UUID: {uuids}")]
     Ambiguous {
@@ -30,6 +30,12 @@ pub enum PodError {
     NoImages,
     #[error("image {image} has no app to run (its manifest has no \"app\")")]
     NoApp { image: String },
+    #[error(
+        "app name {} is longer than {} characters (it names the app's unit and directories); give a shorter one with --name",
+        crate::excerpt::excerpt(.name),
+        super::MAX_APP_NAME
+    )]
+    AppNameTooLong { name: String },
     #[error("two apps would be named {name:?}: a pod's app names must be unique")]
     DuplicateApp { name: String },
     #[error(

@@ -124,6 +124,7 @@ fn reify_manifest(store: &Store, mut manifest: PodManifest) -> Result<PodManifes
     super::check_volumes(&manifest.volumes)?;
     let mut volumes = std::mem::take(&mut manifest.volumes);
     for app in &mut manifest.apps {
+        check_app_name(app.name.as_str())?;
         let info = match (&app.image.id, &app.image.name) {
             (Some(id), _) => store.resolve(id.as_str()),
             (None, Some(name)) => {
@@ -272,6 +273,7 @@ pub(super) fn runtime_app(
     .map_err(|e| PodError::Invalid {
         reason: e.to_string(),
     })?;
+    check_app_name(name.as_str())?;
     let app = (!overrides.is_empty()).then(|| overrides.apply(image_app));
     let effective = app.as_ref().unwrap_or(image_app);
     check_identity(store, id, name.as_str(), effective)?;
@@ -292,6 +294,17 @@ pub(super) fn runtime_app(
         mounts: overrides.mounts.clone(),
         annotations: Vec::new(),
     })
+}
+
+/// An app's name becomes its unit's (`NAME.service`) and directories' (`/opt/stage2/NAME`):
+/// one too long for those is refused here, not by stage1.
+fn check_app_name(name: &str) -> Result<(), PodError> {
+    if name.len() > super::MAX_APP_NAME {
+        return Err(PodError::AppNameTooLong {
+            name: name.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// Checks that the app has something to execute and that a bare command name is found in the

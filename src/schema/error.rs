@@ -32,8 +32,8 @@ pub enum SchemaError {
 impl SchemaError {
     pub(crate) fn invalid(field: impl Into<String>, rule: impl Display) -> Self {
         SchemaError::Invalid {
-            field: field.into(),
-            rule: rule.to_string(),
+            field: shorten_quoted(&field.into()),
+            rule: shorten_quoted(&rule.to_string()),
         }
     }
 
@@ -55,6 +55,44 @@ impl SchemaError {
 }
 
 pub(crate) type Result<T, E = SchemaError> = std::result::Result<T, E>;
+
+/// `text` with every quoted value in it ("…" or `…`, as serde and the checks here quote what
+/// the document held) cut to its first [`crate::excerpt::MAX_QUOTED_CHARS`] characters: a
+/// rejected value may be megabytes long, and the message stays one short line.
+fn shorten_quoted(text: &str) -> String {
+    let limit = crate::excerpt::MAX_QUOTED_CHARS;
+    let mut out = String::with_capacity(text.len().min(1024));
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c != '"' && c != '`' {
+            continue;
+        }
+        let (mut kept, mut cut, mut closed) = (0, false, false);
+        while let Some(inner) = chars.next() {
+            if inner == c {
+                if cut {
+                    out.push('…');
+                }
+                out.push(c);
+                closed = true;
+                break;
+            }
+            let escape = (c == '"' && inner == '\\').then(|| chars.next()).flatten();
+            if kept < limit {
+                out.push(inner);
+                out.extend(escape);
+                kept += 1;
+            } else {
+                cut = true;
+            }
+        }
+        if cut && !closed {
+            out.push('…');
+        }
+    }
+    out
+}
 
 /// `prefix.name`, or `name` alone at the top level.
 pub(crate) fn join(prefix: &str, name: &str) -> String {
@@ -236,6 +274,24 @@ mod tests {
     fn top_level_type_errors_name_the_document() {
         let err = from_json::<Outer>(b"[]", "manifest").unwrap_err();
         assert_eq!(err.field(), Some("manifest"));
+    }
+
+    #[test]
+    fn quoted_values_are_cut_short() {
+        let long = "s".repeat(10_000);
+        let err = from_json::<Outer>(
+            format!(r#"{{"items":[{{"port":"{long}"}}]}}"#).as_bytes(),
+            "doc",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.len() < 200 && err.contains("ssss…\""), "{err}");
+        assert_eq!(shorten_quoted(r#"a "b\"c" `d`"#), r#"a "b\"c" `d`"#);
+        let cut = shorten_quoted(&format!("unknown variant `{long}`, expected `a`"));
+        assert!(
+            cut.ends_with("…`, expected `a`") && cut.len() < 100,
+            "{cut}"
+        );
     }
 
     #[test]

@@ -211,7 +211,7 @@ fn apply_option(o: &mut AppOverrides, name: &str, value: &str) -> Result<()> {
         "mount" => o
             .mounts
             .push(rkt::pod::parse_mount(value).map_err(|e| anyhow!(e))?),
-        _ => bail!("unknown per-app option --{name}\n{HELP}"),
+        _ => bail!("unknown per-app option --{name} (see rkt run --help)"),
     }
     Ok(())
 }
@@ -235,7 +235,11 @@ fn exec(value: &str) -> Result<String> {
 }
 
 fn read_env_file(path: &str) -> Result<Vec<(String, String)>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+    let text = crate::input::read_limited_text(
+        std::path::Path::new(path),
+        crate::commands::ENV_FILE_LIMIT,
+    )
+    .with_context(|| format!("reading {path}"))?;
     parse_env_file(&text).map_err(|e| anyhow!("{path}: {e}"))
 }
 

@@ -414,3 +414,132 @@ fn a_bad_exec_is_refused_before_a_pod_is_made() {
         "--exec=sh",
     ]);
 }
+
+/// `--uuid-file` may name any file: what it holds is not printed back, and a file that never
+/// ends (/dev/zero) or a large one is read only as far as a UUID could go.
+#[test]
+fn a_uuid_file_that_holds_no_uuid_is_not_quoted() {
+    let rkt = Rkt::new();
+    let uuid = rkt.populated();
+    let secret = rkt.file(
+        "shadow",
+        b"root:$y$j9T$SECRETHASH:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n",
+    );
+    let big = rkt.file("big", &vec![b'a'; 8 << 20]);
+    let no_uuid = rkt.file("almost", format!("{}x\n", &uuid[..35]).as_bytes());
+    for file in [&secret, &big, &no_uuid, Path::new("/dev/zero")] {
+        for command in ["status", "cat-manifest", "rm", "stop"] {
+            let arg = format!("--uuid-file={}", path(file));
+            let err = rkt.refused(&[command, arg.as_str()]);
+            assert!(err.contains("does not hold a pod UUID"), "{command}: {err}");
+            assert!(!err.contains("SECRET") && !err.contains("aaaa"), "{err}");
+        }
+    }
+    // The file --uuid-file-save wrote still works.
+    let saved = rkt.file("uuid", format!("{uuid}\n").as_bytes());
+    let status = rkt.ok(&["status", "--uuid-file", path(&saved)]);
+    assert!(status.contains("state=prepared"), "{status}");
+}
+
+/// Env files and pod manifests are named on the command line too: a line that is not an
+/// assignment may be a secret (`export TOKEN=…`) and is not printed; a value a manifest has
+/// wrong is quoted short; a file that never ends is refused.
+#[test]
+fn files_named_on_the_command_line_are_not_printed_back() {
+    let rkt = Rkt::new();
+    rkt.populated();
+    let env = rkt.file("env", b"A=1\nexport TOKEN=hunter2\n");
+    let arg = format!("--set-env-file={}", path(&env));
+    for args in [
+        vec!["prepare", "--net=none", arg.as_str(), "example.com/good"],
+        vec!["prepare", "--net=none", "example.com/good", arg.as_str()],
+    ] {
+        let err = rkt.refused(&args);
+        assert!(err.contains("line 2") && !err.contains("hunter2"), "{err}");
+    }
+    for endless in [
+        vec!["--set-env-file=/dev/zero", "example.com/good"],
+        vec!["example.com/good", "--set-env-file=/dev/zero"],
+        vec!["--pod-manifest=/dev/zero"],
+    ] {
+        let err = rkt.refused(&[&["prepare", "--net=none"][..], &endless].concat());
+        assert!(err.contains("larger than"), "{err}");
+    }
+    let long = "s".repeat(100_000);
+    let manifest = rkt.file(
+        "pod.json",
+        format!(
+            r#"{{"acKind":"PodManifest","acVersion":"0.8.11","apps":[],
+                "volumes":[{{"name":"v","kind":"{long}"}}]}}"#
+        )
+        .as_bytes(),
+    );
+    let err = rkt.refused(&["prepare", "--net=none", "--pod-manifest", path(&manifest)]);
+    assert!(
+        err.contains("volumes[0].kind") && err.contains("sss…"),
+        "{err}"
+    );
+}
+
+/// What an attacker types: bytes that are not UTF-8, values with newlines and terminal escapes,
+/// huge values, empty strings, names too long to be a unit.
+#[test]
+fn hostile_command_lines_get_one_short_line() {
+    use std::os::unix::ffi::OsStrExt;
+    let rkt = Rkt::new();
+    rkt.populated();
+    let not_utf8 = std::ffi::OsStr::from_bytes(b"\xff\xfe");
+    let err = rkt.refused(&[std::ffi::OsStr::new("status"), not_utf8]);
+    assert!(err.contains("UTF-8"), "{err}");
+    let err = rkt.refused(&["--max-image-size=1\n2", "image", "list"]);
+    assert!(
+        err.contains(r"1\n2") && err.contains("--max-image-size"),
+        "{err}"
+    );
+    let err = rkt.refused(&["image", "list", "--format=\u{1b}[2Jx"]);
+    assert!(
+        err.contains(r"\u{1b}[2Jx") && !err.contains('\u{1b}'),
+        "{err}"
+    );
+    let huge = "a".repeat(100_000);
+    for args in [
+        vec!["status", huge.as_str()],
+        vec!["rm", huge.as_str()],
+        vec!["image", "cat-manifest", huge.as_str()],
+        vec!["image", "rm", huge.as_str()],
+        vec!["prepare", "--net=none", huge.as_str()],
+        vec!["gc", "--grace-period", huge.as_str()],
+    ] {
+        let err = rkt.refused(&args);
+        assert!(err.contains("aaaa…"), "{:?}: {err}", &args[..1]);
+    }
+    let err = rkt.refused(&["status", "ab\ncd"]);
+    assert!(err.contains(r"ab\ncd"), "{err}");
+    for args in [
+        vec!["status", ""],
+        vec!["image", "rm", ""],
+        vec!["fetch", ""],
+        vec!["prepare", "--net=none", ""],
+        vec!["prepare", "--net=none", "--hostname=", "example.com/good"],
+        vec!["prepare", "--net=none", "--volume=", "example.com/good"],
+        vec!["prepare", "--net=none", "example.com/good", "--memory="],
+        vec!["prepare", "--net=none", "example.com/good", "--name="],
+        vec![
+            "prepare",
+            "--net=none",
+            "example.com/good",
+            "--cpu=99999999999999999999",
+        ],
+        vec!["gc", "--grace-period=99999999999999999999d"],
+    ] {
+        rkt.refused(&args);
+    }
+    // An app name must fit a unit name and a directory name.
+    let long_name = "a".repeat(300);
+    let name = format!("--name={long_name}");
+    let err = rkt.refused(&["prepare", "--net=none", "example.com/good", name.as_str()]);
+    assert!(
+        err.contains("longer than") && err.contains("aaaa…"),
+        "{err}"
+    );
+}

@@ -150,6 +150,7 @@ fn read_key(global: &GlobalArgs, source: &str) -> Result<Vec<u8>> {
     if file == Path::new("-") {
         io::stdin()
             .lock()
+            .take(1 << 20)
             .read_to_end(&mut bytes)
             .context("reading a key from standard input")?;
     } else {
