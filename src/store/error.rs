@@ -32,6 +32,10 @@ pub enum StoreError {
     Tampered { id: String, actual: String },
     #[error("{0} already exists (use --overwrite to replace it)")]
     DestinationExists(PathBuf),
+    #[error(
+        "refusing to empty {path} for --overwrite: {reason}; write the image to a directory of its own"
+    )]
+    WontReplace { path: PathBuf, reason: &'static str },
     /// The caller's check of the manifest (see `Store::import_file_checked`) said no.
     #[error("{0}")]
     Refused(String),

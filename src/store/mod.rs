@@ -445,7 +445,7 @@ impl Store {
         rootfs_only: bool,
         overwrite: bool,
     ) -> Result<(), StoreError> {
-        prepare_destination(dest, overwrite)?;
+        self.prepare_destination(dest, overwrite)?;
         let result = self.extract_into(id, dest, rootfs_only);
         if result.is_err() {
             let _ = fs::remove_dir_all(dest);
@@ -490,7 +490,7 @@ impl Store {
         if list.len() == 1 && list[0].manifest.path_whitelist.is_empty() {
             return self.extract(id, dest, true, overwrite);
         }
-        prepare_destination(dest, overwrite)?;
+        self.prepare_destination(dest, overwrite)?;
         let result = self.render_layered(&list, dest);
         if result.is_err() {
             let _ = fs::remove_dir_all(dest);
@@ -663,27 +663,86 @@ fn sync_dir(path: &Path) -> Result<(), StoreError> {
         .ctx("syncing", path)
 }
 
-/// `dest` must be missing or an empty directory, unless `overwrite` allows removing it.
-fn prepare_destination(dest: &Path, overwrite: bool) -> Result<(), StoreError> {
-    match fs::read_dir(dest) {
-        Ok(mut entries) => {
-            if entries.next().is_some() {
-                if !overwrite {
-                    return Err(StoreError::DestinationExists(dest.to_owned()));
+impl Store {
+    /// `dest` must be missing or an empty directory, unless `overwrite` allows removing it.
+    fn prepare_destination(&self, dest: &Path, overwrite: bool) -> Result<(), StoreError> {
+        match fs::read_dir(dest) {
+            Ok(mut entries) => {
+                if entries.next().is_some() {
+                    if !overwrite {
+                        return Err(StoreError::DestinationExists(dest.to_owned()));
+                    }
+                    self.check_replaceable(dest)?;
+                    fs::remove_dir_all(dest).ctx("removing", dest)?;
+                    fs::create_dir(dest).ctx("creating", dest)?;
                 }
-                fs::remove_dir_all(dest).ctx("removing", dest)?;
-                fs::create_dir(dest).ctx("creating", dest)?;
+                Ok(())
             }
-            Ok(())
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir(dest).ctx("creating", dest)
+            }
+            Err(e) => Err(e).ctx("reading", dest),
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir(dest).ctx("creating", dest),
-        Err(e) => Err(e).ctx("reading", dest),
+    }
+
+    /// `--overwrite` removes everything under `dest` first: refused for a directory that is
+    /// plainly not one an image was written to before (`/`, `/etc`, a mount point, the store or
+    /// a directory holding it), where a slip of the keyboard would wipe a system.
+    fn check_replaceable(&self, dest: &Path) -> Result<(), StoreError> {
+        let real = dest.canonicalize().ctx("reading", dest)?;
+        let refuse = |reason: &'static str| {
+            Err(StoreError::WontReplace {
+                path: real.clone(),
+                reason,
+            })
+        };
+        let Some(parent) = real.parent() else {
+            return refuse("it is the root directory");
+        };
+        if parent == Path::new("/") {
+            return refuse("it is a top-level directory");
+        }
+        let cas = self.cas.canonicalize().ctx("reading", &self.cas)?;
+        if cas.starts_with(&real) || real.starts_with(&cas) {
+            return refuse("it holds the image store or is part of it");
+        }
+        use std::os::unix::fs::MetadataExt;
+        let dev = |p: &Path| fs::metadata(p).map(|m| m.dev()).ctx("reading", p);
+        if dev(&real)? != dev(parent)? {
+            return refuse("it is a mount point");
+        }
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only the check is called here: it removes nothing itself.
+    #[test]
+    fn overwrite_refuses_directories_that_are_not_an_images() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(&tmp.path().join("data")).unwrap();
+        for path in ["/", "/etc", "/usr", "/tmp"] {
+            let err = store.check_replaceable(Path::new(path)).unwrap_err();
+            assert!(
+                matches!(err, StoreError::WontReplace { .. }),
+                "{path}: {err}"
+            );
+        }
+        for path in [
+            tmp.path(),
+            &tmp.path().join("data"),
+            &tmp.path().join("data/cas/images"),
+        ] {
+            let err = store.check_replaceable(path).unwrap_err();
+            assert!(err.to_string().contains("image store"), "{err}");
+        }
+        let out = tmp.path().join("out");
+        fs::create_dir(&out).unwrap();
+        store.check_replaceable(&out).unwrap();
+    }
 
     #[test]
     fn splits_versions_off_names() {

@@ -543,3 +543,33 @@ fn hostile_command_lines_get_one_short_line() {
         "{err}"
     );
 }
+
+/// `--overwrite` empties the target first: a directory that holds the store (or is part of
+/// it) is refused, with everything left in place. (`/`, top-level directories and mount
+/// points are refused too; the library's unit test checks those without removing anything.)
+#[test]
+fn overwrite_refuses_to_empty_the_store_or_what_holds_it() {
+    let rkt = Rkt::new();
+    rkt.populated();
+    let holder = path(rkt.tmp.path()).to_owned();
+    let store = path(&rkt.dir()).to_owned();
+    for command in ["extract", "render"] {
+        for target in [&holder, &store] {
+            let err = rkt.refused(&["image", command, "--overwrite", "example.com/good", target]);
+            assert!(err.contains("refusing to empty"), "{err}");
+        }
+    }
+    assert!(rkt.tmp.path().join("good.aci").is_file());
+    // A directory of its own is replaced as asked.
+    let out = rkt.tmp.path().join("out");
+    fs::create_dir(&out).unwrap();
+    fs::write(out.join("old"), b"x").unwrap();
+    rkt.ok(&[
+        "image",
+        "render",
+        "--overwrite",
+        "example.com/good",
+        path(&out),
+    ]);
+    assert!(out.join("hello").is_file() && !out.join("old").exists());
+}
