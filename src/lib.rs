@@ -4,6 +4,7 @@
 
 pub mod aci;
 pub mod auth;
+pub mod excerpt;
 pub mod fetch;
 pub mod http;
 pub mod insecure;
@@ -16,3 +17,6 @@ pub mod stage1;
 pub mod store;
 pub mod systemd;
 pub mod trust;
+
+#[cfg(test)]
+mod error_chains;

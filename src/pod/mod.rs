@@ -34,6 +34,10 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use apps::{AppState, MANIFEST_LOCK_FILE};
+
+/// The longest app name a pod takes: it names the app's unit (`NAME.service`) and directories,
+/// which must fit in a file name (255 bytes).
+pub const MAX_APP_NAME: usize = 200;
 pub use error::PodError;
 pub use gc::{GcOptions, GcReport};
 pub use net::{DnsOptions, HostsOptions, NetOptionError, PodNet, default_hostname, pod_hostname};
@@ -443,6 +447,11 @@ impl Pods {
     pub fn find(&self, prefix: &str) -> Result<Pod, PodError> {
         let prefix = prefix.trim().to_ascii_lowercase();
         if prefix.is_empty() {
+            return Err(PodError::NotFound(prefix));
+        }
+        // Not the start of any UUID (and perhaps a whole file given as one): no need to look.
+        let uuid_like = |c: char| c.is_ascii_hexdigit() || c == '-';
+        if prefix.len() > 36 || !prefix.chars().all(uuid_like) {
             return Err(PodError::NotFound(prefix));
         }
         let found: Vec<Pod> = self

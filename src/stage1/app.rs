@@ -22,12 +22,8 @@ pub enum AppSetupError {
     NoImageId { app: String },
     #[error("app {app}: its image has no app to run")]
     NoApp { app: String },
-    #[error("app {app}: {source}")]
-    Store {
-        app: String,
-        #[source]
-        source: StoreError,
-    },
+    #[error("app {app}: {error}")]
+    Store { app: String, error: StoreError },
     #[error(transparent)]
     Root(#[from] Stage1Error),
     #[error(transparent)]
@@ -117,7 +113,7 @@ fn image_id(app: &RuntimeApp) -> Result<&crate::schema::ImageId, AppSetupError> 
 
 fn store_error(app: &str) -> impl FnOnce(StoreError) -> AppSetupError {
     let app = app.to_owned();
-    move |source| AppSetupError::Store { app, source }
+    move |source| AppSetupError::Store { app, error: source }
 }
 
 /// Makes sure the pod sees the app root mounted on the host after the pod started: where

@@ -48,12 +48,11 @@ pub enum CniError {
     },
     #[error("masquerading for network {network}: {reason}")]
     Masquerade { network: String, reason: String },
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}: {error}")]
     Io {
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -62,7 +61,7 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> CniEr
     move |source| CniError::Io {
         action,
         path,
-        source,
+        error: source,
     }
 }
 
@@ -297,7 +296,7 @@ pub fn setup_pod_network(
         return Err(CniError::Io {
             action: "creating the network namespace",
             path: netns,
-            source: std::io::Error::other(String::from_utf8_lossy(&out.stderr).trim().to_owned()),
+            error: std::io::Error::other(String::from_utf8_lossy(&out.stderr).trim().to_owned()),
         });
     }
     join_network(&plugin_path(), pod_dir, uuid, conf, ports, &netns)

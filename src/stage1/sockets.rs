@@ -33,7 +33,7 @@ pub enum SocketsError {
     #[error("LISTEN_FDS={0:?} is not a number of sockets (1 to {MAX_SOCKETS})")]
     BadCount(String),
     #[error("handing the listening sockets to the pod: {0}")]
-    Handoff(#[source] io::Error),
+    Handoff(io::Error),
     #[error(
         "passed socket {name:?} is not a TCP, UDP or unix socket bound to an address ({reason}); only those can be passed to a pod"
     )]
@@ -48,12 +48,8 @@ pub enum SocketsError {
         address: String,
         apps: String,
     },
-    #[error("writing {path}: {source}")]
-    Write {
-        path: String,
-        #[source]
-        source: io::Error,
-    },
+    #[error("writing {path}: {error}")]
+    Write { path: String, error: io::Error },
 }
 
 /// A listening socket and its name (LISTEN_FDNAMES; `unknown` without one, as systemd says).
@@ -350,12 +346,12 @@ pub fn write_socket_units(
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|source| SocketsError::Write {
                 path: parent.display().to_string(),
-                source,
+                error: source,
             })?;
         }
         std::fs::write(path, text).map_err(|source| SocketsError::Write {
             path: path.display().to_string(),
-            source,
+            error: source,
         })
     };
     write(&unit_dir.join(format!("{app}.socket")), &socket_unit)?;

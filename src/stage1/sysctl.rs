@@ -27,12 +27,8 @@ pub enum SysctlError {
     HostNetwork(String),
     #[error("{0}")]
     Isolator(String),
-    #[error("setting sysctl {name} in the pod's network namespace: {source}")]
-    Apply {
-        name: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("setting sysctl {name} in the pod's network namespace: {error}")]
+    Apply { name: String, error: std::io::Error },
 }
 
 /// The `NAME=VALUE` of a `--sysctl` flag, checked.
@@ -94,7 +90,10 @@ pub fn apply_sysctls(pid: u32, sysctls: &BTreeMap<String, String>) -> Result<(),
     }
     let apply_err = |name: &str| {
         let name = name.to_owned();
-        move |source| SysctlError::Apply { name, source }
+        move |source| SysctlError::Apply {
+            name,
+            error: source,
+        }
     };
     let first = sysctls.keys().next().cloned().unwrap_or_default();
     let ns = File::open(format!("/proc/{pid}/ns/net")).map_err(apply_err(&first))?;

@@ -21,13 +21,12 @@ pub enum UnitError {
     NoExec { app: String },
     #[error("app {app}: {exec:?} is not in the image's PATH; give an absolute path with --exec")]
     NotInPath { app: String, exec: String },
-    #[error("app {app}: {what} {name:?}: {source}")]
+    #[error("app {app}: {what} {name:?}: {error}")]
     Identity {
         app: String,
         what: &'static str,
         name: String,
-        #[source]
-        source: Stage1Error,
+        error: Stage1Error,
     },
     #[error("app {app}: isolator {isolator}: {reason}")]
     Isolator {
@@ -133,7 +132,7 @@ pub fn plan_app(
             app: name.into(),
             what,
             name: value.into(),
-            source,
+            error: source,
         })
     };
     let uid = identity("passwd", "user", &app.user)?;

@@ -27,24 +27,18 @@ pub enum SystemdError {
     #[error(
         "cannot reach systemd on the system bus: is this host running systemd and D-Bus? ({0})"
     )]
-    NoSystemBus(#[source] Box<zbus::Error>),
-    #[error("cannot reach the pod's systemd at {path}: {source}")]
-    NoPodBus {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("talking to the pod's systemd at {path}: {source}")]
+    NoSystemBus(Box<zbus::Error>),
+    #[error("cannot reach the pod's systemd at {path}: {error}")]
+    NoPodBus { path: String, error: std::io::Error },
+    #[error("talking to the pod's systemd at {path}: {error}")]
     PodBus {
         path: String,
-        #[source]
-        source: Box<zbus::Error>,
+        error: Box<zbus::Error>,
     },
-    #[error("{what}: {source}")]
+    #[error("{what}: {error}")]
     Call {
         what: String,
-        #[source]
-        source: Box<zbus::Error>,
+        error: Box<zbus::Error>,
     },
     #[error("lost the connection to systemd while waiting for {0}")]
     Disconnected(String),
@@ -55,7 +49,7 @@ impl SystemdError {
         let what = what.into();
         move |source| SystemdError::Call {
             what,
-            source: Box::new(source),
+            error: Box::new(source),
         }
     }
 }
@@ -82,7 +76,7 @@ impl Systemd {
         let path = pod_bus_path(leader);
         let stream = UnixStream::connect(&path).map_err(|source| SystemdError::NoPodBus {
             path: path.clone(),
-            source,
+            error: source,
         })?;
         Systemd::pod_over(stream, path)
     }
@@ -95,7 +89,7 @@ impl Systemd {
             .build()
             .map_err(|source| SystemdError::PodBus {
                 path,
-                source: Box::new(source),
+                error: Box::new(source),
             })?;
         Ok(Systemd { connection })
     }
@@ -255,7 +249,7 @@ impl Systemd {
             Err(zbus::Error::InputOutput(_)) => Ok(()),
             Err(e) => Err(SystemdError::Call {
                 what: "halting".into(),
-                source: Box::new(e),
+                error: Box::new(e),
             }),
         }
     }

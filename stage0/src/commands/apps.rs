@@ -5,7 +5,6 @@ use anyhow::{Context, Result, bail};
 use rkt::pod::{AppState, Pod, PodState, Pods};
 use rkt::schema::RuntimeApp;
 use rkt::stage1 as s1;
-use rkt::store::Store;
 use rkt::systemd::Systemd;
 use serde::Serialize;
 
@@ -31,7 +30,7 @@ fn add(global: &GlobalArgs, args: &AppAddArgs) -> Result<()> {
     let pod = pods.find(&args.uuid)?;
     // A pod that cannot take apps is refused before anything is fetched.
     drop(pods.edit_running_manifest(&pod)?);
-    let store = Store::open(&global.dir)?;
+    let store = global.store()?;
     let id = resolve_image(global, &store, &args.image, args.pull_policy.into())?;
     // Until the manifest names the app's image, `rkt image rm` waits (Store::hold_images).
     let _images = store.hold_images()?;
@@ -97,7 +96,7 @@ fn start(global: &GlobalArgs, args: &AppArgs) -> Result<()> {
             args.app
         );
     }
-    let store = Store::open(&global.dir)?;
+    let store = global.store()?;
     let options = pod.options()?;
     let app_def = s1::effective_app(&store, &app)?;
     let mut plan = s1::plan_pod_app_with(&pod.path, &app, &app_def, &options)?;

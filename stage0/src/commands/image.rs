@@ -10,7 +10,7 @@ use crate::cli::{Format, GlobalArgs, ImageCommand, ImageListArgs};
 use crate::output::{Table, format_size, format_time};
 
 pub fn run(global: &GlobalArgs, cmd: ImageCommand) -> Result<()> {
-    let store = Store::open(&global.dir)?;
+    let store = global.store()?;
     match cmd {
         ImageCommand::List(args) => list(&store, &args),
         ImageCommand::CatManifest(args) => {

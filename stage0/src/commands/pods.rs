@@ -82,7 +82,7 @@ pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
     rkt::pod::check_volumes(&volumes)?;
     let mut pod_level = pod_level(spec, &options)?;
     pod_level.volumes = volumes;
-    let store = Store::open(&global.dir)?;
+    let store = global.store()?;
     let pods = Pods::open(&global.dir)?;
     let pod_env = pod_environment(spec)?;
     let mut apps = Vec::new();
@@ -173,11 +173,11 @@ fn prepare_from_manifest(
             file.display()
         );
     }
-    let bytes = std::fs::read(file)
+    let bytes = crate::input::read_limited(file, rkt::aci::MAX_MANIFEST_BYTES)
         .with_context(|| format!("reading --pod-manifest {}", file.display()))?;
     let manifest = rkt::schema::PodManifest::from_json_template(&bytes)
         .with_context(|| format!("--pod-manifest {}", file.display()))?;
-    let store = Store::open(&global.dir)?;
+    let store = global.store()?;
     let pods = Pods::open(&global.dir)?;
     let given = manifest.volumes.clone();
     let pod = pods
@@ -232,11 +232,14 @@ fn pod_level(spec: &PodSpecArgs, options: &rkt::pod::PodOptions) -> Result<rkt::
     Ok(level)
 }
 
+/// The most an environment file (`--set-env-file`) may hold.
+pub const ENV_FILE_LIMIT: u64 = 1 << 20;
+
 /// The pod-wide `--set-env-file` then `--set-env` variables, in precedence order.
 fn pod_environment(spec: &PodSpecArgs) -> Result<Vec<(String, String)>> {
     let mut env = Vec::new();
     for file in &spec.set_env_file {
-        let text = std::fs::read_to_string(file)
+        let text = crate::input::read_limited_text(file, ENV_FILE_LIMIT)
             .with_context(|| format!("reading --set-env-file {}", file.display()))?;
         env.extend(
             rkt::pod::parse_env_file(&text)
