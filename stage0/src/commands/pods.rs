@@ -23,7 +23,8 @@ pub fn prepare(global: &GlobalArgs, args: &PrepareArgs) -> Result<()> {
 pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
     // A UUID file that cannot be written stops us before anything is made.
     if let Some(file) = &spec.uuid_file_save {
-        check_writable(file).with_context(|| format!("--uuid-file-save {}", file.display()))?;
+        check_writable(file, &global.dir)
+            .with_context(|| format!("--uuid-file-save {}", file.display()))?;
     }
     // Bad network options stop us before any image is fetched.
     let ipam_dir = global.dir.join("net").join("ipam");
@@ -108,16 +109,21 @@ pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
 }
 
 /// Whether `file` can be written, without changing it (a new file is made and removed again).
-fn check_writable(file: &std::path::Path) -> std::io::Result<()> {
-    let mut open = std::fs::OpenOptions::new();
-    match std::fs::symlink_metadata(file) {
-        Ok(_) => open.write(true).open(file).map(drop),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            open.write(true).create_new(true).open(file)?;
-            std::fs::remove_file(file)
-        }
-        Err(e) => Err(e),
-    }
+fn check_writable(file: &std::path::Path, rkt_dir: &std::path::Path) -> std::io::Result<()> {
+    // Asked of the kernel, not tried: a probe file would race with another `rkt run` given
+    // the same path.
+    let target = match std::fs::symlink_metadata(file) {
+        Ok(_) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match file.parent() {
+            // rkt makes its own directory before the pod: a file in it can be written then.
+            Some(dir) if dir == rkt_dir && !dir.exists() => return Ok(()),
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => std::path::Path::new("."),
+        },
+        Err(e) => return Err(e),
+    };
+    rustix::fs::access(target, rustix::fs::Access::WRITE_OK)?;
+    Ok(())
 }
 
 /// `--uuid-file-save`: writes the new pod's UUID; if that fails, the pod goes (nobody would
