@@ -151,13 +151,14 @@ fn parse_option(
             .next()
             .ok_or_else(|| anyhow!("--{name} needs a value"))?,
     };
-    apply_option(app, name, &value).with_context(|| format!("--{name}={value}"))
+    apply_option(app, name, &value)
+        .with_context(|| format!("--{name}={}", rkt_common::excerpt::shown(&value)))
 }
 
 fn apply_option(o: &mut AppOverrides, name: &str, value: &str) -> Result<()> {
     match name {
         "name" => o.name = Some(value.to_owned()),
-        "exec" => o.exec = Some(value.to_owned()),
+        "exec" => o.exec = Some(exec(value)?),
         "user" => o.user = Some(value.to_owned()),
         "group" => o.group = Some(value.to_owned()),
         "working-dir" => {
@@ -210,13 +211,35 @@ fn apply_option(o: &mut AppOverrides, name: &str, value: &str) -> Result<()> {
         "mount" => o
             .mounts
             .push(rkt_pod::parse_mount(value).map_err(|e| anyhow!(e))?),
-        _ => bail!("unknown per-app option --{name}\n{HELP}"),
+        _ => bail!("unknown per-app option --{name} (see rkt run --help)"),
     }
     Ok(())
 }
 
+/// `--exec`: an absolute path in the app's root, or a bare name that stage1 looks up in the
+/// image's PATH (exec(3) searches PATH only for a name without a slash; a relative path has
+/// nothing to be relative to). Refused here, before any image is fetched or pod made.
+fn exec(value: &str) -> Result<String> {
+    if value.trim().is_empty() {
+        bail!(
+            "give the program to run: an absolute path (/bin/sh) or a name in the image's PATH (sh)"
+        );
+    }
+    if value.contains('/') && !value.starts_with('/') {
+        bail!(
+            "a relative path is not looked up anywhere: give an absolute path (/{}) or a bare name found in the image's PATH",
+            value.trim_start_matches("./")
+        );
+    }
+    Ok(value.to_owned())
+}
+
 fn read_env_file(path: &str) -> Result<Vec<(String, String)>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+    let text = crate::input::read_limited_text(
+        std::path::Path::new(path),
+        crate::commands::ENV_FILE_LIMIT,
+    )
+    .with_context(|| format!("reading {path}"))?;
     parse_env_file(&text).map_err(|e| anyhow!("{path}: {e}"))
 }
 
@@ -414,5 +437,12 @@ mod tests {
         assert!(err(&["a", "--seccomp=chroot"]).contains("mode=retain"));
         assert!(err(&["a", "--supplementary-gids=x"]).contains("numbers"));
         assert!(err(&["a", "--user"]).contains("needs a value"));
+        assert!(err(&["a", "--exec="]).contains("absolute path"));
+        assert!(err(&["a", "--exec", " "]).contains("absolute path"));
+        assert!(err(&["a", "--exec=bin/true"]).contains("/bin/true"));
+        assert!(err(&["a", "--exec=./run"]).contains("/run"));
+        let apps = parse(&["a", "--exec=true", "b", "--exec=/bin/true"]).unwrap();
+        assert_eq!(apps[0].exec.as_deref(), Some("true"));
+        assert_eq!(apps[1].exec.as_deref(), Some("/bin/true"));
     }
 }

@@ -38,6 +38,11 @@ pub struct GlobalArgs {
     /// System (vendor) configuration directory, read but never changed
     #[arg(long, global = true, default_value = rkt_image::trust::DEFAULT_SYSTEM_CONFIG, value_name = "DIR")]
     pub system_config: PathBuf,
+    /// The most an image may hold once decompressed, e.g. 512M or 64G (K, M, G, T count in
+    /// powers of 1024); checked as ACIs are fetched and as OCI images are unpacked at first
+    /// use. Default: 32G, and past 1G no more than 100 times the image's compressed size
+    #[arg(long, global = true, env = "RKT_MAX_IMAGE_SIZE", value_name = "SIZE")]
+    pub max_image_size: Option<rkt_store::aci::ImageSizeLimit>,
 }
 
 impl Cli {
@@ -57,6 +62,16 @@ impl Cli {
 }
 
 impl GlobalArgs {
+    /// The image store under --dir, with --max-image-size.
+    pub fn store(&self) -> Result<rkt_store::Store, rkt_store::StoreError> {
+        Ok(rkt_store::Store::open(&self.dir)?.with_size_limit(self.size_limit()))
+    }
+
+    /// --max-image-size, or rkt's default.
+    pub fn size_limit(&self) -> rkt_store::aci::ImageSizeLimit {
+        self.max_image_size.unwrap_or_default()
+    }
+
     /// The trust store over --local-config and --system-config.
     pub fn trust_store(&self) -> rkt_image::trust::TrustStore {
         rkt_image::trust::TrustStore::new(&self.local_config, &self.system_config)
@@ -534,10 +549,30 @@ impl PodsArgs {
     }
 }
 
+/// The UUID `--uuid-file-save` wrote into `file`. Anything else the file holds is not quoted
+/// back (it may be any file: `--uuid-file=/etc/shadow`).
 fn read_uuid_file(file: &std::path::Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| anyhow::anyhow!("reading UUID file {}: {e}", file.display()))?;
-    Ok(text.trim().to_owned())
+    let not_a_uuid = || {
+        anyhow::anyhow!(
+            "{} does not hold a pod UUID (as --uuid-file-save writes it)",
+            file.display()
+        )
+    };
+    // A UUID and a newline; a little more for stray whitespace.
+    let text = crate::input::read_limited_text(file, 256).map_err(|e| match e.kind() {
+        std::io::ErrorKind::Other | std::io::ErrorKind::InvalidData => not_a_uuid(),
+        _ => anyhow::anyhow!("reading UUID file {}: {e}", file.display()),
+    })?;
+    let uuid = text.trim();
+    let shape = uuid.len() == 36
+        && uuid.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        });
+    if !shape {
+        return Err(not_a_uuid());
+    }
+    Ok(uuid.to_owned())
 }
 
 #[derive(Debug, Args)]
@@ -595,7 +630,12 @@ impl FromStr for DurationArg {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || format!("{s:?} is not a duration like 30s, 10m, 1h30m or 2d");
+        let bad = || {
+            format!(
+                "{} is not a duration like 30s, 10m, 1h30m or 2d",
+                rkt_common::excerpt::excerpt(s)
+            )
+        };
         let mut total = 0u64;
         let mut number = String::new();
         for c in s.trim().chars() {

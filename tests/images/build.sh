@@ -78,6 +78,7 @@ echo "$out/inspect.aci"
 #   inspect-print  prints its namespaces, leaves a marker, exits 0 after 1 s
 #   inspect-sleep  says it started, then sleeps (until stopped)
 #   inspect-isolated  isolators in its manifest (no-new-privileges, caps, seccomp)
+#   inspect-netraw    a capabilities-retain-set with CAP_NET_RAW
 variant() {
   local name=$1; shift
   manifest "example.com/$name" /inspect "$@" > "$work/inspect/manifest"
@@ -122,6 +123,21 @@ json.dump(m, open(sys.argv[1], "w"))
 PY
 pack "$work/inspect" "$out/inspect-isolated.aci"
 echo "$out/inspect-isolated.aci"
+
+# inspect-netraw: an image whose capabilities-retain-set asks for CAP_NET_RAW (not in rkt's
+# default set); it tries to open raw sockets.
+manifest example.com/inspect-netraw /inspect --print-caps --try-socket inet --try-socket packet \
+  > "$work/inspect/manifest"
+python3 - "$work/inspect/manifest" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+m["app"]["isolators"] = [
+    {"name": "os/linux/capabilities-retain-set", "value": {"set": ["CAP_NET_RAW", "CAP_NET_BIND_SERVICE"]}},
+]
+json.dump(m, open(sys.argv[1], "w"))
+PY
+pack "$work/inspect" "$out/inspect-netraw.aci"
+echo "$out/inspect-netraw.aci"
 
 # inspect-notify: an image that says its app speaks sd_notify
 # (appc.io/executor/supports-systemd-notify); it says it started, waits 3 s, sends READY=1,

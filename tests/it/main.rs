@@ -3,6 +3,7 @@
 
 use rkt_test_support::aci;
 use rkt_test_support::gpg;
+mod error_chains;
 mod hostile;
 mod oci;
 use rkt_test_support::oci_layout;

@@ -129,6 +129,39 @@ fn running_pods_are_locked_and_cannot_be_removed_or_collected() {
     assert!(pod_dirs(&fx).is_empty());
 }
 
+/// `rkt run` watches its pod from the hand-off until it has read the apps' exit statuses:
+/// once stage1 is gone the pod is exited, yet neither gc nor rm may take it from the watcher;
+/// when the watcher lets go (or dies), gc collects it as usual.
+#[test]
+fn a_watched_pod_outlives_its_stage1_until_the_watcher_lets_go() {
+    let (fx, pods, ids) = setup();
+    let pod = pods
+        .prepare(&fx.store, &ids, &PodOptions::default())
+        .unwrap();
+    let watch = pods.watch(&pod).unwrap();
+    let running = pods.take_for_run(&pod).unwrap();
+    fs::write(running.path.join("status-read-later"), b"7").unwrap();
+    drop(running);
+    let exited = pods.find(&pod.uuid).unwrap();
+    assert_eq!(exited.state, PodState::Exited);
+    let report = pods.gc(gc_opts(0, 0, false), &no_release).unwrap();
+    assert!(
+        report.marked.is_empty() && report.removed.is_empty(),
+        "{report:?}"
+    );
+    assert!(matches!(
+        pods.remove(&exited, &no_release),
+        Err(PodError::Busy { .. })
+    ));
+    assert!(exited.path.join("status-read-later").exists());
+    // Watchers share: a second one does not wait for the first.
+    let second = pods.watch(&exited).unwrap();
+    drop((watch, second));
+    let report = pods.gc(gc_opts(0, 0, false), &no_release).unwrap();
+    assert_eq!(report.removed, [pod.uuid.as_str()]);
+    assert!(pod_dirs(&fx).is_empty());
+}
+
 #[test]
 fn gc_finishes_off_aborted_prepares_and_expired_prepared_pods_but_not_live_ones() {
     let (fx, pods, ids) = setup();

@@ -42,8 +42,10 @@ mount --rbind /dev "$r/dev"
 mount -t tmpfs -o mode=0755 tmpfs "$r/run"
 mount -t tmpfs -o mode=1777 tmpfs "$r/tmp"
 mkdir -p "$r/run/systemd/system" "$r/run/lock"
-# Servers that Debian enables on install but the tests start themselves, on ports they choose.
-for unit in nginx.service docker-registry.service; do
+# Servers that Debian enables on install but the tests start themselves, on ports they choose;
+# and one they never use, which would wait for its port while another sandbox holds it (the
+# sandboxes share the host's network).
+for unit in nginx.service docker-registry.service postgresql.service postgresql@.service; do
   ln -sf /dev/null "$r/run/systemd/system/$unit"
 done
 for share in "$@"; do

@@ -16,7 +16,7 @@ pub enum Insecure {
     Pubkey,
     /// Restricting app capabilities.
     Capabilities,
-    /// Masking paths of the host's /proc and /sys.
+    /// Keeping the kernel's tunables (/proc/sys, /sys) and the cgroup tree read-only in apps.
     Paths,
     /// The seccomp filter.
     Seccomp,

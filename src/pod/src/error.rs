@@ -7,7 +7,7 @@ use super::PodState;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PodError {
-    #[error("no pod matches {0:?} (see `rkt list`)")]
+    #[error("no pod matches {} (see `rkt list`)", rkt_common::excerpt::excerpt(.0))]
     NotFound(String),
     #[error("{prefix:?} matches {count} pods; give more of the UUID: {uuids}")]
     Ambiguous {
@@ -30,6 +30,12 @@ pub enum PodError {
     NoImages,
     #[error("image {image} has no app to run (its manifest has no \"app\")")]
     NoApp { image: String },
+    #[error(
+        "app name {} is longer than {} characters (it names the app's unit and directories); give a shorter one with --name",
+        rkt_common::excerpt::excerpt(.name),
+        super::MAX_APP_NAME
+    )]
+    AppNameTooLong { name: String },
     #[error("two apps would be named {name:?}: a pod's app names must be unique")]
     DuplicateApp { name: String },
     #[error(
@@ -40,6 +46,18 @@ pub enum PodError {
         what: &'static str,
         name: String,
         db: &'static str,
+    },
+    #[error(
+        "app {app}: nothing to execute (its image's \"exec\" is empty); give a program with --exec"
+    )]
+    NoExec { app: String },
+    #[error(
+        "app {app}: {exec:?} is not in the image's PATH ({path}); give an absolute path with --exec"
+    )]
+    ExecNotFound {
+        app: String,
+        exec: String,
+        path: &'static str,
     },
     #[error(
         "pod {uuid} is not mutable: apps can only be added to and removed from a pod started with `rkt run --mutable`"
@@ -69,12 +87,11 @@ pub enum PodError {
     Invalid { reason: String },
     #[error("corrupt pod {uuid}: {reason}")]
     Corrupt { uuid: String, reason: String },
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}: {error}")]
     Io {
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
 }
 
@@ -83,7 +100,7 @@ impl PodError {
         PodError::Io {
             action,
             path: path.to_owned(),
-            source,
+            error: source,
         }
     }
 }

@@ -5,8 +5,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
 
-use super::{Phase, Pod, PodError, PodState, Pods, now};
-use rkt_common::lock::{FileLock, LockKind};
+use super::{Phase, Pod, PodError, PodState, Pods, lock_idle, now};
 
 /// What `rkt gc` is asked to do.
 #[derive(Debug, Clone, Copy)]
@@ -78,9 +77,17 @@ impl Pods {
         Ok(report)
     }
 
+    /// Whether a pod of this UUID exists in any phase. The phases are looked at in life-cycle
+    /// order, the order pods move in, so one moving meanwhile is still found.
+    pub fn exists(&self, uuid: &str) -> bool {
+        Phase::ALL
+            .iter()
+            .any(|phase| self.phase_path(*phase, uuid).exists())
+    }
+
     /// Moves the pod to `phase` if nobody holds it; false if it was busy or gone.
     fn mark(&self, pod: &Pod, phase: Phase) -> Result<bool, PodError> {
-        let Ok(Some(_lock)) = FileLock::try_acquire_existing(&pod.path, LockKind::Exclusive) else {
+        let Ok(Some(_locks)) = lock_idle(&pod.path) else {
             return Ok(false);
         };
         self.rename(&pod.path, &self.phase_path(phase, &pod.uuid))?;
@@ -88,7 +95,7 @@ impl Pods {
     }
 
     fn sweep(&self, pod: &Pod, release: Release) -> Result<bool, PodError> {
-        let Ok(Some(_lock)) = FileLock::try_acquire_existing(&pod.path, LockKind::Exclusive) else {
+        let Ok(Some(_locks)) = lock_idle(&pod.path) else {
             return Ok(false);
         };
         delete_locked(&pod.path, release)?;
@@ -97,9 +104,9 @@ impl Pods {
 }
 
 /// Releases what a pod holds outside its directory (its CNI network address, which a stage1
-/// that died left taken), given the pod's directory and UUID. The runtime knows how; the pod
-/// layer only says when: before the directory goes, while the pod's network namespace is
-/// still mounted below it.
+/// that died left taken, and its sockets in /run), given the pod's directory and UUID. The
+/// runtime knows how; the pod layer only says when: before the directory goes, while the
+/// pod's network namespace is still mounted below it.
 pub type Release<'a> =
     &'a dyn Fn(&Path, &str) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
 

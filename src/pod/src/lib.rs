@@ -37,6 +37,10 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use apps::{AppState, MANIFEST_LOCK_FILE};
+
+/// The longest app name a pod takes: it names the app's unit (`NAME.service`) and directories,
+/// which must fit in a file name (255 bytes).
+pub const MAX_APP_NAME: usize = 200;
 pub use error::PodError;
 pub use gc::{GcOptions, GcReport, Release};
 pub use net::{DnsOptions, HostsOptions, NetOptionError, PodNet, default_hostname, pod_hostname};
@@ -79,6 +83,10 @@ pub struct PodOptions {
     /// `--insecure-options=seccomp`: no syscall filter, whatever the isolators say.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_seccomp: bool,
+    /// `--insecure-options=paths`: apps may write the kernel's tunables and the cgroup tree
+    /// (see `stage1::Limits::open_kernel_paths`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub open_kernel_paths: bool,
     /// `--private-users`: the pod runs in a user namespace of its own.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub private_users: bool,
@@ -98,6 +106,12 @@ pub const OPTIONS_FILE: &str = "options.json";
 /// The pod's metadata service token (mode 0600): the secret part of its apps'
 /// `AC_METADATA_URL`, by which the service finds the pod.
 pub const MDS_TOKEN_FILE: &str = "mds-token";
+
+/// A lock file in the pod directory that `rkt run` holds (shared) from the hand-off until it
+/// has read the apps' exit statuses: `rkt gc` and `rkt rm` leave a pod alone while anyone holds
+/// it, so an exited pod cannot vanish under the `rkt run` that waits for it. (The directory's
+/// own lock is stage1's, and is gone when stage1 is.)
+pub const WATCH_LOCK_FILE: &str = "watch.lock";
 
 /// The pod manifest, as the appc spec defines it.
 pub const MANIFEST_FILE: &str = "pod";
@@ -314,6 +328,13 @@ pub struct RunningPod {
     _lock: FileLock,
 }
 
+/// A pod watched by a `rkt run` (see [`WATCH_LOCK_FILE`]): not collected while this lives
+/// (or the process does).
+#[derive(Debug)]
+pub struct PodWatch {
+    _lock: FileLock,
+}
+
 /// The pods directory.
 #[derive(Debug, Clone)]
 pub struct Pods {
@@ -367,6 +388,8 @@ impl Pods {
                 state: PodState::Embryo,
             })?;
         write_atomic(&embryo.join(CREATED_FILE), b"")?;
+        let watch = embryo.join(WATCH_LOCK_FILE);
+        fs::File::create(&watch).map_err(|e| PodError::io("creating", &watch, e))?;
         let path = self.phase_path(Phase::Prepare, &uuid);
         self.rename(&embryo, &path)?;
         Ok(PreparingPod {
@@ -405,9 +428,7 @@ impl Pods {
                 });
             }
         }
-        pods.sort_by_key(|p| (p.created(), p.uuid.clone()));
-        pods.dedup_by(|a, b| a.uuid == b.uuid);
-        Ok(pods)
+        Ok(in_creation_order(pods, Pod::created))
     }
 
     /// The pod `uuid` if it is running (in `run/` and locked by its stage1), without listing
@@ -432,6 +453,11 @@ impl Pods {
     pub fn find(&self, prefix: &str) -> Result<Pod, PodError> {
         let prefix = prefix.trim().to_ascii_lowercase();
         if prefix.is_empty() {
+            return Err(PodError::NotFound(prefix));
+        }
+        // Not the start of any UUID (and perhaps a whole file given as one): no need to look.
+        let uuid_like = |c: char| c.is_ascii_hexdigit() || c == '-';
+        if prefix.len() > 36 || !prefix.chars().all(uuid_like) {
             return Err(PodError::NotFound(prefix));
         }
         let found: Vec<Pod> = self
@@ -514,11 +540,18 @@ impl Pods {
         })
     }
 
+    /// Watches the pod until the returned value is dropped: `rkt gc` and `rkt rm` leave it
+    /// alone meanwhile, whatever its state. Taken before the pod is handed to stage1.
+    pub fn watch(&self, pod: &Pod) -> Result<PodWatch, PodError> {
+        let path = pod.path.join(WATCH_LOCK_FILE);
+        let lock = FileLock::acquire(&path, LockKind::Shared).map_err(|e| lock_error(pod, e))?;
+        Ok(PodWatch { _lock: lock })
+    }
+
     /// Deletes a pod that is not running (`rkt rm`): it moves to `garbage/` under its lock,
     /// then its mounts are undone and its files removed.
     pub fn remove(&self, pod: &Pod, release: Release) -> Result<(), PodError> {
-        let lock = FileLock::try_acquire_existing(&pod.path, LockKind::Exclusive)
-            .map_err(|e| lock_error(pod, e))?;
+        let lock = lock_idle(&pod.path).map_err(|e| lock_error(pod, e))?;
         let Some(_lock) = lock else {
             let state = self.find(&pod.uuid).map(|p| p.state).unwrap_or(pod.state);
             return Err(PodError::Busy {
@@ -531,6 +564,38 @@ impl Pods {
             self.rename(&pod.path, &garbage)?;
         }
         gc::delete_locked(&garbage, release)
+    }
+}
+
+/// Pods listed phase by phase, each once (where it was seen last: a pod that moved on while
+/// the phases were read shows up in both, and phases are read in life-cycle order), sorted by
+/// creation time then UUID. Each pod's creation time is read once: read at every comparison,
+/// it changes under the sort while other processes move pods (a pod that moved reads as
+/// `None`), which breaks the total order the sort relies on.
+fn in_creation_order(pods: Vec<Pod>, created: impl Fn(&Pod) -> Option<u64>) -> Vec<Pod> {
+    let mut seen = std::collections::HashSet::new();
+    let mut pods: Vec<Pod> = pods
+        .into_iter()
+        .rev()
+        .filter(|p| seen.insert(p.uuid.clone()))
+        .collect();
+    pods.sort_by_cached_key(|p| (created(p), p.uuid.clone()));
+    pods
+}
+
+/// The locks that marking or deleting a pod takes: its directory's (no stage1 runs it, no
+/// other command is moving it) and its watch lock (no `rkt run` still reads it); `None` if
+/// someone holds either.
+pub(crate) fn lock_idle(path: &Path) -> io::Result<Option<(FileLock, Option<FileLock>)>> {
+    let Some(dir) = FileLock::try_acquire_existing(path, LockKind::Exclusive)? else {
+        return Ok(None);
+    };
+    match FileLock::try_acquire_existing(&path.join(WATCH_LOCK_FILE), LockKind::Exclusive) {
+        Ok(Some(watch)) => Ok(Some((dir, Some(watch)))),
+        Ok(None) => Ok(None),
+        // A pod made before watch locks existed, or still being made: nobody watches it.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Some((dir, None))),
+        Err(e) => Err(e),
     }
 }
 
@@ -571,4 +636,59 @@ pub(crate) fn now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    fn pod(uuid: &str, phase: Phase) -> Pod {
+        Pod {
+            uuid: uuid.to_owned(),
+            state: phase.state(false),
+            path: PathBuf::from("/nonexistent").join(uuid),
+            phase,
+        }
+    }
+
+    /// Creation times that change while the list is sorted (as when other processes move
+    /// pods, so that a pod's file is found at one read and gone at the next) neither panic
+    /// nor get read more than once per pod.
+    #[test]
+    fn sorting_reads_each_creation_time_once() {
+        let pods: Vec<Pod> = (0..64)
+            .map(|i| pod(&format!("{i:08x}-0000-4000-8000-000000000000"), Phase::Run))
+            .collect();
+        let reads = Cell::new(0u64);
+        let created = |p: &Pod| {
+            let n = reads.get();
+            reads.set(n + 1);
+            // Every other read of a pod finds its file gone.
+            n.is_multiple_of(2)
+                .then(|| u64::from(p.uuid.as_bytes()[7]) * 1000 + n)
+        };
+        let sorted = in_creation_order(pods, created);
+        assert_eq!(sorted.len(), 64);
+        assert_eq!(reads.get(), 64, "one read per pod");
+    }
+
+    /// A pod seen in two phases (it moved while the phase directories were read) is listed
+    /// once, where it went.
+    #[test]
+    fn a_pod_that_moved_is_listed_once_in_its_later_phase() {
+        let a = "00000000-0000-4000-8000-00000000000a";
+        let b = "00000000-0000-4000-8000-00000000000b";
+        let listed = vec![
+            pod(a, Phase::Prepared),
+            pod(b, Phase::Prepared),
+            pod(a, Phase::Run),
+            pod(a, Phase::ExitedGarbage),
+        ];
+        // The moved pod's old path reads no time; the others do: not adjacent after sorting.
+        let created = |p: &Pod| (p.phase != Phase::Prepared || p.uuid == b).then_some(5);
+        let sorted = in_creation_order(listed, created);
+        let got: Vec<(&str, Phase)> = sorted.iter().map(|p| (p.uuid.as_str(), p.phase)).collect();
+        assert_eq!(got, [(a, Phase::ExitedGarbage), (b, Phase::Prepared)]);
+    }
 }

@@ -103,8 +103,14 @@ pub fn parse_env_file(text: &str) -> Result<Vec<(String, String)>, String> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let (name, value) =
-            parse_env_assignment(line).map_err(|e| format!("line {}: {e}", i + 1))?;
+        // The line is not quoted: env files hold secrets, and a line that is not an
+        // assignment may be one (`export TOKEN=…`).
+        let (name, value) = parse_env_assignment(line).map_err(|_| {
+            format!(
+                "line {} is not NAME=VALUE (a name without spaces, then =)",
+                i + 1
+            )
+        })?;
         vars.push((name, value));
     }
     Ok(vars)
@@ -116,7 +122,10 @@ pub fn parse_env_assignment(s: &str) -> Result<(String, String), String> {
         Some((name, value)) if !name.is_empty() && !name.contains(char::is_whitespace) => {
             Ok((name.to_owned(), value.to_owned()))
         }
-        _ => Err(format!("{s:?} is not NAME=VALUE")),
+        _ => Err(format!(
+            "{} is not NAME=VALUE",
+            rkt_common::excerpt::excerpt(s)
+        )),
     }
 }
 
@@ -199,7 +208,7 @@ mod tests {
         assert!(
             parse_env_file("A=1\nnot an assignment\n")
                 .unwrap_err()
-                .starts_with("line 2:")
+                .starts_with("line 2 is not NAME=VALUE")
         );
     }
 }

@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use rkt_schema::{App, DEFAULT_CAPABILITIES, EventName, IsolatorValue, SeccompSet};
+use rkt_schema::{App, EventName, IsolatorValue, SeccompSet};
 
-use crate::PodError;
+use crate::{PodError, PodOptions};
 
 /// The spec's PATH for apps (and for looking up a relative `exec[0]` in the image).
 pub const APP_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -18,13 +18,12 @@ pub enum PlanError {
     NoExec { app: String },
     #[error("app {app}: {exec:?} is not in the image's PATH; give an absolute path with --exec")]
     NotInPath { app: String, exec: String },
-    #[error("app {app}: {what} {name:?}: {source}")]
+    #[error("app {app}: {what} {name:?}: {error}")]
     Identity {
         app: String,
         what: &'static str,
         name: String,
-        #[source]
-        source: Box<PodError>,
+        error: Box<PodError>,
     },
     #[error("app {app}: isolator {isolator}: {reason}")]
     Isolator {
@@ -81,18 +80,25 @@ pub struct Limits {
     /// The errno refused syscalls get (SystemCallErrorNumber); without one they kill the app.
     pub syscall_errno: Option<i32>,
     pub oom_score_adj: Option<i32>,
+    /// `--insecure-options=paths`: the app may write the kernel's tunables (`/proc/sys`,
+    /// `/sys`) and the cgroup tree, and load modules and read the kernel log if its
+    /// capabilities allow. Off by default: those are the host's, not the pod's.
+    pub open_kernel_paths: bool,
 }
 
 impl Limits {
     /// Drops the checks the user turned off with `--insecure-options`: the capability bounding
-    /// set (every capability stays) and the syscall filter.
-    pub fn relax(&mut self, all_capabilities: bool, no_seccomp: bool) {
-        if all_capabilities {
+    /// set (every capability stays), the syscall filter, and the read-only kernel paths.
+    pub fn relax(&mut self, options: &PodOptions) {
+        if options.all_capabilities {
             self.capabilities = (1u64 << CAPABILITIES.len()) - 1;
         }
-        if no_seccomp {
+        if options.no_seccomp {
             self.syscall_filter = None;
             self.syscall_errno = None;
+        }
+        if options.open_kernel_paths {
+            self.open_kernel_paths = true;
         }
     }
 }
@@ -123,7 +129,7 @@ pub fn plan_app(
             app: name.into(),
             what,
             name: value.into(),
-            source: Box::new(source),
+            error: Box::new(source),
         })
     };
     let uid = identity("passwd", "user", &app.user)?;
@@ -180,10 +186,30 @@ fn in_image_path(
     Ok(exec)
 }
 
-/// The app's isolators as limits. Capabilities start from the spec's default set.
+/// The capability bounding set an app gets when its isolators name none: the spec's default
+/// set ([`rkt_schema::DEFAULT_CAPABILITIES`]) less `CAP_NET_RAW` and `CAP_MKNOD`, as
+/// podman's. With raw and packet sockets an app on the host's network (`--net=host`) reads
+/// and forges the host's traffic; with mknod it makes nodes of the host's block devices. An
+/// image that needs either asks for it in a capabilities isolator.
+pub const DEFAULT_APP_CAPABILITIES: [&str; 12] = [
+    "CAP_AUDIT_WRITE",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_KILL",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SETUID",
+    "CAP_SETGID",
+    "CAP_SETPCAP",
+    "CAP_SETFCAP",
+    "CAP_SYS_CHROOT",
+];
+
+/// The app's isolators as limits. Capabilities start from [`DEFAULT_APP_CAPABILITIES`].
 pub fn limits(name: &str, app: &App) -> Result<Limits, PlanError> {
     let mut limits = Limits {
-        capabilities: capability_mask(name, DEFAULT_CAPABILITIES.iter().copied())?,
+        capabilities: capability_mask(name, DEFAULT_APP_CAPABILITIES.iter().copied())?,
         ..Limits::default()
     };
     let bad = |isolator: &'static str, reason: String| PlanError::Isolator {
@@ -548,12 +574,25 @@ mod tests {
     }
 
     #[test]
-    fn default_capabilities_are_the_spec_set() {
+    fn default_capabilities_are_the_spec_set_without_raw_sockets_or_mknod() {
         let l = limits("t", &app("[]")).unwrap();
-        assert_eq!(l.capabilities, mask(&DEFAULT_CAPABILITIES));
-        assert_eq!(l.capabilities.count_ones(), 14);
+        assert_eq!(l.capabilities, mask(&DEFAULT_APP_CAPABILITIES));
+        let spec = mask(&rkt_schema::DEFAULT_CAPABILITIES);
+        assert_eq!(l.capabilities, spec & !mask(&["CAP_NET_RAW", "CAP_MKNOD"]));
+        assert_eq!(l.capabilities.count_ones(), 12);
         assert_eq!(mask(&["CAP_CHOWN"]), 1);
         assert_eq!(mask(&["net_raw"]), 1 << 13);
+        assert_eq!(mask(&["mknod"]), 1 << 27);
+    }
+
+    #[test]
+    fn an_image_that_asks_for_raw_sockets_gets_them() {
+        let l = limits(
+            "t",
+            &app(r#"[{"name": "os/linux/capabilities-retain-set", "value": {"set": ["CAP_NET_RAW", "CAP_MKNOD"]}}]"#),
+        )
+        .unwrap();
+        assert_eq!(l.capabilities, mask(&["CAP_NET_RAW", "CAP_MKNOD"]));
     }
 
     #[test]
@@ -569,7 +608,7 @@ mod tests {
             &app(r#"[{"name": "os/linux/capabilities-remove-set", "value": {"set": ["CAP_CHOWN"]}}]"#),
         )
         .unwrap();
-        assert_eq!(remove.capabilities, mask(&DEFAULT_CAPABILITIES) & !1);
+        assert_eq!(remove.capabilities, mask(&DEFAULT_APP_CAPABILITIES) & !1);
         let unknown = limits(
             "web",
             &app(
@@ -668,7 +707,10 @@ mod tests {
         assert!(!removed.iter().any(|s| s == "personality"));
         assert_eq!(l.syscall_errno, Some(libc::EPERM));
         let mut relaxed = l;
-        relaxed.relax(false, true);
+        relaxed.relax(&PodOptions {
+            no_seccomp: true,
+            ..PodOptions::default()
+        });
         assert_eq!(relaxed.syscall_filter, None);
     }
 
@@ -704,11 +746,18 @@ mod tests {
             &app(r#"[{"name": "os/linux/seccomp-remove-set", "value": {"set": ["chroot"], "errno": "EPERM"}}]"#),
         )
         .unwrap();
-        l.relax(false, false);
-        assert!(l.syscall_filter.is_some() && l.capabilities == mask(&DEFAULT_CAPABILITIES));
-        l.relax(true, true);
+        l.relax(&PodOptions::default());
+        assert!(l.syscall_filter.is_some() && l.capabilities == mask(&DEFAULT_APP_CAPABILITIES));
+        assert!(!l.open_kernel_paths);
+        l.relax(&PodOptions {
+            all_capabilities: true,
+            no_seccomp: true,
+            open_kernel_paths: true,
+            ..PodOptions::default()
+        });
         assert_eq!((l.syscall_filter, l.syscall_errno), (None, None));
         assert_eq!(l.capabilities.count_ones(), 41);
+        assert!(l.open_kernel_paths);
     }
 
     #[test]

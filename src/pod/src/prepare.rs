@@ -124,6 +124,7 @@ fn reify_manifest(store: &Store, mut manifest: PodManifest) -> Result<PodManifes
     super::check_volumes(&manifest.volumes)?;
     let mut volumes = std::mem::take(&mut manifest.volumes);
     for app in &mut manifest.apps {
+        check_app_name(app.name.as_str())?;
         let info = match (&app.image.id, &app.image.name) {
             (Some(id), _) => store.resolve(id.as_str()),
             (None, Some(name)) => {
@@ -164,6 +165,7 @@ fn reify_manifest(store: &Store, mut manifest: PodManifest) -> Result<PodManifes
             }
         };
         check_identity(store, &id, app.name.as_str(), &effective)?;
+        check_exec(store, &id, app.name.as_str(), &effective)?;
         crate::plan::limits(app.name.as_str(), &effective).map_err(invalid)?;
         super::complete_app_mounts(&app.name, &effective, &mut app.mounts, &mut volumes)?;
     }
@@ -271,9 +273,11 @@ pub(super) fn runtime_app(
     .map_err(|e| PodError::Invalid {
         reason: e.to_string(),
     })?;
+    check_app_name(name.as_str())?;
     let app = (!overrides.is_empty()).then(|| overrides.apply(image_app));
     let effective = app.as_ref().unwrap_or(image_app);
     check_identity(store, id, name.as_str(), effective)?;
+    check_exec(store, id, name.as_str(), effective)?;
     // An isolator stage1 cannot apply is refused now, before anything starts.
     crate::plan::limits(name.as_str(), effective).map_err(|e| PodError::Invalid {
         reason: e.to_string(),
@@ -290,6 +294,51 @@ pub(super) fn runtime_app(
         mounts: overrides.mounts.clone(),
         annotations: Vec::new(),
     })
+}
+
+/// An app's name becomes its unit's (`NAME.service`) and directories' (`/opt/stage2/NAME`):
+/// one too long for those is refused here, not by stage1.
+fn check_app_name(name: &str) -> Result<(), PodError> {
+    if name.len() > super::MAX_APP_NAME {
+        return Err(PodError::AppNameTooLong {
+            name: name.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Checks that the app has something to execute and that a bare command name is found in the
+/// image's PATH (as stage1 looks it up, see `stage1::plan_app`), so that the pod is refused
+/// now rather than made and then unable to start its app.
+fn check_exec(store: &Store, id: &ImageId, app_name: &str, app: &App) -> Result<(), PodError> {
+    let Some(exec) = app.exec.first().filter(|e| !e.trim().is_empty()) else {
+        return Err(PodError::NoExec {
+            app: app_name.to_owned(),
+        });
+    };
+    if exec.contains('/') {
+        return Ok(());
+    }
+    // A tree filtered by a path whitelist is only known once rendered: stage1 checks it then.
+    let Some(layers) = store.rootfs_layers(id)? else {
+        return Ok(());
+    };
+    // Lenient where stage1 is: any layer's entry, a dangling symlink included, will do.
+    let found = crate::plan::APP_PATH.split(':').any(|dir| {
+        layers.iter().any(|layer| {
+            let candidate = layer.join(dir.trim_start_matches('/')).join(exec);
+            candidate.exists() || candidate.symlink_metadata().is_ok()
+        })
+    });
+    if found {
+        Ok(())
+    } else {
+        Err(PodError::ExecNotFound {
+            app: app_name.to_owned(),
+            exec: exec.clone(),
+            path: crate::plan::APP_PATH,
+        })
+    }
 }
 
 /// Checks that the app's user and group (names are looked up in the image's own /etc/passwd

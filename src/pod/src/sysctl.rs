@@ -24,12 +24,8 @@ pub enum SysctlError {
     HostNetwork(String),
     #[error("{0}")]
     Isolator(String),
-    #[error("setting sysctl {name} in the pod's network namespace: {source}")]
-    Apply {
-        name: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("setting sysctl {name} in the pod's network namespace: {error}")]
+    Apply { name: String, error: std::io::Error },
 }
 
 /// The `NAME=VALUE` of a `--sysctl` flag, checked.

@@ -24,12 +24,8 @@ pub enum AppSetupError {
     NoImageId { app: String },
     #[error("app {app}: its image has no app to run")]
     NoApp { app: String },
-    #[error("app {app}: {source}")]
-    Store {
-        app: String,
-        #[source]
-        source: StoreError,
-    },
+    #[error("app {app}: {error}")]
+    Store { app: String, error: StoreError },
     #[error(transparent)]
     Root(#[from] Stage1Error),
     #[error(transparent)]
@@ -105,8 +101,7 @@ pub fn plan_pod_app_with(
     let name = app.name.as_str();
     let app_root = app_rootfs_on_host(pod_dir, name);
     let mut plan = plan_app(name, image_app, app.read_only_root_fs, &app_root)?;
-    plan.limits
-        .relax(options.all_capabilities, options.no_seccomp);
+    plan.limits.relax(options);
     // Its volumes stay writable under --readonly-rootfs.
     plan.writable_paths = writable_volume_targets(app, image_app, volumes);
     Ok(plan)
@@ -142,7 +137,7 @@ fn image_id(app: &RuntimeApp) -> Result<&rkt_schema::ImageId, AppSetupError> {
 
 fn store_error(app: &str) -> impl FnOnce(StoreError) -> AppSetupError {
     let app = app.to_owned();
-    move |source| AppSetupError::Store { app, source }
+    move |source| AppSetupError::Store { app, error: source }
 }
 
 /// Makes sure the pod sees the app root mounted on the host after the pod started: where

@@ -49,12 +49,11 @@ pub enum CniError {
     },
     #[error("masquerading for network {network}: {reason}")]
     Masquerade { network: String, reason: String },
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}: {error}")]
     Io {
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -63,7 +62,7 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> CniEr
     move |source| CniError::Io {
         action,
         path,
-        source,
+        error: source,
     }
 }
 
@@ -284,11 +283,38 @@ pub fn setup_pod_network(
         return Err(CniError::Io {
             action: "creating the network namespace",
             path: netns,
-            source: std::io::Error::other(String::from_utf8_lossy(&out.stderr).trim().to_owned()),
+            error: std::io::Error::other(String::from_utf8_lossy(&out.stderr).trim().to_owned()),
         });
     }
-    let result = add_chain(&plugin_path(), conf, ports, uuid, &netns)?;
-    let ips: Vec<String> = result["ips"]
+    join_network(&plugin_path(), pod_dir, uuid, conf, ports, &netns)
+}
+
+/// ADD of the pod's namespace `netns` to the network, recorded in `net.json` before and after.
+fn join_network(
+    cni_path: &str,
+    pod_dir: &Path,
+    uuid: &str,
+    conf: &serde_json::Value,
+    ports: &[PortMapping],
+    netns: &Path,
+) -> Result<PodNetStatus, CniError> {
+    // Recorded before ADD, which takes an address (and may add the portmap plugin's rules)
+    // before its result is known: from here on, whenever stage1 dies, the record tells its
+    // teardown (or gc) to DEL. Written again with the result before the masquerading rules
+    // exist, so that they are known too. On a failure below, the record stays for the
+    // teardown that follows it.
+    let mut status = PodNetStatus {
+        name: conf["name"].as_str().unwrap_or_default().to_owned(),
+        ips: Vec::new(),
+        conf: conf.clone(),
+        gateway: None,
+        ports: ports.to_vec(),
+        result: serde_json::Value::Null,
+        masquerade: conf[MASQUERADE_KEY].as_str().map(str::to_owned),
+    };
+    write_pod_network(pod_dir, &status)?;
+    let result = add_chain(cni_path, conf, ports, uuid, netns)?;
+    status.ips = result["ips"]
         .as_array()
         .map(|ips| {
             ips.iter()
@@ -296,31 +322,26 @@ pub fn setup_pod_network(
                 .collect()
         })
         .unwrap_or_default();
-    let gateway = result["ips"]
+    status.gateway = result["ips"]
         .as_array()
         .and_then(|ips| ips.iter().find_map(|ip| ip["gateway"].as_str()))
         .map(str::to_owned);
-    let name = conf["name"].as_str().unwrap_or_default().to_owned();
-    let masquerade = conf[MASQUERADE_KEY].as_str().map(str::to_owned);
-    if let Some(subnet) = &masquerade
-        && let Err(e) = masquerade::add(&name, uuid, subnet, &ips)
-    {
-        let _ = del_chain(&plugin_path(), conf, &result, ports, uuid, &netns);
-        return Err(e);
+    status.result = result;
+    write_pod_network(pod_dir, &status)?;
+    if let Some(subnet) = &status.masquerade {
+        masquerade::add(&status.name, uuid, subnet, &status.ips)?;
     }
-    let status = PodNetStatus {
-        name,
-        ips,
-        conf: conf.clone(),
-        gateway,
-        ports: ports.to_vec(),
-        result,
-        masquerade,
-    };
-    let path = pod_dir.join(NET_STATUS_FILE);
-    let json = serde_json::to_vec_pretty(&status).expect("status serializes");
-    fs::write(&path, json).map_err(io("writing", &path))?;
     Ok(status)
+}
+
+/// Replaces `net.json` in one step: a reader (or a stage1 killed midway) sees the old record
+/// or the new one, never a part that reads as no record at all.
+fn write_pod_network(pod_dir: &Path, status: &PodNetStatus) -> Result<(), CniError> {
+    let path = pod_dir.join(NET_STATUS_FILE);
+    let partial = pod_dir.join(format!("{NET_STATUS_FILE}.partial"));
+    let json = serde_json::to_vec_pretty(status).expect("status serializes");
+    fs::write(&partial, json).map_err(io("writing", &partial))?;
+    fs::rename(&partial, &path).map_err(io("writing", &path))
 }
 
 /// What the pod got from its network, if it has one.
@@ -331,22 +352,103 @@ pub fn read_pod_network(pod_dir: &Path) -> Option<PodNetStatus> {
 /// The plugin's DEL (frees the pod's address and host link), then forgets the network. Does
 /// nothing for a pod without one; safe to repeat (stage1 at exit, gc after a crash).
 pub fn teardown_pod_network(pod_dir: &Path, uuid: &str) -> Result<(), CniError> {
+    leave_network(&plugin_path(), pod_dir, uuid)
+}
+
+fn leave_network(cni_path: &str, pod_dir: &Path, uuid: &str) -> Result<(), CniError> {
     let Some(status) = read_pod_network(pod_dir) else {
         return Ok(());
     };
     if let Some(subnet) = &status.masquerade {
         masquerade::remove(&status.name, uuid, subnet, &status.ips)?;
     }
+    // A namespace that is no longer there (the host rebooted since) is no namespace to DEL
+    // in: the plugins are then given none, as the CNI spec allows, and still free what they
+    // hold on the host.
+    let netns = netns_path(pod_dir);
+    let netns = match is_netns(&netns) {
+        true => netns,
+        false => PathBuf::new(),
+    };
     del_chain(
-        &plugin_path(),
+        cni_path,
         &status.conf,
         &status.result,
         &status.ports,
         uuid,
-        &netns_path(pod_dir),
+        &netns,
     )?;
     let path = pod_dir.join(NET_STATUS_FILE);
     fs::remove_file(&path).map_err(io("removing", &path))
+}
+
+/// Frees the addresses of the built-in [`DEFAULT_NETWORK`] (host-local keeps one file per
+/// address under `ipam_dir`, naming the pod that has it) whose pod no longer exists (`exists`
+/// says which do): a pod removed without its network's DEL (by an rkt that did not record
+/// the network before ADD, or by hand). Each goes by the plugins' DEL for that pod, without a
+/// namespace, and its masquerading rule with it. Returns the (address, pod) pairs freed.
+pub fn release_orphaned_leases(
+    ipam_dir: &Path,
+    exists: impl Fn(&str) -> bool,
+) -> Result<Vec<(String, String)>, CniError> {
+    release_orphans(&plugin_path(), ipam_dir, exists, |uuid, ip| {
+        masquerade::remove(DEFAULT_NETWORK, uuid, DEFAULT_SUBNET, &[ip.to_owned()])
+    })
+}
+
+fn release_orphans(
+    cni_path: &str,
+    ipam_dir: &Path,
+    exists: impl Fn(&str) -> bool,
+    unmasquerade: impl Fn(&str, &str) -> Result<(), CniError>,
+) -> Result<Vec<(String, String)>, CniError> {
+    let dir = ipam_dir.join(DEFAULT_NETWORK);
+    let entries = match fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io("reading", &dir)(e)),
+    };
+    let conf = default_network(ipam_dir);
+    let mut released = Vec::new();
+    for entry in entries.flatten() {
+        let Some(ip) = entry
+            .file_name()
+            .to_str()
+            .filter(|name| name.parse::<std::net::IpAddr>().is_ok())
+            .map(str::to_owned)
+        else {
+            continue;
+        };
+        // "<container ID>\r\n<interface>" (older plugins: the ID alone).
+        let Some(uuid) = fs::read_to_string(entry.path())
+            .ok()
+            .and_then(|text| text.lines().next().map(|l| l.trim().to_owned()))
+            .filter(|id| uuid::Uuid::parse_str(id).is_ok())
+        else {
+            continue;
+        };
+        if exists(&uuid) {
+            continue;
+        }
+        unmasquerade(&uuid, &ip)?;
+        del_chain(
+            cni_path,
+            &conf,
+            &serde_json::Value::Null,
+            &[],
+            &uuid,
+            Path::new(""),
+        )?;
+        released.push((ip, uuid));
+    }
+    Ok(released)
+}
+
+/// Whether `path` is a network namespace (a bind mount of one), not the empty file under it.
+fn is_netns(path: &Path) -> bool {
+    // NSFS_MAGIC from linux/magic.h.
+    const NSFS_MAGIC: u64 = 0x6e73_6673;
+    rustix::fs::statfs(path).is_ok_and(|s| s.f_type as u64 == NSFS_MAGIC)
 }
 
 /// ADD of every plugin in order, each given the previous one's result; the last result is
@@ -728,5 +830,169 @@ fi
             masquerade: None,
         };
         assert_eq!(status.summary(), "n:ip4=10.1.0.2,ip6=fd00::2");
+    }
+
+    /// A plugin that leases like host-local: ADD writes `<leases>/<address>` naming the
+    /// container, DEL removes the container's lease. It logs each call with CNI_NETNS, and on
+    /// ADD keeps a copy of the pod's `net.json` as it is at that moment. `fail_add`: ADD exits
+    /// with an error after taking the address, as a stage1 killed right then would leave it.
+    fn leasing_plugin(dir: &Path, name: &str, pod_dir: &Path, leases: &Path, fail_add: bool) {
+        let script = format!(
+            r#"#!/bin/sh
+cat > /dev/null
+echo "{name} $CNI_COMMAND $CNI_CONTAINERID netns=$CNI_NETNS" >> "{dir}/calls"
+if [ "$CNI_COMMAND" = ADD ]; then
+  cp "{pod}/net.json" "{dir}/record-at-add" 2>/dev/null
+  mkdir -p "{leases}"
+  printf '%s\r\neth0' "$CNI_CONTAINERID" > "{leases}/10.9.9.2"
+  {fail}
+  printf '{{"cniVersion":"0.4.0","ips":[{{"address":"10.9.9.2/24"}}]}}'
+fi
+if [ "$CNI_COMMAND" = DEL ]; then
+  for lease in "{leases}"/*; do
+    [ "$(head -n 1 "$lease" | tr -d '\r')" = "$CNI_CONTAINERID" ] && rm -f "$lease"
+  done
+fi
+exit 0
+"#,
+            dir = dir.display(),
+            pod = pod_dir.display(),
+            leases = leases.display(),
+            fail = match fail_add {
+                true => r#"printf '{"code":11,"msg":"gone"}'; exit 1"#,
+                false => "",
+            },
+        );
+        let path = dir.join(name);
+        fs::write(&path, script).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    fn calls(dir: &Path) -> Vec<String> {
+        fs::read_to_string(dir.join("calls"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The pod's network is on disk before ADD runs: a stage1 that dies while ADD holds an
+    /// address (here: the plugin fails after taking it) leaves a record from which the
+    /// teardown, stage1's own or gc's, gives the address back. The namespace, not mounted
+    /// any more, is not handed to DEL.
+    #[test]
+    fn the_network_is_recorded_before_add_so_a_crash_midway_is_torn_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cni, pod, leases) = (
+            dir.path().join("cni"),
+            dir.path().join("pod"),
+            dir.path().join("leases"),
+        );
+        fs::create_dir_all(&cni).unwrap();
+        fs::create_dir_all(&pod).unwrap();
+        leasing_plugin(&cni, "leaser", &pod, &leases, true);
+        let conf = serde_json::json!({"cniVersion":"0.4.0","name":"n","type":"leaser"});
+        let netns = pod.join(NETNS_FILE);
+        fs::write(&netns, "").unwrap();
+        let cni_path = cni.to_str().unwrap();
+        let uuid = "6f1a4e8e-3a52-4b8f-9c55-7f7b2d0e1c11";
+        let err = join_network(cni_path, &pod, uuid, &conf, &[], &netns).unwrap_err();
+        assert!(err.to_string().contains("gone"), "{err}");
+        let at_add: PodNetStatus =
+            serde_json::from_slice(&fs::read(cni.join("record-at-add")).unwrap())
+                .expect("no network record on disk while ADD ran");
+        assert_eq!(at_add.conf, conf);
+        assert!(
+            leases.join("10.9.9.2").exists(),
+            "the plugin took no address"
+        );
+        // What stage1's exit or gc does with the pod directory.
+        leave_network(cni_path, &pod, uuid).unwrap();
+        assert!(
+            !leases.join("10.9.9.2").exists(),
+            "the address is still taken"
+        );
+        assert!(read_pod_network(&pod).is_none());
+        assert_eq!(
+            calls(&cni),
+            [
+                format!("leaser ADD {uuid} netns={}", netns.display()),
+                format!("leaser DEL {uuid} netns="),
+            ]
+        );
+        // Done: a second teardown has nothing to do.
+        leave_network(cni_path, &pod, uuid).unwrap();
+        assert_eq!(calls(&cni).len(), 2);
+    }
+
+    /// gc frees the default network's addresses whose pods are gone (removed before their
+    /// network's DEL), and leaves those of pods that exist.
+    #[test]
+    fn addresses_of_pods_that_are_gone_are_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cni, ipam) = (dir.path().join("cni"), dir.path().join("ipam"));
+        let leases = ipam.join(DEFAULT_NETWORK);
+        fs::create_dir_all(&cni).unwrap();
+        fs::create_dir_all(&leases).unwrap();
+        for plugin in ["ptp", "portmap"] {
+            leasing_plugin(&cni, plugin, dir.path(), &leases, false);
+        }
+        let gone = "0b6a2a8e-5d55-4f0e-8a0c-2d4c7b0f9a01";
+        let live = "9e3c1f2a-7b6d-4c1e-b0a4-5f8e2d3c4b02";
+        fs::write(
+            leases.join("172.16.28.5"),
+            format!(
+                "{gone}
+eth0"
+            ),
+        )
+        .unwrap();
+        fs::write(
+            leases.join("172.16.28.6"),
+            format!(
+                "{live}
+eth0"
+            ),
+        )
+        .unwrap();
+        // host-local's own files, and a lease that is no pod's.
+        fs::write(leases.join("last_reserved_ip.0"), "172.16.28.6").unwrap();
+        fs::write(leases.join("lock"), "").unwrap();
+        fs::write(
+            leases.join("172.16.28.7"),
+            "not-a-pod
+eth0",
+        )
+        .unwrap();
+        let unmasqueraded = std::cell::RefCell::new(Vec::new());
+        let released = release_orphans(
+            cni.to_str().unwrap(),
+            &ipam,
+            |uuid| uuid == live,
+            |uuid, ip| {
+                unmasqueraded.borrow_mut().push(format!("{uuid} {ip}"));
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(released, [("172.16.28.5".to_owned(), gone.to_owned())]);
+        assert_eq!(*unmasqueraded.borrow(), [format!("{gone} 172.16.28.5")]);
+        assert_eq!(
+            calls(&cni),
+            [
+                format!("portmap DEL {gone} netns="),
+                format!("ptp DEL {gone} netns="),
+            ]
+        );
+        let mut left: Vec<String> = fs::read_dir(&leases)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            ["172.16.28.6", "172.16.28.7", "last_reserved_ip.0", "lock"]
+        );
     }
 }

@@ -5,28 +5,22 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Stage1Error {
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}: {error}")]
     Io {
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
     /// `mount` says which: "app web: mounting volume data at /data".
-    #[error("{mount}: {source}")]
-    Volume {
-        mount: String,
-        #[source]
-        source: io::Error,
-    },
+    #[error("{mount}: {error}")]
+    Volume { mount: String, error: io::Error },
     #[error(
-        "mounting the root filesystem of app {app} at {target}: {source} (if the store's filesystem cannot be an overlay lower layer, use --no-overlay)"
+        "mounting the root filesystem of app {app} at {target}: {error} (if the store's filesystem cannot be an overlay lower layer, use --no-overlay)"
     )]
     Overlay {
         app: String,
         target: PathBuf,
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
 }
 
@@ -35,7 +29,7 @@ impl Stage1Error {
         Stage1Error::Io {
             action,
             path: path.to_owned(),
-            source: source.into(),
+            error: source.into(),
         }
     }
 }

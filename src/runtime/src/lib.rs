@@ -8,6 +8,7 @@ mod cni;
 mod console;
 mod error;
 mod etc;
+mod init_guard;
 mod journal;
 mod masquerade;
 mod mds;
@@ -16,6 +17,7 @@ mod nspawn;
 mod pod_runtime;
 mod podns;
 mod root;
+mod rundir;
 mod sockets;
 mod sysctl;
 mod unit;
@@ -31,26 +33,29 @@ pub use app::{
 pub use cni::{
     CNI_PLUGIN_DIR, CniError, DEFAULT_NETWORK, DEFAULT_SUBNET, PodNetStatus, check_plugins,
     default_network, forwards_ports, load_network, netns_path, network_plugins, read_pod_network,
-    setup_pod_network, teardown_pod_network,
+    release_orphaned_leases, setup_pod_network, teardown_pod_network,
 };
 pub use console::{POD_CONSOLE, make_interactive_unit};
 pub use error::Stage1Error;
 pub use etc::write_app_net_files;
+pub use init_guard::InitGuard;
 pub use journal::{flush_pod_journal, give_journal_to_pod, host_journal_dir, pod_journal_flushed};
 pub use mds::{MdsUrlError, metadata_url};
 pub use notify::{SUPPORTS_SYSTEMD_NOTIFY, make_notify_unit, supports_notify};
-pub use nspawn::{NspawnOptions, machine_name, nspawn_command};
+pub use nspawn::{
+    NOTIFY_DIR, NotifySocket, NspawnOptions, bind_notify_socket, machine_name, notify_socket_path,
+    nspawn_command, remove_notify_socket,
+};
 pub use pod_runtime::{PodRuntime, RuntimeError, connect_pod_bus};
-pub use podns::bind_datagram_in_netns;
 pub use root::{
     POD_TARGET, POD_UNIT_PATH, add_app_identities, app_rootfs_in_pod, build_stage1_root,
     mount_app_rootfs, read_app_status, read_pod_pid, stage1_rootfs, unmount_pod, write_app_status,
     write_pod_hostname, write_pod_pid,
 };
 pub use sockets::{
-    ListenSocket, SocketsError, listen_directive, offer_listen_fds, receive_listen_fds,
-    recv_sockets, route_sockets, send_sockets, take_listen_fds, with_listen_fds,
-    write_socket_units,
+    LISTEN_FDS_DIR, ListenSocket, SocketsError, listen_directive, offer_listen_fds,
+    receive_listen_fds, recv_sockets, remove_listen_fds_socket, route_sockets, send_sockets,
+    take_listen_fds, with_listen_fds, write_socket_units,
 };
 pub use sysctl::apply_sysctls;
 pub use unit::app_unit_properties;

@@ -1,7 +1,50 @@
-//! The systemd-nspawn command line for a pod.
+//! The systemd-nspawn command line for a pod, and the socket it says the pod booted on.
 
-use std::path::Path;
+use std::io;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use super::{Stage1Error, rundir};
+
+/// Where stage1 listens for nspawn's `READY=1`, one socket per pod (`<uuid>`), in a
+/// root-only directory (see [`super::rundir`]: no pod can send a false `READY=1` or take the
+/// name first). Short enough for a socket address (108 bytes) whatever `--dir` is.
+pub const NOTIFY_DIR: &str = "/run/rkt/notify";
+
+/// The pod's notify socket in [`NOTIFY_DIR`].
+pub fn notify_socket_path(uuid: &str) -> PathBuf {
+    Path::new(NOTIFY_DIR).join(uuid)
+}
+
+/// nspawn's notify socket for one pod, removed when dropped.
+#[derive(Debug)]
+pub struct NotifySocket {
+    pub socket: UnixDatagram,
+    pub path: PathBuf,
+}
+
+impl Drop for NotifySocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Binds the pod's notify socket in [`NOTIFY_DIR`] (made root-only if it was not), replacing
+/// one a killed stage1 left for this pod.
+pub fn bind_notify_socket(uuid: &str) -> Result<NotifySocket, Stage1Error> {
+    let dir = Path::new(NOTIFY_DIR);
+    rundir::private_dir(dir).map_err(|e| Stage1Error::io("preparing", dir, e))?;
+    let path = notify_socket_path(uuid);
+    rundir::remove_socket(&path).map_err(|e| Stage1Error::io("removing", &path, e))?;
+    let socket = UnixDatagram::bind(&path).map_err(|e| Stage1Error::io("binding", &path, e))?;
+    Ok(NotifySocket { socket, path })
+}
+
+/// Removes the pod's notify socket, if a stage1 that died left it.
+pub fn remove_notify_socket(uuid: &str) -> io::Result<()> {
+    rundir::remove_socket(&notify_socket_path(uuid))
+}
 
 /// The machine name machined knows the pod by: `rkt-` + the UUID without dashes (machine
 /// names cannot be as long as `rkt-` + a dashed UUID plus room for scopes).
@@ -125,6 +168,13 @@ mod tests {
             !args.iter().any(|a| a.contains("SYSTEMD_SECCOMP")),
             "not passed into the pod: {args:?}"
         );
+    }
+
+    #[test]
+    fn notify_socket_paths_fit_a_socket_address() {
+        let path = notify_socket_path("397d9a96-ff3c-4a2f-8de9-f00b02540300");
+        assert!(path.as_os_str().len() < 108, "{}", path.display());
+        assert!(path.starts_with(NOTIFY_DIR));
     }
 
     #[test]

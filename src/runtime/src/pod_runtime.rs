@@ -6,7 +6,6 @@
 //! leased. The `rkt-stage1` binary is a shim around it.
 
 use std::io::IsTerminal;
-use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::Arc;
@@ -279,15 +278,7 @@ fn run_pod(
     }
     let socket_activated: Vec<bool> = routed.iter().map(|s| !s.is_empty()).collect();
     let sockets: Vec<crate::ListenSocket> = routed.into_iter().flatten().collect();
-    let mut nspawn = start_nspawn(
-        pod,
-        &root,
-        &hostname,
-        options.net,
-        netns.as_deref(),
-        &sockets,
-        options.private_users,
-    )?;
+    let mut nspawn = start_nspawn(pod, &root, &hostname, options, netns.as_deref(), &sockets)?;
     // `rkt run --interactive` gave us its terminal: nspawn connects the pod's console to it.
     let interactive = std::io::stdin().is_terminal();
     if interactive && plans.len() != 1 {
@@ -618,25 +609,15 @@ fn start_nspawn(
     pod: &RunningPod,
     root: &Path,
     hostname: &str,
-    net: PodNet,
+    options: &PodOptions,
     netns: Option<&Path>,
     sockets: &[crate::ListenSocket],
-    private_users: bool,
 ) -> Result<Child, RuntimeError> {
-    // An abstract socket: a path under the pod directory can exceed the 108 bytes a socket
-    // address holds when --dir is long, and an abstract one leaves no file behind.
-    use std::os::linux::net::SocketAddrExt;
-    let socket_name = format!("rkt/nspawn-notify/{}", pod.uuid);
-    let address = SocketAddr::from_abstract_name(socket_name.as_bytes())
-        .step("naming nspawn's notify socket")?;
-    // Abstract names live in a network namespace: where nspawn starts inside the pod's
-    // (--private-users on a CNI network, see nspawn_command), the socket is bound there.
-    let socket = match netns.filter(|_| private_users) {
-        Some(path) => crate::bind_datagram_in_netns(path, &address)
-            .step("creating nspawn's notify socket in the pod's network namespace")?,
-        None => UnixDatagram::bind_addr(&address).step("creating nspawn's notify socket")?,
-    };
-    let socket_path = format!("@{socket_name}");
+    // A file-system socket of the host's (see `NOTIFY_DIR`): reachable from wherever nspawn
+    // starts (inside the pod's network namespace too, under --private-users on a CNI
+    // network), and from no pod. Removed when this function returns: the boot is over.
+    let notify = crate::bind_notify_socket(&pod.uuid)?;
+    let socket = &notify.socket;
     socket.set_read_timeout(Some(Duration::from_millis(100)))?;
     let mut command = crate::nspawn_command(&NspawnOptions {
         uuid: &pod.uuid,
@@ -644,11 +625,11 @@ fn start_nspawn(
         // We register the pod ourselves, as service "rkt" (nspawn would say "nspawn").
         register: false,
         hostname,
-        private_network: net == PodNet::None,
+        private_network: options.net == PodNet::None,
         netns,
-        private_users,
+        private_users: options.private_users,
     });
-    command.env("NOTIFY_SOCKET", &socket_path);
+    command.env("NOTIFY_SOCKET", &notify.path);
     if std::io::stdin().is_terminal() {
         // The console is the user's terminal: the pod's systemd keeps its messages off it.
         command.arg("--log-target=null");
@@ -658,9 +639,19 @@ fn start_nspawn(
         [] => (command, Vec::new()),
         sockets => crate::with_listen_fds(&command, sockets)?,
     };
-    let mut child = command
-        .spawn()
-        .step("starting systemd-nspawn (is the systemd-container package installed?)")?;
+    // nspawn and the whole pod under it, unless the user lifted seccomp filtering.
+    if !options.no_seccomp {
+        match crate::InitGuard::new() {
+            Some(guard) => guard.apply_to(&mut command),
+            None => {
+                tracing::warn!("apps can signal the pod's PID 1: no filter for this architecture")
+            }
+        }
+    }
+    let mut child = command.spawn().step(
+        "starting systemd-nspawn under the pod's seccomp filter (is the systemd-container \
+         package installed?)",
+    )?;
     let start = Instant::now();
     let mut buf = [0u8; 4096];
     while start.elapsed() < BOOT_TIMEOUT {

@@ -2,8 +2,7 @@
 //! own, and where the host's mounts are private (as under a booted sandbox) a mount made on the
 //! host below the pod's root after the pod started never reaches the pod: the app root that
 //! `rkt app add` mounts is cloned (`open_tree`) and attached inside the pod by a thread that
-//! joined the pod's mount namespace. Likewise for the network namespace, where a socket must
-//! be bound in it.
+//! joined the pod's mount namespace.
 
 use std::fs::File;
 use std::io;
@@ -95,26 +94,4 @@ fn mount_points(mountinfo: &Path) -> Vec<String> {
         .lines()
         .filter_map(|l| l.split(' ').nth(4).map(str::to_owned))
         .collect()
-}
-
-/// A datagram socket bound to `address` in the network namespace at `netns`, by a thread that
-/// joined it (only that thread changes namespace): abstract socket names are per network
-/// namespace, and the socket keeps working from any thread once bound.
-pub fn bind_datagram_in_netns(
-    netns: &Path,
-    address: &std::os::unix::net::SocketAddr,
-) -> io::Result<std::os::unix::net::UnixDatagram> {
-    let ns = File::open(netns)?;
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                rustix::thread::move_into_link_name_space(
-                    ns.as_fd(),
-                    Some(LinkNameSpaceType::Network),
-                )?;
-                std::os::unix::net::UnixDatagram::bind_addr(address)
-            })
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("the binding thread panicked")))
-    })
 }

@@ -251,7 +251,7 @@ pub fn mount_app_rootfs(
     .map_err(|e| Stage1Error::Overlay {
         app: app.to_owned(),
         target: target.clone(),
-        source: e.into(),
+        error: e.into(),
     })?;
     Ok(target)
 }

@@ -1,8 +1,8 @@
 //! Socket-activation passthrough: the listening sockets systemd gave `rkt run` (LISTEN_FDS)
 //! reach the pod's app as its own LISTEN_FDS.
 //!
-//! The way there: `rkt run` hands the sockets to stage1 over an abstract unix socket named
-//! after the pod (SCM_RIGHTS; StartTransientUnit cannot carry them); stage1 passes them to
+//! The way there: `rkt run` hands the sockets to stage1 over a unix socket named after the pod
+//! in a root-only directory (SCM_RIGHTS; StartTransientUnit cannot carry them); stage1 passes them to
 //! systemd-nspawn as LISTEN_FDS, which gives them to the pod's systemd; that systemd adopts a
 //! passed socket into a loaded `.socket` unit listening on the same address, and hands it to
 //! the socket's service when it starts. So stage1 writes `<app>.socket` and the app's
@@ -12,8 +12,7 @@
 use std::io::{self, IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::linux::net::SocketAddrExt;
-use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::process::Command;
 
@@ -36,7 +35,7 @@ pub enum SocketsError {
     #[error("the listening sockets passed to this process were taken already")]
     AlreadyTaken,
     #[error("handing the listening sockets to the pod: {0}")]
-    Handoff(#[source] io::Error),
+    Handoff(io::Error),
     #[error(
         "passed socket {name:?} is not a TCP, UDP or unix socket bound to an address ({reason}); only those can be passed to a pod"
     )]
@@ -51,12 +50,8 @@ pub enum SocketsError {
         address: String,
         apps: String,
     },
-    #[error("writing {path}: {source}")]
-    Write {
-        path: String,
-        #[source]
-        source: io::Error,
-    },
+    #[error("writing {path}: {error}")]
+    Write { path: String, error: io::Error },
 }
 
 /// A listening socket and its name (LISTEN_FDNAMES; `unknown` without one, as systemd says).
@@ -116,16 +111,33 @@ pub fn take_listen_fds() -> Result<Vec<ListenSocket>, SocketsError> {
     Ok(sockets)
 }
 
-/// The abstract socket name over which `rkt run` hands pod `uuid` its sockets.
-fn handoff_address(uuid: &str) -> io::Result<SocketAddr> {
-    SocketAddr::from_abstract_name(format!("rkt/listen-fds/{uuid}").as_bytes())
-}
+/// Where `rkt run` hands each pod (`<uuid>`) its sockets: a root-only directory (see
+/// [`super::rundir`]), so that no pod, not even a root app on the host's network, can take
+/// them first.
+pub const LISTEN_FDS_DIR: &str = "/run/rkt/listen-fds";
 
 /// Offers `sockets` to pod `uuid`'s stage1 on a thread: the first root process to connect
-/// gets them. Bound before the pod's unit starts, so stage1 cannot look too early.
+/// gets them. Bound before the pod's unit starts, so stage1 cannot look too early; the socket
+/// file goes once they are handed over (or with the pod, at gc).
 pub fn offer_listen_fds(uuid: &str, sockets: Vec<ListenSocket>) -> Result<(), SocketsError> {
-    let listener = UnixListener::bind_addr(&handoff_address(uuid).map_err(SocketsError::Handoff)?)
-        .map_err(SocketsError::Handoff)?;
+    offer_in(Path::new(LISTEN_FDS_DIR), uuid, sockets)
+}
+
+/// In stage1: the sockets `rkt run` offers pod `uuid`, or none when it offers none.
+pub fn receive_listen_fds(uuid: &str) -> Result<Vec<ListenSocket>, SocketsError> {
+    receive_in(Path::new(LISTEN_FDS_DIR), uuid)
+}
+
+/// Removes the socket `rkt run` offered pod `uuid` its sockets on, if no stage1 took them.
+pub fn remove_listen_fds_socket(uuid: &str) -> io::Result<()> {
+    super::rundir::remove_socket(&Path::new(LISTEN_FDS_DIR).join(uuid))
+}
+
+fn offer_in(dir: &Path, uuid: &str, sockets: Vec<ListenSocket>) -> Result<(), SocketsError> {
+    super::rundir::private_dir(dir).map_err(SocketsError::Handoff)?;
+    let path = dir.join(uuid);
+    super::rundir::remove_socket(&path).map_err(SocketsError::Handoff)?;
+    let listener = UnixListener::bind(&path).map_err(SocketsError::Handoff)?;
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
@@ -134,6 +146,7 @@ pub fn offer_listen_fds(uuid: &str, sockets: Vec<ListenSocket>) -> Result<(), So
                 Ok(cred) if cred.uid.is_root() => {}
                 _ => continue,
             }
+            let _ = std::fs::remove_file(&path);
             if let Err(e) = send_sockets(&stream, &sockets) {
                 eprintln!("rkt: handing the listening sockets to the pod: {e}");
             }
@@ -143,12 +156,17 @@ pub fn offer_listen_fds(uuid: &str, sockets: Vec<ListenSocket>) -> Result<(), So
     Ok(())
 }
 
-/// In stage1: the sockets `rkt run` offers pod `uuid`, or none when it offers none.
-pub fn receive_listen_fds(uuid: &str) -> Result<Vec<ListenSocket>, SocketsError> {
-    let address = handoff_address(uuid).map_err(SocketsError::Handoff)?;
-    let stream = match UnixStream::connect_addr(&address) {
+fn receive_in(dir: &Path, uuid: &str) -> Result<Vec<ListenSocket>, SocketsError> {
+    let stream = match UnixStream::connect(dir.join(uuid)) {
         Ok(stream) => stream,
-        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => return Ok(Vec::new()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Ok(Vec::new());
+        }
         Err(e) => return Err(SocketsError::Handoff(e)),
     };
     stream
@@ -337,12 +355,12 @@ pub fn write_socket_units(
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|source| SocketsError::Write {
                 path: parent.display().to_string(),
-                source,
+                error: source,
             })?;
         }
         std::fs::write(path, text).map_err(|source| SocketsError::Write {
             path: path.display().to_string(),
-            source,
+            error: source,
         })
     };
     write(&unit_dir.join(format!("{app}.socket")), &socket_unit)?;
@@ -416,7 +434,10 @@ mod tests {
         let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = tcp.local_addr().unwrap().port();
         let uuid = format!("test-{}", std::process::id());
-        offer_listen_fds(
+        let run = tempfile::tempdir().unwrap();
+        let dir = run.path().join("listen-fds");
+        offer_in(
+            &dir,
             &uuid,
             vec![ListenSocket {
                 fd: tcp.into(),
@@ -424,8 +445,13 @@ mod tests {
             }],
         )
         .unwrap();
-        let got = receive_listen_fds(&uuid).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "only root may reach the offer");
+        let got = receive_in(&dir, &uuid).unwrap();
         assert_eq!(got.len(), 1);
+        // Handed over: the socket file is gone.
+        assert!(!dir.join(&uuid).exists());
         assert_eq!(got[0].name, "web");
         assert_eq!(
             listen_directive(&got[0]).unwrap(),
@@ -507,7 +533,12 @@ mod tests {
 
     #[test]
     fn no_offer_means_no_sockets() {
-        assert!(receive_listen_fds("nobody-offers-this").unwrap().is_empty());
+        let run = tempfile::tempdir().unwrap();
+        assert!(
+            receive_in(run.path(), "nobody-offers-this")
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

@@ -16,7 +16,10 @@ pub fn apply_sysctls(pid: u32, sysctls: &BTreeMap<String, String>) -> Result<(),
     }
     let apply_err = |name: &str| {
         let name = name.to_owned();
-        move |source| SysctlError::Apply { name, source }
+        move |source| SysctlError::Apply {
+            name,
+            error: source,
+        }
     };
     let first = sysctls.keys().next().cloned().unwrap_or_default();
     let ns = File::open(format!("/proc/{pid}/ns/net")).map_err(apply_err(&first))?;

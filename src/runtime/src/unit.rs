@@ -46,6 +46,20 @@ pub fn app_unit_properties(plan: &AppPlan) -> Vec<(&'static str, Value<'static>)
             Value::from(plan.limits.no_new_privileges),
         ),
     ];
+    if !plan.limits.open_kernel_paths {
+        // MountAPIVFS gives the app a /proc of its own, writable, which would undo nspawn's
+        // read-only /proc/sys: the host's tunables (kernel.core_pattern runs a program as the
+        // host's root). These make /proc/sys, /sys and the cgroup tree read-only again, hide
+        // the kernel log and refuse module loading, in the app's own mount namespace.
+        for property in [
+            "ProtectKernelTunables",
+            "ProtectControlGroups",
+            "ProtectKernelModules",
+            "ProtectKernelLogs",
+        ] {
+            props.push((property, Value::from(true)));
+        }
+    }
     if plan.uid != 0 {
         // A non-root app gets its bounding set as ambient capabilities, as rkt did; root has
         // them all already.
@@ -98,9 +112,66 @@ pub fn app_unit_properties(plan: &AppPlan) -> Vec<(&'static str, Value<'static>)
 
 #[cfg(test)]
 mod tests {
-    use rkt_pod::plan::Limits;
+    use rkt_pod::PodOptions;
+    use rkt_pod::plan::{Limits, limits};
+    use rkt_schema::App;
 
     use super::*;
+
+    fn root_plan(limits: Limits) -> AppPlan {
+        AppPlan {
+            name: "web".into(),
+            exec: vec!["/bin/x".into()],
+            uid: 0,
+            gid: 0,
+            supplementary_gids: vec![],
+            workdir: "/".into(),
+            env: vec![],
+            read_only_root: false,
+            limits,
+            pre_start: None,
+            post_stop: None,
+            writable_paths: vec![],
+        }
+    }
+
+    const KERNEL_PROTECTIONS: [&str; 4] = [
+        "ProtectKernelTunables",
+        "ProtectControlGroups",
+        "ProtectKernelModules",
+        "ProtectKernelLogs",
+    ];
+
+    fn app(isolators: &str) -> App {
+        serde_json::from_str(&format!(
+            r#"{{"exec": ["/bin/x"], "user": "0", "group": "0", "isolators": {isolators}}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn every_app_gets_read_only_kernel_paths_unless_paths_are_insecure() {
+        let props = app_unit_properties(&root_plan(limits("t", &app("[]")).unwrap()));
+        for name in KERNEL_PROTECTIONS {
+            let values: Vec<&Value> = props
+                .iter()
+                .filter(|(n, _)| *n == name)
+                .map(|(_, v)| v)
+                .collect();
+            assert_eq!(values, [&Value::from(true)], "{name}");
+        }
+        let mut open = limits("t", &app("[]")).unwrap();
+        open.relax(&PodOptions {
+            open_kernel_paths: true,
+            ..PodOptions::default()
+        });
+        let props = app_unit_properties(&root_plan(open));
+        for name in KERNEL_PROTECTIONS {
+            assert!(!props.iter().any(|(n, _)| *n == name), "{name} still set");
+        }
+        // The other isolators stay: only the kernel paths were opened.
+        assert!(props.iter().any(|(n, _)| *n == "SystemCallFilter"));
+    }
 
     #[test]
     fn properties_carry_identity_and_limits() {

@@ -176,6 +176,10 @@ mod tests {
             "SystemCallFilter=~chroot mount",
             "SystemCallErrorNumber=1",
             "MountAPIVFS=yes",
+            "ProtectKernelTunables=yes",
+            "ProtectControlGroups=yes",
+            "ProtectKernelModules=yes",
+            "ProtectKernelLogs=yes",
         ] {
             assert!(unit.lines().any(|l| l == line), "{line:?} not in:\n{unit}");
         }

@@ -62,7 +62,7 @@ fn volume_error(app: &RuntimeApp, mount: &Mount, source: io::Error) -> Stage1Err
             "app {}: mounting volume {} at {}",
             app.name, mount.volume, mount.path
         ),
-        source,
+        error: source,
     }
 }
 

@@ -14,10 +14,10 @@ use serde_json::error::Category;
 #[non_exhaustive]
 pub enum SchemaError {
     /// The bytes are not JSON at all (syntax error, truncated input, trailing data).
-    #[error("malformed json: {source}")]
+    #[error("malformed json: {error}")]
     Json {
         /// The parser's error, with line and column.
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     /// A value breaks a rule of the spec.
     #[error("invalid {field}: {rule}")]
@@ -32,8 +32,8 @@ pub enum SchemaError {
 impl SchemaError {
     pub(crate) fn invalid(field: impl Into<String>, rule: impl Display) -> Self {
         SchemaError::Invalid {
-            field: field.into(),
-            rule: rule.to_string(),
+            field: shorten_quoted(&field.into()),
+            rule: shorten_quoted(&rule.to_string()),
         }
     }
 
@@ -56,6 +56,44 @@ impl SchemaError {
 
 pub(crate) type Result<T, E = SchemaError> = std::result::Result<T, E>;
 
+/// `text` with every quoted value in it ("…" or `…`, as serde and the checks here quote what
+/// the document held) cut to its first [`rkt_common::excerpt::MAX_QUOTED_CHARS`] characters: a
+/// rejected value may be megabytes long, and the message stays one short line.
+fn shorten_quoted(text: &str) -> String {
+    let limit = rkt_common::excerpt::MAX_QUOTED_CHARS;
+    let mut out = String::with_capacity(text.len().min(1024));
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c != '"' && c != '`' {
+            continue;
+        }
+        let (mut kept, mut cut, mut closed) = (0, false, false);
+        while let Some(inner) = chars.next() {
+            if inner == c {
+                if cut {
+                    out.push('…');
+                }
+                out.push(c);
+                closed = true;
+                break;
+            }
+            let escape = (c == '"' && inner == '\\').then(|| chars.next()).flatten();
+            if kept < limit {
+                out.push(inner);
+                out.extend(escape);
+                kept += 1;
+            } else {
+                cut = true;
+            }
+        }
+        if cut && !closed {
+            out.push('…');
+        }
+    }
+    out
+}
+
 /// `prefix.name`, or `name` alone at the top level.
 pub(crate) fn join(prefix: &str, name: &str) -> String {
     if prefix.is_empty() {
@@ -65,14 +103,55 @@ pub(crate) fn join(prefix: &str, name: &str) -> String {
     }
 }
 
+/// The deepest that arrays and objects may nest in a document rkt keeps: far beyond any real
+/// manifest, and well within what serde_json reads back into a `Value` (128 levels), as
+/// `rkt image cat-manifest` and stage1 do. (serde skips unknown keys without that limit, so a
+/// document that parses into a manifest may still be unreadable as a `Value`.)
+pub const MAX_JSON_DEPTH: usize = 64;
+
+/// Whether `bytes` nest arrays and objects no deeper than [`MAX_JSON_DEPTH`]. Only brackets
+/// outside strings count; whether the rest is valid JSON is for the parser to say.
+pub fn nesting_within_limit(bytes: &[u8]) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return false;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    true
+}
+
 /// Parses a whole document; `root` names the document in errors about the top level.
 pub(crate) fn from_json<T: DeserializeOwned>(bytes: &[u8], root: &str) -> Result<T> {
+    if !nesting_within_limit(bytes) {
+        return Err(SchemaError::invalid(
+            root,
+            format!("nests arrays and objects more than {MAX_JSON_DEPTH} levels deep"),
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = format_path(e.path());
         from_serde(e.into_inner(), "", &path, root)
     })?;
-    de.end().map_err(|source| SchemaError::Json { source })?;
+    de.end().map_err(|error| SchemaError::Json { error })?;
     Ok(value)
 }
 
@@ -87,7 +166,7 @@ pub(crate) fn from_value<T: DeserializeOwned>(value: &serde_json::Value, field: 
 /// Maps a serde_json error raised at `prefix` + `path` to a [`SchemaError`].
 fn from_serde(err: serde_json::Error, prefix: &str, path: &str, root: &str) -> SchemaError {
     if err.classify() != Category::Data {
-        return SchemaError::Json { source: err };
+        return SchemaError::Json { error: err };
     }
     let mut message = err.to_string();
     if err.line() != 0 {
@@ -195,6 +274,42 @@ mod tests {
     fn top_level_type_errors_name_the_document() {
         let err = from_json::<Outer>(b"[]", "manifest").unwrap_err();
         assert_eq!(err.field(), Some("manifest"));
+    }
+
+    #[test]
+    fn quoted_values_are_cut_short() {
+        let long = "s".repeat(10_000);
+        let err = from_json::<Outer>(
+            format!(r#"{{"items":[{{"port":"{long}"}}]}}"#).as_bytes(),
+            "doc",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.len() < 200 && err.contains("ssss…\""), "{err}");
+        assert_eq!(shorten_quoted(r#"a "b\"c" `d`"#), r#"a "b\"c" `d`"#);
+        let cut = shorten_quoted(&format!("unknown variant `{long}`, expected `a`"));
+        assert!(
+            cut.ends_with("…`, expected `a`") && cut.len() < 100,
+            "{cut}"
+        );
+    }
+
+    #[test]
+    fn documents_nested_too_deep_to_read_back_are_refused() {
+        let deep = |n: usize| format!(r#"{{"x": {}{}}}"#, "[".repeat(n), "]".repeat(n));
+        let err = from_json::<Outer>(deep(MAX_JSON_DEPTH).as_bytes(), "doc").unwrap_err();
+        assert_eq!(err.field(), Some("doc"), "{err}");
+        assert!(err.to_string().contains("levels deep"), "{err}");
+        // One level less is only missing its items.
+        let err = from_json::<Outer>(deep(MAX_JSON_DEPTH - 1).as_bytes(), "doc").unwrap_err();
+        assert_eq!(err.field(), Some("items"), "{err}");
+        // Brackets in strings do not count.
+        let quoted = format!(
+            r#"{{"x": "{}\"{}", "items": []}}"#,
+            "[".repeat(200),
+            "{".repeat(9)
+        );
+        assert!(from_json::<Outer>(quoted.as_bytes(), "doc").is_ok());
     }
 
     #[test]

@@ -19,7 +19,7 @@ mod types;
 #[cfg(test)]
 mod tests;
 
-pub use error::SchemaError;
+pub use error::{MAX_JSON_DEPTH, SchemaError, nesting_within_limit};
 pub use image::{
     App, Dependency, EnvironmentVariable, EventHandler, EventName, ImageManifest, MountPoint, Port,
 };

@@ -10,14 +10,13 @@ use crate::oci::OciError;
 pub enum StoreError {
     #[error(transparent)]
     Aci(#[from] AciError),
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}: {error}")]
     Io {
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
-    #[error("no image matches {0:?} (see `rkt image list`)")]
+    #[error("no image matches {} (see `rkt image list`)", rkt_common::excerpt::excerpt(.0))]
     NotFound(String),
     #[error("{query:?} matches {count} images; give more of the ID: {candidates}")]
     Ambiguous {
@@ -33,6 +32,10 @@ pub enum StoreError {
     Tampered { id: String, actual: String },
     #[error("{0} already exists (use --overwrite to replace it)")]
     DestinationExists(PathBuf),
+    #[error(
+        "refusing to empty {path} for --overwrite: {reason}; write the image to a directory of its own"
+    )]
+    WontReplace { path: PathBuf, reason: &'static str },
     /// The caller's check of the manifest (see `Store::import_file_checked`) said no.
     #[error("{0}")]
     Refused(String),
@@ -54,6 +57,22 @@ pub enum StoreError {
     LayerDamaged { digest: String, actual: String },
     #[error("stored layer {digest} is missing from the store; fetch the image again")]
     LayerMissing { digest: String },
+    #[error(
+        "no space left on device for the image in {dir}; free some (rkt gc, rkt image gc) or use a --dir with more room"
+    )]
+    NoSpace { dir: PathBuf },
+}
+
+impl StoreError {
+    /// The system's error under this one, if it carries one (to tell a full disk apart).
+    pub fn io_error(&self) -> Option<&io::Error> {
+        match self {
+            StoreError::Io { error, .. } => Some(error),
+            StoreError::Aci(e) => e.io_error(),
+            StoreError::Oci(e) => e.io_error(),
+            _ => None,
+        }
+    }
 }
 
 /// Adds the action and the path to an I/O error.
@@ -66,7 +85,7 @@ impl<T, E: Into<io::Error>> IoContext<T> for Result<T, E> {
         self.map_err(|e| StoreError::Io {
             action,
             path: path.into(),
-            source: e.into(),
+            error: e.into(),
         })
     }
 }

@@ -36,6 +36,7 @@ pub use error::StoreError;
 pub use oci_images::{OciImportOptions, OciImportOutcome, OciRecord, TransferProgress};
 pub use render::LayeredImage;
 
+use crate::aci::{ImageSizeLimit, SizeBound};
 use rkt_common::lock::{FileLock, LockKind};
 use rkt_schema::{ImageId, ImageManifest};
 
@@ -89,6 +90,8 @@ pub struct ImportOutcome {
 #[derive(Debug, Clone)]
 pub struct Store {
     cas: PathBuf,
+    /// How large an image may grow when it is imported or rendered.
+    size_limit: ImageSizeLimit,
 }
 
 impl Store {
@@ -96,6 +99,7 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let store = Store {
             cas: dir.join("cas"),
+            size_limit: ImageSizeLimit::Default,
         };
         // Rendered trees may hold setuid binaries: only root may walk into the store.
         for sub in ["", "images", "tmp", "locks", "layers"] {
@@ -107,6 +111,13 @@ impl Store {
                 .ctx("creating", &path)?;
         }
         Ok(store)
+    }
+
+    /// Sets how large an image may grow once decompressed, at import (ACIs) and when its
+    /// tree is rendered (OCI images); an image past it is refused and nothing of it is kept.
+    pub fn with_size_limit(mut self, limit: ImageSizeLimit) -> Store {
+        self.size_limit = limit;
+        self
     }
 
     fn images_dir(&self) -> PathBuf {
@@ -155,19 +166,22 @@ impl Store {
     ) -> Result<ImportOutcome, StoreError> {
         self.remove_stale_temp_dirs();
         let input = File::open(path).ctx("opening", path)?;
+        let compressed = input.metadata().ctx("reading", path)?.len();
+        let bound = self.size_limit.bound(compressed);
         let input = CountingReader { inner: input, read };
         let staging = Staging::create(&self.cas.join("tmp"))?;
-        let result = self.import_into(&staging, input, accept);
+        let result = self.import_into(&staging, input, bound, accept);
         if result.is_err() {
             staging.discard();
         }
-        result
+        result.map_err(|e| self.no_space(e))
     }
 
     fn import_into<R: Read + Send + 'static>(
         &self,
         staging: &Staging,
         input: R,
+        bound: SizeBound,
         accept: &dyn Fn(&ImageManifest) -> Result<(), String>,
     ) -> Result<ImportOutcome, StoreError> {
         let dir = &staging.path;
@@ -175,7 +189,7 @@ impl Store {
         fs::create_dir(&rootfs).ctx("creating", &rootfs)?;
         let blob_path = dir.join("blob");
         let blob = create_new(&blob_path)?;
-        let imported = aci::import(input, &rootfs, Some(blob))?;
+        let imported = aci::import(input, &rootfs, Some(blob), Some(bound))?;
         accept(&imported.manifest).map_err(StoreError::Refused)?;
 
         let record = ImageRecord {
@@ -433,7 +447,7 @@ impl Store {
         rootfs_only: bool,
         overwrite: bool,
     ) -> Result<(), StoreError> {
-        prepare_destination(dest, overwrite)?;
+        self.prepare_destination(dest, overwrite)?;
         let result = self.extract_into(id, dest, rootfs_only);
         if result.is_err() {
             let _ = fs::remove_dir_all(dest);
@@ -478,7 +492,7 @@ impl Store {
         if list.len() == 1 && list[0].manifest.path_whitelist.is_empty() {
             return self.extract(id, dest, true, overwrite);
         }
-        prepare_destination(dest, overwrite)?;
+        self.prepare_destination(dest, overwrite)?;
         let result = self.render_layered(&list, dest);
         if result.is_err() {
             let _ = fs::remove_dir_all(dest);
@@ -500,8 +514,21 @@ impl Store {
         Ok(TempDir(Staging::create(&self.cas.join("tmp"))?))
     }
 
-    /// Removes what importers that died left in `tmp/`. Entries still locked are in use.
-    fn remove_stale_temp_dirs(&self) {
+    /// A write into the store that failed for want of space says so plainly, whatever step it
+    /// interrupted (the copy of the ACI, a file of its tree, the records).
+    fn no_space(&self, e: StoreError) -> StoreError {
+        if e.io_error().and_then(io::Error::raw_os_error) == Some(libc::ENOSPC) {
+            StoreError::NoSpace {
+                dir: self.cas.clone(),
+            }
+        } else {
+            e
+        }
+    }
+
+    /// Removes what importers that died (a killed fetch) left in `tmp/`. Entries still
+    /// locked are in use.
+    pub fn remove_stale_temp_dirs(&self) {
         let tmp = self.cas.join("tmp");
         let Ok(entries) = fs::read_dir(&tmp) else {
             return;
@@ -555,7 +582,7 @@ impl Staging {
         Err(StoreError::Io {
             action: "creating a temporary directory in",
             path: tmp.to_owned(),
-            source: io::Error::other("it keeps disappearing"),
+            error: io::Error::other("it keeps disappearing"),
         })
     }
 
@@ -639,27 +666,86 @@ fn sync_dir(path: &Path) -> Result<(), StoreError> {
         .ctx("syncing", path)
 }
 
-/// `dest` must be missing or an empty directory, unless `overwrite` allows removing it.
-fn prepare_destination(dest: &Path, overwrite: bool) -> Result<(), StoreError> {
-    match fs::read_dir(dest) {
-        Ok(mut entries) => {
-            if entries.next().is_some() {
-                if !overwrite {
-                    return Err(StoreError::DestinationExists(dest.to_owned()));
+impl Store {
+    /// `dest` must be missing or an empty directory, unless `overwrite` allows removing it.
+    fn prepare_destination(&self, dest: &Path, overwrite: bool) -> Result<(), StoreError> {
+        match fs::read_dir(dest) {
+            Ok(mut entries) => {
+                if entries.next().is_some() {
+                    if !overwrite {
+                        return Err(StoreError::DestinationExists(dest.to_owned()));
+                    }
+                    self.check_replaceable(dest)?;
+                    fs::remove_dir_all(dest).ctx("removing", dest)?;
+                    fs::create_dir(dest).ctx("creating", dest)?;
                 }
-                fs::remove_dir_all(dest).ctx("removing", dest)?;
-                fs::create_dir(dest).ctx("creating", dest)?;
+                Ok(())
             }
-            Ok(())
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir(dest).ctx("creating", dest)
+            }
+            Err(e) => Err(e).ctx("reading", dest),
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir(dest).ctx("creating", dest),
-        Err(e) => Err(e).ctx("reading", dest),
+    }
+
+    /// `--overwrite` removes everything under `dest` first: refused for a directory that is
+    /// plainly not one an image was written to before (`/`, `/etc`, a mount point, the store or
+    /// a directory holding it), where a slip of the keyboard would wipe a system.
+    fn check_replaceable(&self, dest: &Path) -> Result<(), StoreError> {
+        let real = dest.canonicalize().ctx("reading", dest)?;
+        let refuse = |reason: &'static str| {
+            Err(StoreError::WontReplace {
+                path: real.clone(),
+                reason,
+            })
+        };
+        let Some(parent) = real.parent() else {
+            return refuse("it is the root directory");
+        };
+        if parent == Path::new("/") {
+            return refuse("it is a top-level directory");
+        }
+        let cas = self.cas.canonicalize().ctx("reading", &self.cas)?;
+        if cas.starts_with(&real) || real.starts_with(&cas) {
+            return refuse("it holds the image store or is part of it");
+        }
+        use std::os::unix::fs::MetadataExt;
+        let dev = |p: &Path| fs::metadata(p).map(|m| m.dev()).ctx("reading", p);
+        if dev(&real)? != dev(parent)? {
+            return refuse("it is a mount point");
+        }
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only the check is called here: it removes nothing itself.
+    #[test]
+    fn overwrite_refuses_directories_that_are_not_an_images() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(&tmp.path().join("data")).unwrap();
+        for path in ["/", "/etc", "/usr", "/tmp"] {
+            let err = store.check_replaceable(Path::new(path)).unwrap_err();
+            assert!(
+                matches!(err, StoreError::WontReplace { .. }),
+                "{path}: {err}"
+            );
+        }
+        for path in [
+            tmp.path(),
+            &tmp.path().join("data"),
+            &tmp.path().join("data/cas/images"),
+        ] {
+            let err = store.check_replaceable(path).unwrap_err();
+            assert!(err.to_string().contains("image store"), "{err}");
+        }
+        let out = tmp.path().join("out");
+        fs::create_dir(&out).unwrap();
+        store.check_replaceable(&out).unwrap();
+    }
 
     #[test]
     fn splits_versions_off_names() {

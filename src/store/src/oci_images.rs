@@ -30,7 +30,7 @@ use super::{
     CountingReader, ImageInfo, ImageRecord, Staging, Store, StoreError, create_new, now, sync_dir,
     write_new,
 };
-use crate::aci::Extractor;
+use crate::aci::{AciError, Budget, Extractor};
 use crate::oci::{self, Digest, ImageSource, OciError, VerifyingReader};
 use rkt_common::lock::{FileLock, LockKind};
 use rkt_schema::ImageId;
@@ -118,7 +118,7 @@ impl Store {
         if result.is_err() {
             staging.discard();
         }
-        result
+        result.map_err(|e| self.no_space(e))
     }
 
     fn import_oci_into(
@@ -362,7 +362,7 @@ impl Store {
         let staging = Staging::create(&self.cas.join("tmp"))?;
         let result = self.render_oci_rootfs(&staging, id, info.record, progress);
         staging.discard();
-        result.map(|()| rootfs)
+        result.map(|()| rootfs).map_err(|e| self.no_space(e))
     }
 
     fn render_oci_rootfs(
@@ -406,6 +406,8 @@ impl Store {
         let _layers = self.layers_lock(LockKind::Shared)?;
         let mut extractor = Extractor::for_layers(rootfs).map_err(StoreError::Aci)?;
         let layers = &manifest.layers;
+        // The layers count against one bound together, however the image splits its bytes.
+        let budget = &Budget::new(self.size_limit.bound(layers.iter().map(|l| l.size).sum()));
         let whats: Vec<String> = layers
             .iter()
             .map(|l| format!("stored layer {}", l.digest))
@@ -428,12 +430,17 @@ impl Store {
                         None,
                         &whats[ahead],
                         DECODE_DEPTH,
+                        Some(budget),
                     ));
                 }
                 let decoding = pending.pop_front().expect("started above");
-                tar_size += decoding
-                    .apply(&mut extractor)
-                    .map_err(|e| self.stored_layer_error(layer, e))?;
+                tar_size += decoding.apply(&mut extractor).map_err(|e| {
+                    if budget.exceeded() {
+                        StoreError::Aci(AciError::TooLarge(budget.bound()))
+                    } else {
+                        self.stored_layer_error(layer, e)
+                    }
+                })?;
             }
             Ok(tar_size)
         })?;

@@ -6,7 +6,6 @@ use rkt_pod::{AppState, Pod, PodState, Pods};
 use rkt_runtime as s1;
 use rkt_runtime::systemd::Systemd;
 use rkt_schema::RuntimeApp;
-use rkt_store::Store;
 use serde::Serialize;
 
 use super::fetch::resolve_image;
@@ -31,7 +30,7 @@ fn add(global: &GlobalArgs, args: &AppAddArgs) -> Result<()> {
     let pod = pods.find(&args.uuid)?;
     // A pod that cannot take apps is refused before anything is fetched.
     drop(pods.edit_running_manifest(&pod)?);
-    let store = Store::open(&global.dir)?;
+    let store = global.store()?;
     let id = resolve_image(global, &store, &args.image, args.pull_policy.into())?;
     // Until the manifest names the app's image, `rkt image rm` waits (Store::hold_images).
     let _images = store.hold_images()?;
@@ -95,7 +94,7 @@ fn start(global: &GlobalArgs, args: &AppArgs) -> Result<()> {
             args.app
         );
     }
-    let store = Store::open(&global.dir)?;
+    let store = global.store()?;
     let options = pod.options()?;
     let app_def = s1::effective_app(&store, &app)?;
     let mut plan =

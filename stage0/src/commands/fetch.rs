@@ -31,7 +31,7 @@ pub fn run(global: &GlobalArgs, args: &FetchArgs) -> Result<()> {
             verify(global, None, path, read_signature_beside(path)?.as_deref())?;
         }
     }
-    let store = Store::open(&global.dir)?;
+    let store = global.store()?;
     for source in &sources {
         println!(
             "{}",
@@ -290,7 +290,9 @@ fn verify(
     let name: AcIdentifier = match name {
         Some(name) => name.parse()?,
         None => {
-            rkt_store::aci::read_manifest(open()?)
+            let file = open()?;
+            let compressed = file.metadata().map(|m| m.len()).unwrap_or(0);
+            rkt_store::aci::read_manifest(file, Some(global.size_limit().bound(compressed)))
                 .with_context(|| format!("reading the manifest of {}", aci.display()))?
                 .name
         }

@@ -10,7 +10,7 @@ use crate::cli::{Format, GlobalArgs, ImageCommand, ImageListArgs};
 use crate::output::{Table, format_size, format_time};
 
 pub fn run(global: &GlobalArgs, cmd: ImageCommand) -> Result<()> {
-    let store = Store::open(&global.dir)?;
+    let store = global.store()?;
     match cmd {
         ImageCommand::List(args) => list(&store, &args),
         ImageCommand::CatManifest(args) => {
@@ -170,6 +170,8 @@ fn gc(global: &GlobalArgs, store: &Store, grace: std::time::Duration) -> Result<
     for digest in store.remove_unused_layers()? {
         println!("removed layer {digest}");
     }
+    // What a killed `rkt fetch` was downloading.
+    store.remove_stale_temp_dirs();
     if failed > 0 {
         bail!("{failed} images could not be removed");
     }

@@ -8,6 +8,8 @@ mod pods;
 mod run;
 pub mod trust;
 
+pub use pods::ENV_FILE_LIMIT;
+
 use anyhow::Result;
 
 use crate::cli::{Cli, Command};

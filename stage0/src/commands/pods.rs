@@ -21,6 +21,11 @@ pub fn prepare(global: &GlobalArgs, args: &PrepareArgs) -> Result<()> {
 
 /// Fetches or finds the images and prepares a pod of them (for `prepare` and `run`).
 pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
+    // A UUID file that cannot be written stops us before anything is made.
+    if let Some(file) = &spec.uuid_file_save {
+        check_writable(file, &global.dir)
+            .with_context(|| format!("--uuid-file-save {}", file.display()))?;
+    }
     // Bad network options stop us before any image is fetched.
     let ipam_dir = global.dir.join("net").join("ipam");
     let options = rkt_pod::PodOptions {
@@ -46,6 +51,9 @@ pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
         no_seccomp: global
             .insecure_options
             .allows(rkt_common::insecure::Insecure::Seccomp),
+        open_kernel_paths: global
+            .insecure_options
+            .allows(rkt_common::insecure::Insecure::Paths),
         private_users: spec.private_users,
         mds_register: spec.mds_register,
         mutable: spec.mutable,
@@ -75,7 +83,7 @@ pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
     rkt_pod::check_volumes(&volumes)?;
     let mut pod_level = pod_level(spec, &options)?;
     pod_level.volumes = volumes;
-    let store = Store::open(&global.dir)?;
+    let store = global.store()?;
     let pods = Pods::open(&global.dir)?;
     let pod_env = pod_environment(spec)?;
     let mut apps = Vec::new();
@@ -96,11 +104,39 @@ pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
         .prepare_pod(&store, &apps, &pod_level, &options)
         .context("preparing the pod")?;
     warn_implicit_volumes(&pod, &pod_level.volumes);
-    if let Some(file) = &spec.uuid_file_save {
-        std::fs::write(file, format!("{}\n", pod.uuid))
-            .with_context(|| format!("writing {}", file.display()))?;
-    }
+    save_uuid(&pods, &pod, spec.uuid_file_save.as_deref())?;
     Ok(pod)
+}
+
+/// Whether `file` can be written, without changing it (a new file is made and removed again).
+fn check_writable(file: &std::path::Path, rkt_dir: &std::path::Path) -> std::io::Result<()> {
+    // Asked of the kernel, not tried: a probe file would race with another `rkt run` given
+    // the same path.
+    let target = match std::fs::symlink_metadata(file) {
+        Ok(_) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match file.parent() {
+            // rkt makes its own directory before the pod: a file in it can be written then.
+            Some(dir) if dir == rkt_dir && !dir.exists() => return Ok(()),
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => std::path::Path::new("."),
+        },
+        Err(e) => return Err(e),
+    };
+    rustix::fs::access(target, rustix::fs::Access::WRITE_OK)?;
+    Ok(())
+}
+
+/// `--uuid-file-save`: writes the new pod's UUID; if that fails, the pod goes (nobody would
+/// know its UUID to run or remove it).
+fn save_uuid(pods: &Pods, pod: &Pod, file: Option<&std::path::Path>) -> Result<()> {
+    let Some(file) = file else { return Ok(()) };
+    if let Err(e) = std::fs::write(file, format!("{}\n", pod.uuid)) {
+        if let Err(rm) = pods.remove(pod, &release_pod) {
+            eprintln!("rkt: removing the pod {}: {rm}", pod.uuid);
+        }
+        return Err(e).with_context(|| format!("writing {}", file.display()));
+    }
+    Ok(())
 }
 
 /// Renders an OCI image's tree at its first use (it is only stored at fetch), with a progress
@@ -143,21 +179,18 @@ fn prepare_from_manifest(
             file.display()
         );
     }
-    let bytes = std::fs::read(file)
+    let bytes = crate::input::read_limited(file, rkt_store::aci::MAX_MANIFEST_BYTES)
         .with_context(|| format!("reading --pod-manifest {}", file.display()))?;
     let manifest = rkt_schema::PodManifest::from_json_template(&bytes)
         .with_context(|| format!("--pod-manifest {}", file.display()))?;
-    let store = Store::open(&global.dir)?;
+    let store = global.store()?;
     let pods = Pods::open(&global.dir)?;
     let given = manifest.volumes.clone();
     let pod = pods
         .prepare_manifest(&store, manifest, options)
         .with_context(|| format!("preparing the pod of {}", file.display()))?;
     warn_implicit_volumes(&pod, &given);
-    if let Some(file) = &spec.uuid_file_save {
-        std::fs::write(file, format!("{}\n", pod.uuid))
-            .with_context(|| format!("writing {}", file.display()))?;
-    }
+    save_uuid(&pods, &pod, spec.uuid_file_save.as_deref())?;
     Ok(pod)
 }
 
@@ -205,11 +238,14 @@ fn pod_level(spec: &PodSpecArgs, options: &rkt_pod::PodOptions) -> Result<rkt_po
     Ok(level)
 }
 
+/// The most an environment file (`--set-env-file`) may hold.
+pub const ENV_FILE_LIMIT: u64 = 1 << 20;
+
 /// The pod-wide `--set-env-file` then `--set-env` variables, in precedence order.
 fn pod_environment(spec: &PodSpecArgs) -> Result<Vec<(String, String)>> {
     let mut env = Vec::new();
     for file in &spec.set_env_file {
-        let text = std::fs::read_to_string(file)
+        let text = crate::input::read_limited_text(file, ENV_FILE_LIMIT)
             .with_context(|| format!("reading --set-env-file {}", file.display()))?;
         env.extend(
             rkt_pod::parse_env_file(&text)
@@ -504,6 +540,7 @@ pub fn rm(global: &GlobalArgs, args: &PodsArgs) -> Result<()> {
                 });
             }
             pods.remove(&pod, &release_pod)?;
+            reset_failed_pod_units(&global.dir, &pods);
             Ok(pod)
         });
         match result {
@@ -531,23 +568,78 @@ pub fn gc(global: &GlobalArgs, args: &GcArgs) -> Result<()> {
         },
         &release_pod,
     )?;
+    // Addresses of the default network whose pods are gone (their stage1 and gc both died).
+    let ipam = global.dir.join("net").join("ipam");
+    let (released, release_error) =
+        match rkt_runtime::release_orphaned_leases(&ipam, |uuid| pods.exists(uuid)) {
+            Ok(released) => (released, None),
+            Err(e) => (Vec::new(), Some(e.to_string())),
+        };
     for uuid in &report.marked {
         println!("marked {uuid}");
     }
     for uuid in &report.removed {
         println!("removed {uuid}");
     }
+    for (ip, uuid) in &released {
+        println!("released address {ip} of removed pod {uuid}");
+    }
     for (uuid, why) in &report.skipped {
         eprintln!("rkt: gc: skipped pod {uuid}: {why}");
+    }
+    if let Some(why) = &release_error {
+        eprintln!("rkt: gc: freeing the addresses of removed pods: {why}");
+    }
+    if !args.mark_only {
+        reset_failed_pod_units(&global.dir, &pods);
+        // What a killed `rkt fetch` was downloading.
+        Store::open(&global.dir)?.remove_stale_temp_dirs();
     }
     Ok(())
 }
 
-/// What `rkt rm` and `rkt gc` release before a pod's directory goes: its CNI network address,
-/// if its stage1 died holding it.
-fn release_pod(
+/// What `rkt rm` and `rkt gc` release before a pod's directory goes: its CNI network address
+/// and its sockets in /run, if its stage1 died holding them.
+pub(crate) fn release_pod(
     pod_dir: &std::path::Path,
     uuid: &str,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    Ok(rkt_runtime::teardown_pod_network(pod_dir, uuid)?)
+    rkt_runtime::teardown_pod_network(pod_dir, uuid)?;
+    rkt_runtime::remove_notify_socket(uuid)?;
+    rkt_runtime::remove_listen_fds_socket(uuid)?;
+    Ok(())
+}
+
+/// A pod's unit that failed (the pod was killed, or an app exited non-zero) stays loaded
+/// until reset: once the pod is gone, it goes too. Only units of this directory's pods (their
+/// stage1 command names it), and only where systemd can be reached (gc runs without it too).
+fn reset_failed_pod_units(dir: &std::path::Path, pods: &Pods) {
+    let Ok(systemd) = rkt_runtime::systemd::Systemd::system() else {
+        return;
+    };
+    let (Ok(failed), Ok(live)) = (systemd.failed_units("rkt-*.service"), pods.list()) else {
+        return;
+    };
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
+    let dir = dir.to_string_lossy();
+    for unit in failed {
+        let Some(uuid) = unit
+            .strip_prefix("rkt-")
+            .and_then(|u| u.strip_suffix(".service"))
+        else {
+            continue;
+        };
+        if live.iter().any(|p| p.uuid == uuid) {
+            continue;
+        }
+        let ours = systemd.exec_start(&unit).is_ok_and(|commands| {
+            commands.iter().any(|argv| {
+                argv.last().is_some_and(|last| last == uuid)
+                    && argv.windows(2).any(|w| w[0] == "--dir" && w[1] == dir)
+            })
+        });
+        if ours && let Err(e) = systemd.reset_failed_unit(&unit) {
+            eprintln!("rkt: gc: {e}");
+        }
+    }
 }

@@ -23,7 +23,7 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<u8> {
             bail!("--interactive attaches the terminal to one app, and this pod has {apps}");
         }
     }
-    run_pod_with(global, &pod, args.interactive)
+    run_pod_with(global, &pod, args.interactive, true)
 }
 
 pub fn run_prepared(global: &GlobalArgs, args: &PodArgs) -> Result<u8> {
@@ -41,10 +41,37 @@ pub fn run_prepared(global: &GlobalArgs, args: &PodArgs) -> Result<u8> {
 }
 
 fn run_pod(global: &GlobalArgs, pod: &Pod) -> Result<u8> {
-    run_pod_with(global, pod, false)
+    run_pod_with(global, pod, false, false)
 }
 
-fn run_pod_with(global: &GlobalArgs, pod: &Pod, interactive: bool) -> Result<u8> {
+/// Hands the pod to systemd and waits for it. `made_here`: the pod was prepared by this
+/// command, and goes if it could not be started.
+fn run_pod_with(global: &GlobalArgs, pod: &Pod, interactive: bool, made_here: bool) -> Result<u8> {
+    let pods = Pods::open(&global.dir)?;
+    // Held until the apps' statuses are read: a `rkt gc` in the meantime leaves the pod be
+    // once it has exited. (If this process dies, the kernel lets go of it, and the pod is
+    // collected as any other.)
+    let watch = pods.watch(pod)?;
+    let started = start_and_wait(global, pod, interactive);
+    drop(watch);
+    if made_here && started.is_err() {
+        remove_if_never_started(&pods, pod);
+    }
+    started
+}
+
+/// A pod this command prepared whose stage1 never took it (the hand-off failed, or stage1
+/// died before it started the pod) is not left behind for gc's 24 hours.
+fn remove_if_never_started(pods: &Pods, pod: &Pod) {
+    if let Ok(now) = pods.find(&pod.uuid)
+        && now.state == rkt_pod::PodState::Prepared
+        && let Err(e) = pods.remove(&now, &super::pods::release_pod)
+    {
+        eprintln!("rkt: removing pod {} that never started: {e}", pod.uuid);
+    }
+}
+
+fn start_and_wait(global: &GlobalArgs, pod: &Pod, interactive: bool) -> Result<u8> {
     let stage1 = stage1_binary()?;
     let mutable = pod.options()?.mutable;
     let mut apps: Vec<String> = pod

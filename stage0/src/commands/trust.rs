@@ -122,7 +122,7 @@ fn discover_keys(global: &GlobalArgs, scope: &KeyScope) -> Result<Vec<String>> {
     let KeyScope::Prefix(prefix) = scope else {
         bail!("no key files given: rkt trust --root KEYFILE...");
     };
-    let store = rkt_store::Store::open(&global.dir)?;
+    let store = global.store()?;
     let query = AppQuery::parse(prefix.as_str())?;
     let endpoints = Fetcher::new(&store, global.http_policy())
         .discover(&query)
@@ -140,7 +140,7 @@ fn discover_keys(global: &GlobalArgs, scope: &KeyScope) -> Result<Vec<String>> {
 /// A key from a file, standard input (`-`) or an https:// URL.
 fn read_key(global: &GlobalArgs, source: &str) -> Result<Vec<u8>> {
     if source.starts_with("https://") || source.starts_with("http://") {
-        let store = rkt_store::Store::open(&global.dir)?;
+        let store = global.store()?;
         return Fetcher::new(&store, global.http_policy())
             .fetch_key(source)
             .with_context(|| format!("fetching key {source}"));
@@ -150,6 +150,7 @@ fn read_key(global: &GlobalArgs, source: &str) -> Result<Vec<u8>> {
     if file == Path::new("-") {
         io::stdin()
             .lock()
+            .take(1 << 20)
             .read_to_end(&mut bytes)
             .context("reading a key from standard input")?;
     } else {

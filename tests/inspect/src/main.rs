@@ -5,6 +5,7 @@
 #![deny(unsafe_code)]
 
 mod http;
+mod probes;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -32,6 +33,22 @@ usage: inspect [FLAG]...   (flags run in order; --exit-code is applied last)
   --try-get-mempolicy      call get_mempolicy (unprivileged; in the default seccomp filter):
                            get_mempolicy=ok or get_mempolicy=errno:N
   --try-write PATH         write PATH: write:PATH=ok or write:PATH=errno:N (read-only roots)
+  --try-write-text PATH TEXT  the same, writing TEXT (a kernel tunable's value)
+  --try-rewrite PATH       write PATH's own contents back: rewrite:PATH=ok or errno:N
+  --try-mkdir-cgroup       make a child of this process's cgroup (cgroup v1 name=systemd, or
+                           v2): cgroup_mkdir=ok or errno:N (removed again if made)
+  --try-socket KIND        open a raw socket, KIND inet (ICMP) or packet (every protocol):
+                           socket:KIND=ok or errno:N
+  --try-mknod-block PATH   make a block device node (loop0) at PATH: mknod:PATH=ok or errno:N
+                           (removed again if made)
+  --try-kill PID SIGNAL    kill(2): kill:PID:SIGNAL=ok or errno:N (SIGNAL a number)
+  --try-sigio-owner PID SIGNAL  make PID the owner of a pipe's SIGIO, SIGNAL its signal, and
+                           write to it: sigio_owner:PID:SIGNAL=ok or errno:N (of F_SETOWN)
+  --try-pidfd-open PID     pidfd_open(2): pidfd_open:PID=ok or errno:N
+  --watch-unix-sockets TEXT SECONDS  print watching=TEXT, then for SECONDS try to reach each
+                           unix socket whose address contains TEXT as it appears
+                           (/proc/net/unix; connect to a stream socket, send a datagram to
+                           others): unix_seen=ADDR, unix_reach:ADDR=ok or errno:N
   --print-msg TEXT         TEXT
   --read-file PATH         the contents of PATH
   --write-file PATH TEXT   write TEXT to PATH
@@ -192,6 +209,59 @@ fn main() -> ExitCode {
             }
             "--try-write" => next(&mut i, &flag).map(|p| {
                 let _ = writeln!(out, "write:{p}={}", outcome(fs::write(&p, "x")));
+            }),
+            "--try-write-text" => next(&mut i, &flag).and_then(|p| {
+                let text = next(&mut i, &flag)?;
+                let _ = writeln!(out, "write:{p}={}", outcome(fs::write(&p, text)));
+                Ok(())
+            }),
+            "--try-rewrite" => next(&mut i, &flag).map(|p| {
+                let result = fs::read(&p).and_then(|c| fs::write(&p, c));
+                let _ = writeln!(out, "rewrite:{p}={}", outcome(result));
+            }),
+            "--try-mkdir-cgroup" => own_cgroup_dir().map(|dir| {
+                let child = format!("{dir}/inspect-probe");
+                let made = fs::create_dir(&child);
+                if made.is_ok() {
+                    let _ = fs::remove_dir(&child);
+                }
+                let _ = writeln!(out, "cgroup_dir={dir}");
+                let _ = writeln!(out, "cgroup_mkdir={}", outcome(made));
+            }),
+            "--try-socket" => next(&mut i, &flag).and_then(|kind| {
+                let result = probes::raw_socket(&kind)?;
+                let _ = writeln!(out, "socket:{kind}={}", outcome(result));
+                Ok(())
+            }),
+            "--try-mknod-block" => next(&mut i, &flag).map(|p| {
+                let result = probes::mknod_block(&p);
+                if result.is_ok() {
+                    let _ = fs::remove_file(&p);
+                }
+                let _ = writeln!(out, "mknod:{p}={}", outcome(result));
+            }),
+            "--try-kill" => next(&mut i, &flag).and_then(|pid| {
+                let signal = next(&mut i, &flag)?;
+                let result = probes::kill(number(&pid)?, number(&signal)?);
+                let _ = writeln!(out, "kill:{pid}:{signal}={}", outcome(result));
+                Ok(())
+            }),
+            "--try-sigio-owner" => next(&mut i, &flag).and_then(|pid| {
+                let signal = next(&mut i, &flag)?;
+                let result = probes::sigio_owner(number(&pid)?, number(&signal)?);
+                let _ = writeln!(out, "sigio_owner:{pid}:{signal}={}", outcome(result));
+                Ok(())
+            }),
+            "--try-pidfd-open" => next(&mut i, &flag).and_then(|pid| {
+                let result = probes::pidfd_open(number(&pid)?);
+                let _ = writeln!(out, "pidfd_open:{pid}={}", outcome(result));
+                Ok(())
+            }),
+            "--watch-unix-sockets" => next(&mut i, &flag).and_then(|text| {
+                let secs: u64 = next(&mut i, &flag)?
+                    .parse()
+                    .map_err(|_| "--watch-unix-sockets: SECONDS is not a number".to_owned())?;
+                watch_unix_sockets(&mut out, &text, Duration::from_secs(secs))
             }),
             "--print-msg" => next(&mut i, &flag).map(|m| {
                 let _ = writeln!(out, "{m}");
@@ -356,6 +426,87 @@ fn get_mempolicy() -> std::io::Result<()> {
     } else {
         Err(std::io::Error::last_os_error())
     }
+}
+
+fn number(s: &str) -> Result<i32, String> {
+    s.parse().map_err(|_| format!("not a number: {s}"))
+}
+
+/// This process's cgroup directory: in the name=systemd hierarchy under cgroup v1 (hybrid),
+/// else in the v2 tree.
+fn own_cgroup_dir() -> Result<String, String> {
+    let cgroup = read_trimmed("/proc/self/cgroup")?;
+    let v1 = cgroup
+        .lines()
+        .find_map(|l| l.split_once(":name=systemd:").map(|(_, p)| p));
+    let dir = match v1 {
+        Some(path) => format!("/sys/fs/cgroup/systemd{path}"),
+        None => {
+            let path = cgroup
+                .lines()
+                .find_map(|l| l.strip_prefix("0::"))
+                .ok_or("no cgroup v2 entry in /proc/self/cgroup")?;
+            format!("/sys/fs/cgroup{path}")
+        }
+    };
+    Ok(dir.trim_end_matches('/').to_owned())
+}
+
+/// The unix sockets in /proc/net/unix (of this network namespace) whose address contains
+/// `text`, with whether they are stream sockets: abstract ones as `@name`, others by path.
+fn unix_sockets(text: &str) -> Vec<(String, bool)> {
+    fs::read_to_string("/proc/net/unix")
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            // Num RefCount Protocol Flags Type St Inode Path
+            let fields: Vec<&str> = l.split_whitespace().collect();
+            Some((fields.get(7)?.to_string(), *fields.get(4)? == "0001"))
+        })
+        .filter(|(a, _)| a.contains(text))
+        .collect()
+}
+
+/// For `limit`, tries to reach each unix socket whose address contains `text` as it appears:
+/// connects to a stream socket (and hangs up), sends a datagram to any other (a notify socket
+/// reads `KEY=VALUE` lines: this one means nothing to it).
+fn watch_unix_sockets(out: &mut impl Write, text: &str, limit: Duration) -> Result<(), String> {
+    use std::os::unix::net::{SocketAddr, UnixDatagram, UnixStream};
+    let mut seen: Vec<String> = unix_sockets(text).into_iter().map(|(a, _)| a).collect();
+    let _ = writeln!(out, "watching={text}");
+    let _ = out.flush();
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        for (address, stream) in unix_sockets(text) {
+            if seen.contains(&address) {
+                continue;
+            }
+            let target = match address.strip_prefix('@') {
+                Some(name) => {
+                    use std::os::linux::net::SocketAddrExt;
+                    SocketAddr::from_abstract_name(name.as_bytes())
+                }
+                None => SocketAddr::from_pathname(&address),
+            };
+            let reached = target.and_then(|t| {
+                if stream {
+                    UnixStream::connect_addr(&t).map(drop)
+                } else {
+                    UnixDatagram::unbound()?
+                        .send_to_addr(b"X_RKT_INSPECT_PROBE=1\n", &t)
+                        .map(drop)
+                }
+            });
+            let _ = writeln!(out, "unix_seen={address}");
+            let _ = writeln!(out, "unix_reach:{address}={}", outcome(reached));
+            let _ = out.flush();
+            seen.push(address);
+        }
+        thread::sleep(Duration::from_millis(2));
+    }
+    let _ = writeln!(out, "watch_done={text}");
+    Ok(())
 }
 
 fn outcome<T>(result: std::io::Result<T>) -> String {

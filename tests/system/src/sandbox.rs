@@ -80,6 +80,14 @@ impl Systemd {
         }
     }
 
+    /// Where this process finds `path` of this systemd's file system (its `/tmp` is its own).
+    pub fn outside_path(&self, path: &str) -> PathBuf {
+        match self {
+            Systemd::Host => PathBuf::from(path),
+            Systemd::Sandbox { pid, .. } => PathBuf::from(format!("/proc/{pid}/root{path}")),
+        }
+    }
+
     /// Runs `args` inside and returns what it did.
     pub fn run(&self, args: &[&str]) -> Result<Output, String> {
         self.command(args[0])

@@ -12,12 +12,11 @@ pub enum FetchError {
     Http(#[from] HttpError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}: {error}")]
     Io {
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
     #[error("refusing to fetch {url} over plain HTTP; pass --insecure-options=http to allow it")]
     PlainHttp { url: String },
@@ -90,7 +89,7 @@ impl<T> IoContext<T> for Result<T, io::Error> {
         self.map_err(|source| FetchError::Io {
             action,
             path: path.into(),
-            source,
+            error: source,
         })
     }
 }

@@ -27,24 +27,18 @@ pub enum SystemdError {
     #[error(
         "cannot reach systemd on the system bus: is this host running systemd and D-Bus? ({0})"
     )]
-    NoSystemBus(#[source] Box<zbus::Error>),
-    #[error("cannot reach the pod's systemd at {path}: {source}")]
-    NoPodBus {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("talking to the pod's systemd at {path}: {source}")]
+    NoSystemBus(Box<zbus::Error>),
+    #[error("cannot reach the pod's systemd at {path}: {error}")]
+    NoPodBus { path: String, error: std::io::Error },
+    #[error("talking to the pod's systemd at {path}: {error}")]
     PodBus {
         path: String,
-        #[source]
-        source: Box<zbus::Error>,
+        error: Box<zbus::Error>,
     },
-    #[error("{what}: {source}")]
+    #[error("{what}: {error}")]
     Call {
         what: String,
-        #[source]
-        source: Box<zbus::Error>,
+        error: Box<zbus::Error>,
     },
     #[error("lost the connection to systemd while waiting for {0}")]
     Disconnected(String),
@@ -55,7 +49,7 @@ impl SystemdError {
         let what = what.into();
         move |source| SystemdError::Call {
             what,
-            source: Box::new(source),
+            error: Box::new(source),
         }
     }
 }
@@ -82,7 +76,7 @@ impl Systemd {
         let path = pod_bus_path(leader);
         let stream = UnixStream::connect(&path).map_err(|source| SystemdError::NoPodBus {
             path: path.clone(),
-            source,
+            error: source,
         })?;
         Systemd::pod_over(stream, path)
     }
@@ -95,7 +89,7 @@ impl Systemd {
             .build()
             .map_err(|source| SystemdError::PodBus {
                 path,
-                source: Box::new(source),
+                error: Box::new(source),
             })?;
         Ok(Systemd { connection })
     }
@@ -199,6 +193,46 @@ impl Systemd {
         Ok(())
     }
 
+    /// The loaded units matching `pattern` (a glob, as `systemctl list-units PATTERN`) that
+    /// are in the failed state.
+    pub fn failed_units(&self, pattern: &str) -> Result<Vec<String>, SystemdError> {
+        let units = self
+            .manager()?
+            .list_units_by_patterns(&["failed"], &[pattern])
+            .map_err(SystemdError::call(format!(
+                "listing failed units {pattern}"
+            )))?;
+        Ok(units.into_iter().map(|u| u.0).collect())
+    }
+
+    /// The argument vectors of a loaded service's `ExecStart=` commands.
+    pub fn exec_start(&self, name: &str) -> Result<Vec<Vec<String>>, SystemdError> {
+        let what = || format!("looking at {name}");
+        let path = self
+            .manager()?
+            .get_unit(name)
+            .map_err(SystemdError::call(what()))?;
+        let service = ServiceProxyBlocking::builder(&self.connection)
+            .path(path)
+            .and_then(|b| b.cache_properties(zbus::proxy::CacheProperties::No).build())
+            .map_err(SystemdError::call(what()))?;
+        let commands = service.exec_start().map_err(SystemdError::call(what()))?;
+        Ok(commands.into_iter().map(|c| c.1).collect())
+    }
+
+    /// Lets a failed unit go (`systemctl reset-failed`): a transient one is unloaded. A unit
+    /// that is not loaded (any more) is no error.
+    pub fn reset_failed_unit(&self, name: &str) -> Result<(), SystemdError> {
+        match self.manager()?.reset_failed_unit(name) {
+            Err(zbus::Error::MethodError(error, _, _))
+                if error.as_str() == "org.freedesktop.systemd1.NoSuchUnit" =>
+            {
+                Ok(())
+            }
+            other => other.map_err(SystemdError::call(format!("resetting {name}"))),
+        }
+    }
+
     /// Sends `signal` to a unit's main process.
     pub fn kill_main(&self, name: &str, signal: i32) -> Result<(), SystemdError> {
         self.manager()?
@@ -215,7 +249,7 @@ impl Systemd {
             Err(zbus::Error::InputOutput(_)) => Ok(()),
             Err(e) => Err(SystemdError::Call {
                 what: "halting".into(),
-                source: Box::new(e),
+                error: Box::new(e),
             }),
         }
     }

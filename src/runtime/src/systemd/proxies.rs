@@ -30,6 +30,31 @@ pub trait Manager {
 
     fn kill_unit(&self, name: &str, whom: &str, signal: i32) -> zbus::Result<()>;
 
+    fn reset_failed_unit(&self, name: &str) -> zbus::Result<()>;
+
+    /// (name, description, load state, active state, sub state, following, object path,
+    /// job id, job type, job path) of each loaded unit in one of `states` matching one of
+    /// `patterns`.
+    #[allow(clippy::type_complexity)]
+    fn list_units_by_patterns(
+        &self,
+        states: &[&str],
+        patterns: &[&str],
+    ) -> zbus::Result<
+        Vec<(
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            OwnedObjectPath,
+            u32,
+            String,
+            OwnedObjectPath,
+        )>,
+    >;
+
     /// The forced halt (`systemctl halt --force`): no units are stopped one by one.
     fn halt(&self) -> zbus::Result<()>;
 
@@ -68,6 +93,14 @@ pub trait Service {
     /// Microseconds since the epoch; 0 if it never started.
     #[zbus(property)]
     fn exec_main_start_timestamp(&self) -> zbus::Result<u64>;
+
+    /// Each command: (path, argv, ignore failure, then timestamps, PID and status of its last
+    /// run).
+    #[allow(clippy::type_complexity)]
+    #[zbus(property)]
+    fn exec_start(
+        &self,
+    ) -> zbus::Result<Vec<(String, Vec<String>, bool, u64, u64, u64, u64, u32, i32, i32)>>;
 }
 
 #[zbus::proxy(

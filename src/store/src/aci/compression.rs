@@ -79,7 +79,7 @@ pub fn decoder<R: Read + Send + 'static>(
     let head = fill_head(&mut input).map_err(|e| AciError::Io {
         action: "reading",
         path: "image".into(),
-        source: e,
+        error: e,
     })?;
     let compression = Compression::detect(&head)?;
     let reader: Box<dyn Read + Send> = match compression {

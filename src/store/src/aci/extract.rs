@@ -80,7 +80,7 @@ impl Extractor {
         .map_err(|e| AciError::Io {
             action: "opening",
             path: rootfs.to_owned(),
-            source: e.into(),
+            error: e.into(),
         })?;
         Ok(Extractor {
             root,
@@ -735,7 +735,7 @@ fn read_meta<R: Read>(name: &[u8], entry: &mut tar::Entry<'_, R>) -> Result<Meta
     let header = entry.header();
     let bad = |e: io::Error| AciError::Unpack {
         entry: String::from_utf8_lossy(name).into_owned(),
-        source: e,
+        error: e,
     };
     let mode = header.mode().map_err(bad)? & 0o7777;
     let mut uid = u32::try_from(header.uid().map_err(bad)?).unwrap_or(u32::MAX);

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha512};
 use super::AciError;
 use super::compression::{Compression, decoder};
 use super::extract::{ExtractStats, Extractor};
+use super::limit::SizeBound;
 use rkt_schema::{ImageId, ImageManifest};
 
 /// Size of the chunks handed between threads: large enough to keep channel traffic low, small
@@ -40,10 +41,12 @@ pub struct Imported {
 /// Imports the ACI read from `input` into `rootfs` (an existing, empty directory), checking its
 /// layout and manifest, and copies the archive's bytes as read into `copy` when one is given
 /// (the store keeps the ACI as fetched so that `image export` gives back the same bytes).
+/// Decompression stops, and the import fails, once the tar stream passes `bound`.
 pub fn import<R: Read + Send + 'static>(
     input: R,
     rootfs: &Path,
     copy: Option<File>,
+    bound: Option<SizeBound>,
 ) -> Result<Imported, AciError> {
     let mut extractor = Extractor::new(rootfs)?;
     let input = Tee { inner: input, copy };
@@ -52,7 +55,7 @@ pub fn import<R: Read + Send + 'static>(
     let (hash_tx, hash_rx) = sync_channel::<Arc<Vec<u8>>>(DEPTH);
     let (tar_tx, tar_rx) = sync_channel::<Arc<Vec<u8>>>(DEPTH);
     thread::scope(|scope| {
-        let producer = scope.spawn(move || produce(stream, hash_tx, tar_tx));
+        let producer = scope.spawn(move || produce(stream, hash_tx, tar_tx, bound));
         let hasher = scope.spawn(move || hash(hash_rx));
 
         let mut reader = ChunkReader::new(tar_rx);
@@ -66,10 +69,14 @@ pub fn import<R: Read + Send + 'static>(
         drop(reader);
         let produced = producer.join().expect("decompressor thread panicked");
         let (digest, tar_bytes) = hasher.join().expect("hasher thread panicked");
-        // A decompression error explains a tar error that follows from it, so it comes first.
-        produced.map_err(|source| AciError::Decompress {
-            compression: compression.name(),
-            source,
+        // A decompression error (or the bound) explains a tar error that follows from it, so
+        // it comes first.
+        produced.map_err(|e| match e {
+            Produce::Read(error) => AciError::Decompress {
+                compression: compression.name(),
+                error,
+            },
+            Produce::TooLarge(bound) => AciError::TooLarge(bound),
         })?;
         unpacked?;
         let (manifest_bytes, stats) = extractor.finish()?;
@@ -88,7 +95,7 @@ pub fn import<R: Read + Send + 'static>(
 /// Unpacks an ACI into `rootfs` without keeping anything else; used to extract a stored image
 /// again (`rkt image extract`), with the same safety rules as an import.
 pub fn unpack<R: Read + Send + 'static>(input: R, rootfs: &Path) -> Result<Imported, AciError> {
-    import(input, rootfs, None)
+    import(input, rootfs, None, None)
 }
 
 /// The image ID of a decompressed tar stream.
@@ -98,13 +105,22 @@ pub fn hash_stream(stream: &mut dyn Read) -> io::Result<ImageId> {
     Ok(ImageId::from_sha512_digest(&hasher.finalize().into()))
 }
 
+/// Why the decompressing thread stopped early.
+enum Produce {
+    Read(io::Error),
+    TooLarge(SizeBound),
+}
+
 /// Reads the decompressed stream and hands each chunk to the hasher and the unpacker. Stops
-/// quietly when the unpacker hangs up (it failed, and says why itself).
+/// quietly when the unpacker hangs up (it failed, and says why itself), and before handing
+/// on a chunk that takes the stream past `bound`.
 fn produce(
     mut stream: Box<dyn Read + Send>,
     hash_tx: SyncSender<Arc<Vec<u8>>>,
     tar_tx: SyncSender<Arc<Vec<u8>>>,
-) -> io::Result<()> {
+    bound: Option<SizeBound>,
+) -> Result<(), Produce> {
+    let mut total = 0u64;
     loop {
         let mut chunk = vec![0u8; CHUNK];
         let mut filled = 0;
@@ -113,11 +129,15 @@ fn produce(
                 Ok(0) => break,
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+                Err(e) => return Err(Produce::Read(e)),
             }
         }
         if filled == 0 {
             return Ok(());
+        }
+        total += filled as u64;
+        if let Some(bound) = bound.filter(|b| total > b.bytes) {
+            return Err(Produce::TooLarge(bound));
         }
         chunk.truncate(filled);
         let chunk = Arc::new(chunk);

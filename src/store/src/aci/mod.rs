@@ -9,6 +9,7 @@ mod error;
 mod extract;
 mod import;
 mod layout;
+mod limit;
 mod manifest;
 
 pub use compression::{Compression, decoder};
@@ -17,6 +18,10 @@ pub use extract::{ExtractStats, Extractor};
 pub(crate) use import::ChunkReader;
 pub use import::{Imported, hash_stream, import, unpack};
 pub use layout::{EntryPlace, classify_entry_name};
+pub use limit::{
+    BoundReason, Budget, DEFAULT_MAX_IMAGE_SIZE, ImageSizeLimit, MAX_RATIO, RATIO_FLOOR, SizeBound,
+    human_size,
+};
 pub use manifest::read_manifest;
 
 /// The largest manifest accepted: far above any real one, low enough that a hostile archive

@@ -5,7 +5,8 @@ use crate::aci::AciError;
 use rkt_schema::SchemaError;
 
 /// Why an OCI or Docker image could not be read, fetched or converted. Each message names the
-/// image, blob or server at fault.
+/// image, blob or server at fault. Causes are written into messages, never linked as a `source`
+/// as well: `rkt` prints errors with their chain (`{:#}`), which would print them twice.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OciError {
@@ -45,14 +46,15 @@ pub enum OciError {
         digest: String,
         compression: &'static str,
     },
-    // The cause is in the message and not linked as a source: `{:#}` would print it twice.
     #[error("layer {digest}: {error}")]
     Layer { digest: String, error: AciError },
     /// Where the image comes from failed (a registry, an archive): the source's own error.
     #[error(transparent)]
     Source(Box<dyn std::error::Error + Send + Sync>),
     #[error("generated image manifest: {0}")]
-    Manifest(#[from] SchemaError),
+    Manifest(SchemaError),
+    #[error("storing {what}: {error}")]
+    Store { what: String, error: io::Error },
     #[error("{action} {path}: {error}")]
     Io {
         action: &'static str,
@@ -61,7 +63,22 @@ pub enum OciError {
     },
 }
 
+impl From<SchemaError> for OciError {
+    fn from(error: SchemaError) -> Self {
+        OciError::Manifest(error)
+    }
+}
+
 impl OciError {
+    /// The system's error under this one, if it carries one (to tell a full disk apart).
+    pub fn io_error(&self) -> Option<&io::Error> {
+        match self {
+            OciError::Io { error, .. } | OciError::Store { error, .. } => Some(error),
+            OciError::Layer { error, .. } => error.io_error(),
+            _ => None,
+        }
+    }
+
     pub fn invalid(what: impl Into<String>, reason: impl ToString) -> Self {
         OciError::Invalid {
             what: what.into(),

@@ -8,7 +8,7 @@ use std::thread::{self, Scope, ScopedJoinHandle};
 use flate2::bufread::MultiGzDecoder;
 
 use super::{Descriptor, Digest, OciError, VerifyingReader};
-use crate::aci::{AciError, ChunkReader, Extractor};
+use crate::aci::{AciError, Budget, ChunkReader, Extractor};
 
 /// Chunks handed from the reading thread to the unpacking one, and how many may wait.
 const CHUNK: usize = 256 * 1024;
@@ -28,7 +28,9 @@ pub fn apply_layer_checked(
     copy: Option<&File>,
     what: &str,
 ) -> Result<u64, OciError> {
-    thread::scope(|scope| Decoding::start(scope, blob, desc, copy, what, DEPTH).apply(extractor))
+    thread::scope(|scope| {
+        Decoding::start(scope, blob, desc, copy, what, DEPTH, None).apply(extractor)
+    })
 }
 
 /// A layer blob being read and decompressed on two threads of its own, ahead of being
@@ -44,6 +46,8 @@ pub struct Decoding<'scope> {
 impl<'scope> Decoding<'scope> {
     /// Starts reading `blob` (checked against `desc`, and copied into `copy` if given) and
     /// decompressing it; up to `depth` chunks of 256 KiB of its tar wait for [`Decoding::apply`].
+    /// Decompression stops once the tar passes what `budget` has left (the budget says so
+    /// afterwards: [`Budget::exceeded`]).
     pub fn start<'env>(
         scope: &'scope Scope<'scope, 'env>,
         blob: Box<dyn Read + Send + 'env>,
@@ -51,6 +55,7 @@ impl<'scope> Decoding<'scope> {
         copy: Option<&'env File>,
         what: &'env str,
         depth: usize,
+        budget: Option<&'env Budget>,
     ) -> Decoding<'scope> {
         let (tx, rx) = sync_channel::<Vec<u8>>(DEPTH);
         let reader = scope.spawn(move || -> Result<(), OciError> {
@@ -64,9 +69,9 @@ impl<'scope> Decoding<'scope> {
             let head = compressed.fill_buf().map_err(|e| ("tar", e))?;
             let compression = compression_of(head);
             let result = match compression {
-                "gzip" => pump(&mut MultiGzDecoder::new(&mut compressed), &plain_tx),
-                "zstd" => zstd_frames(&mut compressed, &plain_tx),
-                _ => pump(&mut compressed, &plain_tx),
+                "gzip" => pump(&mut MultiGzDecoder::new(&mut compressed), &plain_tx, budget),
+                "zstd" => zstd_frames(&mut compressed, &plain_tx, budget),
+                _ => pump(&mut compressed, &plain_tx, budget),
             };
             drop(plain_tx);
             // Read the blob to its end so that the digest check covers every byte.
@@ -100,7 +105,7 @@ impl<'scope> Decoding<'scope> {
                 digest: self.digest.to_string(),
                 error: AciError::Decompress {
                     compression,
-                    source,
+                    error: source,
                 },
             });
         }
@@ -109,8 +114,16 @@ impl<'scope> Decoding<'scope> {
 }
 
 /// Decompresses one or more concatenated zstd frames (what `zstd` writes) into `out`.
-fn zstd_frames(input: &mut impl BufRead, out: &SyncSender<Vec<u8>>) -> io::Result<()> {
-    pump(&mut zstd::stream::read::Decoder::with_buffer(input)?, out)
+fn zstd_frames(
+    input: &mut impl BufRead,
+    out: &SyncSender<Vec<u8>>,
+    budget: Option<&Budget>,
+) -> io::Result<()> {
+    pump(
+        &mut zstd::stream::read::Decoder::with_buffer(input)?,
+        out,
+        budget,
+    )
 }
 
 /// Unpacks a tar stream with `extractor`; returns its size.
@@ -142,18 +155,28 @@ fn forward(
             return Ok(());
         }
         if let Some(mut file) = copy {
-            file.write_all(&chunk)
-                .map_err(|e| OciError::invalid(what, format!("storing it failed: {e}")))?;
+            file.write_all(&chunk).map_err(|e| OciError::Store {
+                what: what.to_owned(),
+                error: e,
+            })?;
         }
         // The unpacker hung up only after reading everything it will read.
         let _ = tx.send(chunk);
     }
 }
 
-/// Copies `input` to `out` in chunks, until the end or until the receiver hangs up.
-fn pump(input: &mut dyn Read, out: &SyncSender<Vec<u8>>) -> io::Result<()> {
+/// Copies `input` to `out` in chunks, until the end, until the receiver hangs up, or until a
+/// chunk would take the stream past the budget.
+fn pump(
+    input: &mut dyn Read,
+    out: &SyncSender<Vec<u8>>,
+    budget: Option<&Budget>,
+) -> io::Result<()> {
     loop {
         let chunk = read_chunk(input)?;
+        if budget.is_some_and(|b| !b.take(chunk.len() as u64)) {
+            return Err(io::Error::other("stopped: the image passed its size limit"));
+        }
         if chunk.is_empty() || out.send(chunk).is_err() {
             return Ok(());
         }
@@ -202,7 +225,7 @@ pub fn apply_layer(
             zstd::stream::read::Decoder::with_buffer(&mut input).map_err(|source| {
                 layer_err(AciError::Decompress {
                     compression,
-                    source,
+                    error: source,
                 })
             })?,
         ),
@@ -219,7 +242,7 @@ pub fn apply_layer(
     if let Err(source) = drained {
         return Err(layer_err(AciError::Decompress {
             compression,
-            source,
+            error: source,
         }));
     }
     applied.map_err(layer_err)?;

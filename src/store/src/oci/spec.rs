@@ -147,6 +147,7 @@ impl Document {
             media_type: Option<String>,
             manifests: Option<serde_json::Value>,
         }
+        check_nesting(bytes, what)?;
         let probe: Probe = serde_json::from_slice(bytes)
             .map_err(|e| OciError::invalid(what, format!("not a JSON manifest or index: {e}")))?;
         if probe.schema_version != Some(2) {
@@ -207,8 +208,24 @@ impl Manifest {
 
 impl ImageConfig {
     pub fn parse(bytes: &[u8], what: &str) -> Result<ImageConfig, OciError> {
+        check_nesting(bytes, what)?;
         serde_json::from_slice(bytes).map_err(|e| OciError::invalid(what, e))
     }
+}
+
+/// Manifests and configs are kept in the store as fetched: one nested deeper than other
+/// tools (or rkt's own readers) could read back is refused before it is kept.
+fn check_nesting(bytes: &[u8], what: &str) -> Result<(), OciError> {
+    if rkt_schema::nesting_within_limit(bytes) {
+        return Ok(());
+    }
+    Err(OciError::invalid(
+        what,
+        format!(
+            "it nests arrays and objects more than {} levels deep",
+            rkt_schema::MAX_JSON_DEPTH
+        ),
+    ))
 }
 
 /// The platform rkt runs on, in OCI's names (Rust says `x86_64`, OCI says `amd64`).

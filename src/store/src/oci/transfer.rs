@@ -71,13 +71,18 @@ impl Transfer {
                 Err(e) => break Err(read_error(what, &e)),
             };
             if let Err(e) = out.write_all(&buf[..n]) {
-                break Err(OciError::invalid(what, format!("storing it failed: {e}")));
+                break Err(OciError::Store {
+                    what: what.to_owned(),
+                    error: e,
+                });
             }
             received.fetch_add(n as u64, Ordering::Relaxed);
         };
         let result = result.and_then(|()| {
-            out.sync_all()
-                .map_err(|e| OciError::invalid(what, format!("storing it failed: {e}")))
+            out.sync_all().map_err(|e| OciError::Store {
+                what: what.to_owned(),
+                error: e,
+            })
         });
         match result {
             Ok(()) => self.update(|s| s.ok = Some(true)),

@@ -3,9 +3,11 @@
 use crate::{Ctx, TestResult};
 
 mod apps;
+mod isolation;
 mod mds;
 mod notify;
 mod ports;
+mod races;
 mod registry;
 mod volumes;
 
@@ -21,6 +23,8 @@ pub fn all() -> Vec<(&'static str, Test)> {
         registry::TESTS,
         volumes::TESTS,
         ports::TESTS,
+        isolation::TESTS,
+        races::TESTS,
     ];
     groups.iter().flat_map(|g| g.iter().copied()).collect()
 }
@@ -1419,7 +1423,7 @@ fn per_app_options_reach_the_app(ctx: &Ctx) -> TestResult {
         ("arg:5", "--print-args"),
         ("literal", "$HOME-$$-${X}"),
         // A non-root app gets the default set as ambient capabilities.
-        ("cap_ambient", "00000000a80425fb"),
+        ("cap_ambient", "00000000a00405fb"),
     ];
     for (key, value) in want {
         let got = last_value(&user, key);
@@ -1520,7 +1524,7 @@ fn isolators_reach_the_app(ctx: &Ctx) -> TestResult {
     // unprivileged) refused with EPERM, chroot (not in it) allowed.
     let default = app_lines(&t, "iso-default");
     check(
-        last_value(&default, "cap_bounding").as_deref() == Some("00000000a80425fb")
+        last_value(&default, "cap_bounding").as_deref() == Some("00000000a00405fb")
             && last_value(&default, "chroot").as_deref() == Some("ok")
             && last_value(&default, "get_mempolicy").as_deref() == Some("errno:1"),
         || format!("app iso-default:\n{}", default.join("\n")),
@@ -1534,7 +1538,7 @@ fn isolators_reach_the_app(ctx: &Ctx) -> TestResult {
     let want = [
         ("no_new_privs", "1"),
         // The default set without CAP_CHOWN (bit 0).
-        ("cap_bounding", "00000000a80425fa"),
+        ("cap_bounding", "00000000a00405fa"),
         ("chroot", "errno:25"),
     ];
     for (key, value) in want {
