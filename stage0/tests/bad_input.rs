@@ -6,52 +6,28 @@ use rkt_test_support::oci_layout;
 
 use std::fs;
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use aci::{AciBuilder, manifest_json};
+use rkt_test_support::cli::Rkt;
 
-struct Rkt {
-    tmp: tempfile::TempDir,
+fn new_rkt() -> Rkt {
+    Rkt::new(env!("CARGO_BIN_EXE_rkt"))
 }
 
-impl Rkt {
-    fn new() -> Rkt {
-        Rkt {
-            tmp: tempfile::tempdir().unwrap(),
-        }
-    }
+/// What these tests ask of rkt beyond running it.
+trait Refusals {
+    /// Runs a command that must be refused: exit 254, one line on stderr, and nothing under
+    /// --dir added, removed or resized. Returns the line.
+    fn refused<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(&self, args: &[S]) -> String;
+    fn refused_by(&self, cmd: Command, what: &dyn std::fmt::Debug) -> String;
+    /// A store with one image and one prepared pod in it, so that refusals have something to
+    /// leave alone.
+    fn populated(&self) -> String;
+}
 
-    fn dir(&self) -> PathBuf {
-        self.tmp.path().join("data")
-    }
-
-    fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
-        let path = self.tmp.path().join(name);
-        fs::write(&path, bytes).unwrap();
-        path
-    }
-
-    fn cmd<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rkt"));
-        cmd.arg("--dir")
-            .arg(self.dir())
-            .args(args)
-            .env_remove("RKT_DIR")
-            .env_remove("RKT_MAX_IMAGE_SIZE");
-        cmd
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.cmd(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "rkt {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
+impl Refusals for Rkt {
     /// Runs a command that must be refused: exit 254, one line on stderr, and nothing under
     /// --dir added, removed or resized. Returns the line.
     fn refused<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(&self, args: &[S]) -> String {
@@ -68,13 +44,6 @@ impl Rkt {
         assert!(stderr.len() < 600, "a short line: {stderr:?}");
         assert_eq!(tree(&self.dir()), before, "rkt {what:?} changed --dir");
         stderr
-    }
-
-    fn image_count(&self) -> usize {
-        let json = self.ok(&["image", "list", "--format=json"]);
-        serde_json::from_str::<Vec<serde_json::Value>>(&json)
-            .unwrap()
-            .len()
     }
 
     /// A store with one image and one prepared pod in it, so that refusals have something to
@@ -164,7 +133,7 @@ fn gzip_bomb_layer(size: u64) -> Vec<u8> {
 
 #[test]
 fn a_gzip_bomb_is_refused_at_fetch_and_nothing_is_kept() {
-    let rkt = Rkt::new();
+    let rkt = new_rkt();
     rkt.populated();
     let bomb = gzip_bomb("example.com/bomb", 64 << 20);
     assert!(bomb.len() < 256 << 10, "the bomb is small: {}", bomb.len());
@@ -220,11 +189,11 @@ fn a_gzip_bomb_is_refused_at_fetch_and_nothing_is_kept() {
 
 #[test]
 fn an_oci_bomb_is_refused_when_it_is_first_unpacked() {
-    let rkt = Rkt::new();
+    let rkt = new_rkt();
     rkt.populated();
     // Two layers that are each under the limit and together over it.
     let layout = oci_layout::write_layout(
-        &rkt.tmp.path().join("bomb"),
+        &rkt.work().join("bomb"),
         &[gzip_bomb_layer(3 << 20), gzip_bomb_layer(3 << 20)],
     );
     let id = rkt.ok(&["fetch", path(&layout)]).trim().to_owned();
@@ -235,7 +204,7 @@ fn an_oci_bomb_is_refused_when_it_is_first_unpacked() {
             "image",
             "render",
             id.as_str(),
-            path(&rkt.tmp.path().join("out")),
+            path(&rkt.work().join("out")),
         ],
     ] {
         let err = rkt.refused(&args);
@@ -244,7 +213,7 @@ fn an_oci_bomb_is_refused_when_it_is_first_unpacked() {
             "{err}"
         );
     }
-    assert!(!rkt.tmp.path().join("out").exists());
+    assert!(!rkt.work().join("out").exists());
     assert!(
         !rkt.dir()
             .join("cas/images")
@@ -273,7 +242,7 @@ fn a_full_disk_says_no_space_left_on_device() {
         eprintln!("skipped: needs root (unshare -m) for a small tmpfs");
         return;
     }
-    let rkt = Rkt::new();
+    let rkt = new_rkt();
     let mut random = vec![0u8; 3 << 20];
     fs::File::open("/dev/urandom")
         .unwrap()
@@ -281,7 +250,7 @@ fn a_full_disk_says_no_space_left_on_device() {
         .unwrap();
     let aci = AciBuilder::valid("example.com/big").file("rootfs/random", &random, 0o644);
     let file = rkt.file("big.aci", &aci.gzip());
-    let report = rkt.tmp.path().join("report");
+    let report = rkt.work().join("report");
     // The store's filesystem holds 1 MiB; what rkt left in it is listed before it goes.
     let script = format!(
         "mount -t tmpfs -o size=1m tmpfs {dir} && {rkt} --dir {dir} --insecure-options=image \
@@ -311,7 +280,7 @@ fn a_full_disk_says_no_space_left_on_device() {
 
 #[test]
 fn a_manifest_too_deep_to_read_back_is_refused_at_fetch() {
-    let rkt = Rkt::new();
+    let rkt = new_rkt();
     rkt.populated();
     let manifest = manifest_json("example.com/deep", "1.0");
     let nested = format!(
@@ -339,7 +308,7 @@ fn a_manifest_too_deep_to_read_back_is_refused_at_fetch() {
 /// A cause is printed once: "Not a directory (os error 20)", not twice over.
 #[test]
 fn an_error_prints_its_cause_once() {
-    let rkt = Rkt::new();
+    let rkt = new_rkt();
     let not_a_dir = rkt.file("plain-file", b"x");
     let out = Command::new(env!("CARGO_BIN_EXE_rkt"))
         .arg("--dir")
@@ -359,7 +328,7 @@ fn an_error_prints_its_cause_once() {
 /// have, or an image with nothing to execute, is refused before a pod is made.
 #[test]
 fn a_bad_exec_is_refused_before_a_pod_is_made() {
-    let rkt = Rkt::new();
+    let rkt = new_rkt();
     rkt.populated();
     for (exec, says) in [
         ("--exec=", "absolute path"),
@@ -417,7 +386,7 @@ fn a_bad_exec_is_refused_before_a_pod_is_made() {
 /// ends (/dev/zero) or a large one is read only as far as a UUID could go.
 #[test]
 fn a_uuid_file_that_holds_no_uuid_is_not_quoted() {
-    let rkt = Rkt::new();
+    let rkt = new_rkt();
     let uuid = rkt.populated();
     let secret = rkt.file(
         "shadow",
@@ -444,7 +413,7 @@ fn a_uuid_file_that_holds_no_uuid_is_not_quoted() {
 /// wrong is quoted short; a file that never ends is refused.
 #[test]
 fn files_named_on_the_command_line_are_not_printed_back() {
-    let rkt = Rkt::new();
+    let rkt = new_rkt();
     rkt.populated();
     let env = rkt.file("env", b"A=1\nexport TOKEN=hunter2\n");
     let arg = format!("--set-env-file={}", path(&env));
@@ -484,7 +453,7 @@ fn files_named_on_the_command_line_are_not_printed_back() {
 #[test]
 fn hostile_command_lines_get_one_short_line() {
     use std::os::unix::ffi::OsStrExt;
-    let rkt = Rkt::new();
+    let rkt = new_rkt();
     rkt.populated();
     let not_utf8 = std::ffi::OsStr::from_bytes(b"\xff\xfe");
     let err = rkt.refused(&[std::ffi::OsStr::new("status"), not_utf8]);
@@ -547,9 +516,9 @@ fn hostile_command_lines_get_one_short_line() {
 /// points are refused too; the library's unit test checks those without removing anything.)
 #[test]
 fn overwrite_refuses_to_empty_the_store_or_what_holds_it() {
-    let rkt = Rkt::new();
+    let rkt = new_rkt();
     rkt.populated();
-    let holder = path(rkt.tmp.path()).to_owned();
+    let holder = path(rkt.work()).to_owned();
     let store = path(&rkt.dir()).to_owned();
     for command in ["extract", "render"] {
         for target in [&holder, &store] {
@@ -557,9 +526,9 @@ fn overwrite_refuses_to_empty_the_store_or_what_holds_it() {
             assert!(err.contains("refusing to empty"), "{err}");
         }
     }
-    assert!(rkt.tmp.path().join("good.aci").is_file());
+    assert!(rkt.work().join("good.aci").is_file());
     // A directory of its own is replaced as asked.
-    let out = rkt.tmp.path().join("out");
+    let out = rkt.work().join("out");
     fs::create_dir(&out).unwrap();
     fs::write(out.join("old"), b"x").unwrap();
     rkt.ok(&[

@@ -4,71 +4,13 @@ use rkt_test_support::aci;
 use rkt_test_support::oci_layout;
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
 use aci::{AciBuilder, image_id};
+use rkt_test_support::cli::Rkt;
 
-struct Rkt {
-    tmp: tempfile::TempDir,
-}
-
-impl Rkt {
-    fn new() -> Rkt {
-        Rkt {
-            tmp: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn dir(&self) -> PathBuf {
-        self.tmp.path().join("data")
-    }
-
-    fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
-        let path = self.tmp.path().join(name);
-        fs::write(&path, bytes).unwrap();
-        path
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rkt"));
-        cmd.arg("--dir")
-            .arg(self.dir())
-            .args(args)
-            .env_remove("RKT_DIR");
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "rkt {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// Runs a command that must fail as rkt's own failure: exit 254, one line on stderr.
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        let stderr = String::from_utf8(out.stderr).unwrap();
-        assert_eq!(out.status.code(), Some(254), "rkt {args:?}: {stderr}");
-        assert_eq!(stderr.lines().count(), 1, "one line: {stderr:?}");
-        assert!(stderr.starts_with("rkt: "), "{stderr:?}");
-        stderr
-    }
-
-    fn image_count(&self) -> usize {
-        let json = self.ok(&["image", "list", "--format=json"]);
-        serde_json::from_str::<Vec<serde_json::Value>>(&json)
-            .unwrap()
-            .len()
-    }
+fn new_rkt() -> Rkt {
+    Rkt::new(env!("CARGO_BIN_EXE_rkt"))
 }
 
 fn path(p: &Path) -> &str {
@@ -77,7 +19,7 @@ fn path(p: &Path) -> &str {
 
 #[test]
 fn fetch_prints_the_id_list_shows_it_rm_removes_it() {
-    let rkt = Rkt::new();
+    let rkt = new_rkt();
     let aci = AciBuilder::valid("example.com/hello");
     let file = rkt.file("hello.aci", &aci.gzip());
     let out = rkt.ok(&["--insecure-options=image", "fetch", path(&file)]);
@@ -116,7 +58,7 @@ fn fetch_prints_the_id_list_shows_it_rm_removes_it() {
 
 #[test]
 fn unverified_images_are_refused_unless_the_user_opts_out() {
-    let rkt = Rkt::new();
+    let rkt = new_rkt();
     let file = rkt.file("a.aci", &AciBuilder::valid("example.com/a").gzip());
     let err = rkt.fails(&["fetch", path(&file)]);
     assert!(err.contains("--insecure-options=image"), "{err}");
@@ -127,7 +69,7 @@ fn unverified_images_are_refused_unless_the_user_opts_out() {
 
 #[test]
 fn bad_input_gets_one_clear_line_and_exit_254() {
-    let rkt = Rkt::new();
+    let rkt = new_rkt();
     let err = rkt.fails(&["--insecure-options=image", "fetch", "/nonexistent.aci"]);
     assert!(err.contains("no such image file"), "{err}");
     let hostile = AciBuilder::valid("example.com/h").file("rootfs/../../pwned", b"x", 0o644);
@@ -141,34 +83,34 @@ fn bad_input_gets_one_clear_line_and_exit_254() {
 
 #[test]
 fn export_extract_and_render_write_what_was_fetched() {
-    let rkt = Rkt::new();
+    let rkt = new_rkt();
     let bytes = AciBuilder::valid("example.com/a").bzip2();
     let file = rkt.file("a.aci", &bytes);
     let id = rkt
         .ok(&["--insecure-options=image", "fetch", path(&file)])
         .trim()
         .to_owned();
-    let out = rkt.tmp.path().join("out.aci");
+    let out = rkt.work().join("out.aci");
     rkt.ok(&["image", "export", &id, path(&out)]);
     assert_eq!(fs::read(&out).unwrap(), bytes);
     rkt.fails(&["image", "export", &id, path(&out)]);
     rkt.ok(&["image", "export", "--overwrite", &id, path(&out)]);
 
-    let ex = rkt.tmp.path().join("ex");
+    let ex = rkt.work().join("ex");
     rkt.ok(&["image", "extract", &id, path(&ex)]);
     assert_eq!(fs::read(ex.join("rootfs/hello")).unwrap(), b"hello\n");
     assert!(ex.join("manifest").is_file());
-    let rootfs_only = rkt.tmp.path().join("ro");
+    let rootfs_only = rkt.work().join("ro");
     rkt.ok(&["image", "extract", "--rootfs-only", &id, path(&rootfs_only)]);
     assert!(rootfs_only.join("hello").is_file() && !rootfs_only.join("manifest").exists());
-    let rendered = rkt.tmp.path().join("r");
+    let rendered = rkt.work().join("r");
     rkt.ok(&["image", "render", "example.com/a", path(&rendered)]);
     assert_eq!(fs::read(rendered.join("hello")).unwrap(), b"hello\n");
 }
 
 #[test]
 fn a_fetch_killed_midway_leaves_no_image_and_the_next_one_cleans_up() {
-    let rkt = Rkt::new();
+    let rkt = new_rkt();
     // Big enough that the import is still running when it is killed.
     let mut aci = AciBuilder::valid("example.com/big");
     for i in 0..64 {
@@ -208,7 +150,7 @@ fn a_fetch_killed_midway_leaves_no_image_and_the_next_one_cleans_up() {
 
 #[test]
 fn version_and_help_explain_themselves() {
-    let rkt = Rkt::new();
+    let rkt = new_rkt();
     let v = rkt.ok(&["version"]);
     assert!(
         v.contains("rkt Version:") && v.contains("appc Version: 0.8.11"),
@@ -222,9 +164,9 @@ fn version_and_help_explain_themselves() {
 
 #[test]
 fn prepare_list_status_rm_and_gc_agree_with_the_disk() {
-    let rkt = Rkt::new();
+    let rkt = new_rkt();
     let file = rkt.file("a.aci", &AciBuilder::valid("example.com/app-one").gzip());
-    let uuid_file = rkt.tmp.path().join("uuid");
+    let uuid_file = rkt.work().join("uuid");
     let err = rkt.fails(&["prepare", path(&file)]);
     assert!(err.contains("--insecure-options=image"), "{err}");
     let uuid = rkt.ok(&[
@@ -291,7 +233,7 @@ fn run_without_systemd_says_so_and_makes_no_pod() {
         eprintln!("skipped: this host runs systemd; the system tests cover rkt run here");
         return;
     }
-    let rkt = Rkt::new();
+    let rkt = new_rkt();
     let file = rkt.file("a.aci", &AciBuilder::valid("example.com/a").gzip());
     let err = rkt.fails(&["--insecure-options=image", "run", path(&file)]);
     assert!(err.contains("systemd"), "{err}");
@@ -302,7 +244,7 @@ fn run_without_systemd_says_so_and_makes_no_pod() {
 /// (not a connection error: nothing listens on port 1).
 #[test]
 fn pull_policy_never_does_not_touch_a_registry() {
-    let rkt = Rkt::new();
+    let rkt = new_rkt();
     let err = rkt.fails(&[
         "--insecure-options=http",
         "fetch",
@@ -316,7 +258,7 @@ fn pull_policy_never_does_not_touch_a_registry() {
 /// `--mds-register` with `--net=none` could never reach the service: refused, no pod made.
 #[test]
 fn mds_register_without_a_network_is_refused() {
-    let rkt = Rkt::new();
+    let rkt = new_rkt();
     let file = rkt.file("a.aci", &AciBuilder::valid("example.com/app-one").gzip());
     let err = rkt.fails(&[
         "--insecure-options=image",
@@ -338,12 +280,12 @@ fn mds_register_without_a_network_is_refused() {
 /// pod, nothing written outside and no tree left in the store.
 #[test]
 fn oci_images_are_unpacked_at_first_use_and_hostile_layers_refused_then() {
-    let rkt = Rkt::new();
+    let rkt = new_rkt();
     let app = AciBuilder::empty()
         .dir("bin", 0o755)
         .file("bin/app", b"#!/bin/sh\n", 0o755)
         .gzip();
-    let good = oci_layout::write_layout(&rkt.tmp.path().join("good"), &[app]);
+    let good = oci_layout::write_layout(&rkt.work().join("good"), &[app]);
     let id = rkt.ok(&["fetch", path(&good)]).trim().to_owned();
     let tree = rkt.dir().join("cas/images").join(&id).join("rootfs");
     assert!(!tree.exists(), "fetch stores layers only");
@@ -365,7 +307,7 @@ fn oci_images_are_unpacked_at_first_use_and_hostile_layers_refused_then() {
     // Rendered, the tree's 10 bytes are added.
     assert_eq!(size(), layers[0] + 10);
 
-    let outside = rkt.tmp.path().join("outside");
+    let outside = rkt.work().join("outside");
     fs::create_dir(&outside).unwrap();
     let up = "../".repeat(16);
     let hostile = AciBuilder::empty()
@@ -375,7 +317,7 @@ fn oci_images_are_unpacked_at_first_use_and_hostile_layers_refused_then() {
             0o644,
         )
         .tar();
-    let bad = oci_layout::write_layout(&rkt.tmp.path().join("bad"), &[hostile]);
+    let bad = oci_layout::write_layout(&rkt.work().join("bad"), &[hostile]);
     let bad_id = rkt.ok(&["fetch", path(&bad)]).trim().to_owned();
     let pods_before = rkt.ok(&["list", "--no-legend"]);
     let err = rkt.fails(&["prepare", "--net=none", &bad_id]);

@@ -8,50 +8,26 @@ use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use aci::AciBuilder;
+use rkt_test_support::cli::Rkt;
 
-struct Rkt {
-    tmp: tempfile::TempDir,
+fn new_rkt() -> Rkt {
+    Rkt::new(env!("CARGO_BIN_EXE_rkt"))
 }
 
-impl Rkt {
-    fn new() -> Rkt {
-        Rkt {
-            tmp: tempfile::tempdir().unwrap(),
-        }
-    }
+/// Where a killed or refused command could leave something behind.
+trait Leftovers {
+    /// What is in the store's `cas/tmp/` (imports in progress, or left by killed ones).
+    fn temps(&self) -> Vec<PathBuf>;
+    /// Every pod directory, whatever its phase.
+    fn pod_dirs(&self) -> Vec<PathBuf>;
+}
 
-    fn dir(&self) -> PathBuf {
-        self.tmp.path().join("data")
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rkt"));
-        cmd.arg("--dir")
-            .arg(self.dir())
-            .args(args)
-            .env_remove("RKT_DIR");
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "rkt {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
+impl Leftovers for Rkt {
     /// What is in the store's `cas/tmp/` (imports in progress, or left by killed ones).
     fn temps(&self) -> Vec<PathBuf> {
         match fs::read_dir(self.dir().join("cas/tmp")) {
@@ -151,7 +127,7 @@ fn kill(mut child: std::process::Child) {
 #[test]
 fn gc_and_image_gc_remove_what_a_killed_fetch_left() {
     for gc in [&["gc"][..], &["image", "gc"][..]] {
-        let rkt = Rkt::new();
+        let rkt = new_rkt();
         let (fetch, server) = start_stalled_fetch(&rkt);
         // A fetch still going keeps its download.
         rkt.ok(gc);
@@ -176,11 +152,11 @@ fn gc_and_image_gc_remove_what_a_killed_fetch_left() {
 
 #[test]
 fn a_uuid_file_that_cannot_be_written_leaves_no_pod() {
-    let rkt = Rkt::new();
-    let image = rkt.tmp.path().join("a.aci");
+    let rkt = new_rkt();
+    let image = rkt.work().join("a.aci");
     fs::write(&image, AciBuilder::valid("example.com/app").gzip()).unwrap();
     let image = image.to_str().unwrap();
-    let nowhere = rkt.tmp.path().join("no/such/dir/uuid");
+    let nowhere = rkt.work().join("no/such/dir/uuid");
     let out = rkt.run(&[
         "--insecure-options=image",
         "prepare",
@@ -200,12 +176,12 @@ fn a_uuid_file_that_cannot_be_written_leaves_no_pod() {
         "--insecure-options=image",
         "prepare",
         "--uuid-file-save",
-        rkt.tmp.path().to_str().unwrap(),
+        rkt.work().to_str().unwrap(),
         image,
     ]);
     assert_eq!(out.status.code(), Some(254));
     assert_eq!(rkt.pod_dirs(), Vec::<PathBuf>::new(), "a pod was left");
-    let existing = rkt.tmp.path().join("uuid");
+    let existing = rkt.work().join("uuid");
     fs::write(&existing, "old\n").unwrap();
     let uuid = rkt.ok(&[
         "--insecure-options=image",

@@ -10,6 +10,17 @@ use std::path::Path;
 /// `mode`), synced, renamed over `path`, then the directory synced. The temporary is removed if
 /// anything fails.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    write_renamed(path, bytes, mode, true)
+}
+
+/// [`write_atomic`] without the syncs, for a file whose meaning ends with processes that a
+/// crash ends too (a running pod's PID): readers still never see a part of it, and the two
+/// flushes stay off the paths that wait for it.
+pub fn replace_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    write_renamed(path, bytes, mode, false)
+}
+
+fn write_renamed(path: &Path, bytes: &[u8], mode: u32, durable: bool) -> io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -31,14 +42,20 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
             // The umask may have narrowed the mode open() was given.
             file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))?;
             file.write_all(bytes)?;
-            file.sync_all()
+            if durable {
+                file.sync_all()?;
+            }
+            Ok(())
         })
         .and_then(|()| fs::rename(&tmp, path));
     if let Err(e) = written {
         let _ = fs::remove_file(&tmp);
         return Err(e);
     }
-    fs::File::open(dir)?.sync_all()
+    if durable {
+        fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

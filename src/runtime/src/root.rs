@@ -1,6 +1,6 @@
 //! The pod's stage1 root: `<pod>/stage1/rootfs`, booted by systemd-nspawn.
 
-use rkt_common::fs::write_atomic;
+use rkt_common::fs::{replace_atomic, write_atomic};
 use std::ffi::CString;
 use std::fs;
 use std::os::unix::fs::symlink;
@@ -275,7 +275,8 @@ pub fn unmount_pod(pod_dir: &Path) -> Result<(), Stage1Error> {
 /// Records the host PID of the pod's PID 1 (`pid`); its mtime is when the pod started.
 pub fn write_pod_pid(pod_dir: &Path, pid: &str) -> Result<(), Stage1Error> {
     let path = pod_dir.join("pid");
-    write_atomic(&path, format!("{pid}\n").as_bytes(), 0o644)
+    // Meaningless after a crash, which ends the pod too; read while the pod starts.
+    replace_atomic(&path, format!("{pid}\n").as_bytes(), 0o644)
         .map_err(|e| Stage1Error::io("writing", &path, e))
 }
 

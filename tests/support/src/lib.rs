@@ -2,6 +2,7 @@
 //! nginx serving files over HTTPS on loopback, and OCI layouts.
 
 pub mod aci;
+pub mod cli;
 pub mod gpg;
 pub mod nginx;
 pub mod oci_layout;

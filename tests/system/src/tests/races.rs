@@ -355,20 +355,30 @@ fn concurrent_runs_under_gc_keep_their_status_and_leave_nothing(ctx: &Ctx) -> Te
     t.ctx.systemd.ok(&["rm", "-rf", &t.dir]).map(|_| ())
 }
 
-/// The host PID of the pod's stage1, found from this side (asking systemd for the unit's
-/// main PID takes longer than stage1 needs to reach its network's ADD).
-fn stage1_pid(uuid: &str) -> Option<u32> {
+/// The host PID of the first process whose command line (its arguments, empty ones left out)
+/// `matches`.
+fn find_process(matches: impl Fn(&[&[u8]]) -> bool) -> Option<u32> {
     std::fs::read_dir("/proc")
         .ok()?
         .flatten()
         .find_map(|entry| {
             let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
             let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
-            let mut args = cmdline.split(|b| *b == 0).filter(|a| !a.is_empty());
-            let program = args.next()?;
-            (program.ends_with(b"/rkt-stage1") && args.next_back() == Some(uuid.as_bytes()))
-                .then_some(pid)
+            let args: Vec<&[u8]> = cmdline
+                .split(|b| *b == 0)
+                .filter(|a| !a.is_empty())
+                .collect();
+            matches(&args).then_some(pid)
         })
+}
+
+/// The host PID of the pod's stage1, found from this side (asking systemd for the unit's
+/// main PID takes longer than stage1 needs to reach its network's ADD).
+fn stage1_pid(uuid: &str) -> Option<u32> {
+    find_process(|args| {
+        args.first().is_some_and(|p| p.ends_with(b"/rkt-stage1"))
+            && args.last() == Some(&uuid.as_bytes())
+    })
 }
 
 /// When a try of the crash test kills stage1.
@@ -527,18 +537,11 @@ fn a_stage1_killed_anywhere_leaves_nothing_after_gc(ctx: &Ctx) -> TestResult {
 
 /// The host PID of the `rkt run` that saves its pod's UUID to `uuid_file`.
 fn rkt_run_pid(uuid_file: &str) -> Option<u32> {
-    std::fs::read_dir("/proc")
-        .ok()?
-        .flatten()
-        .find_map(|entry| {
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
-            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            (args.first()?.ends_with(b"/rkt")
-                && args.contains(&b"run".as_slice())
-                && args.contains(&uuid_file.as_bytes()))
-            .then_some(pid)
-        })
+    find_process(|args| {
+        args.first().is_some_and(|p| p.ends_with(b"/rkt"))
+            && args.contains(&b"run".as_slice())
+            && args.contains(&uuid_file.as_bytes())
+    })
 }
 
 /// `rkt run` holds its pod only while it lives: killed (SIGKILL, nothing to clean up), its
