@@ -812,10 +812,14 @@ impl PodBus {
         }
         let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
         let leader = self.leader.to_string();
+        // The helper is handed over open, as stdin, and run as /proc/self/fd/0: as the pod's
+        // root, the host's root is "other" to the directories on its path, which may be closed.
+        let helper = std::fs::File::open(&self.helper)
+            .with_step(|| format!("opening {}", self.helper.display()))?;
         let status = Command::new("nsenter")
-            .args(["--user", "--target", &leader, "--"])
-            .arg(&self.helper)
+            .args(["--user", "--target", &leader, "--", "/proc/self/fd/0"])
             .args(["--connect-pod-bus", &leader])
+            .stdin(helper)
             .stdout(std::process::Stdio::from(std::os::fd::OwnedFd::from(
                 theirs,
             )))
