@@ -65,6 +65,7 @@ fn run(dir: &Path, uuid: &str) -> Result<u8> {
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, stop.clone()).context("installing signal handlers")?;
     }
+    let uuid = rkt_pod::PodUuid::parse(uuid)?;
     let me = std::env::current_exe().context("finding rkt-stage1's own path")?;
-    Ok(PodRuntime::new(dir, &me).run(uuid, &stop)?)
+    Ok(PodRuntime::new(dir, &me).run(&uuid, &stop)?)
 }

@@ -213,7 +213,7 @@ fn rm_and_gc_undo_mounts_inside_the_pod() {
     pods.remove(&pod, &no_release).unwrap();
     let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(
-        !mounts.contains(&pod.uuid),
+        !mounts.contains(pod.uuid.as_str()),
         "a mount of the pod is left: {mounts}"
     );
     assert!(pod_dirs(&fx).is_empty());

@@ -34,10 +34,11 @@ pub enum SourceError {
 
 impl StorePods {
     pub fn open(dir: &Path) -> Result<StorePods, SourceError> {
+        let pods = Pods::open(dir)?;
         Ok(StorePods {
-            pods: Pods::open(dir)?,
+            run_dir: pods.run_dir(),
+            pods,
             store: Store::open(dir)?,
-            run_dir: dir.join("pods").join("run"),
         })
     }
 
@@ -94,7 +95,7 @@ mod tests {
         let preparing = pods.create().unwrap();
         preparing.write_manifest(&manifest()).unwrap();
         preparing.write_mds_token().unwrap();
-        let token_path = preparing.path.join(rkt_pod::MDS_TOKEN_FILE);
+        let token_path = preparing.dir().mds_token();
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&token_path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
@@ -105,7 +106,7 @@ mod tests {
         assert!(source.pod_by_token(&token).is_none());
         let running = pods.take_for_run(&prepared).unwrap();
         let found = source.pod_by_token(&token).expect("running pod found");
-        assert_eq!(found.uuid.hyphenated().to_string(), running.uuid);
+        assert_eq!(found.uuid.hyphenated().to_string(), running.uuid.as_str());
         assert_eq!(found.manifest.apps[0].name.as_str(), "a");
         assert!(source.pod_by_token(&token[1..]).is_none());
         assert!(source.pod_by_token("").is_none());

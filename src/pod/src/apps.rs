@@ -11,7 +11,7 @@ use rkt_common::lock::{FileLock, LockKind};
 use rkt_schema::{App, ImageId, PodManifest, RuntimeApp};
 use rkt_store::Store;
 
-use super::{AppOverrides, MANIFEST_FILE, Pod, PodError, PodState, Pods, write_atomic};
+use super::{AppOverrides, Pod, PodDir, PodError, PodState, Pods, write_atomic};
 
 /// The lock file that serializes edits of a running pod's manifest.
 pub const MANIFEST_LOCK_FILE: &str = "manifest.lock";
@@ -45,7 +45,7 @@ impl std::fmt::Display for AppState {
 #[derive(Debug)]
 pub struct ManifestEdit {
     pub manifest: PodManifest,
-    uuid: String,
+    uuid: crate::PodUuid,
     path: std::path::PathBuf,
     _lock: FileLock,
 }
@@ -106,7 +106,7 @@ impl ManifestEdit {
             reason: e.to_string(),
         })?;
         write_atomic(
-            &self.path.join(MANIFEST_FILE),
+            &PodDir::at(&self.path).manifest(),
             self.manifest.to_json_pretty().as_bytes(),
         )
     }

@@ -16,10 +16,13 @@ pub enum PodError {
         uuids: String,
     },
     #[error("pod {uuid} is {state}; stop it first (rkt stop) or wait for it")]
-    Busy { uuid: String, state: PodState },
+    Busy {
+        uuid: crate::PodUuid,
+        state: PodState,
+    },
     #[error("pod {uuid} is {state}: {action} needs a pod that is {needed}")]
     WrongState {
-        uuid: String,
+        uuid: crate::PodUuid,
         state: PodState,
         action: &'static str,
         needed: &'static str,
@@ -62,10 +65,10 @@ pub enum PodError {
     #[error(
         "pod {uuid} is not mutable: apps can only be added to and removed from a pod started with `rkt run --mutable`"
     )]
-    NotMutable { uuid: String },
+    NotMutable { uuid: crate::PodUuid },
     #[error("pod {uuid} has no app {app:?}; its apps: {apps} (see `rkt app list {uuid}`)")]
     UnknownApp {
-        uuid: String,
+        uuid: crate::PodUuid,
         app: String,
         apps: String,
     },
@@ -73,7 +76,7 @@ pub enum PodError {
         "app {app:?} of pod {uuid} is {state}: stop it first (rkt app stop {uuid} --app={app})"
     )]
     AppRunning {
-        uuid: String,
+        uuid: crate::PodUuid,
         app: String,
         state: &'static str,
     },
@@ -86,7 +89,10 @@ pub enum PodError {
     #[error("invalid pod manifest: {reason}")]
     Invalid { reason: String },
     #[error("corrupt pod {uuid}: {reason}")]
-    Corrupt { uuid: String, reason: String },
+    Corrupt {
+        uuid: crate::PodUuid,
+        reason: String,
+    },
     #[error("{action} {path}: {error}")]
     Io {
         action: &'static str,

@@ -21,10 +21,10 @@ pub struct GcOptions {
 /// What one `rkt gc` did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct GcReport {
-    pub marked: Vec<String>,
-    pub removed: Vec<String>,
+    pub marked: Vec<crate::PodUuid>,
+    pub removed: Vec<crate::PodUuid>,
     /// Pods that could not be handled now, with why; they are tried again next time.
-    pub skipped: Vec<(String, String)>,
+    pub skipped: Vec<(crate::PodUuid, String)>,
 }
 
 impl Pods {

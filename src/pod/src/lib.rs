@@ -21,6 +21,7 @@
 mod apps;
 mod error;
 mod gc;
+mod layout;
 mod net;
 mod overrides;
 pub mod plan;
@@ -43,6 +44,7 @@ pub use apps::{AppState, MANIFEST_LOCK_FILE};
 pub const MAX_APP_NAME: usize = 200;
 pub use error::PodError;
 pub use gc::{GcOptions, GcReport, Release};
+pub use layout::{NotAPodUuid, PodDir, PodUuid};
 pub use net::{DnsOptions, HostsOptions, NetOptionError, PodNet, default_hostname, pod_hostname};
 pub use overrides::{AppOverrides, parse_env_assignment, parse_env_file};
 pub use ports::PortMapping;
@@ -90,7 +92,7 @@ pub struct PodOptions {
     /// `--private-users`: the pod runs in a user namespace of its own.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub private_users: bool,
-    /// `--mds-register`: the pod gets a metadata service token ([`MDS_TOKEN_FILE`]) and its
+    /// `--mds-register`: the pod gets a metadata service token ([`PodDir::mds_token`]) and its
     /// apps `AC_METADATA_URL`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mds_register: bool,
@@ -99,24 +101,6 @@ pub struct PodOptions {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mutable: bool,
 }
-
-/// [`PodOptions`] in the pod directory.
-pub const OPTIONS_FILE: &str = "options.json";
-
-/// The pod's metadata service token (mode 0600): the secret part of its apps'
-/// `AC_METADATA_URL`, by which the service finds the pod.
-pub const MDS_TOKEN_FILE: &str = "mds-token";
-
-/// A lock file in the pod directory that `rkt run` holds (shared) from the hand-off until it
-/// has read the apps' exit statuses: `rkt gc` and `rkt rm` leave a pod alone while anyone holds
-/// it, so an exited pod cannot vanish under the `rkt run` that waits for it. (The directory's
-/// own lock is stage1's, and is gone when stage1 is.)
-pub const WATCH_LOCK_FILE: &str = "watch.lock";
-
-/// The pod manifest, as the appc spec defines it.
-pub const MANIFEST_FILE: &str = "pod";
-/// Its mtime is the pod's creation time.
-pub const CREATED_FILE: &str = "pod-created";
 
 /// Where a pod is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -205,16 +189,21 @@ impl Phase {
 /// A pod found on disk, as it was when looked at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pod {
-    pub uuid: String,
+    pub uuid: PodUuid,
     pub state: PodState,
     pub path: PathBuf,
     pub(crate) phase: Phase,
 }
 
 impl Pod {
+    /// The pod's files.
+    pub fn dir(&self) -> PodDir<'_> {
+        PodDir::at(&self.path)
+    }
+
     /// The pod manifest (what `rkt cat-manifest` prints).
     pub fn manifest(&self) -> Result<PodManifest, PodError> {
-        let path = self.path.join(MANIFEST_FILE);
+        let path = self.dir().manifest();
         let bytes = fs::read(&path).map_err(|e| PodError::io("reading", &path, e))?;
         PodManifest::from_json(&bytes).map_err(|e| PodError::Corrupt {
             uuid: self.uuid.clone(),
@@ -224,25 +213,25 @@ impl Pod {
 
     /// Raw bytes of the pod manifest.
     pub fn manifest_bytes(&self) -> Result<Vec<u8>, PodError> {
-        let path = self.path.join(MANIFEST_FILE);
+        let path = self.dir().manifest();
         fs::read(&path).map_err(|e| PodError::io("reading", &path, e))
     }
 
     /// How stage1 is to set the pod up (defaults if the file is missing: older pods).
     pub fn options(&self) -> Result<PodOptions, PodError> {
-        match fs::read(self.path.join(OPTIONS_FILE)) {
+        match fs::read(self.dir().options()) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| PodError::Corrupt {
                 uuid: self.uuid.clone(),
-                reason: format!("{OPTIONS_FILE}: {e}"),
+                reason: format!("options.json: {e}"),
             }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(PodOptions::default()),
-            Err(e) => Err(PodError::io("reading", &self.path.join(OPTIONS_FILE), e)),
+            Err(e) => Err(PodError::io("reading", &self.dir().options(), e)),
         }
     }
 
     /// Seconds since the epoch when the pod was created.
     pub fn created(&self) -> Option<u64> {
-        mtime(&self.path.join(CREATED_FILE))
+        mtime(&self.dir().created())
     }
 
     /// The pod's metadata service token, if it was prepared with `--mds-register`.
@@ -253,7 +242,7 @@ impl Pod {
 
 /// The metadata service token in a pod directory, if there is one.
 pub fn read_mds_token(pod_dir: &Path) -> Option<String> {
-    let token = fs::read_to_string(pod_dir.join(MDS_TOKEN_FILE)).ok()?;
+    let token = fs::read_to_string(PodDir::at(pod_dir).mds_token()).ok()?;
     let token = token.trim();
     (!token.is_empty()).then(|| token.to_owned())
 }
@@ -262,30 +251,32 @@ pub fn read_mds_token(pod_dir: &Path) -> Option<String> {
 /// [`PreparingPod::finish`] leaves an aborted prepare for `rkt gc`.
 #[derive(Debug)]
 pub struct PreparingPod {
-    pub uuid: String,
+    pub uuid: PodUuid,
     pub path: PathBuf,
     pods: Pods,
     lock: FileLock,
 }
 
 impl PreparingPod {
+    /// The pod's files.
+    pub fn dir(&self) -> PodDir<'_> {
+        PodDir::at(&self.path)
+    }
+
     /// Writes the pod manifest atomically.
     pub fn write_manifest(&self, manifest: &PodManifest) -> Result<(), PodError> {
-        write_atomic(
-            &self.path.join(MANIFEST_FILE),
-            manifest.to_json_pretty().as_bytes(),
-        )
+        write_atomic(&self.dir().manifest(), manifest.to_json_pretty().as_bytes())
     }
 
     /// Writes how stage1 is to set the pod up.
     pub fn write_options(&self, options: &PodOptions) -> Result<(), PodError> {
         let json = serde_json::to_vec_pretty(options).expect("options serialize");
-        write_atomic(&self.path.join(OPTIONS_FILE), &json)
+        write_atomic(&self.dir().options(), &json)
     }
 
     /// Gives the pod a fresh metadata service token, readable by root only.
     pub fn write_mds_token(&self) -> Result<(), PodError> {
-        let path = self.path.join(MDS_TOKEN_FILE);
+        let path = self.dir().mds_token();
         let token = registration::new_token().map_err(|e| PodError::io("making", &path, e))?;
         fs::OpenOptions::new()
             .write(true)
@@ -323,12 +314,19 @@ impl PreparingPod {
 /// (or the process) lives. stage1 holds one for the pod's whole life.
 #[derive(Debug)]
 pub struct RunningPod {
-    pub uuid: String,
+    pub uuid: PodUuid,
     pub path: PathBuf,
     _lock: FileLock,
 }
 
-/// A pod watched by a `rkt run` (see [`WATCH_LOCK_FILE`]): not collected while this lives
+impl RunningPod {
+    /// The pod's files.
+    pub fn dir(&self) -> PodDir<'_> {
+        PodDir::at(&self.path)
+    }
+}
+
+/// A pod watched by a `rkt run` (see [`PodDir::watch_lock`]): not collected while this lives
 /// (or the process does).
 #[derive(Debug)]
 pub struct PodWatch {
@@ -358,6 +356,11 @@ impl Pods {
         Ok(pods)
     }
 
+    /// `run/`: the pods that run, and those that ran and are not yet collected.
+    pub fn run_dir(&self) -> PathBuf {
+        self.root.join(Phase::Run.dir_name())
+    }
+
     fn phase_path(&self, phase: Phase, uuid: &str) -> PathBuf {
         self.root.join(phase.dir_name()).join(uuid)
     }
@@ -375,7 +378,7 @@ impl Pods {
     /// Starts a new pod: made in `embryo/`, locked, then moved to `prepare/`, so that a pod
     /// in `prepare/` is always either being prepared (locked) or abandoned (not locked).
     pub fn create(&self) -> Result<PreparingPod, PodError> {
-        let uuid = uuid::Uuid::new_v4().hyphenated().to_string();
+        let uuid = PodUuid::new_random();
         let embryo = self.phase_path(Phase::Embryo, &uuid);
         fs::DirBuilder::new()
             .mode(0o700)
@@ -387,8 +390,8 @@ impl Pods {
                 uuid: uuid.clone(),
                 state: PodState::Embryo,
             })?;
-        write_atomic(&embryo.join(CREATED_FILE), b"")?;
-        let watch = embryo.join(WATCH_LOCK_FILE);
+        write_atomic(&PodDir::at(&embryo).created(), b"")?;
+        let watch = PodDir::at(&embryo).watch_lock();
         fs::File::create(&watch).map_err(|e| PodError::io("creating", &watch, e))?;
         let path = self.phase_path(Phase::Prepare, &uuid);
         self.rename(&embryo, &path)?;
@@ -408,12 +411,14 @@ impl Pods {
             let entries = fs::read_dir(&dir).map_err(|e| PodError::io("reading", &dir, e))?;
             for entry in entries {
                 let entry = entry.map_err(|e| PodError::io("reading", &dir, e))?;
-                let Some(uuid) = entry.file_name().to_str().map(str::to_owned) else {
+                // Only directories named as rkt names them.
+                let Some(uuid) = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|name| PodUuid::parse(name).ok().filter(|u| u == &name))
+                else {
                     continue;
                 };
-                if uuid::Uuid::parse_str(&uuid).is_err() {
-                    continue;
-                }
                 let path = entry.path();
                 // It may have moved on since the directory was read: then it is listed
                 // where it went, when that directory is read (or was already).
@@ -434,13 +439,13 @@ impl Pods {
     /// The pod `uuid` if it is running (in `run/` and locked by its stage1), without listing
     /// every pod (the metadata service asks on each request).
     pub fn running(&self, uuid: &str) -> Result<Option<Pod>, PodError> {
-        if uuid::Uuid::parse_str(uuid).is_err() {
+        let Some(uuid) = PodUuid::parse(uuid).ok().filter(|u| u == &uuid) else {
             return Ok(None);
-        }
-        let path = self.phase_path(Phase::Run, uuid);
+        };
+        let path = self.phase_path(Phase::Run, &uuid);
         Ok(match is_locked(&path)? {
             Some(true) => Some(Pod {
-                uuid: uuid.to_owned(),
+                uuid,
                 state: PodState::Running,
                 path,
                 phase: Phase::Run,
@@ -473,7 +478,7 @@ impl Pods {
                 count: n,
                 uuids: found
                     .iter()
-                    .map(|p| p.uuid.clone())
+                    .map(|p| p.uuid.as_str())
                     .collect::<Vec<_>>()
                     .join(", "),
             }),
@@ -543,7 +548,7 @@ impl Pods {
     /// Watches the pod until the returned value is dropped: `rkt gc` and `rkt rm` leave it
     /// alone meanwhile, whatever its state. Taken before the pod is handed to stage1.
     pub fn watch(&self, pod: &Pod) -> Result<PodWatch, PodError> {
-        let path = pod.path.join(WATCH_LOCK_FILE);
+        let path = pod.dir().watch_lock();
         let lock = FileLock::acquire(&path, LockKind::Shared).map_err(|e| lock_error(pod, e))?;
         Ok(PodWatch { _lock: lock })
     }
@@ -590,7 +595,7 @@ pub(crate) fn lock_idle(path: &Path) -> io::Result<Option<(FileLock, Option<File
     let Some(dir) = FileLock::try_acquire_existing(path, LockKind::Exclusive)? else {
         return Ok(None);
     };
-    match FileLock::try_acquire_existing(&path.join(WATCH_LOCK_FILE), LockKind::Exclusive) {
+    match FileLock::try_acquire_existing(&PodDir::at(&path).watch_lock(), LockKind::Exclusive) {
         Ok(Some(watch)) => Ok(Some((dir, Some(watch)))),
         Ok(None) => Ok(None),
         // A pod made before watch locks existed, or still being made: nobody watches it.
@@ -611,7 +616,7 @@ fn is_locked(path: &Path) -> Result<Option<bool>, PodError> {
 
 fn lock_error(pod: &Pod, e: io::Error) -> PodError {
     if e.kind() == io::ErrorKind::NotFound {
-        PodError::NotFound(pod.uuid.clone())
+        PodError::NotFound(pod.uuid.to_string())
     } else {
         PodError::io("locking", &pod.path, e)
     }
@@ -645,7 +650,7 @@ mod tests {
 
     fn pod(uuid: &str, phase: Phase) -> Pod {
         Pod {
-            uuid: uuid.to_owned(),
+            uuid: PodUuid::parse(uuid).unwrap(),
             state: phase.state(false),
             path: PathBuf::from("/nonexistent").join(uuid),
             phase,

@@ -219,9 +219,9 @@ pub fn pod_hostname(given: Option<&str>) -> Result<Option<String>, NetOptionErro
     }
 }
 
-/// The hostname a pod gets when none was given.
-pub fn default_hostname(uuid: &str) -> String {
-    format!("rkt-{uuid}")
+/// The hostname a pod gets when none was given: its machine name.
+pub fn default_hostname(uuid: &crate::PodUuid) -> String {
+    uuid.machine_name()
 }
 
 /// The kernel takes up to 64 bytes; letters, digits, '-' and '.' keep it a valid DNS name.
@@ -324,7 +324,7 @@ mod tests {
         for bad in ["", "-a", "a.", "a_b", "a b", &"x".repeat(64)] {
             assert!(pod_hostname(Some(bad)).is_err(), "{bad:?}");
         }
-        let uuid = "397d9a96-ff3c-4a2f-8de9-f00b02540300";
-        assert!(valid_hostname(&default_hostname(uuid)));
+        let uuid = crate::PodUuid::parse("397d9a96-ff3c-4a2f-8de9-f00b02540300").unwrap();
+        assert!(valid_hostname(&default_hostname(&uuid)));
     }
 }

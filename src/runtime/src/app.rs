@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rkt_pod::PodOptions;
+use rkt_pod::{PodDir, PodOptions};
 use rkt_schema::{App, RuntimeApp, Volume};
 use rkt_store::{Store, StoreError};
 
@@ -167,9 +167,9 @@ pub fn remove_app_root(pod_dir: &Path, leader: u32, app: &str) -> Result<(), Sta
             .map_err(|e| Stage1Error::io("unmounting", &on_host, e))?;
     }
     for dir in [
-        stage1_rootfs(pod_dir).join(format!("opt/stage2/{app}")),
-        pod_dir.join(format!("overlay/{app}")),
-        pod_dir.join(format!("apps/{app}")),
+        PodDir::at(pod_dir).stage2(app),
+        PodDir::at(pod_dir).overlay(app),
+        PodDir::at(pod_dir).app(app),
     ] {
         match std::fs::remove_dir_all(&dir) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

@@ -5,7 +5,7 @@
 //! the pod ends it); what ADD gave is kept in `<pod>/net.json`, so that DEL (at stage1's exit,
 //! else at gc) uses the configuration and port mappings the pod started with.
 
-use rkt_pod::PortMapping;
+use rkt_pod::{PodDir, PortMapping};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -17,10 +17,6 @@ use super::masquerade;
 pub const CNI_PLUGIN_DIR: &str = "/usr/lib/cni";
 /// The interface the pod sees.
 const POD_IFNAME: &str = "eth0";
-/// What ADD gave, in the pod directory.
-const NET_STATUS_FILE: &str = "net.json";
-/// The namespace's bind mount, in the pod directory.
-const NETNS_FILE: &str = "netns";
 
 /// Why a CNI network could not be found, set up or torn down.
 #[derive(Debug, thiserror::Error)]
@@ -260,7 +256,7 @@ impl PodNetStatus {
 
 /// The pod's namespace, as nspawn's `--network-namespace-path` takes it.
 pub fn netns_path(pod_dir: &Path) -> PathBuf {
-    pod_dir.join(NETNS_FILE)
+    PodDir::at(pod_dir).netns()
 }
 
 /// Creates the pod's network namespace (util-linux `unshare --net=FILE` bind-mounts it) and
@@ -337,16 +333,15 @@ fn join_network(
 /// Replaces `net.json` in one step: a reader (or a stage1 killed midway) sees the old record
 /// or the new one, never a part that reads as no record at all.
 fn write_pod_network(pod_dir: &Path, status: &PodNetStatus) -> Result<(), CniError> {
-    let path = pod_dir.join(NET_STATUS_FILE);
-    let partial = pod_dir.join(format!("{NET_STATUS_FILE}.partial"));
+    let path = PodDir::at(pod_dir).net_status();
     let json = serde_json::to_vec_pretty(status).expect("status serializes");
-    fs::write(&partial, json).map_err(io("writing", &partial))?;
-    fs::rename(&partial, &path).map_err(io("writing", &path))
+    // Durable: after a crash, gc reads it to give the address back.
+    rkt_common::fs::write_atomic(&path, &json, 0o644).map_err(io("writing", &path))
 }
 
 /// What the pod got from its network, if it has one.
 pub fn read_pod_network(pod_dir: &Path) -> Option<PodNetStatus> {
-    serde_json::from_slice(&fs::read(pod_dir.join(NET_STATUS_FILE)).ok()?).ok()
+    serde_json::from_slice(&fs::read(PodDir::at(pod_dir).net_status()).ok()?).ok()
 }
 
 /// The plugin's DEL (frees the pod's address and host link), then forgets the network. Does
@@ -378,7 +373,7 @@ fn leave_network(cni_path: &str, pod_dir: &Path, uuid: &str) -> Result<(), CniEr
         uuid,
         &netns,
     )?;
-    let path = pod_dir.join(NET_STATUS_FILE);
+    let path = PodDir::at(pod_dir).net_status();
     fs::remove_file(&path).map_err(io("removing", &path))
 }
 
@@ -893,7 +888,7 @@ exit 0
         fs::create_dir_all(&pod).unwrap();
         leasing_plugin(&cni, "leaser", &pod, &leases, true);
         let conf = serde_json::json!({"cniVersion":"0.4.0","name":"n","type":"leaser"});
-        let netns = pod.join(NETNS_FILE);
+        let netns = PodDir::at(&pod).netns();
         fs::write(&netns, "").unwrap();
         let cni_path = cni.to_str().unwrap();
         let uuid = "6f1a4e8e-3a52-4b8f-9c55-7f7b2d0e1c11";

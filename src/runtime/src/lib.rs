@@ -43,7 +43,7 @@ pub use journal::{flush_pod_journal, give_journal_to_pod, host_journal_dir, pod_
 pub use mds::{MdsUrlError, metadata_url};
 pub use notify::{SUPPORTS_SYSTEMD_NOTIFY, make_notify_unit, supports_notify};
 pub use nspawn::{
-    NOTIFY_DIR, NotifySocket, NspawnOptions, bind_notify_socket, machine_name, notify_socket_path,
+    NOTIFY_DIR, NotifySocket, NspawnOptions, bind_notify_socket, notify_socket_path,
     nspawn_command, remove_notify_socket,
 };
 pub use pod_runtime::{PodRuntime, RuntimeError, connect_pod_bus};

@@ -63,7 +63,7 @@ mod tests {
     fn url_by_network() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(metadata_url(dir.path(), PodNet::Host, None), Ok(None));
-        std::fs::write(dir.path().join(rkt_pod::MDS_TOKEN_FILE), "tok\n").unwrap();
+        std::fs::write(rkt_pod::PodDir::at(dir.path()).mds_token(), "tok\n").unwrap();
         assert_eq!(
             metadata_url(dir.path(), PodNet::Host, None)
                 .unwrap()

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::{Stage1Error, rundir};
+use rkt_pod::PodUuid;
 
 /// Where stage1 listens for nspawn's `READY=1`, one socket per pod (`<uuid>`), in a
 /// root-only directory (see [`super::rundir`]: no pod can send a false `READY=1` or take the
@@ -46,16 +47,10 @@ pub fn remove_notify_socket(uuid: &str) -> io::Result<()> {
     rundir::remove_socket(&notify_socket_path(uuid))
 }
 
-/// The machine name machined knows the pod by: `rkt-` + the UUID without dashes (machine
-/// names cannot be as long as `rkt-` + a dashed UUID plus room for scopes).
-pub fn machine_name(uuid: &str) -> String {
-    format!("rkt-{}", uuid.replace('-', ""))
-}
-
 /// What varies between pods.
 #[derive(Debug, Clone)]
 pub struct NspawnOptions<'a> {
-    pub uuid: &'a str,
+    pub uuid: &'a PodUuid,
     pub stage1_root: &'a Path,
     /// Register with machined under the calling unit (`--keep-unit`).
     pub register: bool,
@@ -92,7 +87,7 @@ pub fn nspawn_command(opts: &NspawnOptions<'_>) -> Command {
             "--register={}",
             if opts.register { "yes" } else { "no" }
         ))
-        .arg(format!("--machine={}", machine_name(opts.uuid)))
+        .arg(format!("--machine={}", opts.uuid.machine_name()))
         .arg(format!("--uuid={}", opts.uuid))
         .arg(format!("--hostname={}", opts.hostname))
         .arg("--directory")
@@ -150,7 +145,7 @@ mod tests {
     #[test]
     fn nspawn_skips_its_own_seccomp_filter_which_the_app_units_carry() {
         let cmd = nspawn_command(&NspawnOptions {
-            uuid: "u",
+            uuid: &uuid(),
             stage1_root: Path::new("/pod/stage1/rootfs"),
             register: true,
             hostname: "h",
@@ -177,17 +172,14 @@ mod tests {
         assert!(path.starts_with(NOTIFY_DIR));
     }
 
-    #[test]
-    fn machine_names_fit_machined() {
-        let name = machine_name("397d9a96-ff3c-4a2f-8de9-f00b02540300");
-        assert_eq!(name, "rkt-397d9a96ff3c4a2f8de9f00b02540300");
-        assert!(name.len() <= 64);
+    fn uuid() -> PodUuid {
+        PodUuid::parse("397d9a96-ff3c-4a2f-8de9-f00b02540300").unwrap()
     }
 
     fn args(private_network: bool) -> Vec<String> {
         let root = Path::new("/pod/stage1/rootfs");
         let cmd = nspawn_command(&NspawnOptions {
-            uuid: "397d9a96-ff3c-4a2f-8de9-f00b02540300",
+            uuid: &uuid(),
             stage1_root: root,
             register: false,
             hostname: "web-1",
@@ -214,7 +206,7 @@ mod tests {
     fn private_users_on_a_cni_network_start_inside_its_namespace() {
         let netns = Path::new("/pod/netns");
         let cmd = nspawn_command(&NspawnOptions {
-            uuid: "397d9a96-ff3c-4a2f-8de9-f00b02540300",
+            uuid: &uuid(),
             stage1_root: Path::new("/pod/stage1/rootfs"),
             register: false,
             hostname: "web-1",
@@ -238,7 +230,7 @@ mod tests {
     #[test]
     fn private_users_pick_a_range_and_chown_the_root_before_the_boot_arguments() {
         let cmd = nspawn_command(&NspawnOptions {
-            uuid: "397d9a96-ff3c-4a2f-8de9-f00b02540300",
+            uuid: &uuid(),
             stage1_root: Path::new("/pod/stage1/rootfs"),
             register: false,
             hostname: "web-1",

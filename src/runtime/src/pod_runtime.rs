@@ -125,7 +125,7 @@ impl PodRuntime {
     /// this holds its lock), boots it, starts its apps, reports readiness to the systemd that
     /// started us, records each app's exit, and leaves nothing mounted or leased. Returns the
     /// first non-zero app status (0 if none). Setting `stop` stops the apps, then the pod.
-    pub fn run(&self, uuid: &str, stop: &AtomicBool) -> Result<u8, RuntimeError> {
+    pub fn run(&self, uuid: &rkt_pod::PodUuid, stop: &AtomicBool) -> Result<u8, RuntimeError> {
         let pods = Pods::open(&self.dir)?;
         let store = Store::open(&self.dir)?;
         let pod = pods.find(uuid)?;
@@ -173,7 +173,7 @@ fn run_pod(
             "the pod's sysctls would change the host's network: it has --net=host".to_owned(),
         ));
     }
-    let machine_id = pod.uuid.replace('-', "");
+    let machine_id = pod.uuid.machine_id();
     let root = crate::build_stage1_root(&pod.path, &machine_id)?;
     let hostname = options
         .hostname
@@ -289,7 +289,7 @@ fn run_pod(
     }
     // The pod's systemd has them now (nspawn passed them on).
     drop(sockets);
-    let machine = crate::machine_name(&pod.uuid);
+    let machine = pod.uuid.machine_name();
     let started = register_machine(&machine, &pod.uuid, nspawn.id(), &root).and_then(|leader| {
         // In the pod's network namespace, before any app can look.
         crate::apply_sysctls(leader, &sysctls)?;
@@ -447,7 +447,7 @@ fn record_app_exits(pod_bus: &PodBus, pod_dir: &Path) -> Result<(), RuntimeError
                 continue;
             };
             // Only the pod's apps (not its D-Bus or journald), as the manifest says now.
-            let is_app = std::fs::read(pod_dir.join(rkt_pod::MANIFEST_FILE))
+            let is_app = std::fs::read(rkt_pod::PodDir::at(&pod_dir).manifest())
                 .ok()
                 .and_then(|b| rkt_schema::PodManifest::from_json(&b).ok())
                 .is_some_and(|m| m.apps.iter().any(|a| a.name.as_str() == app));
@@ -483,7 +483,7 @@ fn run_mutable_pod(
         rkt_common::lock::LockKind::Exclusive,
     )
     .step("locking the pod manifest")?;
-    let manifest_path = pod.path.join(rkt_pod::MANIFEST_FILE);
+    let manifest_path = pod.dir().manifest();
     let manifest = std::fs::read(&manifest_path)
         .with_step(|| format!("reading {}", manifest_path.display()))
         .and_then(|b| {
@@ -501,7 +501,7 @@ fn run_mutable_pod(
                 .is_some_and(|s| s.is_running())
             {
                 // Its exit is recorded anew by the watching thread.
-                let _ = std::fs::remove_file(pod.path.join(format!("apps/{}/exit", app.name)));
+                let _ = std::fs::remove_file(pod.dir().app_exit(app.name.as_str()));
                 if let Err(e) = bus.stop_unit(&unit) {
                     tracing::warn!("{e}");
                 }
@@ -537,7 +537,7 @@ fn run_mutable_pod(
 /// the pod (its systemd has no memory or cpu controller of its own): the host's systemd limits
 /// the pod's own unit instead (see [`rkt_pod::plan::pod_memory_limit`]).
 fn limit_pod_on_cgroup_v1(
-    uuid: &str,
+    uuid: &rkt_pod::PodUuid,
     plans: &[rkt_pod::plan::AppPlan],
 ) -> Result<(), RuntimeError> {
     if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
@@ -555,7 +555,7 @@ fn limit_pod_on_cgroup_v1(
         return Ok(());
     }
     let status = Command::new("systemctl")
-        .args(["set-property", "--runtime", &format!("rkt-{uuid}.service")])
+        .args(["set-property", "--runtime", &uuid.unit_name()])
         .args(&properties)
         .status()
         .step("running systemctl set-property for the pod's limits")?;
@@ -664,8 +664,8 @@ fn start_nspawn(
         }
         if let Some(status) = child.try_wait()? {
             return Err(RuntimeError::Failed(format!(
-                "systemd-nspawn exited before the pod was up ({status}); see journalctl -u rkt-{}.service",
-                pod.uuid
+                "systemd-nspawn exited before the pod was up ({status}); see journalctl -u {}",
+                pod.uuid.unit_name()
             )));
         }
     }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use rustix::mount::{MountFlags, UnmountFlags};
 
 use super::Stage1Error;
+use rkt_pod::PodDir;
 
 /// The unit the pod's systemd boots to: journald and D-Bus (to start apps), nothing else,
 /// which is most of why a pod starts fast. journald's flush to the journal files the host
@@ -63,7 +64,7 @@ pub const POD_NO_GENERATORS: &str = "/etc/systemd/no-generators";
 pub const POD_UNIT_PATH: &str = "/etc/systemd/system";
 
 pub fn stage1_rootfs(pod_dir: &Path) -> PathBuf {
-    pod_dir.join("stage1/rootfs")
+    PodDir::at(pod_dir).stage1_root()
 }
 
 /// Where app `app` sees its root, as a path inside the pod (for `RootDirectory=`).
@@ -212,9 +213,10 @@ pub fn mount_app_rootfs(
     app: &str,
     layers: &[PathBuf],
 ) -> Result<PathBuf, Stage1Error> {
-    let target = stage1_rootfs(pod_dir).join(format!("opt/stage2/{app}/rootfs"));
-    let upper = pod_dir.join(format!("overlay/{app}/upper"));
-    let work = pod_dir.join(format!("overlay/{app}/work"));
+    let pod = PodDir::at(pod_dir);
+    let target = pod.app_rootfs(app);
+    let upper = pod.overlay(app).join("upper");
+    let work = pod.overlay(app).join("work");
     for dir in [&target, &upper, &work] {
         fs::create_dir_all(dir).map_err(|e| Stage1Error::io("creating", dir, e))?;
     }
@@ -274,7 +276,7 @@ pub fn unmount_pod(pod_dir: &Path) -> Result<(), Stage1Error> {
 
 /// Records the host PID of the pod's PID 1 (`pid`); its mtime is when the pod started.
 pub fn write_pod_pid(pod_dir: &Path, pid: &str) -> Result<(), Stage1Error> {
-    let path = pod_dir.join("pid");
+    let path = PodDir::at(pod_dir).pid();
     // Meaningless after a crash, which ends the pod too; read while the pod starts.
     replace_atomic(&path, format!("{pid}\n").as_bytes(), 0o644)
         .map_err(|e| Stage1Error::io("writing", &path, e))
@@ -282,7 +284,7 @@ pub fn write_pod_pid(pod_dir: &Path, pid: &str) -> Result<(), Stage1Error> {
 
 /// The host PID of the pod's PID 1 and when it started, once stage1 recorded them.
 pub fn read_pod_pid(pod_dir: &Path) -> Option<(u32, u64)> {
-    let path = pod_dir.join("pid");
+    let path = PodDir::at(pod_dir).pid();
     let pid = fs::read_to_string(&path).ok()?.trim().parse().ok()?;
     let started = rkt_pod::mtime_of(&path)?;
     Some((pid, started))
@@ -290,16 +292,16 @@ pub fn read_pod_pid(pod_dir: &Path) -> Option<(u32, u64)> {
 
 /// Records app `app`'s exit status in the pod directory (`apps/<app>/exit`).
 pub fn write_app_status(pod_dir: &Path, app: &str, status: i32) -> Result<(), Stage1Error> {
-    let dir = pod_dir.join(format!("apps/{app}"));
+    let dir = PodDir::at(pod_dir).app(app);
     fs::create_dir_all(&dir).map_err(|e| Stage1Error::io("creating", &dir, e))?;
-    let path = dir.join("exit");
+    let path = PodDir::at(pod_dir).app_exit(app);
     write_atomic(&path, format!("{status}\n").as_bytes(), 0o644)
         .map_err(|e| Stage1Error::io("writing", &path, e))
 }
 
 /// App `app`'s exit status, if it has exited.
 pub fn read_app_status(pod_dir: &Path, app: &str) -> Option<i32> {
-    fs::read_to_string(pod_dir.join(format!("apps/{app}/exit")))
+    fs::read_to_string(PodDir::at(pod_dir).app_exit(app))
         .ok()?
         .trim()
         .parse()

@@ -18,7 +18,7 @@ use rkt_schema::{App, Mount, RuntimeApp, Volume, VolumeKind};
 
 /// Where the pod's empty volume `name` lives (one directory shared by every app mounting it).
 pub fn shared_volume_dir(pod_dir: &Path, name: &str) -> PathBuf {
-    pod_dir.join("sharedVolumes").join(name)
+    rkt_pod::PodDir::at(pod_dir).shared_volume(name)
 }
 
 /// Binds every mount of `app` into its root `app_root` (the app's overlay, or its copy).

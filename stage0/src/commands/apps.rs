@@ -114,7 +114,7 @@ fn start(global: &GlobalArgs, args: &AppArgs) -> Result<()> {
         s1::make_notify_unit(&mut properties);
     }
     // The previous run's exit goes, so `rkt app status` shows this run.
-    let exit = pod.path.join(format!("apps/{}/exit", app.name));
+    let exit = pod.dir().app_exit(app.name.as_str());
     match std::fs::remove_file(&exit) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             return Err(e).with_context(|| format!("removing {}", exit.display()));
@@ -239,7 +239,7 @@ fn app_status(pod: &Pod, leader: Option<u32>, app: &RuntimeApp) -> Result<AppSta
         }
     }
     if let Some(code) = s1::read_app_status(&pod.path, name) {
-        let finished = rkt_pod::mtime_of(&pod.path.join(format!("apps/{name}/exit")));
+        let finished = rkt_pod::mtime_of(&pod.dir().app_exit(name));
         return Ok(exited(code, finished));
     }
     Ok(AppStatus {

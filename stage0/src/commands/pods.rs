@@ -327,7 +327,7 @@ fn pod_json(pod: &Pod) -> PodJson {
         .unwrap_or_default();
     let started = rkt_runtime::read_pod_pid(&pod.path);
     PodJson {
-        uuid: pod.uuid.clone(),
+        uuid: pod.uuid.to_string(),
         state: pod.state.as_str(),
         created: pod.created().map(rfc3339),
         started: started.map(|(_, t)| rfc3339(t)),
@@ -397,7 +397,7 @@ pub fn list(global: &GlobalArgs, args: &ListArgs) -> Result<()> {
             for pod in &pods {
                 let json = pod_json(pod);
                 let uuid = if args.full {
-                    pod.uuid.clone()
+                    pod.uuid.to_string()
                 } else {
                     pod.uuid[..8].to_owned()
                 };
@@ -504,7 +504,7 @@ pub fn status(global: &GlobalArgs, args: &StatusArgs) -> Result<()> {
                 writeln!(
                     out,
                     "logs=journalctl -m _MACHINE_ID={}",
-                    pod.uuid.replace('-', "")
+                    pod.uuid.machine_id()
                 )?;
             }
             for app in json.apps {

@@ -80,7 +80,7 @@ fn start_and_wait(global: &GlobalArgs, pod: &Pod, interactive: bool) -> Result<u
         .iter()
         .map(|a| a.name.to_string())
         .collect();
-    let unit = format!("rkt-{}.service", pod.uuid);
+    let unit = pod.uuid.unit_name();
     let dir = std::fs::canonicalize(&global.dir).unwrap_or_else(|_| global.dir.clone());
     let description = format!("rkt pod {} ({})", pod.uuid, apps.join(", "));
     let caller = calling_unit();
@@ -134,7 +134,7 @@ fn start_and_wait(global: &GlobalArgs, pod: &Pod, interactive: bool) -> Result<u
     }
     let statuses: Vec<i32> = apps
         .iter()
-        .filter_map(|a| rkt_runtime::read_app_status(&run_path(&dir, &pod.uuid), a))
+        .filter_map(|a| rkt_runtime::read_app_status(&pods.run_dir().join(&pod.uuid), a))
         .collect();
     // A mutable pod's apps may never have been started, or removed: what they recorded counts.
     if statuses.len() != apps.len() && !mutable {
@@ -174,10 +174,6 @@ fn require_systemd() -> Result<()> {
     Ok(())
 }
 
-fn run_path(dir: &Path, uuid: &str) -> PathBuf {
-    dir.join("pods/run").join(uuid)
-}
-
 /// stage1 sits next to `rkt` (in a build and in the package).
 fn stage1_binary() -> Result<PathBuf> {
     let me = std::env::current_exe().context("finding rkt's own path")?;
@@ -211,7 +207,7 @@ pub fn stop(global: &GlobalArgs, args: &crate::cli::StopArgs) -> Result<u8> {
                 if pod.state != rkt_pod::PodState::Running {
                     bail!("pod {} is {}, not running", pod.uuid, pod.state);
                 }
-                let unit = format!("rkt-{}.service", pod.uuid);
+                let unit = pod.uuid.unit_name();
                 let status = if args.force {
                     Command::new("systemctl")
                         .args(["kill", "--signal=SIGKILL", &unit])
@@ -284,10 +280,7 @@ pub fn enter(global: &GlobalArgs, args: &crate::cli::EnterArgs) -> Result<u8> {
     };
     let status = Command::new("systemd-run")
         .args(["--quiet", "--wait", "--collect", io])
-        .arg(format!(
-            "--machine={}",
-            rkt_runtime::machine_name(&pod.uuid)
-        ))
+        .arg(format!("--machine={}", pod.uuid.machine_name()))
         .arg(format!(
             "--property=RootDirectory={}",
             rkt_runtime::app_rootfs_in_pod(&app)

@@ -337,7 +337,7 @@ fn an_empty_mutable_pod_waits_for_apps(ctx: &Ctx) -> TestResult {
             "no UUID saved".into()
         })?;
         let uuid = t.read_uuid().unwrap_or_default();
-        let machine = format!("rkt-{}", uuid.replace('-', ""));
+        let machine = format!("rkt-{uuid}");
         let status = || t.ok(&["status", &uuid]).unwrap_or_else(|e| e);
         check(
             wait_for(30, || {

@@ -358,7 +358,7 @@ impl<'a> PodTest<'a> {
                 "no UUID saved".into()
             })?;
             let uuid = self.read_uuid().unwrap_or_default();
-            let machine = format!("rkt-{}", uuid.replace('-', ""));
+            let machine = format!("rkt-{uuid}");
             check(
                 wait_for(30, || {
                     self.journal(&["-M", &machine, "-t", "inspect-sleep"])
@@ -867,7 +867,7 @@ fn rkt_run_in_a_unit_file(ctx: &Ctx) -> TestResult {
         "no UUID saved".into()
     })?;
     let uuid = t.read_uuid().unwrap_or_default();
-    let machine = format!("rkt-{}", uuid.replace('-', ""));
+    let machine = format!("rkt-{uuid}");
     check(wait_for(30, || t.machines().contains(&machine)), || {
         format!("pod never showed up: {}", t.machines())
     })?;

@@ -85,7 +85,7 @@ fn readiness_reaches_a_type_notify_caller(ctx: &Ctx) -> TestResult {
             format!("no UUID saved; the caller is {}", active_state(ctx, unit))
         })?;
         let uuid = t.read_uuid().unwrap_or_default();
-        let machine = format!("rkt-{}", uuid.replace('-', ""));
+        let machine = format!("rkt-{uuid}");
         let app_log = || t.journal(&["-M", &machine, "-t", "inspect-notify"]);
         check(wait_for(30, || app_log().contains("started")), || {
             format!(

@@ -120,7 +120,7 @@ fn port_forward_on_the_default_network_reaches_the_app(ctx: &Ctx) -> TestResult 
     let port_flag = format!("--port=http:127.0.0.1:{HOST_PORT}");
     let (mut child, uuid) = spawn_server(&t, &[&port_flag])?;
     let result = (|| {
-        let machine = format!("rkt-{}", uuid.replace('-', ""));
+        let machine = format!("rkt-{uuid}");
         let app_log = || t.journal(&["-M", &machine, "-t", "inspect-serve"]);
         let list = t.ok(&["list", "--no-legend", "--full"])?;
         let row = list
@@ -363,7 +363,7 @@ fn spawn_server(t: &PodTest, flags: &[&str]) -> Result<(std::process::Child, Str
             "no UUID saved".into()
         })?;
         let uuid = t.read_uuid().unwrap_or_default();
-        let machine = format!("rkt-{}", uuid.replace('-', ""));
+        let machine = format!("rkt-{uuid}");
         check(
             wait_for(30, || {
                 t.journal(&["-M", &machine, "-t", "inspect-serve"])

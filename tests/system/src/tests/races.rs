@@ -195,7 +195,7 @@ fn nothing_left(t: &PodTest, uuids: &[String], before: &Before) -> TestResult {
     let machines = out(t, &["machinectl", "list", "--no-legend"]);
     let machines: Vec<&str> = machines
         .lines()
-        .filter(|l| uuids.iter().any(|u| l.contains(&u.replace('-', ""))))
+        .filter(|l| uuids.iter().any(|u| l.contains(u.as_str())))
         .collect();
     if !machines.is_empty() {
         left.push(format!("machines: {machines:?}"));
