@@ -415,7 +415,7 @@ impl Pods {
                 let Some(uuid) = entry
                     .file_name()
                     .to_str()
-                    .and_then(|name| PodUuid::parse(name).ok().filter(|u| u == &name))
+                    .and_then(|name| PodUuid::parse(name).ok().filter(|u| u == name))
                 else {
                     continue;
                 };
@@ -439,7 +439,7 @@ impl Pods {
     /// The pod `uuid` if it is running (in `run/` and locked by its stage1), without listing
     /// every pod (the metadata service asks on each request).
     pub fn running(&self, uuid: &str) -> Result<Option<Pod>, PodError> {
-        let Some(uuid) = PodUuid::parse(uuid).ok().filter(|u| u == &uuid) else {
+        let Some(uuid) = PodUuid::parse(uuid).ok().filter(|u| u == uuid) else {
             return Ok(None);
         };
         let path = self.phase_path(Phase::Run, &uuid);
