@@ -595,7 +595,7 @@ pub(crate) fn lock_idle(path: &Path) -> io::Result<Option<(FileLock, Option<File
     let Some(dir) = FileLock::try_acquire_existing(path, LockKind::Exclusive)? else {
         return Ok(None);
     };
-    match FileLock::try_acquire_existing(&PodDir::at(&path).watch_lock(), LockKind::Exclusive) {
+    match FileLock::try_acquire_existing(&PodDir::at(path).watch_lock(), LockKind::Exclusive) {
         Ok(Some(watch)) => Ok(Some((dir, Some(watch)))),
         Ok(None) => Ok(None),
         // A pod made before watch locks existed, or still being made: nobody watches it.
