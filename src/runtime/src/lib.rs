@@ -21,7 +21,6 @@ mod rundir;
 mod sockets;
 mod sysctl;
 mod unit;
-mod unit_file;
 mod volumes;
 
 pub mod systemd;
@@ -35,13 +34,13 @@ pub use cni::{
     default_network, forwards_ports, load_network, netns_path, network_plugins, read_pod_network,
     release_orphaned_leases, setup_pod_network, teardown_pod_network,
 };
-pub use console::{POD_CONSOLE, make_interactive_unit};
+pub use console::POD_CONSOLE;
 pub use error::Stage1Error;
 pub use etc::write_app_net_files;
 pub use init_guard::InitGuard;
 pub use journal::{flush_pod_journal, give_journal_to_pod, host_journal_dir, pod_journal_flushed};
 pub use mds::{MdsUrlError, metadata_url};
-pub use notify::{SUPPORTS_SYSTEMD_NOTIFY, make_notify_unit, supports_notify};
+pub use notify::{SUPPORTS_SYSTEMD_NOTIFY, supports_notify};
 pub use nspawn::{
     NOTIFY_DIR, NotifySocket, NspawnOptions, bind_notify_socket, notify_socket_path,
     nspawn_command, remove_notify_socket,
@@ -58,6 +57,5 @@ pub use sockets::{
     take_listen_fds, with_listen_fds, write_socket_units,
 };
 pub use sysctl::apply_sysctls;
-pub use unit::app_unit_properties;
-pub use unit_file::{UnitFileError, service_unit_file};
+pub use unit::{AppUnit, Setting};
 pub use volumes::{mount_app_volumes, resolve_target, shared_volume_dir, writable_volume_targets};

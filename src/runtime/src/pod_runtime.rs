@@ -263,17 +263,15 @@ fn run_pod(
         if sockets.is_empty() {
             continue;
         }
-        let mut properties = crate::app_unit_properties(plan);
+        let mut unit = crate::AppUnit::for_app(plan);
         if *notify {
-            crate::make_notify_unit(&mut properties);
+            unit.expect_ready_notification();
         }
-        let unit = crate::service_unit_file(&format!("rkt app {}", plan.name), &properties)
-            .with_step(|| format!("app {}: socket activation", plan.name))?;
         crate::write_socket_units(
             &root.join(crate::POD_UNIT_PATH.trim_start_matches('/')),
             &plan.name,
             sockets,
-            &unit,
+            &unit.unit_file(),
         )?;
     }
     let socket_activated: Vec<bool> = routed.iter().map(|s| !s.is_empty()).collect();
@@ -588,15 +586,15 @@ fn start_apps(
             runs.push((plan.name, bus, run));
             continue;
         }
-        let mut properties = crate::app_unit_properties(&plan);
+        let mut unit = crate::AppUnit::for_app(&plan);
         if *notify {
-            crate::make_notify_unit(&mut properties);
+            unit.expect_ready_notification();
         }
         if interactive {
-            crate::make_interactive_unit(&mut properties);
+            unit.attach_to_console();
         }
         let run = bus
-            .start_service(&format!("{}.service", plan.name), &properties)
+            .start_service(&format!("{}.service", plan.name), &unit.dbus_properties())
             .with_step(|| format!("starting app {}", plan.name))?;
         runs.push((plan.name, bus, run));
     }

@@ -326,7 +326,7 @@ pub fn route_sockets(
 }
 
 /// Writes, in the pod's unit directory, `<app>.socket` (listening where the passed sockets
-/// do), the app's unit `<app>.service` (`service_unit`, see [`super::service_unit_file`]) and
+/// do), the app's unit `<app>.service` (`service_unit`, see [`super::AppUnit::unit_file`]) and
 /// the root slice's wish for the socket, which loads it before the pod's systemd gives out the
 /// sockets it was passed.
 pub fn write_socket_units(

@@ -1,113 +1,288 @@
-//! An app's transient unit: the plan of one app (see `rkt_pod::plan`) as the properties the
-//! pod's systemd gets for it.
+//! An app's unit: the plan of one app (see `rkt_pod::plan`) as typed unit settings, with two
+//! renderings of the one value — the properties of a transient unit of the pod's systemd, and
+//! a unit file (for a socket-activated app, whose unit must exist when the pod boots).
 
 use zbus::zvariant::Value;
 
-use rkt_pod::plan::AppPlan;
+use rkt_pod::plan::{AppPlan, capability_names};
 
-use super::app_rootfs_in_pod;
+use super::{POD_CONSOLE, app_rootfs_in_pod};
 
-/// One command for ExecStart= and its kin: (path, argv, ignore failure). systemd expands
-/// `$NAME` in them at exec time; an app's arguments are literal, and `$$` is how a literal
-/// `$` reaches it.
-fn exec_command(argv: &[String]) -> Value<'static> {
-    let escaped: Vec<String> = argv.iter().map(|a| a.replace('$', "$$")).collect();
-    Value::from(vec![(argv[0].clone(), escaped, false)])
+/// One setting's value, typed by how systemd takes it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Setting {
+    Text(String),
+    Flag(bool),
+    Number(u64),
+    Signed(i32),
+    /// Space-separated words in a file; an array of strings on the bus.
+    Words(Vec<String>),
+    /// One setting per entry in a file (`Environment=`); an array of strings on the bus.
+    Lines(Vec<String>),
+    /// Command lines (`ExecStart=` and kin), each argv literal: `$` is escaped in both
+    /// renderings, since systemd expands `$NAME` at exec time.
+    Commands(Vec<Vec<String>>),
+    /// A capability set, as a mask of capability numbers.
+    Capabilities(u64),
+    /// Microseconds, `u64::MAX` for infinity. The bus name ends in `USec`, the file's in `Sec`.
+    Duration(u64),
+    /// CPU time per second of wall time, in µs (`CPUQuotaPerSecUSec`; `CPUQuota=N%` in a file).
+    CpuQuota(u64),
+    /// `SystemCallFilter=`: allowed (or, with `allow` false, denied) system calls.
+    SyscallFilter {
+        allow: bool,
+        calls: Vec<String>,
+    },
 }
 
-/// The app's transient unit: its own root, identity and environment, output to the journal
-/// under the app's name, and its isolators.
-pub fn app_unit_properties(plan: &AppPlan) -> Vec<(&'static str, Value<'static>)> {
-    let exec_start = exec_command(&plan.exec);
-    let env: Vec<String> = plan.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let mut props = vec![
-        ("Description", Value::from(format!("rkt app {}", plan.name))),
-        // Reports a failed exec as a failed start, not as a run that exited.
-        ("Type", Value::from("exec")),
-        ("RootDirectory", Value::from(app_rootfs_in_pod(&plan.name))),
-        ("WorkingDirectory", Value::from(plan.workdir.clone())),
-        ("User", Value::from(plan.uid.to_string())),
-        ("Group", Value::from(plan.gid.to_string())),
-        ("SyslogIdentifier", Value::from(plan.name.clone())),
-        ("StandardOutput", Value::from("journal")),
-        ("StandardError", Value::from("journal")),
-        // The spec promises /proc, /sys and /dev in every app.
-        ("MountAPIVFS", Value::from(true)),
-        ("Environment", Value::from(env)),
-        ("ExecStart", exec_start),
-        // Nothing of an ended app lingers (its status is read as it ends).
-        ("CollectMode", Value::from("inactive-or-failed")),
-        (
-            "CapabilityBoundingSet",
-            Value::from(plan.limits.capabilities),
-        ),
-        (
-            "NoNewPrivileges",
-            Value::from(plan.limits.no_new_privileges),
-        ),
-    ];
-    if !plan.limits.open_kernel_paths {
-        // MountAPIVFS gives the app a /proc of its own, writable, which would undo nspawn's
-        // read-only /proc/sys: the host's tunables (kernel.core_pattern runs a program as the
-        // host's root). These make /proc/sys, /sys and the cgroup tree read-only again, hide
-        // the kernel log and refuse module loading, in the app's own mount namespace.
-        for property in [
-            "ProtectKernelTunables",
-            "ProtectControlGroups",
-            "ProtectKernelModules",
-            "ProtectKernelLogs",
+/// A unit of the pod's systemd that runs one app: settings by their D-Bus property names,
+/// in order, each at most once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppUnit {
+    settings: Vec<(&'static str, Setting)>,
+}
+
+impl AppUnit {
+    /// The app's unit: its own root, identity and environment, output to the journal under
+    /// the app's name, and its isolators.
+    pub fn for_app(plan: &AppPlan) -> AppUnit {
+        use Setting::*;
+        let env: Vec<String> = plan.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let mut unit = AppUnit {
+            settings: Vec::new(),
+        };
+        let limits = &plan.limits;
+        for (name, value) in [
+            ("Description", Text(format!("rkt app {}", plan.name))),
+            // Reports a failed exec as a failed start, not as a run that exited.
+            ("Type", Text("exec".into())),
+            ("RootDirectory", Text(app_rootfs_in_pod(&plan.name))),
+            ("WorkingDirectory", Text(plan.workdir.clone())),
+            ("User", Text(plan.uid.to_string())),
+            ("Group", Text(plan.gid.to_string())),
+            ("SyslogIdentifier", Text(plan.name.clone())),
+            ("StandardOutput", Text("journal".into())),
+            ("StandardError", Text("journal".into())),
+            // The spec promises /proc, /sys and /dev in every app.
+            ("MountAPIVFS", Flag(true)),
+            ("Environment", Lines(env)),
+            ("ExecStart", Commands(vec![plan.exec.clone()])),
+            // Nothing of an ended app lingers (its status is read as it ends).
+            ("CollectMode", Text("inactive-or-failed".into())),
+            ("CapabilityBoundingSet", Capabilities(limits.capabilities)),
+            ("NoNewPrivileges", Flag(limits.no_new_privileges)),
         ] {
-            props.push((property, Value::from(true)));
+            unit.set(name, value);
+        }
+        if !limits.open_kernel_paths {
+            // MountAPIVFS gives the app a /proc of its own, writable, which would undo
+            // nspawn's read-only /proc/sys: the host's tunables (kernel.core_pattern runs a
+            // program as the host's root). These make /proc/sys, /sys and the cgroup tree
+            // read-only again, hide the kernel log and refuse module loading, in the app's
+            // own mount namespace.
+            for name in [
+                "ProtectKernelTunables",
+                "ProtectControlGroups",
+                "ProtectKernelModules",
+                "ProtectKernelLogs",
+            ] {
+                unit.set(name, Flag(true));
+            }
+        }
+        if plan.uid != 0 {
+            // A non-root app gets its bounding set as ambient capabilities, as rkt did; root
+            // has them all already.
+            unit.set("AmbientCapabilities", Capabilities(limits.capabilities));
+        }
+        if !plan.supplementary_gids.is_empty() {
+            let gids = plan.supplementary_gids.iter().map(u32::to_string).collect();
+            unit.set("SupplementaryGroups", Words(gids));
+        }
+        if plan.read_only_root {
+            // Inside RootDirectory: the app's whole tree (API file systems stay as they are).
+            unit.set("ProtectSystem", Text("strict".into()));
+            if !plan.writable_paths.is_empty() {
+                // Writable volumes stay writable; "+": the paths are inside RootDirectory.
+                let paths = plan
+                    .writable_paths
+                    .iter()
+                    .map(|p| format!("+{p}"))
+                    .collect();
+                unit.set("ReadWritePaths", Words(paths));
+            }
+        }
+        // systemd runs both in the unit's root, as the app's user, with its environment.
+        if let Some(exec) = &plan.pre_start {
+            unit.set("ExecStartPre", Commands(vec![exec.clone()]));
+        }
+        if let Some(exec) = &plan.post_stop {
+            unit.set("ExecStopPost", Commands(vec![exec.clone()]));
+        }
+        if let Some(bytes) = limits.memory_max {
+            unit.set("MemoryMax", Number(bytes));
+        }
+        if let Some(usec) = limits.cpu_quota_usec {
+            unit.set("CPUQuotaPerSecUSec", CpuQuota(usec));
+        }
+        if let Some(weight) = limits.cpu_weight {
+            unit.set("CPUWeight", Number(weight));
+        }
+        if let Some((allow, calls)) = &limits.syscall_filter {
+            let (allow, calls) = (*allow, calls.clone());
+            unit.set("SystemCallFilter", SyscallFilter { allow, calls });
+        }
+        if let Some(errno) = limits.syscall_errno {
+            unit.set("SystemCallErrorNumber", Signed(errno));
+        }
+        if let Some(adj) = limits.oom_score_adj {
+            unit.set("OOMScoreAdjust", Signed(adj));
+        }
+        unit
+    }
+
+    /// Sets `name` (a D-Bus property name), replacing what it was.
+    pub fn set(&mut self, name: &'static str, value: Setting) {
+        match self.settings.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, old)) => *old = value,
+            None => self.settings.push((name, value)),
         }
     }
-    if plan.uid != 0 {
-        // A non-root app gets its bounding set as ambient capabilities, as rkt did; root has
-        // them all already.
-        props.push(("AmbientCapabilities", Value::from(plan.limits.capabilities)));
+
+    pub fn get(&self, name: &str) -> Option<&Setting> {
+        self.settings
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v)
     }
-    if !plan.supplementary_gids.is_empty() {
-        let gids: Vec<String> = plan.supplementary_gids.iter().map(u32::to_string).collect();
-        props.push(("SupplementaryGroups", Value::from(gids)));
+
+    /// A `Type=notify` unit: active once its main process sent `READY=1`, not as soon as it
+    /// was executed (see [`super::supports_notify`]).
+    pub fn expect_ready_notification(&mut self) {
+        self.set("Type", Setting::Text("notify".into()));
+        // Only the app itself may say it is ready, not whatever it runs.
+        self.set("NotifyAccess", Setting::Text("main".into()));
+        // As long as it takes (as in rkt): the caller's own start timeout is the bound.
+        self.set("TimeoutStartUSec", Setting::Duration(u64::MAX));
     }
-    if plan.read_only_root {
-        // Inside RootDirectory: the app's whole tree (API file systems stay as they are).
-        props.push(("ProtectSystem", Value::from("strict")));
-        if !plan.writable_paths.is_empty() {
-            // Writable volumes stay writable; "+": the paths are inside RootDirectory.
-            let paths: Vec<String> = plan
-                .writable_paths
+
+    /// The app attached to the pod's console (`rkt run --interactive`): its stdin, stdout and
+    /// stderr, and its controlling terminal.
+    pub fn attach_to_console(&mut self) {
+        self.set("TTYPath", Setting::Text(POD_CONSOLE.into()));
+        for stream in ["StandardInput", "StandardOutput", "StandardError"] {
+            self.set(stream, Setting::Text("tty".into()));
+        }
+        // Like a login: the terminal is reset for the app, and the app's output on it is not
+        // cut off by the pod's end before nspawn copied it.
+        self.set("TTYReset", Setting::Flag(true));
+    }
+
+    /// The unit as the properties of a transient unit (`StartTransientUnit`).
+    pub fn dbus_properties(&self) -> Vec<(&'static str, Value<'static>)> {
+        self.settings
+            .iter()
+            .map(|(name, setting)| (*name, dbus_value(setting)))
+            .collect()
+    }
+
+    /// The unit as a unit file with the same meaning. `CollectMode` is left out, so that
+    /// stage1 can still read how an app that ended before it looked has ended.
+    pub fn unit_file(&self) -> String {
+        let mut unit = String::from("[Unit]\n");
+        if let Some(Setting::Text(description)) = self.get("Description") {
+            unit.push_str(&format!("Description={}\n", escape(description)));
+        }
+        unit.push_str("\n[Service]\n");
+        for (name, setting) in &self.settings {
+            if matches!(*name, "Description" | "CollectMode") {
+                continue;
+            }
+            for line in file_lines(name, setting) {
+                unit.push_str(&line);
+                unit.push('\n');
+            }
+        }
+        unit
+    }
+}
+
+/// The bus's form: `(path, argv, ignore failure)` per command, masks and µs as `t`.
+fn dbus_value(setting: &Setting) -> Value<'static> {
+    match setting {
+        Setting::Text(s) => Value::from(s.clone()),
+        Setting::Flag(b) => Value::from(*b),
+        Setting::Number(n) | Setting::Capabilities(n) => Value::from(*n),
+        Setting::Duration(n) | Setting::CpuQuota(n) => Value::from(*n),
+        Setting::Signed(n) => Value::from(*n),
+        Setting::Words(items) | Setting::Lines(items) => Value::from(items.clone()),
+        Setting::Commands(commands) => Value::from(
+            commands
                 .iter()
-                .map(|p| format!("+{p}"))
-                .collect();
-            props.push(("ReadWritePaths", Value::from(paths)));
+                .map(|argv| (argv[0].clone(), escape_dollars(argv), false))
+                .collect::<Vec<_>>(),
+        ),
+        Setting::SyscallFilter { allow, calls } => Value::from((*allow, calls.clone())),
+    }
+}
+
+fn file_lines(name: &str, setting: &Setting) -> Vec<String> {
+    let one = |value: String| vec![format!("{name}={value}")];
+    match setting {
+        Setting::Text(s) => one(escape(s)),
+        Setting::Flag(b) => one(if *b { "yes" } else { "no" }.into()),
+        Setting::Number(n) => one(n.to_string()),
+        Setting::Signed(n) => one(n.to_string()),
+        Setting::Words(items) => one(items
+            .iter()
+            .map(|i| escape(i))
+            .collect::<Vec<_>>()
+            .join(" ")),
+        Setting::Lines(items) => items
+            .iter()
+            .map(|i| format!("{name}={}", quote(i)))
+            .collect(),
+        Setting::Commands(commands) => commands
+            .iter()
+            .map(|argv| {
+                let words: Vec<String> = escape_dollars(argv).iter().map(|a| quote(a)).collect();
+                format!("{name}={}", words.join(" "))
+            })
+            .collect(),
+        Setting::Capabilities(mask) => one(capability_names(*mask).join(" ")),
+        Setting::Duration(usec) => {
+            let key = name.replace("USec", "Sec");
+            match *usec {
+                u64::MAX => vec![format!("{key}=infinity")],
+                usec => vec![format!("{key}={usec}us")],
+            }
+        }
+        // A percentage of one CPU: 10 000 µs per s is 1 %.
+        Setting::CpuQuota(usec) => vec![format!("CPUQuota={}%", usec.div_ceil(10_000))],
+        Setting::SyscallFilter { allow, calls } => {
+            let sign = if *allow { "" } else { "~" };
+            one(format!("{sign}{}", calls.join(" ")))
         }
     }
-    // systemd runs both in the unit's root, as the app's user, with its environment.
-    if let Some(exec) = &plan.pre_start {
-        props.push(("ExecStartPre", exec_command(exec)));
-    }
-    if let Some(exec) = &plan.post_stop {
-        props.push(("ExecStopPost", exec_command(exec)));
-    }
-    if let Some(bytes) = plan.limits.memory_max {
-        props.push(("MemoryMax", Value::from(bytes)));
-    }
-    if let Some(usec) = plan.limits.cpu_quota_usec {
-        props.push(("CPUQuotaPerSecUSec", Value::from(usec)));
-    }
-    if let Some(weight) = plan.limits.cpu_weight {
-        props.push(("CPUWeight", Value::from(weight)));
-    }
-    if let Some((allow, syscalls)) = &plan.limits.syscall_filter {
-        props.push(("SystemCallFilter", Value::from((*allow, syscalls.clone()))));
-    }
-    if let Some(errno) = plan.limits.syscall_errno {
-        props.push(("SystemCallErrorNumber", Value::from(errno)));
-    }
-    if let Some(adj) = plan.limits.oom_score_adj {
-        props.push(("OOMScoreAdjust", Value::from(adj)));
-    }
-    props
+}
+
+/// An app's arguments are literal: `$$` is how a literal `$` reaches it.
+fn escape_dollars(argv: &[String]) -> Vec<String> {
+    argv.iter().map(|a| a.replace('$', "$$")).collect()
+}
+
+/// A value as it is read back: `%` starts a specifier, a newline ends the setting.
+fn escape(s: &str) -> String {
+    s.replace('%', "%%").replace('\n', "\\n")
+}
+
+/// One word in double quotes, C-style escapes inside.
+fn quote(s: &str) -> String {
+    let inner = s
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+        .replace('%', "%%");
+    format!("\"{inner}\"")
 }
 
 #[cfg(test)]
@@ -135,6 +310,31 @@ mod tests {
         }
     }
 
+    /// An app with everything a unit can carry, and what needs escaping.
+    fn full_plan() -> AppPlan {
+        AppPlan {
+            name: "web".into(),
+            exec: vec!["/bin/serve".into(), "50% $HOME".into(), "a \"b\"".into()],
+            uid: 1000,
+            gid: 1000,
+            supplementary_gids: vec![10, 11],
+            workdir: "/srv".into(),
+            env: vec![("GREETING".into(), "hi there".into())],
+            read_only_root: true,
+            pre_start: Some(vec!["/bin/prepare".into(), "$X".into()]),
+            post_stop: None,
+            writable_paths: vec!["/data".into()],
+            limits: Limits {
+                capabilities: (1 << 10) | (1 << 13),
+                memory_max: Some(1 << 20),
+                cpu_quota_usec: Some(500_000),
+                syscall_filter: Some((false, vec!["chroot".into(), "mount".into()])),
+                syscall_errno: Some(1),
+                ..Limits::default()
+            },
+        }
+    }
+
     const KERNEL_PROTECTIONS: [&str; 4] = [
         "ProtectKernelTunables",
         "ProtectControlGroups",
@@ -149,23 +349,26 @@ mod tests {
         .unwrap()
     }
 
+    fn property(unit: &AppUnit, name: &str) -> Value<'static> {
+        let props = unit.dbus_properties();
+        let mut found = props.into_iter().filter(|(n, _)| *n == name);
+        let (_, value) = found.next().unwrap_or_else(|| panic!("no {name}"));
+        assert!(found.next().is_none(), "{name} twice");
+        value
+    }
+
     #[test]
     fn every_app_gets_read_only_kernel_paths_unless_paths_are_insecure() {
-        let props = app_unit_properties(&root_plan(limits("t", &app("[]")).unwrap()));
+        let unit = AppUnit::for_app(&root_plan(limits("t", &app("[]")).unwrap()));
         for name in KERNEL_PROTECTIONS {
-            let values: Vec<&Value> = props
-                .iter()
-                .filter(|(n, _)| *n == name)
-                .map(|(_, v)| v)
-                .collect();
-            assert_eq!(values, [&Value::from(true)], "{name}");
+            assert_eq!(property(&unit, name), Value::from(true), "{name}");
         }
         let mut open = limits("t", &app("[]")).unwrap();
         open.relax(&PodOptions {
             open_kernel_paths: true,
             ..PodOptions::default()
         });
-        let props = app_unit_properties(&root_plan(open));
+        let props = AppUnit::for_app(&root_plan(open)).dbus_properties();
         for name in KERNEL_PROTECTIONS {
             assert!(!props.iter().any(|(n, _)| *n == name), "{name} still set");
         }
@@ -175,54 +378,107 @@ mod tests {
 
     #[test]
     fn properties_carry_identity_and_limits() {
-        let plan = AppPlan {
-            name: "web".into(),
-            exec: vec!["/bin/x".into(), "a".into()],
-            uid: 1000,
-            gid: 1000,
-            supplementary_gids: vec![10, 20],
-            workdir: "/srv".into(),
-            env: vec![("A".into(), "1".into())],
-            read_only_root: true,
-            limits: Limits {
-                memory_max: Some(1 << 20),
-                capabilities: 1,
-                ..Limits::default()
-            },
-            pre_start: Some(vec!["/bin/pre".into(), "x".into()]),
-            post_stop: None,
-            writable_paths: vec!["/data".into()],
-        };
-        let props = app_unit_properties(&plan);
-        let get = |k: &str| {
-            props
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_else(|| panic!("no {k}"))
-        };
-        assert_eq!(get("User"), Value::from("1000"));
-        assert_eq!(get("WorkingDirectory"), Value::from("/srv"));
-        assert_eq!(get("MemoryMax"), Value::from(1u64 << 20));
-        assert_eq!(get("AmbientCapabilities"), Value::from(1u64));
-        assert_eq!(get("ProtectSystem"), Value::from("strict"));
+        let mut plan = full_plan();
+        plan.limits.cpu_quota_usec = None;
+        let unit = AppUnit::for_app(&plan);
+        assert_eq!(property(&unit, "User"), Value::from("1000"));
+        assert_eq!(property(&unit, "WorkingDirectory"), Value::from("/srv"));
+        assert_eq!(property(&unit, "MemoryMax"), Value::from(1u64 << 20));
+        let caps = (1u64 << 10) | (1 << 13);
+        assert_eq!(property(&unit, "AmbientCapabilities"), Value::from(caps));
+        assert_eq!(property(&unit, "ProtectSystem"), Value::from("strict"));
         assert_eq!(
-            get("SupplementaryGroups"),
-            Value::from(vec!["10".to_owned(), "20".to_owned()])
+            property(&unit, "SupplementaryGroups"),
+            Value::from(vec!["10".to_owned(), "11".to_owned()])
         );
+        let props = unit.dbus_properties();
         assert!(!props.iter().any(|(n, _)| *n == "CPUQuotaPerSecUSec"));
+        assert!(!props.iter().any(|(n, _)| *n == "ExecStopPost"));
         assert_eq!(
-            get("ExecStartPre"),
+            property(&unit, "ExecStartPre"),
             Value::from(vec![(
-                "/bin/pre".to_owned(),
-                vec!["/bin/pre".to_owned(), "x".to_owned()],
+                "/bin/prepare".to_owned(),
+                vec!["/bin/prepare".to_owned(), "$$X".to_owned()],
                 false
             )])
         );
-        assert!(!props.iter().any(|(n, _)| *n == "ExecStopPost"));
         assert_eq!(
-            get("ReadWritePaths"),
+            property(&unit, "ReadWritePaths"),
             Value::from(vec!["+/data".to_owned()])
+        );
+    }
+
+    #[test]
+    fn an_app_unit_reads_as_a_unit_file() {
+        let unit = AppUnit::for_app(&full_plan()).unit_file();
+        for line in [
+            "Description=rkt app web",
+            r#"ExecStart="/bin/serve" "50%% $$HOME" "a \"b\"""#,
+            r#"ExecStartPre="/bin/prepare" "$$X""#,
+            "ReadWritePaths=+/data",
+            "RootDirectory=/opt/stage2/web/rootfs",
+            "User=1000",
+            r#"Environment="GREETING=hi there""#,
+            "CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_NET_RAW",
+            "AmbientCapabilities=CAP_NET_BIND_SERVICE CAP_NET_RAW",
+            "SupplementaryGroups=10 11",
+            "ProtectSystem=strict",
+            "MemoryMax=1048576",
+            "CPUQuota=50%",
+            "SystemCallFilter=~chroot mount",
+            "SystemCallErrorNumber=1",
+            "MountAPIVFS=yes",
+            "ProtectKernelTunables=yes",
+            "ProtectControlGroups=yes",
+            "ProtectKernelModules=yes",
+            "ProtectKernelLogs=yes",
+        ] {
+            assert!(unit.lines().any(|l| l == line), "{line:?} not in:\n{unit}");
+        }
+        assert!(!unit.contains("CollectMode"), "{unit}");
+        assert_eq!(unit.matches("Description=").count(), 1, "{unit}");
+        // Every setting the bus gets is in the file, but the one left out on purpose.
+        for (name, _) in AppUnit::for_app(&full_plan()).dbus_properties() {
+            let key = match name {
+                "CPUQuotaPerSecUSec" => "CPUQuota",
+                "CollectMode" => continue,
+                name => name,
+            };
+            assert!(unit.contains(&format!("{key}=")), "{key} not in:\n{unit}");
+        }
+    }
+
+    #[test]
+    fn a_notify_unit_has_one_type_in_both_renderings() {
+        let mut unit = AppUnit::for_app(&full_plan());
+        unit.expect_ready_notification();
+        assert_eq!(property(&unit, "Type"), Value::from("notify"));
+        assert_eq!(property(&unit, "TimeoutStartUSec"), Value::from(u64::MAX));
+        let file = unit.unit_file();
+        for line in [
+            "Type=notify",
+            "NotifyAccess=main",
+            "TimeoutStartSec=infinity",
+        ] {
+            assert!(file.lines().any(|l| l == line), "{line:?} not in:\n{file}");
+        }
+        assert_eq!(file.matches("Type=").count(), 1, "{file}");
+        assert!(!file.contains("USec"), "{file}");
+    }
+
+    #[test]
+    fn an_interactive_unit_uses_the_console_alone() {
+        let mut unit = AppUnit::for_app(&full_plan());
+        unit.attach_to_console();
+        for stream in ["StandardInput", "StandardOutput", "StandardError"] {
+            assert_eq!(property(&unit, stream), Value::from("tty"), "{stream}");
+        }
+        assert_eq!(property(&unit, "TTYPath"), Value::from(POD_CONSOLE));
+        assert_eq!(
+            unit.unit_file().matches("StandardOutput=").count(),
+            1,
+            "{}",
+            unit.unit_file()
         );
     }
 }

@@ -104,14 +104,14 @@ fn start(global: &GlobalArgs, args: &AppArgs) -> Result<()> {
     if let Some(url) = s1::metadata_url(&pod.path, options.net, network.as_ref())? {
         plan.set_metadata_url(&url);
     }
-    let mut properties = s1::app_unit_properties(&plan);
+    let mut unit_settings = s1::AppUnit::for_app(&plan);
     let image = app
         .image
         .id
         .as_ref()
         .context("the pod manifest's app has no image ID")?;
     if s1::supports_notify(&store.manifest(image)?) {
-        s1::make_notify_unit(&mut properties);
+        unit_settings.expect_ready_notification();
     }
     // The previous run's exit goes, so `rkt app status` shows this run.
     let exit = pod.dir().app_exit(app.name.as_str());
@@ -121,7 +121,7 @@ fn start(global: &GlobalArgs, args: &AppArgs) -> Result<()> {
         }
         _ => {}
     }
-    bus.start_service(&unit, &properties)
+    bus.start_service(&unit, &unit_settings.dbus_properties())
         .with_context(|| format!("starting app {} in pod {}", args.app, pod.uuid))?;
     Ok(())
 }
