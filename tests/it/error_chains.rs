@@ -27,11 +27,11 @@ fn schema_error() -> SchemaError {
 }
 
 fn store_io() -> StoreError {
-    StoreError::Io {
-        action: "creating",
-        path: PathBuf::from("/x/cas"),
-        error: os_error(),
-    }
+    StoreError::Io(rkt_common::IoError::new(
+        "creating",
+        PathBuf::from("/x/cas"),
+        os_error(),
+    ))
 }
 
 fn aci_errors() -> Vec<AciError> {
@@ -46,11 +46,7 @@ fn aci_errors() -> Vec<AciError> {
             entry: "rootfs/a".into(),
             error: os_error(),
         },
-        AciError::Io {
-            action: "reading",
-            path: "/x".into(),
-            error: os_error(),
-        },
+        AciError::Io(rkt_common::IoError::new("reading", "/x", os_error())),
     ]
 }
 
@@ -64,27 +60,27 @@ fn representative() -> Vec<Box<dyn Error + Send + Sync>> {
     all.push(Box::new(store_io()));
     all.push(Box::new(PodError::Store(store_io())));
     all.push(Box::new(FetchError::Store(store_io())));
-    all.push(Box::new(PodError::Io {
-        action: "writing",
-        path: "/x".into(),
-        error: os_error(),
-    }));
-    all.push(Box::new(FetchError::Io {
-        action: "writing",
-        path: "/x".into(),
-        error: os_error(),
-    }));
+    all.push(Box::new(PodError::Io(rkt_common::IoError::new(
+        "writing",
+        "/x",
+        os_error(),
+    ))));
+    all.push(Box::new(FetchError::Io(rkt_common::IoError::new(
+        "writing",
+        "/x",
+        os_error(),
+    ))));
     all.push(Box::new(schema_error()));
     all.push(Box::new(OciError::Manifest(schema_error())));
     all.push(Box::new(StoreError::Oci(OciError::Layer {
         digest: "sha256:00".into(),
         error: AciError::Tar(os_error()),
     })));
-    all.push(Box::new(Stage1Error::Io {
-        action: "mounting",
-        path: "/x".into(),
-        error: os_error(),
-    }));
+    all.push(Box::new(Stage1Error::Io(rkt_common::IoError::new(
+        "mounting",
+        "/x",
+        os_error(),
+    ))));
     all.push(Box::new(Stage1Error::Volume {
         mount: "app a: mounting volume v at /v".into(),
         error: os_error(),
@@ -102,17 +98,17 @@ fn representative() -> Vec<Box<dyn Error + Send + Sync>> {
         app: "a".into(),
         what: "user",
         name: "u".into(),
-        error: Box::new(PodError::Io {
-            action: "reading",
-            path: "/etc/passwd".into(),
-            error: os_error(),
-        }),
+        error: Box::new(PodError::Io(rkt_common::IoError::new(
+            "reading",
+            "/etc/passwd",
+            os_error(),
+        ))),
     }));
-    all.push(Box::new(CniError::Io {
-        action: "reading",
-        path: "/x".into(),
-        error: os_error(),
-    }));
+    all.push(Box::new(CniError::Io(rkt_common::IoError::new(
+        "reading",
+        "/x",
+        os_error(),
+    ))));
     all.push(Box::new(SocketsError::Handoff(os_error())));
     all.push(Box::new(SocketsError::Write {
         path: "/x".into(),

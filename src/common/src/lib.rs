@@ -4,4 +4,7 @@
 pub mod excerpt;
 pub mod fs;
 pub mod insecure;
+mod io_error;
 pub mod lock;
+
+pub use io_error::{IoContext, IoError};

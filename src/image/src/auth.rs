@@ -28,8 +28,8 @@ use serde::Deserialize;
 /// Why the credentials configuration could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    #[error("reading credentials {path}: {error}")]
-    Io { path: PathBuf, error: io::Error },
+    #[error(transparent)]
+    Io(#[from] rkt_common::IoError),
     #[error("credentials file {path}: {reason}")]
     Invalid { path: PathBuf, reason: String },
     #[error("credentials for {host} are given twice in {dir} ({first} and {second}); keep one")]
@@ -181,10 +181,7 @@ fn read_dir(dir: &Path) -> Result<AuthConfig, AuthError> {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
         Err(error) => {
-            return Err(AuthError::Io {
-                path: dir.to_owned(),
-                error,
-            });
+            return Err(rkt_common::IoError::new("reading credentials", dir, error).into());
         }
     };
     let mut paths: Vec<PathBuf> = entries
@@ -207,10 +204,7 @@ fn read_dir(dir: &Path) -> Result<AuthConfig, AuthError> {
         }
     };
     for path in paths {
-        let io_err = |error| AuthError::Io {
-            path: path.clone(),
-            error,
-        };
+        let io_err = |error| rkt_common::IoError::new("reading credentials", &path, error);
         let bytes = fs::read(&path).map_err(io_err)?;
         let invalid = |reason: String| AuthError::Invalid {
             path: path.clone(),

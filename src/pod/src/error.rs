@@ -1,5 +1,5 @@
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::PodState;
 
@@ -93,20 +93,12 @@ pub enum PodError {
         uuid: crate::PodUuid,
         reason: String,
     },
-    #[error("{action} {path}: {error}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        error: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] rkt_common::IoError),
 }
 
 impl PodError {
     pub(crate) fn io(action: &'static str, path: &Path, source: io::Error) -> PodError {
-        PodError::Io {
-            action,
-            path: path.to_owned(),
-            error: source,
-        }
+        PodError::Io(rkt_common::IoError::new(action, path.to_owned(), source))
     }
 }

@@ -45,21 +45,13 @@ pub enum CniError {
     },
     #[error("masquerading for network {network}: {reason}")]
     Masquerade { network: String, reason: String },
-    #[error("{action} {path}: {error}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        error: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] rkt_common::IoError),
 }
 
 fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> CniError {
     let path = path.to_owned();
-    move |source| CniError::Io {
-        action,
-        path,
-        error: source,
-    }
+    move |source| CniError::Io(rkt_common::IoError::new(action, path, source))
 }
 
 /// The network `--net` gives when no file in net.d is named so: like the original rkt's
@@ -276,11 +268,11 @@ pub fn setup_pod_network(
         .output()
         .map_err(io("running unshare (util-linux) for", &netns))?;
     if !out.status.success() {
-        return Err(CniError::Io {
-            action: "creating the network namespace",
-            path: netns,
-            error: std::io::Error::other(String::from_utf8_lossy(&out.stderr).trim().to_owned()),
-        });
+        return Err(CniError::Io(rkt_common::IoError::new(
+            "creating the network namespace",
+            netns,
+            std::io::Error::other(String::from_utf8_lossy(&out.stderr).trim().to_owned()),
+        )));
     }
     join_network(&plugin_path(), pod_dir, uuid, conf, ports, &netns)
 }

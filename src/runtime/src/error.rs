@@ -5,12 +5,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Stage1Error {
-    #[error("{action} {path}: {error}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        error: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] rkt_common::IoError),
     /// `mount` says which: "app web: mounting volume data at /data".
     #[error("{mount}: {error}")]
     Volume { mount: String, error: io::Error },
@@ -26,10 +22,10 @@ pub enum Stage1Error {
 
 impl Stage1Error {
     pub(crate) fn io(action: &'static str, path: &Path, source: impl Into<io::Error>) -> Self {
-        Stage1Error::Io {
+        Stage1Error::Io(rkt_common::IoError::new(
             action,
-            path: path.to_owned(),
-            error: source.into(),
-        }
+            path.to_owned(),
+            source.into(),
+        ))
     }
 }

@@ -10,12 +10,8 @@ use crate::oci::OciError;
 pub enum StoreError {
     #[error(transparent)]
     Aci(#[from] AciError),
-    #[error("{action} {path}: {error}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        error: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] rkt_common::IoError),
     #[error("no image matches {} (see `rkt image list`)", rkt_common::excerpt::excerpt(.0))]
     NotFound(String),
     #[error("{query:?} matches {count} images; give more of the ID: {candidates}")]
@@ -67,7 +63,7 @@ impl StoreError {
     /// The system's error under this one, if it carries one (to tell a full disk apart).
     pub fn io_error(&self) -> Option<&io::Error> {
         match self {
-            StoreError::Io { error, .. } => Some(error),
+            StoreError::Io(rkt_common::IoError { error, .. }) => Some(error),
             StoreError::Aci(e) => e.io_error(),
             StoreError::Oci(e) => e.io_error(),
             _ => None,
@@ -75,17 +71,4 @@ impl StoreError {
     }
 }
 
-/// Adds the action and the path to an I/O error.
-pub(crate) trait IoContext<T> {
-    fn ctx(self, action: &'static str, path: impl Into<PathBuf>) -> Result<T, StoreError>;
-}
-
-impl<T, E: Into<io::Error>> IoContext<T> for Result<T, E> {
-    fn ctx(self, action: &'static str, path: impl Into<PathBuf>) -> Result<T, StoreError> {
-        self.map_err(|e| StoreError::Io {
-            action,
-            path: path.into(),
-            error: e.into(),
-        })
-    }
-}
+pub(crate) use rkt_common::IoContext;

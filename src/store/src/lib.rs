@@ -136,7 +136,9 @@ impl Store {
 
     fn image_lock(&self, id: &ImageId) -> Result<FileLock, StoreError> {
         let path = self.cas.join("locks").join(id.as_str());
-        FileLock::acquire(&path, LockKind::Exclusive).ctx("locking", path)
+        FileLock::acquire(&path, LockKind::Exclusive)
+            .ctx("locking", path)
+            .map_err(Into::into)
     }
 
     /// Imports the ACI file at `path`. Importing an image that is already stored succeeds and
@@ -334,7 +336,7 @@ impl Store {
     /// The manifest of a stored image, byte for byte as the ACI held it.
     pub fn manifest_bytes(&self, id: &ImageId) -> Result<Vec<u8>, StoreError> {
         let path = self.image_dir(id).join("manifest");
-        fs::read(&path).ctx("reading", path)
+        fs::read(&path).ctx("reading", path).map_err(Into::into)
     }
 
     /// The parsed manifest of a stored image.
@@ -354,7 +356,9 @@ impl Store {
             .write(true)
             .open(&path)
             .ctx("opening", &path)?;
-        file.set_modified(SystemTime::now()).ctx("touching", path)
+        file.set_modified(SystemTime::now())
+            .ctx("touching", path)
+            .map_err(Into::into)
     }
 
     /// Held (shared) by whoever is about to make a pod or app use images: from looking the
@@ -368,7 +372,9 @@ impl Store {
 
     fn image_users_lock(&self, kind: LockKind) -> Result<FileLock, StoreError> {
         let path = self.cas.join("locks").join("image-users");
-        FileLock::acquire(&path, kind).ctx("locking", path)
+        FileLock::acquire(&path, kind)
+            .ctx("locking", path)
+            .map_err(Into::into)
     }
 
     /// Removes an image and all its files. It disappears at once (one rename) and its files
@@ -395,9 +401,13 @@ impl Store {
         // Safe while we hold it: a waiter that locked the unlinked file notices and retries.
         let _ = fs::remove_file(lock.path());
         let graveyard = self.cas.join("tmp").join(format!("rm-{}", unique_name()));
-        fs::rename(&dir, &graveyard).ctx("removing", &dir)?;
+        fs::rename(&dir, &graveyard)
+            .ctx("removing", &dir)
+            .map_err(StoreError::from)?;
         sync_dir(&self.images_dir())?;
-        fs::remove_dir_all(&graveyard).ctx("removing", &graveyard)?;
+        fs::remove_dir_all(&graveyard)
+            .ctx("removing", &graveyard)
+            .map_err(StoreError::from)?;
         Ok(())
     }
 
@@ -417,7 +427,9 @@ impl Store {
         self.verify_blob(id)?;
         let partial = out.with_extension(format!("partial-{}", unique_name()));
         fs::copy(&blob, &partial).ctx("writing", &partial)?;
-        fs::rename(&partial, out).ctx("writing", out)
+        fs::rename(&partial, out)
+            .ctx("writing", out)
+            .map_err(Into::into)
     }
 
     /// Checks that the kept ACI still hashes to the image ID.
@@ -576,14 +588,14 @@ impl Staging {
                 Ok(Some(lock)) => return Ok(Staging { path, lock }),
                 Ok(None) => continue,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e).ctx("locking", path),
+                Err(e) => return Err(e).ctx("locking", path).map_err(Into::into),
             }
         }
-        Err(StoreError::Io {
-            action: "creating a temporary directory in",
-            path: tmp.to_owned(),
-            error: io::Error::other("it keeps disappearing"),
-        })
+        Err(StoreError::Io(rkt_common::IoError::new(
+            "creating a temporary directory in",
+            tmp.to_owned(),
+            io::Error::other("it keeps disappearing"),
+        )))
     }
 
     fn discard(&self) {
@@ -653,17 +665,22 @@ fn create_new(path: &Path) -> Result<File, StoreError> {
         .mode(0o600)
         .open(path)
         .ctx("creating", path)
+        .map_err(Into::into)
 }
 
 fn write_new(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     use std::io::Write;
-    create_new(path)?.write_all(bytes).ctx("writing", path)
+    create_new(path)?
+        .write_all(bytes)
+        .ctx("writing", path)
+        .map_err(Into::into)
 }
 
 fn sync_dir(path: &Path) -> Result<(), StoreError> {
     File::open(path)
         .and_then(|d| d.sync_all())
         .ctx("syncing", path)
+        .map_err(Into::into)
 }
 
 impl Store {
@@ -681,10 +698,10 @@ impl Store {
                 }
                 Ok(())
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::create_dir(dest).ctx("creating", dest)
-            }
-            Err(e) => Err(e).ctx("reading", dest),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir(dest)
+                .ctx("creating", dest)
+                .map_err(Into::into),
+            Err(e) => Err(e).ctx("reading", dest).map_err(Into::into),
         }
     }
 

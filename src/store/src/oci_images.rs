@@ -98,7 +98,9 @@ impl Store {
 
     fn layers_lock(&self, kind: LockKind) -> Result<FileLock, StoreError> {
         let path = self.cas.join("locks").join("layers");
-        FileLock::acquire(&path, kind).ctx("locking", path)
+        FileLock::acquire(&path, kind)
+            .ctx("locking", path)
+            .map_err(Into::into)
     }
 
     /// Takes an OCI or Docker image into the store from the source that `open` gives (it may
@@ -456,7 +458,7 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StoreError::LayerMissing {
                 digest: digest.to_string(),
             }),
-            Err(e) => Err(e).ctx("opening", &path),
+            Err(e) => Err(e).ctx("opening", &path).map_err(Into::into),
         }
     }
 

@@ -141,7 +141,9 @@ impl HttpCache {
             .ctx("creating", &self.dir)?;
         let path = self.path(&record.url);
         let json = serde_json::to_vec_pretty(record).expect("record serializes");
-        rkt_common::fs::write_atomic(&path, &json, 0o600).ctx("writing", &path)
+        rkt_common::fs::write_atomic(&path, &json, 0o600)
+            .ctx("writing", &path)
+            .map_err(Into::into)
     }
 
     /// Forgets `url` (a `no-store` answer).

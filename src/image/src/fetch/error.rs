@@ -1,6 +1,3 @@
-use std::io;
-use std::path::PathBuf;
-
 use crate::http::HttpError;
 use rkt_store::StoreError;
 
@@ -12,12 +9,8 @@ pub enum FetchError {
     Http(#[from] HttpError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{action} {path}: {error}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        error: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] rkt_common::IoError),
     #[error("refusing to fetch {url} over plain HTTP; pass --insecure-options=http to allow it")]
     PlainHttp { url: String },
     #[error(
@@ -80,16 +73,4 @@ pub(crate) fn request_error(url: &str, err: ureq::Error) -> FetchError {
     }
 }
 
-pub(crate) trait IoContext<T> {
-    fn ctx(self, action: &'static str, path: impl Into<PathBuf>) -> Result<T, FetchError>;
-}
-
-impl<T> IoContext<T> for Result<T, io::Error> {
-    fn ctx(self, action: &'static str, path: impl Into<PathBuf>) -> Result<T, FetchError> {
-        self.map_err(|source| FetchError::Io {
-            action,
-            path: path.into(),
-            error: source,
-        })
-    }
-}
+pub(crate) use rkt_common::IoContext;

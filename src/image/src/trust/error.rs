@@ -8,14 +8,8 @@ use rkt_schema::SchemaError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TrustError {
-    // The causes are part of the one-line messages, so they are not also `source()`s (rkt
-    // prints the whole chain, which would repeat them).
-    #[error("{action} {path}: {cause}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        cause: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] rkt_common::IoError),
     #[error("reading the image to verify it: {0}")]
     ReadImage(io::Error),
     #[error("invalid trust prefix: {0}")]
@@ -102,17 +96,4 @@ pub enum TrustError {
     SignatureExpired { image: String, expired: String },
 }
 
-/// Adds the action and the path to an I/O error.
-pub(crate) trait IoContext<T> {
-    fn ctx(self, action: &'static str, path: impl Into<PathBuf>) -> Result<T, TrustError>;
-}
-
-impl<T> IoContext<T> for Result<T, io::Error> {
-    fn ctx(self, action: &'static str, path: impl Into<PathBuf>) -> Result<T, TrustError> {
-        self.map_err(|cause| TrustError::Io {
-            action,
-            path: path.into(),
-            cause,
-        })
-    }
-}
+pub(crate) use rkt_common::IoContext;

@@ -170,7 +170,7 @@ impl TrustStore {
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e).ctx("removing", &path),
+                Err(e) => return Err(e).ctx("removing", &path).map_err(Into::into),
             }
         }
         if !removed.is_empty() {
@@ -265,9 +265,12 @@ fn key_files(dir: &Path) -> Result<Vec<(Fingerprint, PathBuf)>, TrustError> {
 
 fn read_dir(dir: &Path) -> Result<Vec<fs::DirEntry>, TrustError> {
     match fs::read_dir(dir) {
-        Ok(entries) => entries.collect::<Result<Vec<_>, _>>().ctx("listing", dir),
+        Ok(entries) => entries
+            .collect::<Result<Vec<_>, _>>()
+            .ctx("listing", dir)
+            .map_err(Into::into),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(e).ctx("listing", dir),
+        Err(e) => Err(e).ctx("listing", dir).map_err(Into::into),
     }
 }
 
@@ -307,7 +310,7 @@ fn create_dirs(dir: &Path) -> Result<(), TrustError> {
             Ok(()) => fs::set_permissions(path, fs::Permissions::from_mode(0o755))
                 .ctx("setting the mode of", path)?,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e).ctx("creating", path),
+            Err(e) => return Err(e).ctx("creating", path).map_err(Into::into),
         }
     }
     Ok(())
@@ -325,4 +328,5 @@ fn sync_dir(dir: &Path) -> Result<(), TrustError> {
     fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .ctx("syncing", dir)
+        .map_err(Into::into)
 }

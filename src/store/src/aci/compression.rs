@@ -76,11 +76,8 @@ pub fn decoder<R: Read + Send + 'static>(
     input: R,
 ) -> Result<(Compression, Box<dyn Read + Send>), AciError> {
     let mut input = BufReader::with_capacity(256 * 1024, input);
-    let head = fill_head(&mut input).map_err(|e| AciError::Io {
-        action: "reading",
-        path: "image".into(),
-        error: e,
-    })?;
+    let head = fill_head(&mut input)
+        .map_err(|e| AciError::Io(rkt_common::IoError::new("reading", "image", e)))?;
     let compression = Compression::detect(&head)?;
     let reader: Box<dyn Read + Send> = match compression {
         Compression::None => Box::new(input),

@@ -1,5 +1,4 @@
 use std::io;
-use std::path::PathBuf;
 
 use super::SizeBound;
 use rkt_schema::SchemaError;
@@ -31,12 +30,8 @@ pub enum AciError {
     Manifest(SchemaError),
     #[error("cannot unpack entry {entry:?}: {error}")]
     Unpack { entry: String, error: io::Error },
-    #[error("{action} {path}: {error}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        error: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] rkt_common::IoError),
 }
 
 impl From<SchemaError> for AciError {
@@ -52,7 +47,7 @@ impl AciError {
             AciError::Decompress { error, .. }
             | AciError::Tar(error)
             | AciError::Unpack { error, .. }
-            | AciError::Io { error, .. } => Some(error),
+            | AciError::Io(rkt_common::IoError { error, .. }) => Some(error),
             _ => None,
         }
     }

@@ -77,11 +77,7 @@ impl Extractor {
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
             Mode::empty(),
         )
-        .map_err(|e| AciError::Io {
-            action: "opening",
-            path: rootfs.to_owned(),
-            error: e.into(),
-        })?;
+        .map_err(|e| AciError::Io(rkt_common::IoError::new("opening", rootfs, e)))?;
         Ok(Extractor {
             root,
             resolve: ResolveFlags::IN_ROOT

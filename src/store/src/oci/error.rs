@@ -55,12 +55,8 @@ pub enum OciError {
     Manifest(SchemaError),
     #[error("storing {what}: {error}")]
     Store { what: String, error: io::Error },
-    #[error("{action} {path}: {error}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        error: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] rkt_common::IoError),
 }
 
 impl From<SchemaError> for OciError {
@@ -73,7 +69,9 @@ impl OciError {
     /// The system's error under this one, if it carries one (to tell a full disk apart).
     pub fn io_error(&self) -> Option<&io::Error> {
         match self {
-            OciError::Io { error, .. } | OciError::Store { error, .. } => Some(error),
+            OciError::Io(rkt_common::IoError { error, .. }) | OciError::Store { error, .. } => {
+                Some(error)
+            }
             OciError::Layer { error, .. } => error.io_error(),
             _ => None,
         }
@@ -87,10 +85,6 @@ impl OciError {
     }
 
     pub fn io(action: &'static str, path: impl Into<PathBuf>, error: io::Error) -> Self {
-        OciError::Io {
-            action,
-            path: path.into(),
-            error,
-        }
+        OciError::Io(rkt_common::IoError::new(action, path.into(), error))
     }
 }
