@@ -7,19 +7,22 @@
 # Goals: rkt/nspawn ≤ 2 (aim 1.5); rkt/podman ≤ 1; big/small ≤ 1.1. The rkt rows but one use
 # --net=host, the network bare nspawn and podman get here; the other shows what rkt's default
 # private network (CNI ptp) adds.
+# --baseline TREE adds `rkt run` of another build (TREE/target/release/rkt and its stage1, built
+# beforehand, e.g. an earlier commit in a git worktree), for a same-run A/B: ratio this/baseline.
 #
 # Needs systemd as PID 1; where it is not, runs itself in a throwaway systemd booted in
 # namespaces (tests/system/in-systemd.sh), as the system tests do.
-# Usage: bench/run.sh [--runs N] [--big-mb N]     (root)
+# Usage: bench/run.sh [--runs N] [--big-mb N] [--baseline TREE]     (root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
-runs=10 big_mb=500
+runs=10 big_mb=500 baseline=
 while [[ $# -gt 0 ]]; do
   case $1 in
     --runs) runs=$2; shift 2 ;;
     --big-mb) big_mb=$2; shift 2 ;;
-    *) echo "usage: $0 [--runs N] [--big-mb N]" >&2; exit 2 ;;
+    --baseline) baseline=$(realpath "$2"); shift 2 ;;
+    *) echo "usage: $0 [--runs N] [--big-mb N] [--baseline TREE]" >&2; exit 2 ;;
   esac
 done
 
@@ -31,10 +34,15 @@ if [[ ${RKT_BENCH_INNER:-} != 1 ]]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
   fi
   cargo build -q --release -p rkt -p rkt-stage1
+  if [[ -n $baseline && ! -x $baseline/target/release/rkt-stage1 ]]; then
+    echo "bench/run.sh: no release build in $baseline (cargo build --release -p rkt -p rkt-stage1 there)" >&2
+    exit 1
+  fi
   tests/images/build.sh --big-mb "$big_mb" target/bench-images >/dev/null
   [[ $(cat /proc/1/comm) == systemd ]] ||
     echo "(running in a throwaway systemd booted in namespaces: PID 1 is not systemd here)"
-  exec tests/system/in-systemd.sh env RKT_BENCH_INNER=1 "$repo/bench/run.sh" --runs "$runs" --big-mb "$big_mb"
+  exec tests/system/in-systemd.sh env RKT_BENCH_INNER=1 "$repo/bench/run.sh" --runs "$runs" --big-mb "$big_mb" \
+    ${baseline:+--baseline "$baseline"}
 fi
 
 rkt=$repo/target/release/rkt
@@ -46,6 +54,13 @@ dir=$work/store
 # nspawn wants something that looks like an OS tree.
 mkdir -p "$work/rootfs/usr"
 "$rkt" --dir "$dir" image list
+ab=()
+if [[ -n $baseline ]]; then
+  base=$baseline/target/release/rkt base_dir=$work/baseline-store
+  "$base" --dir "$base_dir" --insecure-options=image fetch target/bench-images/true.aci >/dev/null
+  ab=(--prepare "$base --dir $base_dir gc --grace-period=0s >/dev/null" -n "baseline rkt run (1 MB image)"
+    "$base --dir $base_dir run --net=host example.com/true")
+fi
 
 # podman with its own storage in $work, on the same root filesystem. Debian's default runtime,
 # crun, refuses hosts with cgroup v1 controllers mounted (hybrid); runc is used there. The
@@ -67,7 +82,7 @@ hyperfine --runs "$runs" --warmup 2 --export-json "$work/result.json" \
   --prepare "$gc" -n "rkt run (default network)" "$rkt --dir $dir run example.com/true" \
   --prepare "true" -n "systemd-nspawn --as-pid2" \
   "systemd-run --wait --quiet systemd-nspawn --quiet --register=no --as-pid2 -D $work/rootfs /bin/true" \
-  --prepare "true" -n "podman run" "$podman --runtime $runtime $podman_run"
+  --prepare "true" -n "podman run" "$podman --runtime $runtime $podman_run" "${ab[@]}"
 
 BIG_MB=$big_mb python3 - "$work/result.json" <<'PY'
 import json, os, sys
@@ -79,6 +94,9 @@ podman = r["podman run"]
 print(f"rkt run {small*1000:.0f} ms, podman run {podman*1000:.0f} ms: ratio rkt/podman = {small/podman:.2f} (goal <= 1)")
 net = r["rkt run (default network)"]
 print(f"with the default network {net*1000:.0f} ms: ratio default/host = {net/small:.2f}")
+if "baseline rkt run (1 MB image)" in r:
+    base = r["baseline rkt run (1 MB image)"]
+    print(f"rkt run {small*1000:.0f} ms, baseline build {base*1000:.0f} ms: ratio this/baseline = {small/base:.2f}")
 print(f"{big_mb} MB image {big*1000:.0f} ms vs 1 MB image {small*1000:.0f} ms: ratio = {big/small:.2f} (goal <= 1.1)")
 PY
 "$rkt" --dir "$dir" gc --grace-period=0s >/dev/null
