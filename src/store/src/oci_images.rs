@@ -384,14 +384,10 @@ impl Store {
         record.tar_size = tar_size;
         record.rootfs_size = file_bytes;
         let record_json = serde_json::to_vec_pretty(&record).expect("record serializes");
-        let fresh = staging.path.join("info.json");
-        write_new(&fresh, &record_json)?;
-        File::open(&fresh)
-            .and_then(|f| f.sync_all())
-            .ctx("syncing", &fresh)?;
         let info_path = self.image_dir(id).join("info.json");
-        fs::rename(&fresh, &info_path).ctx("storing", &info_path)?;
-        sync_dir(&self.image_dir(id))
+        rkt_common::fs::write_atomic(&info_path, &record_json, 0o644)
+            .ctx("storing", &info_path)
+            .map_err(Into::into)
     }
 
     /// Applies an OCI image's stored layers in order onto `rootfs` (an existing empty
