@@ -35,6 +35,10 @@ pub struct GlobalArgs {
     /// Local configuration directory (trusted keys are added here)
     #[arg(long, global = true, default_value = rkt_image::trust::DEFAULT_LOCAL_CONFIG, value_name = "DIR")]
     pub local_config: PathBuf,
+    /// A user's configuration directory (auth.d/), read after --local-config, whose
+    /// entries win over the local and system ones
+    #[arg(long, global = true, value_name = "DIR")]
+    pub user_config: Option<PathBuf>,
     /// System (vendor) configuration directory, read but never changed
     #[arg(long, global = true, default_value = rkt_image::trust::DEFAULT_SYSTEM_CONFIG, value_name = "DIR")]
     pub system_config: PathBuf,
@@ -75,6 +79,15 @@ impl GlobalArgs {
     /// The trust store over --local-config and --system-config.
     pub fn trust_store(&self) -> rkt_image::trust::TrustStore {
         rkt_image::trust::TrustStore::new(&self.local_config, &self.system_config)
+    }
+
+    /// The credentials of auth.d under --system-config, --local-config and --user-config.
+    pub fn auth_config(&self) -> Result<rkt_image::auth::AuthConfig, rkt_image::auth::AuthError> {
+        rkt_image::auth::AuthConfig::load_with_user(
+            &self.local_config,
+            &self.system_config,
+            self.user_config.as_deref(),
+        )
     }
 
     /// How network fetches may talk to servers (`--insecure-options=http,tls`).
@@ -122,7 +135,7 @@ is already stored prints its ID and stores nothing new.")]
     /// Run a pod from images (IDs, names or ACI files); exits with the app's status
     Run(RunArgs),
     /// Run a pod made by `rkt prepare`
-    RunPrepared(PodArgs),
+    RunPrepared(RunPreparedArgs),
     /// Run a command in a running pod, in an app's root filesystem
     Enter(EnterArgs),
     /// Stop running pods (gracefully: apps get SIGTERM; --force kills them)
@@ -134,7 +147,7 @@ is already stored prints its ID and stores nothing new.")]
     /// Print the state of a pod
     Status(StatusArgs),
     /// Print the pod manifest of a pod
-    CatManifest(PodArgs),
+    CatManifest(CatPodManifestArgs),
     /// Remove pods that are not running, with all their files and mounts
     Rm(PodsArgs),
     /// Mark exited and abandoned pods as garbage and delete old garbage
@@ -243,6 +256,25 @@ pub struct FetchArgs {
     /// for a newer image; HTTP caching applies), never (stored images only)
     #[arg(long, value_enum, default_value = "update")]
     pub pull_policy: PullPolicyArg,
+    /// The original's spelling of --pull-policy=update: fetch even if the image is stored
+    #[arg(long, conflicts_with = "store_only")]
+    pub no_store: bool,
+    /// The original's spelling of --pull-policy=never: use stored images only
+    #[arg(long)]
+    pub store_only: bool,
+}
+
+impl FetchArgs {
+    /// --pull-policy, or what --no-store or --store-only say.
+    pub fn pull_policy(&self) -> PullPolicyArg {
+        if self.no_store {
+            PullPolicyArg::Update
+        } else if self.store_only {
+            PullPolicyArg::Never
+        } else {
+            self.pull_policy
+        }
+    }
 }
 
 /// `--pull-policy`: when a remote image is looked up on the network.
@@ -278,7 +310,8 @@ pub enum ImageCommand {
     Export(ImageExportArgs),
     /// Unpack an image (manifest and rootfs) into a directory
     Extract(ImageExtractArgs),
-    /// Write the root filesystem an app of the image sees into a directory
+    /// Write the root filesystem an app of the image sees (DIR/rootfs) and the image's
+    /// manifest (DIR/manifest) into a directory
     Render(ImageRenderArgs),
     /// Check that stored images still hash to their IDs (all images if none are given)
     Verify(ImageVerifyArgs),
@@ -371,6 +404,9 @@ pub struct ImageRenderArgs {
     /// Directory to write (missing or empty)
     #[arg(value_name = "DIR")]
     pub target: PathBuf,
+    /// Write only the root filesystem, into DIR itself
+    #[arg(long)]
+    pub rootfs_only: bool,
     /// Replace the directory's contents
     #[arg(long)]
     pub overwrite: bool,
@@ -492,6 +528,41 @@ pub struct RunArgs {
     /// Attach this terminal to the pod's app (a pod of one app; stdin must be a terminal)
     #[arg(long)]
     pub interactive: bool,
+}
+
+/// `rkt run-prepared`: the pod, and the options the original let it change at run time.
+#[derive(Debug, Args)]
+pub struct RunPreparedArgs {
+    #[command(flatten)]
+    pub pod: PodArgs,
+    /// Attach this terminal to the pod's app (a pod of one app; stdin must be a terminal)
+    #[arg(long)]
+    pub interactive: bool,
+    /// The pod's hostname, instead of the one it was prepared with
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
+    /// Name servers for the apps' /etc/resolv.conf, instead of those it was prepared with
+    #[arg(long, value_name = "IP|host")]
+    pub dns: Vec<String>,
+    /// Search domains for the apps' /etc/resolv.conf (with --dns)
+    #[arg(long, value_name = "DOMAIN")]
+    pub dns_search: Vec<String>,
+    /// Resolver options for the apps' /etc/resolv.conf (with --dns)
+    #[arg(long, value_name = "OPTION")]
+    pub dns_opt: Vec<String>,
+    /// /etc/hosts entries for the apps, instead of those it was prepared with
+    #[arg(long, value_name = "IP=HOSTNAME|host")]
+    pub hosts_entry: Vec<String>,
+}
+
+/// `rkt cat-manifest`: a pod's manifest.
+#[derive(Debug, Args)]
+pub struct CatPodManifestArgs {
+    #[command(flatten)]
+    pub pod: PodArgs,
+    /// Indent the JSON; with --pretty-print=false the manifest is printed as stored
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub pretty_print: bool,
 }
 
 #[derive(Debug, Args)]

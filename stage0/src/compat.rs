@@ -42,7 +42,12 @@ impl Options {
         for arg in args {
             let Some(long) = arg.get_long() else { continue };
             let mut names: Vec<String> = vec![long.to_owned()];
-            names.extend(arg.get_all_aliases().unwrap_or_default().into_iter().map(String::from));
+            names.extend(
+                arg.get_all_aliases()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(String::from),
+            );
             let bool_values: Vec<String> = arg
                 .get_possible_values()
                 .iter()
@@ -263,8 +268,14 @@ mod tests {
             bools("rkt gc --mark-only=false --grace-period=0s").unwrap(),
             "rkt gc --grace-period=0s"
         );
-        assert_eq!(bools("rkt gc --mark-only=TRUE").unwrap(), "rkt gc --mark-only");
-        assert_eq!(bools("rkt --debug=1 list --full=t").unwrap(), "rkt --debug list --full");
+        assert_eq!(
+            bools("rkt gc --mark-only=TRUE").unwrap(),
+            "rkt gc --mark-only"
+        );
+        assert_eq!(
+            bools("rkt --debug=1 list --full=t").unwrap(),
+            "rkt --debug list --full"
+        );
         // The last one wins, as in Go.
         assert_eq!(
             bools("rkt run --inherit-env --inherit-env=false img").unwrap(),
@@ -289,7 +300,10 @@ mod tests {
             "rkt enter u -- sh --debug=false"
         );
         let err = bools("rkt gc --mark-only=yes").unwrap_err().to_string();
-        assert!(err.contains("invalid value 'yes' for '--mark-only'"), "{err}");
+        assert!(
+            err.contains("invalid value 'yes' for '--mark-only'"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -138,11 +138,24 @@ impl AuthConfig {
     /// Reads `<system>/auth.d` and then `<local>/auth.d` (either may be missing). Only regular
     /// `*.json` files are read; files of other kinds (`paths`, …) are skipped.
     pub fn load(local_config: &Path, system_config: &Path) -> Result<AuthConfig, AuthError> {
+        AuthConfig::load_with_user(local_config, system_config, None)
+    }
+
+    /// As [`AuthConfig::load`], then `<user>/auth.d`, whose entries win (the original's
+    /// `--user-config`).
+    pub fn load_with_user(
+        local_config: &Path,
+        system_config: &Path,
+        user_config: Option<&Path>,
+    ) -> Result<AuthConfig, AuthError> {
         let mut config = AuthConfig {
             local_dir: Some(local_config.join("auth.d")),
             ..AuthConfig::default()
         };
-        for base in [system_config, local_config] {
+        for base in [Some(system_config), Some(local_config), user_config]
+            .into_iter()
+            .flatten()
+        {
             let layer = read_dir(&base.join("auth.d"))?;
             config.registries.extend(layer.registries);
             config.hosts.extend(layer.hosts);

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::fetch::resolve_image;
 use crate::cli::{
-    Format, GcArgs, GlobalArgs, ListArgs, PodArgs, PodSpecArgs, PodsArgs, PrepareArgs, StatusArgs,
+    Format, GcArgs, GlobalArgs, ListArgs, PodSpecArgs, PodsArgs, PrepareArgs, StatusArgs,
 };
 use crate::output::{Table, format_time, rfc3339};
 
@@ -517,13 +517,18 @@ pub fn status(global: &GlobalArgs, args: &StatusArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn cat_manifest(global: &GlobalArgs, args: &PodArgs) -> Result<()> {
-    let pod = Pods::open(&global.dir)?.find(&args.uuid()?)?;
-    let value: serde_json::Value = serde_json::from_slice(&pod.manifest_bytes()?)
+pub fn cat_manifest(global: &GlobalArgs, args: &crate::cli::CatPodManifestArgs) -> Result<()> {
+    let pod = Pods::open(&global.dir)?.find(&args.pod.uuid()?)?;
+    let bytes = pod.manifest_bytes()?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
         .with_context(|| format!("pod {} has a corrupt manifest", pod.uuid))?;
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, &value)?;
-    writeln!(out)?;
+    if args.pretty_print {
+        serde_json::to_writer_pretty(&mut out, &value)?;
+        writeln!(out)?;
+    } else {
+        out.write_all(&bytes)?;
+    }
     Ok(())
 }
 

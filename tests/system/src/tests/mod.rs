@@ -686,10 +686,12 @@ fn oci_images_run_like_acis(ctx: &Ctx) -> TestResult {
     })?;
     let rendered = format!("{}/rendered", t.dir);
     t.ok(&["image", "render", id.trim(), &rendered])?;
-    let added = ctx.systemd.ok(&["cat", &format!("{rendered}/added")])?;
+    let added = ctx
+        .systemd
+        .ok(&["cat", &format!("{rendered}/rootfs/added")])?;
     let gone = ctx
         .systemd
-        .run(&["test", "-e", &format!("{rendered}/gone")])?;
+        .run(&["test", "-e", &format!("{rendered}/rootfs/gone")])?;
     check(
         added.trim() == "from the second layer" && !gone.status.success(),
         || {
