@@ -183,6 +183,15 @@ fn prepare_from_manifest(
         .with_context(|| format!("reading --pod-manifest {}", file.display()))?;
     let manifest = rkt_schema::PodManifest::from_json_template(&bytes)
         .with_context(|| format!("--pod-manifest {}", file.display()))?;
+    if manifest.ac_version.is_newer_major() {
+        eprintln!(
+            "rkt: warning: {} is written for appc spec {}, newer than {}: reading it as {}",
+            file.display(),
+            manifest.ac_version,
+            rkt_schema::APPC_SPEC_VERSION,
+            rkt_schema::APPC_SPEC_VERSION
+        );
+    }
     let store = global.store()?;
     let pods = Pods::open(&global.dir)?;
     let given = manifest.volumes.clone();
