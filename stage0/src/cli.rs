@@ -160,8 +160,18 @@ is already stored prints its ID and stores nothing new.")]
     /// Add, start, stop, remove and look at the apps of a running mutable pod
     #[command(subcommand)]
     App(AppCommand),
+    /// Print the configuration rkt reads (credentials, paths) as JSON, in the original's
+    /// format: {"stage0": [entries]}
+    Config(ConfigArgs),
     /// Print the version of rkt and of the App Container spec it implements
     Version,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Indent the JSON (with tabs, as the original did)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub pretty_print: bool,
 }
 
 /// `rkt app ...`: the apps of a running pod started with `rkt run --mutable`.

@@ -173,6 +173,16 @@ impl AuthConfig {
         self.hosts.get(host)
     }
 
+    /// Every registry's credentials, by registry, in order (for `rkt config`).
+    pub fn registries(&self) -> impl Iterator<Item = (&str, &RegistryCredentials)> {
+        self.registries.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Every host's credentials, by host, in order (for `rkt config`).
+    pub fn hosts(&self) -> impl Iterator<Item = (&str, &HostAuth)> {
+        self.hosts.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
     /// Adds credentials for a registry (for callers that do not read files, and tests).
     pub fn add_registry(&mut self, registry: &str, basic: BasicCredentials, file: PathBuf) {
         self.registries
