@@ -190,6 +190,68 @@ pub enum AppCommand {
     List(AppListArgs),
     /// Print the state of one app of a pod (state, pid, exit code, times)
     Status(AppStatusArgs),
+    /// Run an empty mutable pod that apps are added to with `rkt app add` (the original's
+    /// name for `rkt run --mutable` without images); stays in the foreground until stopped
+    Sandbox(AppSandboxArgs),
+}
+
+/// `rkt app sandbox`: the original's options for an empty pod.
+#[derive(Debug, Args)]
+pub struct AppSandboxArgs {
+    /// Also write the pod's UUID to this file
+    #[arg(long, value_name = "FILE")]
+    pub uuid_file_save: Option<PathBuf>,
+    /// The pod's network (see `rkt run --help`)
+    #[arg(long, value_name = "host|none|default|NAME", default_value = "default")]
+    pub net: String,
+    /// Copy each app's root filesystem instead of mounting an overlay
+    #[arg(long)]
+    pub no_overlay: bool,
+    /// A name server for the apps' /etc/resolv.conf (repeatable), or "host"
+    #[arg(long, value_name = "IP|host")]
+    pub dns: Vec<String>,
+    /// A search domain for the apps' /etc/resolv.conf (repeatable)
+    #[arg(long, value_name = "DOMAIN")]
+    pub dns_search: Vec<String>,
+    /// A resolver option for the apps' /etc/resolv.conf (repeatable)
+    #[arg(long, value_name = "OPTION")]
+    pub dns_opt: Vec<String>,
+    /// The pod's hostname [default: rkt-<uuid>]
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
+}
+
+impl AppSandboxArgs {
+    /// The `rkt run --mutable` these options make.
+    pub fn run_args(&self) -> RunArgs {
+        RunArgs {
+            spec: PodSpecArgs {
+                images: Vec::new(),
+                mutable: true,
+                pod_manifest: None,
+                app_overrides: Vec::new(),
+                inherit_env: false,
+                set_env: Vec::new(),
+                set_env_file: Vec::new(),
+                volume: Vec::new(),
+                mount: Vec::new(),
+                pull_policy: PullPolicyArg::New,
+                uuid_file_save: self.uuid_file_save.clone(),
+                no_overlay: self.no_overlay,
+                private_users: false,
+                net: self.net.clone(),
+                port: Vec::new(),
+                sysctl: Vec::new(),
+                hostname: self.hostname.clone(),
+                dns: self.dns.clone(),
+                dns_search: self.dns_search.clone(),
+                dns_opt: self.dns_opt.clone(),
+                hosts_entry: Vec::new(),
+                mds_register: false,
+            },
+            interactive: false,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -570,7 +632,7 @@ pub struct RunPreparedArgs {
 pub struct CatPodManifestArgs {
     #[command(flatten)]
     pub pod: PodArgs,
-    /// Indent the JSON; with --pretty-print=false the manifest is printed as stored
+    /// Indent the JSON; with --pretty-print=false it is printed on one line
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub pretty_print: bool,
 }

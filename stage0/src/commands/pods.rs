@@ -536,7 +536,8 @@ pub fn cat_manifest(global: &GlobalArgs, args: &crate::cli::CatPodManifestArgs) 
         serde_json::to_writer_pretty(&mut out, &value)?;
         writeln!(out)?;
     } else {
-        out.write_all(&bytes)?;
+        serde_json::to_writer(&mut out, &value)?;
+        writeln!(out)?;
     }
     Ok(())
 }

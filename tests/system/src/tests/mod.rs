@@ -3,6 +3,7 @@
 use crate::{Ctx, TestResult};
 
 mod apps;
+mod compat;
 mod isolation;
 mod mds;
 mod notify;
@@ -20,6 +21,7 @@ pub fn all() -> Vec<(&'static str, Test)> {
         notify::TESTS,
         mds::TESTS,
         apps::TESTS,
+        compat::TESTS,
         registry::TESTS,
         volumes::TESTS,
         ports::TESTS,
