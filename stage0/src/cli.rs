@@ -150,6 +150,9 @@ is already stored prints its ID and stores nothing new.")]
     CatManifest(CatPodManifestArgs),
     /// Remove pods that are not running, with all their files and mounts
     Rm(PodsArgs),
+    /// Write an app of an exited pod as an ACI: its image's manifest and the root filesystem
+    /// as the app left it
+    Export(ExportArgs),
     /// Mark exited and abandoned pods as garbage and delete old garbage
     Gc(GcArgs),
     /// Trust OpenPGP keys to sign images, list or remove them
@@ -165,6 +168,21 @@ is already stored prints its ID and stores nothing new.")]
     Config(ConfigArgs),
     /// Print the version of rkt and of the App Container spec it implements
     Version,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Pod UUID or unique prefix (an exited pod)
+    pub uuid: String,
+    /// The ACI file to write (FILE.aci)
+    #[arg(value_name = "FILE.aci")]
+    pub output: PathBuf,
+    /// The app to export (needed when the pod has several)
+    #[arg(long, value_name = "NAME")]
+    pub app: Option<String>,
+    /// Replace the file if it exists
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 
 mod apps;
 mod config;
+mod export;
 mod fetch;
 mod image;
 pub mod metadata;
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::MetadataService(args) => metadata::run(&cli.global, &args),
         Command::App(cmd) => return apps::run(&cli.global, cmd),
         Command::Config(args) => config::run(&cli.global, &args),
+        Command::Export(args) => export::run(&cli.global, &args),
         Command::Version => {
             println!("rkt Version: {}", env!("CARGO_PKG_VERSION"));
             println!("appc Version: {}", rkt_schema::APPC_SPEC_VERSION);
