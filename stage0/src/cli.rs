@@ -208,6 +208,8 @@ pub enum AppCommand {
     List(AppListArgs),
     /// Print the state of one app of a pod (state, pid, exit code, times)
     Status(AppStatusArgs),
+    /// Run a command in a running pod, in an app's root filesystem (as `rkt enter`)
+    Exec(EnterArgs),
     /// Run an empty mutable pod that apps are added to with `rkt app add` (the original's
     /// name for `rkt run --mutable` without images); stays in the foreground until stopped
     Sandbox(AppSandboxArgs),
@@ -254,6 +256,8 @@ impl AppSandboxArgs {
                 volume: Vec::new(),
                 mount: Vec::new(),
                 pull_policy: PullPolicyArg::New,
+                no_store: false,
+                store_only: false,
                 uuid_file_save: self.uuid_file_save.clone(),
                 no_overlay: self.no_overlay,
                 private_users: false,
@@ -357,12 +361,25 @@ pub struct FetchArgs {
 impl FetchArgs {
     /// --pull-policy, or what --no-store or --store-only say.
     pub fn pull_policy(&self) -> PullPolicyArg {
-        if self.no_store {
-            PullPolicyArg::Update
-        } else if self.store_only {
-            PullPolicyArg::Never
-        } else {
-            self.pull_policy
+        PullPolicyArg::with_store_flags(self.pull_policy, self.no_store, self.store_only)
+    }
+}
+
+impl PodSpecArgs {
+    /// --pull-policy, or what --no-store or --store-only say.
+    pub fn pull_policy(&self) -> PullPolicyArg {
+        PullPolicyArg::with_store_flags(self.pull_policy, self.no_store, self.store_only)
+    }
+}
+
+impl PullPolicyArg {
+    /// The policy the original's `--no-store` (fetch again) and `--store-only` (never fetch)
+    /// name, else `policy`.
+    fn with_store_flags(policy: PullPolicyArg, no_store: bool, store_only: bool) -> PullPolicyArg {
+        match (no_store, store_only) {
+            (true, _) => PullPolicyArg::Update,
+            (false, true) => PullPolicyArg::Never,
+            (false, false) => policy,
         }
     }
 }
@@ -548,6 +565,12 @@ pub struct PodSpecArgs {
     /// update (ask the server for a newer image), never (stored images only)
     #[arg(long, value_enum, default_value = "new")]
     pub pull_policy: PullPolicyArg,
+    /// The original's spelling of --pull-policy=update
+    #[arg(long, conflicts_with = "store_only")]
+    pub no_store: bool,
+    /// The original's spelling of --pull-policy=never
+    #[arg(long)]
+    pub store_only: bool,
     /// Also write the pod's UUID to this file
     #[arg(long, value_name = "FILE")]
     pub uuid_file_save: Option<PathBuf>,
@@ -765,8 +788,13 @@ pub struct EnterArgs {
     /// The app whose root filesystem to enter (needed when the pod has several)
     #[arg(long)]
     pub app: Option<String>,
-    /// Command to run, and its arguments (default: /bin/sh)
-    #[arg(last = true, value_name = "CMD")]
+    /// Command to run, and its arguments (default: /bin/sh); everything after the UUID's
+    /// first following word is the command's, with or without `--` before it
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
     pub command: Vec<String>,
 }
 

@@ -163,7 +163,11 @@ pub fn subcommand_options_after_name(argv: Vec<String>, root: &Command) -> Resul
 /// was last given), one set to false goes; `--pretty-print` alone is `--pretty-print=true`.
 /// Words after `--` are left alone.
 pub fn boolean_values(argv: Vec<String>, root: &Command) -> Result<Vec<String>> {
-    // The options of the subcommand named, with the global ones.
+    // The options of the subcommand named, with the global ones (built: positionals know
+    // their places).
+    let mut built = root.clone();
+    built.build();
+    let root = &built;
     let mut args: Vec<&clap::Arg> = root.get_arguments().collect();
     let mut cmd = root;
     for word in argv.iter().skip(1) {
@@ -183,6 +187,14 @@ pub fn boolean_values(argv: Vec<String>, root: &Command) -> Result<Vec<String>> 
         }
     }
     let options = Options::of(args.into_iter());
+    // A command whose last positional takes the rest of the line (`enter UUID CMD ARGS…`):
+    // the words from there on are that command's, not rkt's.
+    let rest_from = cmd
+        .get_positionals()
+        .find(|a| a.is_trailing_var_arg_set())
+        .and_then(|a| a.get_index());
+    let mut positionals = 0;
+    let mut past_subcommand = false;
     // Each flag's last value and where it was given.
     let mut last: Vec<(String, bool, usize)> = Vec::new();
     let mut out: Vec<Option<String>> = Vec::with_capacity(argv.len());
@@ -193,7 +205,18 @@ pub fn boolean_values(argv: Vec<String>, root: &Command) -> Result<Vec<String>> 
             break;
         }
         let Some(long) = token.strip_prefix("--") else {
+            if !token.starts_with('-') {
+                if past_subcommand {
+                    positionals += 1;
+                } else if token == cmd.get_name() {
+                    past_subcommand = true;
+                }
+            }
+            let taken = rest_from.is_some_and(|at| past_subcommand && positionals >= at);
             out.push(Some(token));
+            if taken {
+                break;
+            }
             continue;
         };
         let (name, value) = match long.split_once('=') {
@@ -294,10 +317,18 @@ mod tests {
             bools("rkt image cat-manifest --pretty-print sha512-1").unwrap(),
             "rkt image cat-manifest --pretty-print=true sha512-1"
         );
-        // Words after `--` are the app's.
+        // Words after `--` are the app's, and so is a command given without it.
         assert_eq!(
             bools("rkt enter u -- sh --debug=false").unwrap(),
             "rkt enter u -- sh --debug=false"
+        );
+        assert_eq!(
+            bools("rkt --debug=true enter u sh --debug=false").unwrap(),
+            "rkt --debug enter u sh --debug=false"
+        );
+        assert_eq!(
+            bools("rkt app exec --app=a u sh -c x --debug=0").unwrap(),
+            "rkt app exec --app=a u sh -c x --debug=0"
         );
         let err = bools("rkt gc --mark-only=yes").unwrap_err().to_string();
         assert!(

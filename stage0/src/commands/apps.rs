@@ -16,6 +16,7 @@ use crate::output::{Table, rfc3339};
 pub fn run(global: &GlobalArgs, command: AppCommand) -> Result<u8> {
     let done = match command {
         AppCommand::Sandbox(args) => return super::run::run(global, &args.run_args()),
+        AppCommand::Exec(args) => return super::run::enter(global, &args),
         AppCommand::Add(args) => add(global, &args),
         AppCommand::Start(args) => start(global, &args),
         AppCommand::Stop(args) => stop(global, &args),

@@ -88,7 +88,7 @@ pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
     let pod_env = pod_environment(spec)?;
     let mut apps = Vec::new();
     for (i, image) in spec.images.iter().enumerate() {
-        let id = resolve_image(global, &store, image, spec.pull_policy.into())?;
+        let id = resolve_image(global, &store, image, spec.pull_policy().into())?;
         unpack_with_progress(&store, &id)?;
         let mut overrides = spec.app_overrides.get(i).cloned().unwrap_or_default();
         if spec.inherit_env {

@@ -162,6 +162,43 @@ fn app_sandbox_runs_an_empty_pod_for_apps(ctx: &Ctx) -> TestResult {
             }),
             || "no output of the app added to the sandbox".into(),
         )?;
+        // app.md's `rkt app exec` and enter.md's `rkt enter`, the command given without `--`.
+        t.ok(&[
+            "app",
+            "add",
+            &uuid,
+            &t.image("inspect-sleep"),
+            "--name=sleeper",
+        ])?;
+        t.ok(&["app", "start", &uuid, "--app=sleeper"])?;
+        check(
+            wait_for(30, || {
+                t.journal(&["-M", &machine, "-t", "sleeper"])
+                    .contains("started")
+            }),
+            || "the sleeper app never started".into(),
+        )?;
+        let exec = t.ok(&[
+            "app",
+            "exec",
+            "--app=sleeper",
+            &uuid,
+            "/inspect",
+            "--print-msg",
+            "from-app-exec",
+        ])?;
+        let entered = t.ok(&[
+            "enter",
+            "--app=sleeper",
+            &uuid,
+            "/inspect",
+            "--print-msg",
+            "from-enter",
+        ])?;
+        check(
+            exec.contains("from-app-exec") && entered.contains("from-enter"),
+            || format!("rkt app exec printed {exec:?}, rkt enter {entered:?}"),
+        )?;
         t.ok(&["stop", &uuid])?;
         check(
             wait_for(30, || matches!(child.try_wait(), Ok(Some(_)))),
