@@ -10,8 +10,9 @@ use rkt_schema::{CapabilitySet, IsolatorValue, Quantity, Resource, SeccompSet};
 /// The per-app options taken out of a command line, one entry per image in order.
 pub type PerApp = Vec<AppOverrides>;
 
-/// The per-app option names (each takes a value, but --readonly-rootfs).
-const PER_APP: [&str; 18] = [
+/// The per-app option names (each takes a value, but --readonly-rootfs). `cap-retain` and
+/// `cap-remove` are the original's older spellings of `caps-retain` and `caps-remove`.
+const PER_APP: [&str; 20] = [
     "name",
     "exec",
     "user",
@@ -28,6 +29,8 @@ const PER_APP: [&str; 18] = [
     "oom-score-adj",
     "caps-retain",
     "caps-remove",
+    "cap-retain",
+    "cap-remove",
     "seccomp",
     "mount",
 ];
@@ -139,9 +142,13 @@ fn parse_option(
     };
     if name == "readonly-rootfs" {
         app.readonly_rootfs = match inline.as_deref() {
-            None | Some("true") => true,
-            Some("false") => false,
-            Some(v) => bail!("--readonly-rootfs={v}: give true or false"),
+            None => true,
+            Some(v) => crate::compat::parse_go_bool(v).ok_or_else(|| {
+                anyhow!(
+                    "--readonly-rootfs={}: give true or false",
+                    rkt_common::excerpt::shown(v)
+                )
+            })?,
         };
         return Ok(());
     }
@@ -201,10 +208,10 @@ fn apply_option(o: &mut AppOverrides, name: &str, value: &str) -> Result<()> {
                 .ok_or_else(|| anyhow!("give a number from -1000 to 1000"))?;
             o.isolators.push(IsolatorValue::OomScoreAdj(adj));
         }
-        "caps-retain" => o
+        "caps-retain" | "cap-retain" => o
             .isolators
             .push(IsolatorValue::CapabilitiesRetainSet(capabilities(value)?)),
-        "caps-remove" => o
+        "caps-remove" | "cap-remove" => o
             .isolators
             .push(IsolatorValue::CapabilitiesRemoveSet(capabilities(value)?)),
         "seccomp" => o.isolators.push(seccomp(value)?),
@@ -413,6 +420,8 @@ mod tests {
             "--cpu=250m",
             "--caps-retain=CAP_KILL,net_raw",
             "--seccomp=mode=remove,errno=ENOTTY,chroot",
+            "--cap-remove=CAP_MKNOD",
+            "--readonly-rootfs=1",
         ])
         .unwrap();
         let names: Vec<_> = apps[0].isolators.iter().map(|i| i.name()).collect();
@@ -422,9 +431,11 @@ mod tests {
                 "resource/memory",
                 "resource/cpu",
                 "os/linux/capabilities-retain-set",
-                "os/linux/seccomp-remove-set"
+                "os/linux/seccomp-remove-set",
+                "os/linux/capabilities-remove-set"
             ]
         );
+        assert!(apps[0].readonly_rootfs);
     }
 
     #[test]

@@ -35,6 +35,10 @@ pub struct GlobalArgs {
     /// Local configuration directory (trusted keys are added here)
     #[arg(long, global = true, default_value = rkt_image::trust::DEFAULT_LOCAL_CONFIG, value_name = "DIR")]
     pub local_config: PathBuf,
+    /// A user's configuration directory (auth.d/), read after --local-config, whose
+    /// entries win over the local and system ones
+    #[arg(long, global = true, value_name = "DIR")]
+    pub user_config: Option<PathBuf>,
     /// System (vendor) configuration directory, read but never changed
     #[arg(long, global = true, default_value = rkt_image::trust::DEFAULT_SYSTEM_CONFIG, value_name = "DIR")]
     pub system_config: PathBuf,
@@ -75,6 +79,15 @@ impl GlobalArgs {
     /// The trust store over --local-config and --system-config.
     pub fn trust_store(&self) -> rkt_image::trust::TrustStore {
         rkt_image::trust::TrustStore::new(&self.local_config, &self.system_config)
+    }
+
+    /// The credentials of auth.d under --system-config, --local-config and --user-config.
+    pub fn auth_config(&self) -> Result<rkt_image::auth::AuthConfig, rkt_image::auth::AuthError> {
+        rkt_image::auth::AuthConfig::load_with_user(
+            &self.local_config,
+            &self.system_config,
+            self.user_config.as_deref(),
+        )
     }
 
     /// How network fetches may talk to servers (`--insecure-options=http,tls`).
@@ -122,7 +135,7 @@ is already stored prints its ID and stores nothing new.")]
     /// Run a pod from images (IDs, names or ACI files); exits with the app's status
     Run(RunArgs),
     /// Run a pod made by `rkt prepare`
-    RunPrepared(PodArgs),
+    RunPrepared(RunPreparedArgs),
     /// Run a command in a running pod, in an app's root filesystem
     Enter(EnterArgs),
     /// Stop running pods (gracefully: apps get SIGTERM; --force kills them)
@@ -134,9 +147,12 @@ is already stored prints its ID and stores nothing new.")]
     /// Print the state of a pod
     Status(StatusArgs),
     /// Print the pod manifest of a pod
-    CatManifest(PodArgs),
+    CatManifest(CatPodManifestArgs),
     /// Remove pods that are not running, with all their files and mounts
     Rm(PodsArgs),
+    /// Write an app of an exited pod as an ACI: its image's manifest and the root filesystem
+    /// as the app left it
+    Export(ExportArgs),
     /// Mark exited and abandoned pods as garbage and delete old garbage
     Gc(GcArgs),
     /// Trust OpenPGP keys to sign images, list or remove them
@@ -147,8 +163,33 @@ is already stored prints its ID and stores nothing new.")]
     /// Add, start, stop, remove and look at the apps of a running mutable pod
     #[command(subcommand)]
     App(AppCommand),
+    /// Print the configuration rkt reads (credentials, paths) as JSON, in the original's
+    /// format: {"stage0": [entries]}
+    Config(ConfigArgs),
     /// Print the version of rkt and of the App Container spec it implements
     Version,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Pod UUID or unique prefix (an exited pod)
+    pub uuid: String,
+    /// The ACI file to write (FILE.aci)
+    #[arg(value_name = "FILE.aci")]
+    pub output: PathBuf,
+    /// The app to export (needed when the pod has several)
+    #[arg(long, value_name = "NAME")]
+    pub app: Option<String>,
+    /// Replace the file if it exists
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Indent the JSON (with tabs, as the original did)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub pretty_print: bool,
 }
 
 /// `rkt app ...`: the apps of a running pod started with `rkt run --mutable`.
@@ -167,6 +208,72 @@ pub enum AppCommand {
     List(AppListArgs),
     /// Print the state of one app of a pod (state, pid, exit code, times)
     Status(AppStatusArgs),
+    /// Run a command in a running pod, in an app's root filesystem (as `rkt enter`)
+    Exec(EnterArgs),
+    /// Run an empty mutable pod that apps are added to with `rkt app add` (the original's
+    /// name for `rkt run --mutable` without images); stays in the foreground until stopped
+    Sandbox(AppSandboxArgs),
+}
+
+/// `rkt app sandbox`: the original's options for an empty pod.
+#[derive(Debug, Args)]
+pub struct AppSandboxArgs {
+    /// Also write the pod's UUID to this file
+    #[arg(long, value_name = "FILE")]
+    pub uuid_file_save: Option<PathBuf>,
+    /// The pod's network (see `rkt run --help`)
+    #[arg(long, value_name = "host|none|default|NAME", default_value = "default")]
+    pub net: String,
+    /// Copy each app's root filesystem instead of mounting an overlay
+    #[arg(long)]
+    pub no_overlay: bool,
+    /// A name server for the apps' /etc/resolv.conf (repeatable), or "host"
+    #[arg(long, value_name = "IP|host")]
+    pub dns: Vec<String>,
+    /// A search domain for the apps' /etc/resolv.conf (repeatable)
+    #[arg(long, value_name = "DOMAIN")]
+    pub dns_search: Vec<String>,
+    /// A resolver option for the apps' /etc/resolv.conf (repeatable)
+    #[arg(long, value_name = "OPTION")]
+    pub dns_opt: Vec<String>,
+    /// The pod's hostname [default: rkt-<uuid>]
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
+}
+
+impl AppSandboxArgs {
+    /// The `rkt run --mutable` these options make.
+    pub fn run_args(&self) -> RunArgs {
+        RunArgs {
+            spec: PodSpecArgs {
+                images: Vec::new(),
+                mutable: true,
+                pod_manifest: None,
+                app_overrides: Vec::new(),
+                inherit_env: false,
+                set_env: Vec::new(),
+                set_env_file: Vec::new(),
+                volume: Vec::new(),
+                mount: Vec::new(),
+                pull_policy: PullPolicyArg::New,
+                no_store: false,
+                store_only: false,
+                uuid_file_save: self.uuid_file_save.clone(),
+                no_overlay: self.no_overlay,
+                private_users: false,
+                net: self.net.clone(),
+                port: Vec::new(),
+                sysctl: Vec::new(),
+                hostname: self.hostname.clone(),
+                dns: self.dns.clone(),
+                dns_search: self.dns_search.clone(),
+                dns_opt: self.dns_opt.clone(),
+                hosts_entry: Vec::new(),
+                mds_register: false,
+            },
+            interactive: false,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -243,6 +350,38 @@ pub struct FetchArgs {
     /// for a newer image; HTTP caching applies), never (stored images only)
     #[arg(long, value_enum, default_value = "update")]
     pub pull_policy: PullPolicyArg,
+    /// The original's spelling of --pull-policy=update: fetch even if the image is stored
+    #[arg(long, conflicts_with = "store_only")]
+    pub no_store: bool,
+    /// The original's spelling of --pull-policy=never: use stored images only
+    #[arg(long)]
+    pub store_only: bool,
+}
+
+impl FetchArgs {
+    /// --pull-policy, or what --no-store or --store-only say.
+    pub fn pull_policy(&self) -> PullPolicyArg {
+        PullPolicyArg::with_store_flags(self.pull_policy, self.no_store, self.store_only)
+    }
+}
+
+impl PodSpecArgs {
+    /// --pull-policy, or what --no-store or --store-only say.
+    pub fn pull_policy(&self) -> PullPolicyArg {
+        PullPolicyArg::with_store_flags(self.pull_policy, self.no_store, self.store_only)
+    }
+}
+
+impl PullPolicyArg {
+    /// The policy the original's `--no-store` (fetch again) and `--store-only` (never fetch)
+    /// name, else `policy`.
+    fn with_store_flags(policy: PullPolicyArg, no_store: bool, store_only: bool) -> PullPolicyArg {
+        match (no_store, store_only) {
+            (true, _) => PullPolicyArg::Update,
+            (false, true) => PullPolicyArg::Never,
+            (false, false) => policy,
+        }
+    }
 }
 
 /// `--pull-policy`: when a remote image is looked up on the network.
@@ -278,7 +417,8 @@ pub enum ImageCommand {
     Export(ImageExportArgs),
     /// Unpack an image (manifest and rootfs) into a directory
     Extract(ImageExtractArgs),
-    /// Write the root filesystem an app of the image sees into a directory
+    /// Write the root filesystem an app of the image sees (DIR/rootfs) and the image's
+    /// manifest (DIR/manifest) into a directory
     Render(ImageRenderArgs),
     /// Check that stored images still hash to their IDs (all images if none are given)
     Verify(ImageVerifyArgs),
@@ -371,6 +511,9 @@ pub struct ImageRenderArgs {
     /// Directory to write (missing or empty)
     #[arg(value_name = "DIR")]
     pub target: PathBuf,
+    /// Write only the root filesystem, into DIR itself
+    #[arg(long)]
+    pub rootfs_only: bool,
     /// Replace the directory's contents
     #[arg(long)]
     pub overwrite: bool,
@@ -422,6 +565,12 @@ pub struct PodSpecArgs {
     /// update (ask the server for a newer image), never (stored images only)
     #[arg(long, value_enum, default_value = "new")]
     pub pull_policy: PullPolicyArg,
+    /// The original's spelling of --pull-policy=update
+    #[arg(long, conflicts_with = "store_only")]
+    pub no_store: bool,
+    /// The original's spelling of --pull-policy=never
+    #[arg(long)]
+    pub store_only: bool,
     /// Also write the pod's UUID to this file
     #[arg(long, value_name = "FILE")]
     pub uuid_file_save: Option<PathBuf>,
@@ -492,6 +641,41 @@ pub struct RunArgs {
     /// Attach this terminal to the pod's app (a pod of one app; stdin must be a terminal)
     #[arg(long)]
     pub interactive: bool,
+}
+
+/// `rkt run-prepared`: the pod, and the options the original let it change at run time.
+#[derive(Debug, Args)]
+pub struct RunPreparedArgs {
+    #[command(flatten)]
+    pub pod: PodArgs,
+    /// Attach this terminal to the pod's app (a pod of one app; stdin must be a terminal)
+    #[arg(long)]
+    pub interactive: bool,
+    /// The pod's hostname, instead of the one it was prepared with
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
+    /// Name servers for the apps' /etc/resolv.conf, instead of those it was prepared with
+    #[arg(long, value_name = "IP|host")]
+    pub dns: Vec<String>,
+    /// Search domains for the apps' /etc/resolv.conf (with --dns)
+    #[arg(long, value_name = "DOMAIN")]
+    pub dns_search: Vec<String>,
+    /// Resolver options for the apps' /etc/resolv.conf (with --dns)
+    #[arg(long, value_name = "OPTION")]
+    pub dns_opt: Vec<String>,
+    /// /etc/hosts entries for the apps, instead of those it was prepared with
+    #[arg(long, value_name = "IP=HOSTNAME|host")]
+    pub hosts_entry: Vec<String>,
+}
+
+/// `rkt cat-manifest`: a pod's manifest.
+#[derive(Debug, Args)]
+pub struct CatPodManifestArgs {
+    #[command(flatten)]
+    pub pod: PodArgs,
+    /// Indent the JSON; with --pretty-print=false it is printed on one line
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub pretty_print: bool,
 }
 
 #[derive(Debug, Args)]
@@ -604,8 +788,13 @@ pub struct EnterArgs {
     /// The app whose root filesystem to enter (needed when the pod has several)
     #[arg(long)]
     pub app: Option<String>,
-    /// Command to run, and its arguments (default: /bin/sh)
-    #[arg(last = true, value_name = "CMD")]
+    /// Command to run, and its arguments (default: /bin/sh); everything after the UUID's
+    /// first following word is the command's, with or without `--` before it
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
     pub command: Vec<String>,
 }
 

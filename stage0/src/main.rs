@@ -5,6 +5,7 @@
 mod app_args;
 mod cli;
 mod commands;
+mod compat;
 mod handoff;
 mod input;
 mod output;
@@ -25,7 +26,7 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    let (argv, per_app) = match app_args::split_app_options(argv, cli::Cli::option_takes_value) {
+    let (argv, per_app) = match original_command_line(argv) {
         Ok(split) => split,
         Err(e) => {
             eprintln!("rkt: {}", one_line(&format!("{e:#}")));
@@ -65,6 +66,16 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_FAILURE)
         }
     }
+}
+
+/// The command line in the forms the original rkt accepted, made into what clap reads, with
+/// the per-app options of `run`/`prepare`/`app add` taken out.
+fn original_command_line(argv: Vec<String>) -> anyhow::Result<(Vec<String>, app_args::PerApp)> {
+    use clap::CommandFactory;
+    let root = cli::Cli::command();
+    let argv = compat::subcommand_options_after_name(argv, &root)?;
+    let (argv, per_app) = app_args::split_app_options(argv, cli::Cli::option_takes_value)?;
+    Ok((compat::boolean_values(argv, &root)?, per_app))
 }
 
 /// The command line as UTF-8 (paths and names rkt handles are UTF-8); an argument that is

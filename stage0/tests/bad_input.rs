@@ -538,5 +538,5 @@ fn overwrite_refuses_to_empty_the_store_or_what_holds_it() {
         "example.com/good",
         path(&out),
     ]);
-    assert!(out.join("hello").is_file() && !out.join("old").exists());
+    assert!(out.join("rootfs/hello").is_file() && !out.join("old").exists());
 }

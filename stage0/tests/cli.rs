@@ -105,7 +105,18 @@ fn export_extract_and_render_write_what_was_fetched() {
     assert!(rootfs_only.join("hello").is_file() && !rootfs_only.join("manifest").exists());
     let rendered = rkt.work().join("r");
     rkt.ok(&["image", "render", "example.com/a", path(&rendered)]);
+    assert_eq!(fs::read(rendered.join("rootfs/hello")).unwrap(), b"hello\n");
+    assert!(rendered.join("manifest").is_file());
+    let rendered = rkt.work().join("r2");
+    rkt.ok(&[
+        "image",
+        "render",
+        "--rootfs-only",
+        "example.com/a",
+        path(&rendered),
+    ]);
     assert_eq!(fs::read(rendered.join("hello")).unwrap(), b"hello\n");
+    assert!(!rendered.join("manifest").exists());
 }
 
 #[test]

@@ -297,7 +297,7 @@ fn fetch_needs_credentials(world: &World, host: &str) {
     let out = world.path("rendered");
     world.ok(None, &["image", "render", id.trim(), out.to_str().unwrap()]);
     assert_eq!(
-        fs::read_to_string(out.join("motd")).unwrap(),
+        fs::read_to_string(out.join("rootfs/motd")).unwrap(),
         "from a private registry\n"
     );
 }

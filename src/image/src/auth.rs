@@ -138,11 +138,24 @@ impl AuthConfig {
     /// Reads `<system>/auth.d` and then `<local>/auth.d` (either may be missing). Only regular
     /// `*.json` files are read; files of other kinds (`paths`, …) are skipped.
     pub fn load(local_config: &Path, system_config: &Path) -> Result<AuthConfig, AuthError> {
+        AuthConfig::load_with_user(local_config, system_config, None)
+    }
+
+    /// As [`AuthConfig::load`], then `<user>/auth.d`, whose entries win (the original's
+    /// `--user-config`).
+    pub fn load_with_user(
+        local_config: &Path,
+        system_config: &Path,
+        user_config: Option<&Path>,
+    ) -> Result<AuthConfig, AuthError> {
         let mut config = AuthConfig {
             local_dir: Some(local_config.join("auth.d")),
             ..AuthConfig::default()
         };
-        for base in [system_config, local_config] {
+        for base in [Some(system_config), Some(local_config), user_config]
+            .into_iter()
+            .flatten()
+        {
             let layer = read_dir(&base.join("auth.d"))?;
             config.registries.extend(layer.registries);
             config.hosts.extend(layer.hosts);
@@ -158,6 +171,16 @@ impl AuthConfig {
     /// What to send to `host` (`host[:port]`) on https:// fetches.
     pub fn host(&self, host: &str) -> Option<&HostAuth> {
         self.hosts.get(host)
+    }
+
+    /// Every registry's credentials, by registry, in order (for `rkt config`).
+    pub fn registries(&self) -> impl Iterator<Item = (&str, &RegistryCredentials)> {
+        self.registries.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Every host's credentials, by host, in order (for `rkt config`).
+    pub fn hosts(&self) -> impl Iterator<Item = (&str, &HostAuth)> {
+        self.hosts.iter().map(|(k, v)| (k.as_str(), v))
     }
 
     /// Adds credentials for a registry (for callers that do not read files, and tests).

@@ -7,7 +7,7 @@ use super::PodState;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PodError {
-    #[error("no pod matches {} (see `rkt list`)", rkt_common::excerpt::excerpt(.0))]
+    #[error("no matches found for {} (see `rkt list`)", rkt_common::excerpt::excerpt(.0))]
     NotFound(String),
     #[error("{prefix:?} matches {count} pods; give more of the UUID: {uuids}")]
     Ambiguous {

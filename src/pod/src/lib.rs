@@ -229,6 +229,13 @@ impl Pod {
         }
     }
 
+    /// Replaces the options of a prepared pod before it is started (`rkt run-prepared
+    /// --hostname`, `--dns`, `--hosts-entry`).
+    pub fn replace_options(&self, options: &PodOptions) -> Result<(), PodError> {
+        let json = serde_json::to_vec_pretty(options).expect("options serialize");
+        write_atomic(&self.dir().options(), &json)
+    }
+
     /// Seconds since the epoch when the pod was created.
     pub fn created(&self) -> Option<u64> {
         mtime(&self.dir().created())

@@ -111,11 +111,12 @@ pub fn load_network(
     paths.sort();
     for path in paths {
         let bytes = fs::read(&path).map_err(io("reading", &path))?;
-        let conf: serde_json::Value =
+        let mut conf: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|e| CniError::BadConfig {
                 path: path.clone(),
                 reason: e.to_string(),
             })?;
+        canonical_keys(&mut conf);
         if conf["name"] != name {
             continue;
         }
@@ -126,6 +127,45 @@ pub fn load_network(
     match name {
         DEFAULT_NETWORK => Ok(default_network(ipam_dir)),
         _ => Err(not_found()),
+    }
+}
+
+/// The keys rkt reads, spelled as the CNI spec spells them: the original rkt and the plugins
+/// read configurations with Go's JSON decoder, which matches keys regardless of case (a
+/// `"Name"` names the network), preferring a key spelled exactly.
+const CNI_KEYS: [&str; 6] = [
+    "name",
+    "type",
+    "plugins",
+    "cniVersion",
+    "capabilities",
+    "ipMasq",
+];
+
+/// Renames, in a configuration and in each of its plugins, a key that matches one of
+/// [`CNI_KEYS`] but for case to its canonical spelling (unless that is there already).
+fn canonical_keys(conf: &mut serde_json::Value) {
+    fn fix(obj: &mut serde_json::Map<String, serde_json::Value>) {
+        for key in CNI_KEYS {
+            if obj.contains_key(key) {
+                continue;
+            }
+            let found = obj.keys().find(|k| k.eq_ignore_ascii_case(key)).cloned();
+            if let Some(found) = found
+                && let Some(value) = obj.remove(&found)
+            {
+                obj.insert(key.to_owned(), value);
+            }
+        }
+    }
+    let Some(obj) = conf.as_object_mut() else {
+        return;
+    };
+    fix(obj);
+    if let Some(plugins) = obj.get_mut("plugins").and_then(|p| p.as_array_mut()) {
+        for plugin in plugins.iter_mut().filter_map(|p| p.as_object_mut()) {
+            fix(plugin);
+        }
     }
 }
 
@@ -616,6 +656,42 @@ mod tests {
             load_network(dir.path(), "bad", &ipam),
             Err(CniError::BadConfig { .. })
         ));
+    }
+
+    #[test]
+    fn keys_match_regardless_of_case_as_go_reads_them() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("net.d")).unwrap();
+        fs::write(
+            dir.path().join("net.d/10-a.conf"),
+            r#"{"CNIVersion":"0.4.0","Name":"a","TYPE":"bridge"}"#,
+        )
+        .unwrap();
+        fs::write(
+            dir.path().join("net.d/20-b.conflist"),
+            r#"{"cniversion":"0.4.0","NAME":"b","Plugins":[{"Type":"ptp"},
+                {"type":"portmap","Capabilities":{"portMappings":true}}]}"#,
+        )
+        .unwrap();
+        // An exact key wins over one that differs in case.
+        fs::write(
+            dir.path().join("net.d/30-c.conf"),
+            r#"{"NAME":"not-c","name":"c","type":"bridge"}"#,
+        )
+        .unwrap();
+        let ipam = dir.path().join("ipam");
+        let a = load_network(dir.path(), "a", &ipam).unwrap();
+        assert_eq!(
+            (&a["type"], &a["cniVersion"]),
+            (&"bridge".into(), &"0.4.0".into())
+        );
+        let b = load_network(dir.path(), "b", &ipam).unwrap();
+        let plugins = network_plugins(&b);
+        assert_eq!(plugins[0]["type"], "ptp");
+        assert_eq!(plugins[0]["name"], "b");
+        assert!(forwards_ports(&b));
+        assert!(load_network(dir.path(), "c", &ipam).is_ok());
+        assert!(load_network(dir.path(), "not-c", &ipam).is_err());
     }
 
     #[test]

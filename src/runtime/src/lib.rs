@@ -48,8 +48,8 @@ pub use nspawn::{
 pub use pod_runtime::{PodRuntime, RuntimeError, connect_pod_bus};
 pub use root::{
     POD_TARGET, POD_UNIT_PATH, add_app_identities, app_rootfs_in_pod, build_stage1_root,
-    mount_app_rootfs, read_app_status, read_pod_pid, stage1_rootfs, unmount_pod, write_app_status,
-    write_pod_hostname, write_pod_pid,
+    mount_app_rootfs, mount_app_tree_read_only, read_app_status, read_pod_pid, stage1_rootfs,
+    unmount_pod, write_app_status, write_pod_hostname, write_pod_pid,
 };
 pub use sockets::{
     LISTEN_FDS_DIR, ListenSocket, SocketsError, listen_directive, offer_listen_fds,

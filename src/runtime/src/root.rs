@@ -258,6 +258,49 @@ pub fn mount_app_rootfs(
     Ok(target)
 }
 
+/// Mounts at `target`, read-only, what app `app` of a pod that is no longer running saw as
+/// its root: its own upper layer over the image's trees `layers` (for `rkt export`). Unmount
+/// it with `rustix::mount::unmount(target, DETACH)`.
+pub fn mount_app_tree_read_only(
+    pod_dir: &Path,
+    app: &str,
+    layers: &[PathBuf],
+    target: &Path,
+) -> Result<(), Stage1Error> {
+    let upper = PodDir::at(pod_dir).overlay(app).join("upper");
+    let all: Vec<&Path> = std::iter::once(upper.as_path())
+        .chain(layers.iter().map(PathBuf::as_path))
+        .collect();
+    if all.iter().any(|l| l.to_string_lossy().contains([':', ','])) {
+        return Err(Stage1Error::io(
+            "mounting",
+            target,
+            std::io::Error::other("a layer's path holds ':' or ',', which overlayfs cannot take"),
+        ));
+    }
+    // Only lower layers: whiteouts and opaque directories of the upper one are honoured, and
+    // nothing can be written.
+    let lower = all
+        .iter()
+        .map(|l| l.display().to_string())
+        .collect::<Vec<_>>()
+        .join(":");
+    let options = CString::new(format!("lowerdir={lower}"))
+        .map_err(|e| Stage1Error::io("mounting", target, std::io::Error::other(e)))?;
+    rustix::mount::mount(
+        "overlay",
+        target,
+        "overlay",
+        MountFlags::RDONLY,
+        options.as_c_str(),
+    )
+    .map_err(|e| Stage1Error::Overlay {
+        app: app.to_owned(),
+        target: target.to_owned(),
+        error: e.into(),
+    })
+}
+
 /// Unmounts everything mounted below the pod directory, deepest first.
 pub fn unmount_pod(pod_dir: &Path) -> Result<(), Stage1Error> {
     let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();

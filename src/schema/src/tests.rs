@@ -568,11 +568,6 @@ fn image_edits_that_are_rejected_name_field_and_rule() {
             "not a semver",
         ),
         (
-            vec![("/acVersion", json!("1.0.0"))],
-            "acVersion",
-            "major version must be 0",
-        ),
-        (
             vec![("/acVersion", json!("0.0.0"))],
             "acVersion",
             "not a version of the appc spec",
@@ -583,12 +578,12 @@ fn image_edits_that_are_rejected_name_field_and_rule() {
             "is not an ac identifier",
         ),
         (
-            vec![("/name", json!("example.com//app"))],
+            vec![("/name", json!("example.com/app/"))],
             "name",
             "is not an ac identifier",
         ),
         (
-            vec![("/name", json!("a..b"))],
+            vec![("/name", json!("a.b."))],
             "name",
             "is not an ac identifier",
         ),
@@ -1174,9 +1169,9 @@ fn pod_edits_that_are_rejected_name_field_and_rule() {
             "is required",
         ),
         (
-            vec![("/acVersion", json!("2.0.0"))],
+            vec![("/acVersion", json!("0.0.0"))],
             "acVersion",
-            "not compatible",
+            "not a version of the appc spec",
         ),
         (vec![("/apps", json!(REMOVE))], "apps", "is required"),
         (

@@ -19,19 +19,20 @@ pub const APPC_SPEC_VERSION: &str = "0.8.11";
 const AC_IDENTIFIER_RE: &str = "^[a-z0-9]+([-._~/][a-z0-9]+)*$";
 const AC_NAME_RE: &str = "^[a-z0-9]+([-][a-z0-9]+)*$";
 
-/// Lowercase alphanumeric runs separated by single characters of `separators`.
+/// Lowercase letters, digits and `separators`, starting and ending with a letter or digit:
+/// what the reference implementation checks (schema/types/acidentifier.go, acname.go). The
+/// spec's regular expression also refuses two separators in a row, which the spec's own
+/// examples (`example.com/~user/app_v1`) and the names other tools wrote (`shorthash--18`)
+/// have; those are accepted, as the reference accepts them.
 fn is_separated_alnum(s: &str, separators: &[u8]) -> bool {
-    let mut after_separator = true; // also rejects "" and a leading separator
-    for b in s.bytes() {
-        if b.is_ascii_lowercase() || b.is_ascii_digit() {
-            after_separator = false;
-        } else if separators.contains(&b) && !after_separator {
-            after_separator = true;
-        } else {
-            return false;
+    let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let bytes = s.as_bytes();
+    match (bytes.first(), bytes.last()) {
+        (Some(first), Some(last)) if alnum(first) && alnum(last) => {
+            bytes.iter().all(|b| alnum(b) || separators.contains(b))
         }
+        _ => false,
     }
-    !after_separator
 }
 
 pub(crate) fn check_ac_identifier(s: &str) -> Result<(), String> {
@@ -54,7 +55,9 @@ pub(crate) fn check_ac_name(s: &str) -> Result<(), String> {
 
 fn check_image_id(s: &str) -> Result<(), String> {
     let hex = s.strip_prefix(ImageId::PREFIX).unwrap_or("");
-    if hex.len() == 128
+    // 64 digits: the key length of the original rkt's store, which wrote such IDs into pod
+    // manifests and dependencies; the store resolves them as a prefix of a full ID.
+    if (hex.len() == 128 || hex.len() == 64)
         && hex
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
@@ -62,7 +65,7 @@ fn check_image_id(s: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "{s:?} is not an image id (must be \"sha512-\" and 128 lowercase hex digits)"
+            "{s:?} is not an image id (must be \"sha512-\" and 128 (or 64) lowercase hex digits)"
         ))
     }
 }
@@ -246,7 +249,8 @@ impl ImageId {
     /// The only hash algorithm the spec permits.
     pub const PREFIX: &'static str = "sha512-";
 
-    /// Parses a full image ID (`sha512-` + 128 lowercase hex digits).
+    /// Parses an image ID: `sha512-` and 128 lowercase hex digits, or 64 as the original rkt
+    /// wrote them (the store resolves those as the prefix of a full ID).
     pub fn parse(s: &str) -> Result<ImageId> {
         s.parse()
     }
@@ -384,6 +388,12 @@ impl AcVersion {
         self.major
     }
 
+    /// Written for a later major version of the spec than this implementation's: read as
+    /// this version, with a warning.
+    pub fn is_newer_major(&self) -> bool {
+        self.major > AcVersion::current().major
+    }
+
     /// Minor version.
     pub fn minor(&self) -> u64 {
         self.minor
@@ -433,12 +443,14 @@ impl AcVersion {
     }
 
     /// types.md: a tagged spec version (so not 0.0.0), compatible on major version with ours.
+    /// A newer major is let through, as the reference implementation lets it through (it
+    /// refuses only an older one): callers warn about it ([`AcVersion::is_newer_major`]).
     pub(crate) fn check_supported(&self) -> Result<(), String> {
         let ours = AcVersion::current();
         if *self == AcVersion::new(0, 0, 0) {
             return Err("0.0.0 is not a version of the appc spec".to_owned());
         }
-        if self.major != ours.major {
+        if self.major < ours.major {
             return Err(format!(
                 "version {self} is not compatible with appc spec {ours} (major version must be {})",
                 ours.major
@@ -691,11 +703,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ac_identifier_follows_the_spec_regex() {
+    fn ac_identifier_is_checked_as_the_reference_checks_it() {
         for ok in [
             "database",
             "example.com/database",
             "example.com/user~1/app_v1",
+            // Two separators in a row: the regex refuses them, the reference and the spec's
+            // own example (types.md) do not.
+            "example.com/~user/app_v1",
+            "a..b",
+            "example.com//x",
+            "a-.b",
             "sub-domain.example.com/org/product/release",
             "a",
             "0",
@@ -703,21 +721,7 @@ mod tests {
         ] {
             assert!(ok.parse::<AcIdentifier>().is_ok(), "{ok}");
         }
-        // From "a..b" on, the reference code accepts these (SPECDIFF) but the regex does not;
-        // that includes types.md's own example `example.com/~user/app_v1` ("/~" is two separators).
-        for bad in [
-            "",
-            "Database",
-            "-a",
-            "a-",
-            "a b",
-            "a:b",
-            "/a",
-            "a..b",
-            "example.com//x",
-            "a-.b",
-            "example.com/~user/app_v1",
-        ] {
+        for bad in ["", "Database", "-a", "a-", "a b", "a:b", "/a", "a/", "é"] {
             let err = bad.parse::<AcIdentifier>().unwrap_err();
             assert!(
                 err.to_string().contains("is not an ac identifier"),
@@ -727,16 +731,17 @@ mod tests {
     }
 
     #[test]
-    fn ac_name_follows_the_spec_regex() {
+    fn ac_name_is_checked_as_the_reference_checks_it() {
         for ok in [
             "database",
             "product-database",
             "product-database-release",
             "a1-2b",
+            "shorthash--18",
         ] {
             assert!(AcName::try_from(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "a--b", "a_b", "a.b", "a/b", "-a", "a-", "A"] {
+        for bad in ["", "a_b", "a.b", "a/b", "-a", "a-", "A"] {
             assert!(AcName::try_from(bad.to_owned()).is_err(), "{bad}");
         }
         let id: AcIdentifier = AcName::try_from("web").unwrap().into();
@@ -773,6 +778,9 @@ mod tests {
         let upper = format!("sha512-{}", "AB".repeat(64));
         let short = format!("sha512-{}", "ab".repeat(16));
         let sha256 = format!("sha256-{}", "ab".repeat(64));
+        // The original's store keys: half the digest.
+        let half = format!("sha512-{}", "ab".repeat(32));
+        assert_eq!(ImageId::parse(&half).unwrap().as_str(), half);
         for bad in ["", "sha512-", "sha512-...", &upper, &short, &sha256] {
             let err = ImageId::parse(bad).unwrap_err();
             assert!(err.to_string().starts_with("invalid image id: "), "{err}");
@@ -808,7 +816,10 @@ mod tests {
         assert_eq!(AcVersion::current().to_string(), APPC_SPEC_VERSION);
         assert!(AcVersion::new(0, 3, 0).check_supported().is_ok());
         assert!(AcVersion::new(0, 0, 0).check_supported().is_err());
-        assert!(AcVersion::new(1, 0, 0).check_supported().is_err());
+        // A newer major is read, as the reference reads it (callers warn).
+        assert!(AcVersion::new(1, 0, 0).check_supported().is_ok());
+        assert!(AcVersion::new(1, 0, 0).is_newer_major());
+        assert!(!AcVersion::new(0, 8, 11).is_newer_major());
     }
 
     #[test]

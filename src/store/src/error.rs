@@ -12,7 +12,7 @@ pub enum StoreError {
     Aci(#[from] AciError),
     #[error(transparent)]
     Io(#[from] rkt_common::IoError),
-    #[error("no image matches {} (see `rkt image list`)", rkt_common::excerpt::excerpt(.0))]
+    #[error("no matches found for {} (see `rkt image list`)", rkt_common::excerpt::excerpt(.0))]
     NotFound(String),
     #[error("{query:?} matches {count} images; give more of the ID: {candidates}")]
     Ambiguous {

@@ -513,6 +513,24 @@ impl Store {
         self.touch(id)
     }
 
+    /// Writes what [`Store::render`] writes into `dest/rootfs`, with the image's manifest
+    /// beside it in `dest/manifest`: the layout of the original's `rkt image render`.
+    pub fn render_with_manifest(
+        &self,
+        id: &ImageId,
+        dest: &Path,
+        overwrite: bool,
+    ) -> Result<(), StoreError> {
+        self.prepare_destination(dest, overwrite)?;
+        let result = self
+            .render(id, &dest.join("rootfs"), false)
+            .and_then(|()| write_new(&dest.join("manifest"), &self.manifest_bytes(id)?));
+        if result.is_err() {
+            let _ = fs::remove_dir_all(dest);
+        }
+        result
+    }
+
     /// The store's own directory (`<dir>/cas`), for modules that keep records beside the
     /// images (the HTTP cache under `cas/remote/`).
     pub fn cas_dir(&self) -> &Path {

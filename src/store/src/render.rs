@@ -61,7 +61,8 @@ impl Store {
                     .map(|l| (l.name.to_string(), l.value.clone()))
                     .collect();
                 let found = match &dep.image_id {
-                    Some(dep_id) => self.info(dep_id).ok(),
+                    // A 64-digit ID (as the original wrote them) is a prefix of the full one.
+                    Some(dep_id) => self.resolve(dep_id.as_str()).ok(),
                     None => self.find_by_name(dep.image_name.as_str(), &labels)?,
                 };
                 let Some(found) = found else {

@@ -12,15 +12,19 @@ use super::fetch::resolve_image;
 use crate::cli::{AppAddArgs, AppArgs, AppCommand, AppListArgs, AppStatusArgs, Format, GlobalArgs};
 use crate::output::{Table, rfc3339};
 
-pub fn run(global: &GlobalArgs, command: AppCommand) -> Result<()> {
-    match command {
+/// Runs the command; `Ok(code)` is the exit status (the pod's, for `rkt app sandbox`).
+pub fn run(global: &GlobalArgs, command: AppCommand) -> Result<u8> {
+    let done = match command {
+        AppCommand::Sandbox(args) => return super::run::run(global, &args.run_args()),
+        AppCommand::Exec(args) => return super::run::enter(global, &args),
         AppCommand::Add(args) => add(global, &args),
         AppCommand::Start(args) => start(global, &args),
         AppCommand::Stop(args) => stop(global, &args),
         AppCommand::Rm(args) => rm(global, &args),
         AppCommand::List(args) => list(global, &args),
         AppCommand::Status(args) => status(global, &args),
-    }
+    };
+    done.map(|()| 0)
 }
 
 /// Adds the app to the manifest with its root ready (mounted where the pod sees it), not

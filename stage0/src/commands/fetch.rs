@@ -9,7 +9,6 @@ use std::sync::atomic::AtomicU64;
 
 use anyhow::{Context, Result, bail};
 use rkt_common::insecure::Insecure;
-use rkt_image::auth::AuthConfig;
 use rkt_image::fetch::{AppQuery, Fetched, Fetcher, PullPolicy, TransferProgress};
 use rkt_image::oci::{FetchOptions, OciSource};
 use rkt_schema::{AcIdentifier, ImageId};
@@ -35,7 +34,7 @@ pub fn run(global: &GlobalArgs, args: &FetchArgs) -> Result<()> {
     for source in &sources {
         println!(
             "{}",
-            fetch_source(global, &store, source, args.pull_policy.into())?
+            fetch_source(global, &store, source, args.pull_policy().into())?
         );
     }
     Ok(())
@@ -186,7 +185,7 @@ fn fetch_oci_with_policy(
 pub fn fetch_oci(global: &GlobalArgs, store: &Store, source: &OciSource) -> Result<ImageId> {
     let mut options = FetchOptions::new(global.http_policy());
     if matches!(source, OciSource::Registry(_)) {
-        options.auth = AuthConfig::load(&global.local_config, &global.system_config)?;
+        options.auth = global.auth_config()?;
     }
     let outcome = {
         // Total bytes of the layer blobs still to fetch, across layers, on a terminal.
@@ -227,10 +226,7 @@ fn fetch_remote(
     let policy = global.http_policy();
     let fetcher = Fetcher::new(store, policy)
         .fetch_signatures(!global.insecure_options.allows(Insecure::Image))
-        .credentials(AuthConfig::load(
-            &global.local_config,
-            &global.system_config,
-        )?);
+        .credentials(global.auth_config()?);
     let transfer = TransferProgress::default();
     let (label, fetched) = {
         let label = match &remote {

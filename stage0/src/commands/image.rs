@@ -69,9 +69,12 @@ pub fn run(global: &GlobalArgs, cmd: ImageCommand) -> Result<()> {
         ImageCommand::Gc(args) => gc(global, &store, args.grace_period.0),
         ImageCommand::Render(args) => {
             let info = store.resolve(&args.image)?;
-            store
-                .render(&info.id, &args.target, args.overwrite)
-                .with_context(|| format!("rendering {}", info.record.name))?;
+            let rendered = if args.rootfs_only {
+                store.render(&info.id, &args.target, args.overwrite)
+            } else {
+                store.render_with_manifest(&info.id, &args.target, args.overwrite)
+            };
+            rendered.with_context(|| format!("rendering {}", info.record.name))?;
             Ok(())
         }
     }

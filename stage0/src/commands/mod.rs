@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
 mod apps;
+mod config;
+mod export;
 mod fetch;
 mod image;
 pub mod metadata;
@@ -31,7 +33,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Gc(args) => pods::gc(&cli.global, &args),
         Command::Trust(args) => trust::run(&cli.global, &args),
         Command::MetadataService(args) => metadata::run(&cli.global, &args),
-        Command::App(cmd) => apps::run(&cli.global, cmd),
+        Command::App(cmd) => return apps::run(&cli.global, cmd),
+        Command::Config(args) => config::run(&cli.global, &args),
+        Command::Export(args) => export::run(&cli.global, &args),
         Command::Version => {
             println!("rkt Version: {}", env!("CARGO_PKG_VERSION"));
             println!("appc Version: {}", rkt_schema::APPC_SPEC_VERSION);

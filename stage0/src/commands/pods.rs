@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::fetch::resolve_image;
 use crate::cli::{
-    Format, GcArgs, GlobalArgs, ListArgs, PodArgs, PodSpecArgs, PodsArgs, PrepareArgs, StatusArgs,
+    Format, GcArgs, GlobalArgs, ListArgs, PodSpecArgs, PodsArgs, PrepareArgs, StatusArgs,
 };
 use crate::output::{Table, format_time, rfc3339};
 
@@ -88,7 +88,7 @@ pub fn prepare_pod(global: &GlobalArgs, spec: &PodSpecArgs) -> Result<Pod> {
     let pod_env = pod_environment(spec)?;
     let mut apps = Vec::new();
     for (i, image) in spec.images.iter().enumerate() {
-        let id = resolve_image(global, &store, image, spec.pull_policy.into())?;
+        let id = resolve_image(global, &store, image, spec.pull_policy().into())?;
         unpack_with_progress(&store, &id)?;
         let mut overrides = spec.app_overrides.get(i).cloned().unwrap_or_default();
         if spec.inherit_env {
@@ -183,6 +183,15 @@ fn prepare_from_manifest(
         .with_context(|| format!("reading --pod-manifest {}", file.display()))?;
     let manifest = rkt_schema::PodManifest::from_json_template(&bytes)
         .with_context(|| format!("--pod-manifest {}", file.display()))?;
+    if manifest.ac_version.is_newer_major() {
+        eprintln!(
+            "rkt: warning: {} is written for appc spec {}, newer than {}: reading it as {}",
+            file.display(),
+            manifest.ac_version,
+            rkt_schema::APPC_SPEC_VERSION,
+            rkt_schema::APPC_SPEC_VERSION
+        );
+    }
     let store = global.store()?;
     let pods = Pods::open(&global.dir)?;
     let given = manifest.volumes.clone();
@@ -517,13 +526,19 @@ pub fn status(global: &GlobalArgs, args: &StatusArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn cat_manifest(global: &GlobalArgs, args: &PodArgs) -> Result<()> {
-    let pod = Pods::open(&global.dir)?.find(&args.uuid()?)?;
-    let value: serde_json::Value = serde_json::from_slice(&pod.manifest_bytes()?)
+pub fn cat_manifest(global: &GlobalArgs, args: &crate::cli::CatPodManifestArgs) -> Result<()> {
+    let pod = Pods::open(&global.dir)?.find(&args.pod.uuid()?)?;
+    let bytes = pod.manifest_bytes()?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
         .with_context(|| format!("pod {} has a corrupt manifest", pod.uuid))?;
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, &value)?;
-    writeln!(out)?;
+    if args.pretty_print {
+        serde_json::to_writer_pretty(&mut out, &value)?;
+        writeln!(out)?;
+    } else {
+        serde_json::to_writer(&mut out, &value)?;
+        writeln!(out)?;
+    }
     Ok(())
 }
 

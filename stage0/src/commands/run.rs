@@ -8,7 +8,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use rkt_pod::{Pod, Pods};
 
-use crate::cli::{GlobalArgs, PodArgs, RunArgs};
+use crate::cli::{GlobalArgs, RunArgs, RunPreparedArgs};
 use crate::handoff::{PodUnit, Systemd};
 
 pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<u8> {
@@ -26,10 +26,13 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<u8> {
     run_pod_with(global, &pod, args.interactive, true)
 }
 
-pub fn run_prepared(global: &GlobalArgs, args: &PodArgs) -> Result<u8> {
+pub fn run_prepared(global: &GlobalArgs, args: &RunPreparedArgs) -> Result<u8> {
     require_systemd()?;
+    if args.interactive && !std::io::stdin().is_terminal() {
+        bail!("--interactive needs a terminal on stdin (run it from one, or under `script`)");
+    }
     let pods = Pods::open(&global.dir)?;
-    let pod = pods.find(&args.uuid()?)?;
+    let pod = pods.find(&args.pod.uuid()?)?;
     if pod.state != rkt_pod::PodState::Prepared {
         bail!(
             "pod {} is {}: only a prepared pod can be run",
@@ -37,11 +40,28 @@ pub fn run_prepared(global: &GlobalArgs, args: &PodArgs) -> Result<u8> {
             pod.state
         );
     }
-    run_pod(global, &pod)
-}
-
-fn run_pod(global: &GlobalArgs, pod: &Pod) -> Result<u8> {
-    run_pod_with(global, pod, false, false)
+    if args.interactive {
+        let apps = pod.manifest()?.apps.len();
+        if apps != 1 {
+            bail!("--interactive attaches the terminal to one app, and this pod has {apps}");
+        }
+    }
+    // What the original let run-prepared change: kept in the pod's options, read at start.
+    let mut options = pod.options()?;
+    let before = options.clone();
+    if let Some(name) = args.hostname.as_deref() {
+        options.hostname = rkt_pod::pod_hostname(Some(name))?;
+    }
+    if !args.dns.is_empty() || !args.dns_search.is_empty() || !args.dns_opt.is_empty() {
+        options.dns = rkt_pod::DnsOptions::parse(&args.dns, &args.dns_search, &args.dns_opt)?;
+    }
+    if !args.hosts_entry.is_empty() {
+        options.hosts = rkt_pod::HostsOptions::parse(&args.hosts_entry)?;
+    }
+    if options != before {
+        pod.replace_options(&options)?;
+    }
+    run_pod_with(global, &pod, args.interactive, false)
 }
 
 /// Hands the pod to systemd and waits for it. `made_here`: the pod was prepared by this

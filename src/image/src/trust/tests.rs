@@ -26,7 +26,7 @@ fn prefixes_must_be_image_names() {
         "example.com/",
         "/abs",
         "Example.com",
-        "a//b",
+        "a/b/",
         "a%2Fb",
     ] {
         assert!(

@@ -81,6 +81,15 @@ pub fn import<R: Read + Send + 'static>(
         unpacked?;
         let (manifest_bytes, stats) = extractor.finish()?;
         let manifest = ImageManifest::from_json(&manifest_bytes)?;
+        if manifest.ac_version.is_newer_major() {
+            tracing::warn!(
+                "image {} is written for appc spec {}, newer than {}: reading it as {}",
+                manifest.name,
+                manifest.ac_version,
+                rkt_schema::APPC_SPEC_VERSION,
+                rkt_schema::APPC_SPEC_VERSION
+            );
+        }
         Ok(Imported {
             id: ImageId::from_sha512_digest(&digest),
             manifest,

@@ -11,6 +11,7 @@ mod import;
 mod layout;
 mod limit;
 mod manifest;
+mod write;
 
 pub use compression::{Compression, decoder};
 pub use error::AciError;
@@ -23,6 +24,7 @@ pub use limit::{
     human_size,
 };
 pub use manifest::read_manifest;
+pub use write::write_aci;
 
 /// The largest manifest accepted: far above any real one, low enough that a hostile archive
 /// cannot make us hold gigabytes in memory.

@@ -243,7 +243,7 @@ fn app_commands_refuse_what_they_cannot_do(ctx: &Ctx) -> TestResult {
     refused(
         &t,
         &["app", "add", "00000000-dead", &image],
-        "no pod matches",
+        "no matches found for",
     )?;
     let prepared = t.ok(&["prepare", "--mutable", &image])?;
     let prepared = prepared.trim();

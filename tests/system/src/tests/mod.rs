@@ -3,6 +3,7 @@
 use crate::{Ctx, TestResult};
 
 mod apps;
+mod compat;
 mod isolation;
 mod mds;
 mod notify;
@@ -20,6 +21,7 @@ pub fn all() -> Vec<(&'static str, Test)> {
         notify::TESTS,
         mds::TESTS,
         apps::TESTS,
+        compat::TESTS,
         registry::TESTS,
         volumes::TESTS,
         ports::TESTS,
@@ -686,10 +688,12 @@ fn oci_images_run_like_acis(ctx: &Ctx) -> TestResult {
     })?;
     let rendered = format!("{}/rendered", t.dir);
     t.ok(&["image", "render", id.trim(), &rendered])?;
-    let added = ctx.systemd.ok(&["cat", &format!("{rendered}/added")])?;
+    let added = ctx
+        .systemd
+        .ok(&["cat", &format!("{rendered}/rootfs/added")])?;
     let gone = ctx
         .systemd
-        .run(&["test", "-e", &format!("{rendered}/gone")])?;
+        .run(&["test", "-e", &format!("{rendered}/rootfs/gone")])?;
     check(
         added.trim() == "from the second layer" && !gone.status.success(),
         || {
