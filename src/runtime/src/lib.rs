@@ -39,7 +39,10 @@ pub use console::{POD_CONSOLE, make_interactive_unit};
 pub use error::Stage1Error;
 pub use etc::write_app_net_files;
 pub use init_guard::InitGuard;
-pub use journal::{flush_pod_journal, give_journal_to_pod, host_journal_dir, pod_journal_flushed};
+pub use journal::{
+    flush_pod_journal, give_journal_to_pod, host_journal_dir, pod_journal_dir, pod_journal_flushed,
+    pod_local_journal_dir,
+};
 pub use mds::{MdsUrlError, metadata_url};
 pub use notify::{SUPPORTS_SYSTEMD_NOTIFY, make_notify_unit, supports_notify};
 pub use nspawn::{

@@ -3,6 +3,7 @@
 use crate::{Ctx, TestResult};
 
 mod apps;
+mod compat;
 mod isolation;
 mod mds;
 mod notify;
@@ -25,6 +26,7 @@ pub fn all() -> Vec<(&'static str, Test)> {
         ports::TESTS,
         isolation::TESTS,
         races::TESTS,
+        compat::TESTS,
     ];
     groups.iter().flat_map(|g| g.iter().copied()).collect()
 }
