@@ -33,8 +33,7 @@ pub struct Printer {
 /// The pod's own services, whose output is not an app's (a mutable pod shows any stream).
 const POD_SERVICES: &[&str] = &["dbus-daemon", "dbus", "systemd-journald", "systemd"];
 
-/// Journal priority of the apps' stderr streams (`LOG_ERR`).
-pub const STDERR_PRIORITY: u8 = 3;
+use rkt_runtime::STDERR_PRIORITY;
 
 impl Printer {
     pub fn new(apps: Vec<String>, mutable: bool) -> Printer {

@@ -577,6 +577,19 @@ fn start_apps(
     interactive: bool,
 ) -> Result<Vec<(String, Systemd, ServiceRun)>, RuntimeError> {
     let mut runs = Vec::new();
+    // Each app's stderr, as a journal stream of its own (in the order of the apps that get one).
+    let mut streams = if interactive {
+        Vec::new()
+    } else {
+        let apps: Vec<&str> = plans
+            .iter()
+            .zip(socket_activated)
+            .filter(|(_, socket)| !**socket)
+            .map(|(plan, _)| plan.name.as_str())
+            .collect();
+        pod_bus.stderr_streams(&apps)?
+    }
+    .into_iter();
     for ((plan, notify), socket_activated) in plans.into_iter().zip(notify).zip(socket_activated) {
         let bus = pod_bus.connect()?;
         if *socket_activated {
@@ -594,6 +607,8 @@ fn start_apps(
         }
         if interactive {
             crate::make_interactive_unit(&mut properties);
+        } else if let Some(stream) = streams.next() {
+            crate::set_stderr_stream(&mut properties, stream);
         }
         let run = bus
             .start_service(&format!("{}.service", plan.name), &properties)
@@ -873,6 +888,71 @@ impl PodBus {
             path,
         )?)
     }
+}
+
+impl PodBus {
+    /// Opens the stderr journal stream of each app in `apps` (see `crate::journal_streams`),
+    /// through a helper in the pod's PID namespace.
+    fn stderr_streams(&self, apps: &[&str]) -> Result<Vec<std::os::fd::OwnedFd>, RuntimeError> {
+        if apps.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+        let leader = self.leader.to_string();
+        let helper = std::fs::File::open(&self.helper)
+            .with_step(|| format!("opening {}", self.helper.display()))?;
+        let status = Command::new("nsenter")
+            .args(["--pid", "--target", &leader, "--", "/proc/self/fd/0"])
+            .args(["--journal-streams", &leader])
+            .args(apps)
+            .stdin(helper)
+            .stdout(std::process::Stdio::from(std::os::fd::OwnedFd::from(
+                theirs,
+            )))
+            .status()
+            .step("running nsenter to open the apps' stderr streams")?;
+        if !status.success() {
+            return Err(RuntimeError::Failed(format!(
+                "could not open the apps' stderr streams in the pod ({status})"
+            )));
+        }
+        ours.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let streams: Vec<_> = crate::recv_sockets(&ours)
+            .step("receiving the apps' stderr streams")?
+            .into_iter()
+            .map(|s| s.fd)
+            .collect();
+        if streams.len() != apps.len() {
+            return Err(RuntimeError::Failed(format!(
+                "{} stderr streams for {} apps",
+                streams.len(),
+                apps.len()
+            )));
+        }
+        Ok(streams)
+    }
+}
+
+/// `rkt-stage1 --journal-streams LEADER APP…`, run in the pod's PID namespace: opens each
+/// app's stderr stream and sends them back on stdout (a unix socket), in order.
+pub fn journal_streams(leader: &str, apps: &[String]) -> Result<(), RuntimeError> {
+    use std::os::fd::AsFd;
+    let leader: u32 = leader.parse().step("--journal-streams takes a PID")?;
+    let mut streams = Vec::new();
+    for app in apps {
+        streams.push(crate::ListenSocket {
+            fd: crate::app_streams::open_stderr_stream(leader, app)
+                .with_step(|| format!("app {app}"))?,
+            name: app.clone(),
+        });
+    }
+    let stdout = std::io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .step("stdout")?;
+    crate::send_sockets(&std::os::unix::net::UnixStream::from(stdout), &streams)
+        .step("sending the streams back")?;
+    Ok(())
 }
 
 /// `rkt-stage1 --connect-pod-bus LEADER`, run in the pod's user namespace: connects to the
