@@ -183,10 +183,10 @@ fn rkt_fetch_list_rm_in_systemd(ctx: &Ctx) -> TestResult {
     })?;
     let image = &images[0];
     check(
-        image["id"] == id && image["name"] == "example.com/busybox",
+        image["id"] == id && image["name"] == "example.com/busybox:0.1",
         || format!("listed {image}"),
     )?;
-    for key in ["size", "importTime", "lastUsed"] {
+    for key in ["size", "import_time", "last_used_time"] {
         check(!image[key].is_null(), || format!("no {key} in {image}"))?;
     }
     let rootfs = format!("{dir}/cas/images/{id}/rootfs/bin/busybox");
@@ -1149,7 +1149,8 @@ fn net_none_hostname_dns_hosts_seen_by_the_app(ctx: &Ctx) -> TestResult {
         format!("rkt status: {status}")
     })?;
     let json = t.ok(&["status", "--format=json", &uuid])?;
-    check(json.contains(r#""networks":[{"netName":"none"}]"#), || {
+    // As the original: no networks without a CNI network.
+    check(!json.contains("networks"), || {
         format!("rkt status --format=json: {json}")
     })?;
     t.gc_leaves_nothing(&uuid)
