@@ -295,7 +295,7 @@ fn a_script_for_the_original_rkt_runs_unchanged(ctx: &Ctx) -> TestResult {
         let images: serde_json::Value =
             serde_json::from_str(&images).map_err(|e| format!("image list JSON: {e}"))?;
         let first = &images[0];
-        check(first["name"] == "example.com/busybox", || {
+        check(first["name"] == "example.com/busybox:0.1", || {
             format!("image {first}")
         })?;
         for key in ["import_time", "last_used_time", "size"] {

@@ -353,6 +353,8 @@ impl<'a> PodTest<'a> {
             .args(["--uuid-file-save", &uuid_file])
             .args(flags)
             .arg(&image)
+            // What the app prints (rkt run shows it) is read from the journal here.
+            .stdout(std::process::Stdio::null())
             .spawn()
             .map_err(|e| format!("starting rkt run: {e}"))?;
         let started = (|| {
