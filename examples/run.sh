@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job, from a fresh Debian 12 machine (as root): build rkt and the bundled example
-# image (busybox saying hello), then run it as a pod: fetch, run, show its output from the
-# journal, list it, and clean up.
+# image (busybox saying hello), then run it as a pod: fetch, run (rkt run prints the app's
+# output), show the same output in the journal, list it, and clean up.
 #
 # Pods need systemd as the host's PID 1. Where it is not (containers, CI sandboxes), this
 # script boots a throwaway systemd in namespaces (tests/system/in-systemd.sh) and runs the

@@ -449,11 +449,42 @@ pub enum Format {
     JsonPretty,
 }
 
+/// A column of `rkt image list` (the original's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImageField {
+    Id,
+    Name,
+    Size,
+    #[value(name = "importtime")]
+    ImportTime,
+    #[value(name = "lastused")]
+    LastUsed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SortOrder {
+    Asc,
+    Desc,
+}
+
 #[derive(Debug, Args)]
 pub struct ImageListArgs {
     /// Output format
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+    /// Columns to show, comma-separated: id, name, size, importtime, lastused
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "id,name,size,importtime,lastused"
+    )]
+    pub fields: Vec<ImageField>,
+    /// Sort by these fields, comma-separated: name, importtime, lastused, size
+    #[arg(long, value_delimiter = ',', default_value = "importtime")]
+    pub sort: Vec<ImageField>,
+    /// Sort order: asc or desc
+    #[arg(long, value_enum, default_value = "asc")]
+    pub order: SortOrder,
     /// Show full image IDs and exact times
     #[arg(long)]
     pub full: bool,
@@ -776,9 +807,15 @@ pub struct StatusArgs {
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
     /// Wait until the pod has exited; with a duration (--wait=30s), at most that long
+    /// (true: forever, false: not at all)
     #[arg(long, value_name = "DURATION", num_args = 0..=1, require_equals = true,
           default_missing_value = "forever")]
     pub wait: Option<String>,
+    /// Wait until the pod is ready (booted, its apps started and notify apps ready); with a
+    /// duration (--wait-ready=30s), at most that long (true: forever, false: not at all)
+    #[arg(long, value_name = "DURATION", num_args = 0..=1, require_equals = true,
+          default_missing_value = "forever")]
+    pub wait_ready: Option<String>,
 }
 
 #[derive(Debug, Args)]

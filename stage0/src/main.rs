@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod app_args;
+mod app_output;
 mod cli;
 mod commands;
 mod compat;

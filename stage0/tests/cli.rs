@@ -30,11 +30,12 @@ fn fetch_prints_the_id_list_shows_it_rm_removes_it() {
         serde_json::from_str(&rkt.ok(&["image", "list", "--format=json"])).unwrap();
     let image = &json[0];
     assert_eq!(image["id"], id.as_str());
-    assert_eq!(image["name"], "example.com/hello");
+    // The original rkt's ImageListEntry: name with its version, times in nanoseconds.
+    assert_eq!(image["name"], "example.com/hello:1.0");
     assert_eq!(image["labels"]["version"], "1.0");
     assert!(image["size"].as_u64().unwrap() > 0);
-    assert!(image["importTime"].as_str().unwrap().contains('T'));
-    assert!(image["lastUsed"].as_str().is_some());
+    assert!(image["import_time"].as_i64().unwrap() > 1_000_000_000_000_000_000);
+    assert!(image["last_used_time"].as_i64().is_some());
 
     let table = rkt.ok(&["image", "list"]);
     let mut lines = table.lines();
@@ -45,6 +46,17 @@ fn fetch_prints_the_id_list_shows_it_rm_removes_it() {
         "{row}"
     );
 
+    // The original's --fields, and --full sizes in bytes.
+    let fields = rkt.ok(&["image", "list", "--fields=name,size", "--full"]);
+    let mut lines = fields.lines();
+    assert_eq!(
+        lines.next().unwrap().split_whitespace().collect::<Vec<_>>(),
+        ["NAME", "SIZE"]
+    );
+    let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(row[0], "example.com/hello:1.0");
+    assert!(row[1].parse::<u64>().is_ok(), "{fields}");
+
     let manifest = rkt.ok(&["image", "cat-manifest", "example.com/hello:1.0"]);
     let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
     assert_eq!(manifest["name"], "example.com/hello");
@@ -54,6 +66,32 @@ fn fetch_prints_the_id_list_shows_it_rm_removes_it() {
     assert_eq!(rkt.image_count(), 0);
     assert!(!rkt.dir().join("cas/images").join(&id).exists());
     rkt.fails(&["image", "rm", &id]);
+}
+
+#[test]
+fn image_list_sorts_as_asked() {
+    let rkt = new_rkt();
+    for name in ["example.com/b", "example.com/a", "example.com/c"] {
+        let file = rkt.file("x.aci", &AciBuilder::valid(name).gzip());
+        rkt.ok(&["--insecure-options=image", "fetch", path(&file)]);
+    }
+    let names = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["image", "list", "--no-legend", "--fields=name"];
+        all.extend_from_slice(args);
+        rkt.ok(&all)
+            .lines()
+            .map(|l| l.trim_end_matches(":1.0").to_owned())
+            .collect()
+    };
+    assert_eq!(
+        names(&["--sort=name"]),
+        ["example.com/a", "example.com/b", "example.com/c"]
+    );
+    assert_eq!(
+        names(&["--sort=name", "--order=desc"]),
+        ["example.com/c", "example.com/b", "example.com/a"]
+    );
+    rkt.fails(&["image", "list", "--sort=colour"]);
 }
 
 #[test]
@@ -204,8 +242,12 @@ fn prepare_list_status_rm_and_gc_agree_with_the_disk() {
     );
     let json: serde_json::Value =
         serde_json::from_str(&rkt.ok(&["list", "--format=json"])).unwrap();
-    assert_eq!(json[0]["uuid"], uuid.as_str());
+    assert_eq!(json[0]["name"], uuid.as_str());
+    assert_eq!(json[0]["state"], "prepared");
+    assert_eq!(json[0]["app_names"][0], "app-one");
     assert_eq!(json[0]["apps"][0]["name"], "app-one");
+    assert_eq!(json[0]["apps"][0]["state"], "created");
+    assert!(json[0]["created_at"].as_i64().is_some());
     let status = rkt.ok(&["status", &uuid[..8]]);
     assert!(status.contains("state=prepared"), "{status}");
     let manifest: serde_json::Value =

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result};
-use rkt_runtime::{PodRuntime, connect_pod_bus};
+use rkt_runtime::{PodRuntime, connect_pod_bus, journal_streams};
 
 /// rkt's own failures, as in stage0.
 const EXIT_FAILURE: u8 = 254;
@@ -31,6 +31,15 @@ fn main() -> ExitCode {
         [flag, dir, uuid] if flag == "--dir" => (PathBuf::from(dir), uuid.clone()),
         [flag, leader] if flag == "--connect-pod-bus" => {
             return match connect_pod_bus(leader).map_err(anyhow::Error::from) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("rkt-stage1: {e:#}");
+                    ExitCode::from(EXIT_FAILURE)
+                }
+            };
+        }
+        [flag, leader, apps @ ..] if flag == "--journal-streams" => {
+            return match journal_streams(leader, apps).map_err(anyhow::Error::from) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("rkt-stage1: {e:#}");

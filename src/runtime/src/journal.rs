@@ -16,6 +16,25 @@ pub fn host_journal_dir(pod_uuid: &str) -> PathBuf {
     Path::new("/var/log/journal").join(pod_uuid.replace('-', ""))
 }
 
+/// The pod's own journal directory, in its stage1 root: where the pod's journald keeps the
+/// journal when the host keeps none (no `/var/log/journal` for nspawn to link in), so that
+/// the apps' output is still there, until the pod is collected, after the pod ends.
+pub fn pod_local_journal_dir(pod_dir: &Path, pod_uuid: &str) -> PathBuf {
+    crate::stage1_rootfs(pod_dir)
+        .join("var/log/journal")
+        .join(pod_uuid.replace('-', ""))
+}
+
+/// Where the pod's journal is written once flushed: the host's directory if the host keeps a
+/// persistent journal, else the pod's own.
+pub fn pod_journal_dir(pod_dir: &Path, pod_uuid: &str) -> PathBuf {
+    if Path::new("/var/log/journal").is_dir() {
+        host_journal_dir(pod_uuid)
+    } else {
+        pod_local_journal_dir(pod_dir, pod_uuid)
+    }
+}
+
 /// The host uid (or gid) that is 0 in a user namespace, from its `uid_map` (`gid_map`) text:
 /// the line `0 <host> <count>`.
 pub fn root_of_id_map(map: &str) -> Option<u32> {

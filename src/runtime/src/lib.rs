@@ -4,6 +4,7 @@
 //! apps' exit statuses.
 
 mod app;
+mod app_streams;
 mod cni;
 mod console;
 mod error;
@@ -29,6 +30,7 @@ pub use app::{
     AppSetupError, app_rootfs_on_host, effective_app, expose_app_root, make_app_root,
     plan_pod_app_with, prepare_app, remove_app_root,
 };
+pub use app_streams::STDERR_PRIORITY;
 pub use cni::{
     CNI_PLUGIN_DIR, CniError, DEFAULT_NETWORK, DEFAULT_SUBNET, PodNetStatus, check_plugins,
     default_network, forwards_ports, load_network, netns_path, network_plugins, read_pod_network,
@@ -38,14 +40,17 @@ pub use console::POD_CONSOLE;
 pub use error::Stage1Error;
 pub use etc::write_app_net_files;
 pub use init_guard::InitGuard;
-pub use journal::{flush_pod_journal, give_journal_to_pod, host_journal_dir, pod_journal_flushed};
+pub use journal::{
+    flush_pod_journal, give_journal_to_pod, host_journal_dir, pod_journal_dir, pod_journal_flushed,
+    pod_local_journal_dir,
+};
 pub use mds::{MdsUrlError, metadata_url};
 pub use notify::{SUPPORTS_SYSTEMD_NOTIFY, supports_notify};
 pub use nspawn::{
     NOTIFY_DIR, NotifySocket, NspawnOptions, bind_notify_socket, notify_socket_path,
     nspawn_command, remove_notify_socket,
 };
-pub use pod_runtime::{PodRuntime, RuntimeError, connect_pod_bus};
+pub use pod_runtime::{PodRuntime, RuntimeError, connect_pod_bus, journal_streams};
 pub use root::{
     POD_TARGET, POD_UNIT_PATH, add_app_identities, app_rootfs_in_pod, build_stage1_root,
     mount_app_rootfs, mount_app_tree_read_only, read_app_status, read_pod_pid, stage1_rootfs,

@@ -302,8 +302,8 @@ fn run_pod(
         }
         let apps = start_apps(&bus, plans, &notify, &socket_activated, interactive)?;
         // Off the boot's critical path, while the apps run; halt_pod waits for it.
-        let (journal_bus, uuid) = (bus.clone(), pod.uuid.clone());
-        thread::spawn(move || keep_journal(&journal_bus, &uuid));
+        let (journal_bus, pod_dir, uuid) = (bus.clone(), pod.path.clone(), pod.uuid.clone());
+        thread::spawn(move || keep_journal(&journal_bus, &pod_dir, &uuid));
         Ok((bus, apps))
     });
     let (bus, runs) = match started {
@@ -417,7 +417,7 @@ fn run_pod(
                 tracing::warn!("{e}");
             }
         });
-        halt_pod(&bus, &mut nspawn, &pod.uuid);
+        halt_pod(&bus, &mut nspawn, &pod.path, &pod.uuid);
     });
     Ok(first_failure)
 }
@@ -527,7 +527,7 @@ fn run_mutable_pod(
         .filter_map(|app| crate::read_app_status(&pod.path, app.name.as_str()))
         .find(|status| *status != 0)
         .map_or(0, |status| u8::try_from(status).unwrap_or(APP_FAILED));
-    halt_pod(pod_bus, nspawn, &pod.uuid);
+    halt_pod(pod_bus, nspawn, &pod.path, &pod.uuid);
     Ok(first_failure)
 }
 
@@ -575,6 +575,19 @@ fn start_apps(
     interactive: bool,
 ) -> Result<Vec<(String, Systemd, ServiceRun)>, RuntimeError> {
     let mut runs = Vec::new();
+    // Each app's stderr, as a journal stream of its own (in the order of the apps that get one).
+    let mut streams = if interactive {
+        Vec::new()
+    } else {
+        let apps: Vec<&str> = plans
+            .iter()
+            .zip(socket_activated)
+            .filter(|(_, socket)| !**socket)
+            .map(|(plan, _)| plan.name.as_str())
+            .collect();
+        pod_bus.stderr_streams(&apps)?
+    }
+    .into_iter();
     for ((plan, notify), socket_activated) in plans.into_iter().zip(notify).zip(socket_activated) {
         let bus = pod_bus.connect()?;
         if *socket_activated {
@@ -592,6 +605,8 @@ fn start_apps(
         }
         if interactive {
             unit.attach_to_console();
+        } else if let Some(stream) = streams.next() {
+            unit.send_stderr_to(stream);
         }
         let run = bus
             .start_service(&format!("{}.service", plan.name), &unit.dbus_properties())
@@ -713,8 +728,9 @@ fn register_machine(
 /// Ends a pod whose apps are done: a forced halt of its systemd (nothing left to stop in
 /// order, and ~40 ms faster than stopping journald, D-Bus and the mounts one by one), then
 /// the clean nspawn shutdown if that did not end it.
-fn halt_pod(bus: &PodBus, nspawn: &mut Child, uuid: &str) {
-    wait_journal_flushed(bus.leader, uuid);
+fn halt_pod(bus: &PodBus, nspawn: &mut Child, pod_dir: &Path, uuid: &str) {
+    wait_journal_flushed(bus.leader, pod_dir, uuid);
+    sync_journal(bus);
     if let Err(e) = bus.connect().and_then(|bus| Ok(bus.halt_now()?)) {
         tracing::warn!("{e}; shutting the pod down through nspawn");
     }
@@ -729,11 +745,11 @@ fn halt_pod(bus: &PodBus, nspawn: &mut Child, uuid: &str) {
     let _ = nspawn.wait();
 }
 
-/// Before the pod halts: its journal must have reached the host's `/var/log/journal` (the
-/// flush asked for once the apps started), or what the apps logged goes with the pod's
-/// `/run`. Bounded; only where the host has the directory nspawn links in.
-fn wait_journal_flushed(leader: u32, uuid: &str) {
-    if !crate::host_journal_dir(uuid).is_dir() {
+/// Before the pod halts: its journal must have reached `/var/log/journal` (the host's, or
+/// the pod's own; the flush asked for once the apps started), or what the apps logged goes
+/// with the pod's `/run`. Bounded.
+fn wait_journal_flushed(leader: u32, pod_dir: &Path, uuid: &str) {
+    if !crate::pod_journal_dir(pod_dir, uuid).is_dir() {
         return;
     }
     let deadline = Instant::now() + Duration::from_secs(2);
@@ -746,6 +762,34 @@ fn wait_journal_flushed(leader: u32, uuid: &str) {
             return;
         }
         thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Before the pod halts: journald has read every line the apps wrote (an app's last lines
+/// may still sit in its stream socket when its unit ends, and the halt would drop them).
+/// SIGRTMIN+1 asks journald to sync, which it does after every event queued before, and
+/// then touches `/run/systemd/journal/synced`. Bounded.
+fn sync_journal(bus: &PodBus) {
+    let synced = PathBuf::from(format!(
+        "/proc/{}/root/run/systemd/journal/synced",
+        bus.leader
+    ));
+    let mtime = || std::fs::metadata(&synced).and_then(|m| m.modified()).ok();
+    let before = mtime();
+    let asked = bus
+        .connect()
+        .and_then(|b| Ok(b.kill_main("systemd-journald.service", libc::SIGRTMIN() + 1)?));
+    if let Err(e) = asked {
+        tracing::warn!("asking the pod's journald to sync: {e}");
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while mtime() == before {
+        if Instant::now() > deadline {
+            tracing::warn!("the pod's journald did not sync in time");
+            return;
+        }
+        thread::sleep(Duration::from_millis(1));
     }
 }
 
@@ -772,14 +816,15 @@ fn notify_systemd(message: &str) {
 /// giving that directory to the pod's root under `--private-users`
 /// (`crate::give_journal_to_pod` says why). Only warns: the pod runs either way, and
 /// `journalctl -M` reads its journal while it does.
-fn keep_journal(bus: &PodBus, uuid: &str) {
-    let dir = crate::host_journal_dir(uuid);
+fn keep_journal(bus: &PodBus, pod_dir: &Path, uuid: &str) {
+    let dir = crate::pod_journal_dir(pod_dir, uuid);
     if !dir.is_dir() {
-        tracing::warn!("the host has no /var/log/journal: the pod's journal ends with the pod");
+        tracing::warn!("the pod has no journal directory: its journal ends with the pod");
         return;
     }
     let kept = (|| -> Result<(), RuntimeError> {
-        if bus.user_namespace {
+        // (The pod's own directory was in its root when nspawn gave the root to the pod.)
+        if bus.user_namespace && dir == crate::host_journal_dir(uuid) {
             crate::give_journal_to_pod(&dir, bus.leader)
                 .with_step(|| format!("giving {} to the pod", dir.display()))?;
         }
@@ -841,6 +886,71 @@ impl PodBus {
             path,
         )?)
     }
+}
+
+impl PodBus {
+    /// Opens the stderr journal stream of each app in `apps` (see `crate::journal_streams`),
+    /// through a helper in the pod's PID namespace.
+    fn stderr_streams(&self, apps: &[&str]) -> Result<Vec<std::os::fd::OwnedFd>, RuntimeError> {
+        if apps.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+        let leader = self.leader.to_string();
+        let helper = std::fs::File::open(&self.helper)
+            .with_step(|| format!("opening {}", self.helper.display()))?;
+        let status = Command::new("nsenter")
+            .args(["--pid", "--target", &leader, "--", "/proc/self/fd/0"])
+            .args(["--journal-streams", &leader])
+            .args(apps)
+            .stdin(helper)
+            .stdout(std::process::Stdio::from(std::os::fd::OwnedFd::from(
+                theirs,
+            )))
+            .status()
+            .step("running nsenter to open the apps' stderr streams")?;
+        if !status.success() {
+            return Err(RuntimeError::Failed(format!(
+                "could not open the apps' stderr streams in the pod ({status})"
+            )));
+        }
+        ours.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let streams: Vec<_> = crate::recv_sockets(&ours)
+            .step("receiving the apps' stderr streams")?
+            .into_iter()
+            .map(|s| s.fd)
+            .collect();
+        if streams.len() != apps.len() {
+            return Err(RuntimeError::Failed(format!(
+                "{} stderr streams for {} apps",
+                streams.len(),
+                apps.len()
+            )));
+        }
+        Ok(streams)
+    }
+}
+
+/// `rkt-stage1 --journal-streams LEADER APP…`, run in the pod's PID namespace: opens each
+/// app's stderr stream and sends them back on stdout (a unix socket), in order.
+pub fn journal_streams(leader: &str, apps: &[String]) -> Result<(), RuntimeError> {
+    use std::os::fd::AsFd;
+    let leader: u32 = leader.parse().step("--journal-streams takes a PID")?;
+    let mut streams = Vec::new();
+    for app in apps {
+        streams.push(crate::ListenSocket {
+            fd: crate::app_streams::open_stderr_stream(leader, app)
+                .with_step(|| format!("app {app}"))?,
+            name: app.clone(),
+        });
+    }
+    let stdout = std::io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .step("stdout")?;
+    crate::send_sockets(&std::os::unix::net::UnixStream::from(stdout), &streams)
+        .step("sending the streams back")?;
+    Ok(())
 }
 
 /// `rkt-stage1 --connect-pod-bus LEADER`, run in the pod's user namespace: connects to the

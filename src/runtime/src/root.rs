@@ -101,6 +101,12 @@ pub fn build_stage1_root(pod_dir: &Path, machine_id: &str) -> Result<PathBuf, St
             }
         }
     }
+    // Without a persistent journal on the host for nspawn to link in, the pod's journald
+    // keeps its journal here (it writes to /var/log/journal when the directory exists).
+    if !Path::new("/var/log/journal").is_dir() {
+        let journal = root.join("var/log/journal").join(machine_id);
+        fs::create_dir_all(&journal).map_err(|e| Stage1Error::io("creating", &journal, e))?;
+    }
     // systemd insists on /var/run being /run.
     let var_run = root.join("var/run");
     if fs::symlink_metadata(&var_run).is_err() {

@@ -2,14 +2,17 @@
 //! renderings of the one value — the properties of a transient unit of the pod's systemd, and
 //! a unit file (for a socket-activated app, whose unit must exist when the pod boots).
 
-use zbus::zvariant::Value;
+use std::os::fd::{AsFd, OwnedFd};
+use std::rc::Rc;
+
+use zbus::zvariant::{Fd, Value};
 
 use rkt_pod::plan::{AppPlan, capability_names};
 
 use super::{POD_CONSOLE, app_rootfs_in_pod};
 
 /// One setting's value, typed by how systemd takes it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Setting {
     Text(String),
     Flag(bool),
@@ -33,11 +36,14 @@ pub enum Setting {
         allow: bool,
         calls: Vec<String>,
     },
+    /// A descriptor the unit's process gets (`Standard*FileDescriptor`): a transient unit's
+    /// alone, as a unit file cannot carry one.
+    Descriptor(Rc<OwnedFd>),
 }
 
 /// A unit of the pod's systemd that runs one app: settings by their D-Bus property names,
 /// in order, each at most once.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct AppUnit {
     settings: Vec<(&'static str, Setting)>,
 }
@@ -177,8 +183,18 @@ impl AppUnit {
         self.set("TTYReset", Setting::Flag(true));
     }
 
+    /// The app's stderr goes to `stream` (a journal stream of its own, see
+    /// `app_streams`), not with its stdout.
+    pub fn send_stderr_to(&mut self, stream: OwnedFd) {
+        self.settings.retain(|(name, _)| *name != "StandardError");
+        self.set(
+            "StandardErrorFileDescriptor",
+            Setting::Descriptor(Rc::new(stream)),
+        );
+    }
+
     /// The unit as the properties of a transient unit (`StartTransientUnit`).
-    pub fn dbus_properties(&self) -> Vec<(&'static str, Value<'static>)> {
+    pub fn dbus_properties(&self) -> Vec<(&'static str, Value<'_>)> {
         self.settings
             .iter()
             .map(|(name, setting)| (*name, dbus_value(setting)))
@@ -207,7 +223,7 @@ impl AppUnit {
 }
 
 /// The bus's form: `(path, argv, ignore failure)` per command, masks and µs as `t`.
-fn dbus_value(setting: &Setting) -> Value<'static> {
+fn dbus_value(setting: &Setting) -> Value<'_> {
     match setting {
         Setting::Text(s) => Value::from(s.clone()),
         Setting::Flag(b) => Value::from(*b),
@@ -222,6 +238,7 @@ fn dbus_value(setting: &Setting) -> Value<'static> {
                 .collect::<Vec<_>>(),
         ),
         Setting::SyscallFilter { allow, calls } => Value::from((*allow, calls.clone())),
+        Setting::Descriptor(fd) => Value::from(Fd::from(fd.as_fd())),
     }
 }
 
@@ -262,6 +279,7 @@ fn file_lines(name: &str, setting: &Setting) -> Vec<String> {
             let sign = if *allow { "" } else { "~" };
             one(format!("{sign}{}", calls.join(" ")))
         }
+        Setting::Descriptor(_) => Vec::new(),
     }
 }
 
@@ -349,7 +367,7 @@ mod tests {
         .unwrap()
     }
 
-    fn property(unit: &AppUnit, name: &str) -> Value<'static> {
+    fn property<'u>(unit: &'u AppUnit, name: &str) -> Value<'u> {
         let props = unit.dbus_properties();
         let mut found = props.into_iter().filter(|(n, _)| *n == name);
         let (_, value) = found.next().unwrap_or_else(|| panic!("no {name}"));
@@ -368,7 +386,8 @@ mod tests {
             open_kernel_paths: true,
             ..PodOptions::default()
         });
-        let props = AppUnit::for_app(&root_plan(open)).dbus_properties();
+        let unit = AppUnit::for_app(&root_plan(open));
+        let props = unit.dbus_properties();
         for name in KERNEL_PROTECTIONS {
             assert!(!props.iter().any(|(n, _)| *n == name), "{name} still set");
         }
@@ -464,6 +483,18 @@ mod tests {
         }
         assert_eq!(file.matches("Type=").count(), 1, "{file}");
         assert!(!file.contains("USec"), "{file}");
+    }
+
+    #[test]
+    fn stderr_can_be_a_stream_of_its_own() {
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let mut unit = AppUnit::for_app(&full_plan());
+        unit.send_stderr_to(a.into());
+        let props = unit.dbus_properties();
+        let names: Vec<&str> = props.iter().map(|(n, _)| *n).collect();
+        assert!(!names.contains(&"StandardError"), "{names:?}");
+        assert!(names.contains(&"StandardErrorFileDescriptor"), "{names:?}");
+        assert!(names.contains(&"StandardOutput"), "{names:?}");
     }
 
     #[test]

@@ -6,8 +6,8 @@ use anyhow::{Context, Result, bail};
 use rkt_store::{ImageInfo, Store, short_id};
 use serde::Serialize;
 
-use crate::cli::{Format, GlobalArgs, ImageCommand, ImageListArgs};
-use crate::output::{Table, format_size, format_time};
+use crate::cli::{Format, GlobalArgs, ImageCommand, ImageField, ImageListArgs, SortOrder};
+use crate::output::{DynTable, format_size, format_time};
 
 pub fn run(global: &GlobalArgs, cmd: ImageCommand) -> Result<()> {
     let store = global.store()?;
@@ -181,21 +181,43 @@ fn gc(global: &GlobalArgs, store: &Store, grace: std::time::Duration) -> Result<
     Ok(())
 }
 
-/// One image as `rkt image list --format=json` prints it.
+/// One image in `rkt image list --format=json`: the original rkt's `ImageListEntry` (`name`
+/// with `:version` when the image has that label, times in nanoseconds since the epoch,
+/// `size` in bytes), and `labels` besides. Fields are added here, never renamed.
 #[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
 struct ImageJson<'a> {
     id: &'a str,
-    name: &'a str,
-    labels: &'a std::collections::BTreeMap<String, String>,
+    name: String,
+    import_time: i64,
+    last_used_time: i64,
     /// Bytes the image takes in the store.
     size: u64,
-    import_time: String,
-    last_used: String,
+    labels: &'a std::collections::BTreeMap<String, String>,
 }
 
 fn list(store: &Store, args: &ImageListArgs) -> Result<()> {
-    let images = store.list()?;
+    let mut images = store.list()?;
+    let key = |image: &ImageInfo, field: ImageField| -> (u64, String) {
+        match field {
+            ImageField::Id => (0, image.id.to_string()),
+            ImageField::Name => (0, display_name(image)),
+            ImageField::Size => (image.disk_size(), String::new()),
+            ImageField::ImportTime => (image.record.import_time, String::new()),
+            ImageField::LastUsed => (image.last_used, String::new()),
+        }
+    };
+    images.sort_by(|a, b| {
+        let order = args
+            .sort
+            .iter()
+            .map(|f| key(a, *f).cmp(&key(b, *f)))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal);
+        match args.order {
+            SortOrder::Asc => order,
+            SortOrder::Desc => order.reverse(),
+        }
+    });
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json | Format::JsonPretty => {
@@ -208,21 +230,37 @@ fn list(store: &Store, args: &ImageListArgs) -> Result<()> {
             writeln!(out)?;
         }
         Format::Table => {
-            let mut table = Table::new(["ID", "NAME", "SIZE", "IMPORT TIME", "LAST USED"]);
-            for image in &images {
-                table.row([
-                    if args.full {
-                        image.id.to_string()
-                    } else {
-                        short_id(&image.id)
-                    },
-                    display_name(image),
-                    format_size(image.disk_size()),
-                    format_time(image.record.import_time, args.full),
-                    format_time(image.last_used, args.full),
-                ]);
-            }
-            table.write(&mut out, !args.no_legend)?;
+            let header = args
+                .fields
+                .iter()
+                .map(|f| match f {
+                    ImageField::Id => "ID",
+                    ImageField::Name => "NAME",
+                    ImageField::Size => "SIZE",
+                    ImageField::ImportTime => "IMPORT TIME",
+                    ImageField::LastUsed => "LAST USED",
+                })
+                .collect();
+            let rows = images
+                .iter()
+                .map(|image| {
+                    args.fields
+                        .iter()
+                        .map(|f| match f {
+                            ImageField::Id if args.full => image.id.to_string(),
+                            ImageField::Id => short_id(&image.id),
+                            ImageField::Name => display_name(image),
+                            ImageField::Size if args.full => image.disk_size().to_string(),
+                            ImageField::Size => format_size(image.disk_size()),
+                            ImageField::ImportTime => {
+                                format_time(image.record.import_time, args.full)
+                            }
+                            ImageField::LastUsed => format_time(image.last_used, args.full),
+                        })
+                        .collect()
+                })
+                .collect();
+            DynTable::new(header, rows).write(&mut out, !args.no_legend)?;
         }
     }
     Ok(())
@@ -238,10 +276,10 @@ fn display_name(image: &ImageInfo) -> String {
 fn to_json(image: &ImageInfo) -> ImageJson<'_> {
     ImageJson {
         id: image.id.as_str(),
-        name: &image.record.name,
-        labels: &image.record.labels,
+        name: display_name(image),
+        import_time: crate::output::unix_nanos(image.record.import_time),
+        last_used_time: crate::output::unix_nanos(image.last_used),
         size: image.disk_size(),
-        import_time: crate::output::rfc3339(image.record.import_time),
-        last_used: crate::output::rfc3339(image.last_used),
+        labels: &image.record.labels,
     }
 }

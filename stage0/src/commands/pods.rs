@@ -11,7 +11,7 @@ use super::fetch::resolve_image;
 use crate::cli::{
     Format, GcArgs, GlobalArgs, ListArgs, PodSpecArgs, PodsArgs, PrepareArgs, StatusArgs,
 };
-use crate::output::{Table, format_time, rfc3339};
+use crate::output::format_time;
 
 pub fn prepare(global: &GlobalArgs, args: &PrepareArgs) -> Result<()> {
     let pod = prepare_pod(global, &args.spec)?;
@@ -269,115 +269,182 @@ fn pod_environment(spec: &PodSpecArgs) -> Result<Vec<(String, String)>> {
     Ok(env)
 }
 
-/// One app of a pod, as `rkt list --format=json` prints it.
+/// One app of a pod in `rkt list`/`rkt status --format=json`: the original rkt's `v1.App`
+/// (times in nanoseconds since the epoch), and `image_name` besides.
 #[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
 struct AppJson {
     name: String,
-    image_name: String,
-    image_id: String,
-    /// Set once the app has exited.
+    /// created, running, exited or unknown.
+    state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    started_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finished_at: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     exit_code: Option<i32>,
+    image_id: String,
+    /// Not in the original's object: the image's name, as the table shows it.
+    image_name: String,
 }
 
-/// One pod, as `rkt list --format=json` and `rkt status --format=json` print it.
+/// One pod in `rkt list`/`rkt status --format=json`: the original rkt's `v1.Pod` (`name` is
+/// the UUID; `created_at`/`started_at` in seconds since the epoch), and `pid` besides while
+/// the pod runs. Fields are added here, never renamed: tools written for rkt parse them.
 #[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
 struct PodJson {
-    uuid: String,
+    name: String,
     state: &'static str,
-    created: Option<String>,
-    /// When stage1 started the pod, once it did.
+    /// The pod's addresses on a CNI network (none on the host's network or with none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    networks: Vec<NetInfoJson>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    app_names: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    apps: Vec<AppJson>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    started: Option<String>,
-    /// Host PID of the pod's PID 1, while it runs.
+    created_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    started_at: Option<i64>,
+    /// Not in the original's object: host PID of the pod's PID 1, while it runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pid: Option<u32>,
-    apps: Vec<AppJson>,
-    /// The pod's network: host, none, or a CNI network by name (with its addresses while it runs).
-    networks: Vec<NetworkJson>,
 }
 
-/// One network of a pod, as the original rkt names it in `rkt status`.
+/// One address of a pod on a network: the original rkt's `netinfo.NetInfo`.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct NetworkJson {
+struct NetInfoJson {
     net_name: String,
-    /// The pod's addresses on a CNI network.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    ips: Vec<String>,
+    /// The network's configuration file (empty for the built-in `default`).
+    net_conf: String,
+    if_name: String,
+    ip: String,
+    args: String,
+    mask: String,
+}
+
+/// The dotted netmask of a prefix length (`24` → `255.255.255.0`; IPv6: `ffff:…`).
+fn netmask(ip: &str, prefix: u32) -> String {
+    if ip.contains(':') {
+        let bits = u128::MAX.checked_shl(128 - prefix.min(128)).unwrap_or(0);
+        std::net::Ipv6Addr::from(bits).to_string()
+    } else {
+        let bits = u32::MAX.checked_shl(32 - prefix.min(32)).unwrap_or(0);
+        std::net::Ipv4Addr::from(bits).to_string()
+    }
+}
+
+fn net_infos(net: &rkt_runtime::PodNetStatus) -> Vec<NetInfoJson> {
+    net.ips
+        .iter()
+        .map(|cidr| {
+            let (ip, prefix) = cidr.split_once('/').unwrap_or((cidr, "32"));
+            NetInfoJson {
+                net_name: net.name.clone(),
+                net_conf: String::new(),
+                if_name: "eth0".to_owned(),
+                ip: ip.to_owned(),
+                args: String::new(),
+                mask: netmask(ip, prefix.parse().unwrap_or(32)),
+            }
+        })
+        .collect()
+}
+
+/// `name:version` when the image was chosen by a version label, as the original showed it.
+fn image_name(image: &rkt_schema::RuntimeImage) -> String {
+    let name = image
+        .name
+        .as_ref()
+        .map(|n| n.to_string())
+        .unwrap_or_default();
+    match image.labels.iter().find(|l| l.name.as_str() == "version") {
+        Some(version) => format!("{name}:{}", version.value),
+        None => name,
+    }
+}
+
+fn secs(unix: u64) -> i64 {
+    i64::try_from(unix).unwrap_or(i64::MAX)
 }
 
 fn pod_json(pod: &Pod) -> PodJson {
-    let apps = pod
-        .manifest()
-        .map(|m| {
-            m.apps
-                .iter()
-                .map(|a| AppJson {
-                    name: a.name.to_string(),
-                    image_name: a
-                        .image
-                        .name
-                        .as_ref()
-                        .map(|n| n.to_string())
-                        .unwrap_or_default(),
-                    image_id: a
-                        .image
-                        .id
-                        .as_ref()
-                        .map(|i| i.to_string())
-                        .unwrap_or_default(),
-                    exit_code: rkt_runtime::read_app_status(&pod.path, a.name.as_str()),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let created = pod.created();
     let started = rkt_runtime::read_pod_pid(&pod.path);
+    // As the original inferred an app's state from its pod's.
+    let pod_app_state = match pod.state {
+        PodState::Prepared => "created",
+        PodState::Running => "running",
+        PodState::Exited | PodState::ExitedGarbage | PodState::Garbage | PodState::Deleting => {
+            "exited"
+        }
+        PodState::Embryo | PodState::Preparing | PodState::AbortedPrepare => "unknown",
+    };
+    let manifest = pod.manifest().ok();
+    let apps: Vec<AppJson> = manifest
+        .iter()
+        .flat_map(|m| &m.apps)
+        .map(|a| {
+            let exit_code = rkt_runtime::read_app_status(&pod.path, a.name.as_str());
+            let finished = rkt_pod::mtime_of(&pod.dir().app_exit(a.name.as_str()));
+            AppJson {
+                name: a.name.to_string(),
+                state: if exit_code.is_some() {
+                    "exited"
+                } else {
+                    pod_app_state
+                },
+                created_at: created.map(crate::output::unix_nanos),
+                started_at: started.map(|(_, t)| crate::output::unix_nanos(t)),
+                finished_at: finished
+                    .filter(|_| exit_code.is_some())
+                    .map(crate::output::unix_nanos),
+                exit_code,
+                image_id: a
+                    .image
+                    .id
+                    .as_ref()
+                    .map(|i| i.to_string())
+                    .unwrap_or_default(),
+                image_name: image_name(&a.image),
+            }
+        })
+        .collect();
     PodJson {
-        uuid: pod.uuid.to_string(),
+        name: pod.uuid.to_string(),
         state: pod.state.as_str(),
-        created: pod.created().map(rfc3339),
-        started: started.map(|(_, t)| rfc3339(t)),
+        networks: rkt_runtime::read_pod_network(&pod.path)
+            .map(|net| net_infos(&net))
+            .unwrap_or_default(),
+        app_names: apps.iter().map(|a| a.name.clone()).collect(),
+        apps,
+        created_at: created.map(secs),
+        started_at: started.map(|(_, t)| secs(t)),
         pid: started
             .filter(|_| pod.state == PodState::Running)
             .map(|(pid, _)| pid),
-        apps,
-        networks: match rkt_runtime::read_pod_network(&pod.path) {
-            Some(net) => vec![NetworkJson {
-                net_name: net.name,
-                ips: net.ips,
-            }],
-            None => pod
-                .options()
-                .map(|o| {
-                    // A CNI network by its name (its addresses are gone with the pod).
-                    let name = match &o.network {
-                        Some(conf) => conf["name"].as_str().unwrap_or("cni").to_owned(),
-                        None => o.net.as_str().to_owned(),
-                    };
-                    vec![NetworkJson {
-                        net_name: name,
-                        ips: Vec::new(),
-                    }]
-                })
-                .unwrap_or_default(),
-        },
     }
+}
+
+/// The network a pod was given, by name: host, none, or its CNI network (whose addresses
+/// go with the pod).
+fn network_name(pod: &Pod) -> String {
+    pod.options()
+        .map(|o| match &o.network {
+            Some(conf) => conf["name"].as_str().unwrap_or("cni").to_owned(),
+            None => o.net.as_str().to_owned(),
+        })
+        .unwrap_or_default()
 }
 
 /// `NAME:ip4=ADDR` while the pod holds addresses on a CNI network, else the network's name
 /// (`host`, `none`, `default`, …), as `rkt status` and `rkt list` show it.
-fn networks_summary(pod: &Pod, json: &PodJson) -> String {
+fn networks_summary(pod: &Pod) -> String {
     match rkt_runtime::read_pod_network(&pod.path) {
         Some(net) => net.summary(),
-        None => json
-            .networks
-            .iter()
-            .map(|n| n.net_name.clone())
-            .collect::<Vec<_>>()
-            .join(","),
+        None => network_name(pod),
     }
 }
 
@@ -394,15 +461,13 @@ pub fn list(global: &GlobalArgs, args: &ListArgs) -> Result<()> {
             writeln!(out)?;
         }
         Format::Table => {
-            let mut table = Table::new([
-                "UUID",
-                "APP",
-                "IMAGE NAME",
-                "STATE",
-                "CREATED",
-                "STARTED",
-                "NETWORKS",
-            ]);
+            // The original's columns; --full adds the image ID (its first 19 characters).
+            let mut header = vec!["UUID", "APP", "IMAGE NAME", "STATE", "CREATED", "STARTED"];
+            if args.full {
+                header.insert(3, "IMAGE ID");
+            }
+            header.push("NETWORKS");
+            let mut rows: Vec<Vec<String>> = Vec::new();
             for pod in &pods {
                 let json = pod_json(pod);
                 let uuid = if args.full {
@@ -417,60 +482,93 @@ pub fn list(global: &GlobalArgs, args: &ListArgs) -> Result<()> {
                 let started = rkt_runtime::read_pod_pid(&pod.path)
                     .map(|(_, t)| format_time(t, args.full))
                     .unwrap_or_default();
-                let networks = networks_summary(pod, &json);
-                if json.apps.is_empty() {
-                    table.row([
-                        uuid,
-                        "-".into(),
-                        "-".into(),
-                        json.state.into(),
-                        created,
-                        started,
-                        networks,
-                    ]);
-                    continue;
-                }
-                for (i, app) in json.apps.iter().enumerate() {
-                    let (uuid, state, created, started, networks) = if i == 0 {
-                        (
-                            uuid.clone(),
-                            json.state.to_owned(),
-                            created.clone(),
-                            started.clone(),
-                            networks.clone(),
-                        )
-                    } else {
-                        Default::default()
-                    };
-                    table.row([
-                        uuid,
-                        app.name.clone(),
-                        app.image_name.clone(),
-                        state,
-                        created,
-                        started,
-                        networks,
-                    ]);
+                let mut pod_cells = Some([
+                    uuid,
+                    json.state.to_owned(),
+                    created,
+                    started,
+                    networks_summary(pod),
+                ]);
+                let apps: Vec<(String, String, String)> = if json.apps.is_empty() {
+                    vec![("-".into(), "-".into(), "-".into())]
+                } else {
+                    json.apps
+                        .iter()
+                        .map(|a| {
+                            let id: String = a.image_id.chars().take(19).collect();
+                            (a.name.clone(), a.image_name.clone(), id)
+                        })
+                        .collect()
+                };
+                // The pod's own cells on its first app's row only, as the original did.
+                for (app, image, id) in apps {
+                    let [uuid, state, created, started, nets] =
+                        pod_cells.take().unwrap_or_default();
+                    let mut row = vec![uuid, app, image, state, created, started];
+                    if args.full {
+                        row.insert(3, id);
+                    }
+                    row.push(nets);
+                    rows.push(row);
                 }
             }
+            let table = crate::output::DynTable::new(header, rows);
             table.write(&mut out, !args.no_legend)?;
         }
     }
     Ok(())
 }
 
+/// `--wait`/`--wait-ready` as the original took them: absent, `false` or `0s`: no wait
+/// (`None`); `true` (or the flag alone): forever (`Some(None)`); a duration: at most that.
+fn wait_limit(arg: Option<&str>) -> Result<Option<Option<std::time::Duration>>> {
+    Ok(match arg {
+        None | Some("false") => None,
+        Some("forever" | "true" | "") => Some(None),
+        Some(text) => {
+            let limit = text
+                .parse::<crate::cli::DurationArg>()
+                .map_err(anyhow::Error::msg)?
+                .0;
+            (!limit.is_zero()).then_some(Some(limit))
+        }
+    })
+}
+
 pub fn status(global: &GlobalArgs, args: &StatusArgs) -> Result<()> {
     let pods = Pods::open(&global.dir)?;
     let mut pod = pods.find(&args.pod.uuid()?)?;
-    if let Some(wait) = &args.wait {
-        let limit = match wait.as_str() {
-            "forever" => None,
-            text => Some(
-                text.parse::<crate::cli::DurationArg>()
-                    .map_err(anyhow::Error::msg)?
-                    .0,
-            ),
-        };
+    if let Some(limit) = wait_limit(args.wait_ready.as_deref())? {
+        let start = std::time::Instant::now();
+        let unit = pod.uuid.unit_name();
+        let systemd = rkt_runtime::systemd::Systemd::system()?;
+        // Ready: stage1 said READY=1 (the pod booted, its apps started, notify apps ready),
+        // which makes the pod's unit active.
+        loop {
+            match pod.state {
+                PodState::Running
+                    if systemd
+                        .service_state(&unit)?
+                        .is_some_and(|s| s.active_state == "active") =>
+                {
+                    break;
+                }
+                PodState::Embryo | PodState::Preparing | PodState::Prepared | PodState::Running => {
+                }
+                state => bail!("pod {} is {state}: it ended before it was ready", pod.uuid),
+            }
+            if limit.is_some_and(|l| start.elapsed() >= l) {
+                bail!(
+                    "pod {} is not ready after {:?}",
+                    pod.uuid,
+                    limit.unwrap_or_default()
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            pod = pods.find(&pod.uuid)?;
+        }
+    }
+    if let Some(limit) = wait_limit(args.wait.as_deref())? {
         let start = std::time::Instant::now();
         // Until stage1 has let go of the pod (the kernel drops its lock when it exits).
         while matches!(
@@ -478,9 +576,14 @@ pub fn status(global: &GlobalArgs, args: &StatusArgs) -> Result<()> {
             PodState::Embryo | PodState::Preparing | PodState::Prepared | PodState::Running
         ) {
             if limit.is_some_and(|l| start.elapsed() >= l) {
-                bail!("pod {} is still {} after {wait}", pod.uuid, pod.state);
+                bail!(
+                    "pod {} is still {} after {:?}",
+                    pod.uuid,
+                    pod.state,
+                    limit.unwrap_or_default()
+                );
             }
-            std::thread::sleep(std::time::Duration::from_millis(100));
+            std::thread::sleep(std::time::Duration::from_millis(20));
             pod = pods.find(&pod.uuid)?;
         }
     }
@@ -496,18 +599,25 @@ pub fn status(global: &GlobalArgs, args: &StatusArgs) -> Result<()> {
             writeln!(out)?;
         }
         Format::Table => {
+            // The original's keys and times; networks= for every pod, and logs=, besides.
             writeln!(out, "state={}", pod.state)?;
             let json = pod_json(&pod);
-            if let Some(created) = &json.created {
-                writeln!(out, "created={created}")?;
+            if let Some(created) = pod.created() {
+                writeln!(out, "created={}", crate::output::exact_time(created))?;
             }
-            if let Some(started) = &json.started {
-                writeln!(out, "started={started}")?;
+            let started = rkt_runtime::read_pod_pid(&pod.path);
+            if let Some((_, t)) = started {
+                writeln!(out, "started={}", crate::output::exact_time(t))?;
             }
-            if let Some(pid) = json.pid {
+            writeln!(out, "networks={}", networks_summary(&pod))?;
+            if let Some((pid, _)) = started.filter(|_| pod.state >= PodState::Running) {
                 writeln!(out, "pid={pid}")?;
+                writeln!(
+                    out,
+                    "exited={}",
+                    matches!(pod.state, PodState::Exited | PodState::ExitedGarbage)
+                )?;
             }
-            writeln!(out, "networks={}", networks_summary(&pod, &json))?;
             if pod.state != PodState::Prepared {
                 // Apps log into the pod's journal, which stays readable from the host.
                 writeln!(

@@ -8,6 +8,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use rkt_pod::{Pod, Pods};
 
+use crate::app_output::{Follower, Printer};
 use crate::cli::{GlobalArgs, RunArgs, RunPreparedArgs};
 use crate::handoff::{PodUnit, Systemd};
 
@@ -127,6 +128,13 @@ fn start_and_wait(global: &GlobalArgs, pod: &Pod, interactive: bool) -> Result<u
     if let Err(e) = rkt_runtime::systemd::sd_notify("READY=1") {
         eprintln!("rkt: telling systemd the pod is ready: {e}");
     }
+    // The apps' output, from the pod's journal (an --interactive app has the terminal).
+    let follower = (!interactive).then(|| {
+        Follower::start(
+            &pod.uuid.machine_name(),
+            Printer::new(apps.clone(), mutable),
+        )
+    });
     if caller.is_none() {
         // Ctrl-C or SIGTERM to `rkt run` stops the pod, as it did with the original rkt.
         // (Under a unit, BindsTo= does that.)
@@ -143,6 +151,13 @@ fn start_and_wait(global: &GlobalArgs, pod: &Pod, interactive: bool) -> Result<u
             }
             _ => break,
         }
+    }
+    if let Some(follower) = follower {
+        let journal = pods
+            .find(&pod.uuid)
+            .ok()
+            .map(|p| crate::app_output::journal_dir(&p.path, &pod.uuid));
+        follower.finish(journal.as_deref());
     }
     if mutable {
         // Its apps now, with those added while it ran.

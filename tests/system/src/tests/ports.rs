@@ -138,12 +138,11 @@ fn port_forward_on_the_default_network_reaches_the_app(ctx: &Ctx) -> TestResult 
         let json = t.ok(&["list", "--format=json"])?;
         let pods: serde_json::Value =
             serde_json::from_str(&json).map_err(|e| format!("list json: {e}: {json}"))?;
-        let ips = &pods[0]["networks"][0]["ips"];
+        let net = &pods[0]["networks"][0];
         check(
-            pods[0]["networks"][0]["netName"] == "default"
-                && ips[0]
-                    .as_str()
-                    .is_some_and(|a| a.starts_with(&format!("{ip}/"))),
+            net["netName"] == "default"
+                && net["ip"] == ip.as_str()
+                && net["mask"] == "255.255.255.0",
             || format!("rkt list --format=json networks: {json}"),
         )?;
         check(app_log().contains(&ip), || {
