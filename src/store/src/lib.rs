@@ -15,6 +15,7 @@
 //! `tmp/` entries (their importer died) are removed by the next command that writes.
 
 pub mod aci;
+mod admission;
 mod error;
 pub mod oci;
 mod oci_images;
@@ -31,6 +32,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+pub use admission::{Admission, KeptSignature, TrustDecision, TrustKind};
 use error::IoContext;
 pub use error::StoreError;
 pub use oci_images::{OciImportOptions, OciImportOutcome, OciRecord, TransferProgress};
