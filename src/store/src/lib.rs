@@ -422,6 +422,12 @@ impl Store {
         fs::rename(&partial, out).ctx("writing", out)
     }
 
+    /// Opens the kept ACI of an image, as it was fetched (what its signature covers).
+    pub fn open_aci_blob(&self, id: &ImageId) -> Result<File, StoreError> {
+        let blob = self.image_dir(id).join("blob");
+        File::open(&blob).ctx("opening", &blob)
+    }
+
     /// Checks that the kept ACI still hashes to the image ID.
     pub fn verify_blob(&self, id: &ImageId) -> Result<(), StoreError> {
         if self.info(id)?.record.oci.is_some() {
