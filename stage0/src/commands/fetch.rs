@@ -359,7 +359,7 @@ fn verify(
                 "rkt: {name}: digest-only by policy {}",
                 scope.as_deref().unwrap_or("(default)")
             );
-            let mut admission = admit_insecure(&name.to_string());
+            let mut admission = admit_insecure(name.as_str());
             admission.decision.kind = TrustKind::Policy;
             admission.decision.scope = scope;
             return Ok(admission);

@@ -283,7 +283,7 @@ pub(super) struct Admitted {
 }
 
 enum Inner {
-    Registry(Registry),
+    Registry(Box<Registry>),
     Local {
         source: Box<dyn ImageSource>,
         docker_archive: bool,
@@ -297,7 +297,7 @@ impl Admitted {
         source: &OciSource,
     ) -> Admitted {
         Admitted {
-            inner: Inner::Registry(registry),
+            inner: Inner::Registry(Box::new(registry)),
             verification,
             source_name: source.to_string(),
             admission: None,
