@@ -134,7 +134,9 @@ fn grouped(fpr: &str) -> String {
         .chunks(4)
         .map(|c| String::from_utf8(c.to_vec()).unwrap())
         .collect();
-    groups.join(" ")
+    // As gpg and the original rkt print it: two spaces between the halves.
+    let half = groups.len() / 2;
+    format!("{}  {}", groups[..half].join(" "), groups[half..].join(" "))
 }
 
 #[test]
@@ -195,18 +197,33 @@ fn without_a_terminal_the_review_flag_is_required() {
 fn on_a_terminal_the_fingerprint_is_shown_and_only_yes_trusts() {
     let Some(t) = Trust::new() else { return };
     let (fpr, file) = t.key("carol");
-    let Some((code, screen)) = t.on_terminal(&["trust", "--root", path(&file)], "n") else {
+    let Some((code, screen)) = t.on_terminal(&["trust", "--root", path(&file)], "no") else {
         return;
     };
     assert_eq!(code, 254, "{screen}");
-    assert!(screen.contains(&grouped(&fpr)), "{screen}");
+    assert!(
+        screen.contains(&format!("GPG key fingerprint is: {}", grouped(&fpr))),
+        "{screen}"
+    );
     assert!(screen.contains("carol <carol@example.com>"), "{screen}");
+    assert!(
+        screen.contains("Are you sure you want to trust this key (yes/no)?"),
+        "{screen}"
+    );
     assert!(t.listed().is_empty(), "{screen}");
-
+    // As in the original rkt, only "yes" or "no" answers; anything else asks again.
     let (code, screen) = t
         .on_terminal(&["trust", "--root", path(&file)], "y")
         .unwrap();
+    assert_eq!(code, 254, "{screen}");
+    assert!(screen.contains("Please enter 'yes' or 'no'"), "{screen}");
+    assert!(t.listed().is_empty(), "{screen}");
+
+    let (code, screen) = t
+        .on_terminal(&["trust", "--root", path(&file)], "yes")
+        .unwrap();
     assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("after fingerprint review"), "{screen}");
     let listed = t.listed();
     assert_eq!(listed.len(), 1, "{screen}");
     assert_eq!(listed[0]["scope"], "root");

@@ -22,7 +22,7 @@ fn import(fx: &Fixture, layers: &[Vec<u8>]) -> Result<rkt_store::OciImportOutcom
     write_layout(&dir, layers);
     layout_source(dir).import(
         &fx.store,
-        &rkt_image::oci::FetchOptions::new(HttpPolicy::default()),
+        &rkt_image::oci::FetchOptions::new(HttpPolicy::default()).insecure(),
     )
 }
 
@@ -336,7 +336,7 @@ fn tampered_blobs_are_refused() {
     let err = layout_source(dir)
         .import(
             &fx.store,
-            &rkt_image::oci::FetchOptions::new(HttpPolicy::default()),
+            &rkt_image::oci::FetchOptions::new(HttpPolicy::default()).insecure(),
         )
         .unwrap_err()
         .to_string();

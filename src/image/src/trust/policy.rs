@@ -68,7 +68,8 @@ impl Requirement {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum IdentityRule {
-    /// The reference asked for (by digest: any tag of the same repository).
+    /// The reference asked for: its repository, and its tag when asked by tag (a claim
+    /// naming no tag covers the repository).
     #[default]
     Exact,
     /// Any reference in the same repository.

@@ -470,8 +470,11 @@ impl Claim {
         })
     }
 
-    /// The claim must name the digest fetched, and the reference asked for (by tag: the same
-    /// repository and tag; by digest, or by a `matchRepository` policy: the same repository).
+    /// The claim must name the digest fetched, and the reference asked for: the same
+    /// repository, and, when the image was asked for by tag, that tag or none (a claim for
+    /// the whole repository, as `cosign sign` makes; the digest pins the image). A claim for
+    /// another tag is refused (a signed image moved to a tag it was not signed for), unless
+    /// the policy says `matchRepository`.
     fn check(&self, image: &SignedImage<'_>, policy: &Policy, key: &str) -> Result<(), TrustError> {
         let mismatch = |what, claimed: &str, expected: String| TrustError::ClaimMismatch {
             image: image.source.to_owned(),
@@ -493,7 +496,7 @@ impl Claim {
         let ok = match (policy.identity, image.tag) {
             (IdentityRule::MatchRepository, _) | (IdentityRule::Exact, None) => same_repository,
             (IdentityRule::Exact, Some(wanted)) => {
-                same_repository && tag.as_deref() == Some(wanted)
+                same_repository && tag.as_deref().is_none_or(|t| t == wanted)
             }
         };
         if !ok {
@@ -673,6 +676,12 @@ mod tests {
         assert!(good.check(&image(None), &exact, "k").is_ok());
         assert!(good.check(&image(Some("2")), &exact, "k").is_err());
         assert!(good.check(&image(Some("2")), &repo, "k").is_ok());
+        let whole_repository = claim("sha256:aa", "r.example/team/app");
+        assert!(
+            whole_repository
+                .check(&image(Some("1")), &exact, "k")
+                .is_ok()
+        );
         let other_digest = claim("sha256:bb", "r.example/team/app:1");
         let err = other_digest
             .check(&image(Some("1")), &repo, "k")
