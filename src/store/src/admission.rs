@@ -71,15 +71,11 @@ impl TrustDecision {
     pub fn summary(&self) -> String {
         match self.kind {
             TrustKind::Signed => {
-                let who = self
-                    .user_ids
-                    .first()
-                    .map(|u| format!("{u} "))
-                    .unwrap_or_default();
-                format!(
-                    "signed by {who}({})",
-                    self.key.as_deref().unwrap_or("an unnamed key")
-                )
+                let key = self.key.as_deref().unwrap_or("(unnamed)");
+                match self.user_ids.first() {
+                    Some(who) => format!("signed by {who} ({key})"),
+                    None => format!("signed by key {key}"),
+                }
             }
             TrustKind::Policy => format!(
                 "digest-only by policy {}",
@@ -231,7 +227,7 @@ mod tests {
             signatures: vec![],
             decided_at: 0,
         };
-        assert_eq!(d.summary(), "signed by (SHA256:ab)");
+        assert_eq!(d.summary(), "signed by key SHA256:ab");
         d.user_ids = vec!["A <a@b>".into()];
         assert_eq!(d.summary(), "signed by A <a@b> (SHA256:ab)");
         d.kind = TrustKind::Policy;

@@ -217,6 +217,11 @@ pub fn readmit_stored(
         }
         Verification::Verify(config) => config,
     };
+    // A decision names the reference it was made for (one image may be stored from several).
+    let source = decision
+        .as_ref()
+        .and_then(|d| d.reference.clone())
+        .unwrap_or(source);
     let registry = source
         .strip_prefix("docker://")
         .and_then(|r| Reference::parse(r).ok());

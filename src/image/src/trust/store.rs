@@ -413,7 +413,10 @@ fn read_key(path: &Path, expected: &Fingerprint) -> Option<PublicKey> {
 /// Creates `dir` and its missing parents with mode 0755 whatever the umask: keys are public,
 /// and tools that are not root may verify with them.
 pub(crate) fn create_dirs(dir: &Path) -> Result<(), TrustError> {
-    let missing: Vec<&Path> = dir.ancestors().take_while(|p| !p.is_dir()).collect();
+    let missing: Vec<&Path> = dir
+        .ancestors()
+        .take_while(|p| !p.as_os_str().is_empty() && !p.is_dir())
+        .collect();
     for path in missing.into_iter().rev() {
         match fs::DirBuilder::new().mode(0o755).create(path) {
             Ok(()) => fs::set_permissions(path, fs::Permissions::from_mode(0o755))
