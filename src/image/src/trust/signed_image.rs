@@ -480,7 +480,7 @@ impl Claim {
             image: image.source.to_owned(),
             key: key.to_owned(),
             what,
-            claimed: rkt_common::excerpt::excerpt(claimed).to_string(),
+            claimed: quoted(claimed),
             expected,
         };
         if !self.digest.eq_ignore_ascii_case(image.digest) {
@@ -507,6 +507,16 @@ impl Claim {
             ));
         }
         Ok(())
+    }
+}
+
+/// A claimed value as a message shows it: whole if it looks like a digest or reference
+/// (printable, no spaces, at most 300 bytes), else cut and escaped.
+fn quoted(claimed: &str) -> String {
+    if claimed.len() <= 300 && claimed.bytes().all(|b| b.is_ascii_graphic()) {
+        claimed.to_owned()
+    } else {
+        rkt_common::excerpt::excerpt(claimed).to_string()
     }
 }
 
@@ -687,10 +697,7 @@ mod tests {
             .check(&image(Some("1")), &repo, "k")
             .unwrap_err()
             .to_string();
-        assert!(
-            err.contains("manifest digest \"sha256:bb\", not sha256:aa"),
-            "{err}"
-        );
+        assert!(err.contains("manifest digest sha256:bb, not sha256:aa"), "{err}");
         let other_repo = claim("sha256:aa", "r.example/team/other:1");
         assert!(other_repo.check(&image(Some("1")), &repo, "k").is_err());
     }

@@ -9,6 +9,7 @@ mod notify;
 mod ports;
 mod races;
 mod registry;
+mod signatures;
 mod volumes;
 
 pub(crate) type Test = fn(&Ctx) -> TestResult;
@@ -21,6 +22,7 @@ pub fn all() -> Vec<(&'static str, Test)> {
         mds::TESTS,
         apps::TESTS,
         registry::TESTS,
+        signatures::TESTS,
         volumes::TESTS,
         ports::TESTS,
         isolation::TESTS,
