@@ -262,19 +262,22 @@ pub fn readmit_stored(
                 None => repository.clone(),
             };
             let admission = config.trust.admit_unsigned(carried.as_deref(), &source);
-            match (admission, other) {
-                (Ok(a), _) => Ok(a.decision),
-                (Err(e), Some(d)) if d.kind == TrustKind::Insecure => Err(TrustError::Unsigned {
-                    image: source,
-                    looked: "it was stored with --insecure-options=image".into(),
-                    hint: match e {
-                        TrustError::Unsigned { hint, .. } => hint,
-                        other => other.to_string(),
-                    },
+            let looked = match &other {
+                Some(d) if d.kind == TrustKind::Insecure => {
+                    "it was stored with --insecure-options=image"
                 }
-                .into()),
-                (Err(e), _) => Err(e.into()),
-            }
+                Some(_) => "it was stored by a policy that no longer accepts it",
+                None => "it was stored before rkt kept signatures with images",
+            };
+            admission.map(|a| a.decision).map_err(|e| match e {
+                TrustError::Unsigned { hint, .. } => TrustError::Unsigned {
+                    image: source,
+                    looked: looked.to_owned(),
+                    hint,
+                }
+                .into(),
+                e => e.into(),
+            })
         }
     }
 }

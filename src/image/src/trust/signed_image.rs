@@ -697,7 +697,10 @@ mod tests {
             .check(&image(Some("1")), &repo, "k")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("manifest digest sha256:bb, not sha256:aa"), "{err}");
+        assert!(
+            err.contains("manifest digest sha256:bb, not sha256:aa"),
+            "{err}"
+        );
         let other_repo = claim("sha256:aa", "r.example/team/other:1");
         assert!(other_repo.check(&image(Some("1")), &repo, "k").is_err());
     }
