@@ -374,3 +374,87 @@ fn fetch_verifies_signatures_against_trusted_keys() {
     assert!(err.contains("no signature"), "{err}");
     assert_eq!(images(&t), 1);
 }
+
+/// A registry prefix takes OpenPGP and sigstore (PEM P-256) keys and a policy; `--list` shows
+/// them all, `--remove SHA256:…` removes a sigstore key, `--policy=default` the policy.
+#[test]
+fn docker_prefixes_take_sigstore_keys_and_policies() {
+    let Some(t) = Trust::new() else { return };
+    let (fpr, file) = t.key("erin");
+    let private = t.tmp.path().join("cosign.key");
+    let public = t.tmp.path().join("cosign.pub");
+    for args in [
+        vec![
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            path(&private),
+        ],
+        vec![
+            "ec",
+            "-in",
+            path(&private),
+            "-pubout",
+            "-out",
+            path(&public),
+        ],
+    ] {
+        let out = Command::new("openssl").args(&args).output().unwrap();
+        assert!(out.status.success(), "openssl {args:?}");
+    }
+    let prefix = "docker://registry.example.test:5000/team";
+    t.ok(&[
+        "trust",
+        "--prefix",
+        prefix,
+        "--skip-fingerprint-review",
+        path(&file),
+        path(&public),
+    ]);
+    t.ok(&[
+        "trust",
+        "--prefix",
+        prefix,
+        "--policy=sigstoreSigned,signedBy",
+        "--match-repository",
+    ]);
+    let dir = t
+        .local()
+        .join("trustedkeys/prefix.d/docker:%2F%2Fregistry.example.test:5000%2Fteam");
+    assert!(dir.join(&fpr).is_file() && dir.join("policy.json").is_file());
+    let listed = t.listed();
+    let kinds: Vec<&str> = listed.iter().map(|k| k["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["openpgp", "sigstore", "policy"], "{listed:?}");
+    assert!(listed.iter().all(|k| k["prefix"] == prefix));
+    let sigstore = listed[1]["fingerprint"].as_str().unwrap().to_owned();
+    assert!(
+        sigstore.starts_with("SHA256:") && sigstore.len() == 71,
+        "{sigstore}"
+    );
+    assert_eq!(listed[2]["policy"]["accept"][0], "sigstoreSigned");
+    assert_eq!(listed[2]["policy"]["identity"], "matchRepository");
+    let table = t.ok(&["trust", "--list"]);
+    assert!(
+        table.contains(&sigstore) && table.contains("sigstoreSigned,signedBy (matchRepository)"),
+        "{table}"
+    );
+
+    t.ok(&["trust", "--remove", &sigstore]);
+    t.ok(&["trust", "--prefix", prefix, "--policy=default"]);
+    let listed = t.listed();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+
+    // Bad policies and prefixes: one line, nothing written.
+    let err = t.fails(&["trust", "--prefix", prefix, "--policy=signedByAnyone"]);
+    assert!(err.contains("signedByAnyone"), "{err}");
+    let err = t.fails(&[
+        "trust",
+        "--prefix",
+        "docker://registry.example.test/team:tag",
+        "--policy=signedBy",
+    ]);
+    assert!(err.contains("docker://HOST"), "{err}");
+}

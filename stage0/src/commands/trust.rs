@@ -249,6 +249,13 @@ fn discover_keys(global: &GlobalArgs, scope: &KeyScope) -> Result<Vec<String>> {
     let KeyScope::Prefix(prefix) = scope else {
         bail!("no key files given: rkt trust --root KEYFILE...");
     };
+    if matches!(prefix, rkt_image::trust::ImagePrefix::Docker(_)) {
+        bail!(
+            "registries offer no keys to discover; give the key files (OpenPGP, or a sigstore \
+             cosign.pub): rkt trust --prefix {prefix} KEYFILE..., or a policy: rkt trust \
+             --prefix {prefix} --policy=REQUIREMENTS"
+        );
+    }
     let store = global.store()?;
     let query = AppQuery::parse(prefix.as_str())?;
     let endpoints = Fetcher::new(&store, global.http_policy())
