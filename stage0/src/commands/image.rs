@@ -285,13 +285,26 @@ fn list(store: &Store, args: &ImageListArgs) -> Result<()> {
                     format_time(image.last_used, args.full),
                     trust
                         .as_ref()
-                        .map_or_else(|| "-".to_owned(), |t| t.summary()),
+                        .map_or_else(|| "-".to_owned(), |t| trusted_column(t, args.full)),
                 ]);
             }
             table.write(&mut out, !args.no_legend)?;
         }
     }
     Ok(())
+}
+
+/// Why an image was trusted, for the table: long fingerprints cut to a key ID (the last 16
+/// hex digits, as gpg shows them) unless `--full`.
+fn trusted_column(trust: &rkt_store::TrustDecision, full: bool) -> String {
+    let mut trust = trust.clone();
+    if !full && let Some(key) = &trust.key {
+        trust.key = Some(match key.strip_prefix("SHA256:") {
+            Some(hex) => format!("SHA256:{}", &hex[..hex.len().min(12)]),
+            None => key[key.len().saturating_sub(16)..].to_owned(),
+        });
+    }
+    trust.summary()
 }
 
 fn display_name(image: &ImageInfo) -> String {
