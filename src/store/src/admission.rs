@@ -150,10 +150,19 @@ impl Store {
         if !dir.exists() {
             return Err(StoreError::NotFound(id.to_string()));
         }
-        if let Some(old) = self.trust_decision(id)?
-            && old.kind > admission.decision.kind
-        {
-            return Ok(());
+        if let Some(old) = self.trust_decision(id)? {
+            if old.kind > admission.decision.kind {
+                return Ok(());
+            }
+            // The same decision on the same signatures (a fetch of an unchanged image):
+            // nothing to write, and no fsyncs on every `--pull-policy=update`.
+            let same_decision = TrustDecision {
+                decided_at: old.decided_at,
+                ..admission.decision.clone()
+            } == old;
+            if same_decision && self.kept_signatures(id)? == admission.signatures {
+                return Ok(());
+            }
         }
         self.write_admission(&dir, admission, true)
     }
