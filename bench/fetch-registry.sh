@@ -142,7 +142,7 @@ fi
 ref=127.0.0.1:$port/bench/app:1
 echo "image: $(du -sh --apparent-size "$work/registry" | cut -f1) in the registry, $(du -sh "$work"/l1 "$work"/l2 "$work"/l3 | awk '{print $1}' | paste -sd+) unpacked layers"
 
-fetch="$rkt --dir $work/store --insecure-options=http fetch docker://$ref"
+fetch="$rkt --dir $work/store --insecure-options=http,image fetch docker://$ref"
 hyperfine --runs "$runs" --warmup 1 \
   --prepare "rm -rf $work/store $work/dir $work/oci $work/tree; sync" \
   -n "rkt fetch" "$fetch" \

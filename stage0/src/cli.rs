@@ -125,9 +125,12 @@ layers are stored as fetched and unpacked at the image's first run (or `rkt imag
 Registry credentials come from auth.d files under --local-config and --system-config.
 
 Images are verified by default: an ACI needs a detached signature (FILE.asc next to a file,
-URL.asc beside a download, or the one discovery names) made by a key trusted for its name
-(see rkt trust); rkt refuses otherwise, unless --insecure-options=image. Fetching an image that
-is already stored prints its ID and stores nothing new.")]
+URL.asc beside a download, or the one discovery names), a registry image a simple-signing
+(lookaside store, registries.d) or sigstore signature, made by a key trusted for it (see rkt
+trust); archives and layouts, which carry no signature, need a trust policy that accepts them
+(rkt trust --prefix docker://NAME --policy=insecureAcceptAnything). rkt refuses otherwise,
+unless --insecure-options=image, and says on stderr which key or policy accepted an image.
+Fetching an image that is already stored prints its ID and stores nothing new.")]
     Fetch(FetchArgs),
     /// Work with the images in the store
     #[command(subcommand)]
@@ -328,12 +331,17 @@ pub struct AppStatusArgs {
 const TRUST_HELP: &str = "\
 Examples:
   rkt trust --prefix example.com/app ./example-app.asc
+  rkt trust --prefix docker://registry.example.com/team ./signer.asc ./cosign.pub
+  rkt trust --prefix docker://registry.example.com/mirror --policy=insecureAcceptAnything
   rkt trust --root ./vendor-key.asc
   rkt trust --list --format=json
   rkt trust --remove 06a7a689027efd7521cba38fb3d07a43619fbdcf
 
-A key trusted for a prefix vouches for images named PREFIX or PREFIX/...; a root key vouches for
-every image. Keys are stored in --local-config (default /etc/rkt) under
+A key trusted for a prefix vouches for images named PREFIX or PREFIX/... (docker://HOST/PATH:
+registry images, and archives naming them); a root key vouches for every image. OpenPGP keys
+check ACIs and simple signing; PEM public keys (cosign.pub) are sigstore keys. A --policy says
+which of signedBy, sigstoreSigned, insecureAcceptAnything (unsigned too) are enough for the
+prefix; without one, unsigned images are refused. Keys are stored in --local-config (default /etc/rkt) under
 trustedkeys/{root.d,prefix.d/<prefix>}/<fingerprint>; keys in --system-config (default
 /usr/lib/rkt) are read too. Before a key is added, rkt shows its fingerprint and user IDs and
 asks; compare the fingerprint with one you got from the publisher another way. Scripts, whose
@@ -459,6 +467,8 @@ pub enum ImageField {
     ImportTime,
     #[value(name = "lastused")]
     LastUsed,
+    /// Why the image was let in: the key that signed it, a policy, or insecure.
+    Trusted,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -472,11 +482,11 @@ pub struct ImageListArgs {
     /// Output format
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
-    /// Columns to show, comma-separated: id, name, size, importtime, lastused
+    /// Columns to show, comma-separated: id, name, size, importtime, lastused, trusted
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "id,name,size,importtime,lastused"
+        default_value = "id,name,size,importtime,lastused,trusted"
     )]
     pub fields: Vec<ImageField>,
     /// Sort by these fields, comma-separated: name, importtime, lastused, size

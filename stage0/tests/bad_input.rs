@@ -196,7 +196,10 @@ fn an_oci_bomb_is_refused_when_it_is_first_unpacked() {
         &rkt.work().join("bomb"),
         &[gzip_bomb_layer(3 << 20), gzip_bomb_layer(3 << 20)],
     );
-    let id = rkt.ok(&["fetch", path(&layout)]).trim().to_owned();
+    let id = rkt
+        .ok(&["--insecure-options=image", "fetch", path(&layout)])
+        .trim()
+        .to_owned();
     for args in [
         vec!["--max-image-size=4M", "prepare", "--net=none", id.as_str()],
         vec![

@@ -339,7 +339,10 @@ fn oci_images_are_unpacked_at_first_use_and_hostile_layers_refused_then() {
         .file("bin/app", b"#!/bin/sh\n", 0o755)
         .gzip();
     let good = oci_layout::write_layout(&rkt.work().join("good"), &[app]);
-    let id = rkt.ok(&["fetch", path(&good)]).trim().to_owned();
+    let id = rkt
+        .ok(&["--insecure-options=image", "fetch", path(&good)])
+        .trim()
+        .to_owned();
     let tree = rkt.dir().join("cas/images").join(&id).join("rootfs");
     assert!(!tree.exists(), "fetch stores layers only");
     let size = || {
@@ -371,7 +374,10 @@ fn oci_images_are_unpacked_at_first_use_and_hostile_layers_refused_then() {
         )
         .tar();
     let bad = oci_layout::write_layout(&rkt.work().join("bad"), &[hostile]);
-    let bad_id = rkt.ok(&["fetch", path(&bad)]).trim().to_owned();
+    let bad_id = rkt
+        .ok(&["--insecure-options=image", "fetch", path(&bad)])
+        .trim()
+        .to_owned();
     let pods_before = rkt.ok(&["list", "--no-legend"]);
     let err = rkt.fails(&["prepare", "--net=none", &bad_id]);
     assert!(err.contains("'..'"), "{err}");

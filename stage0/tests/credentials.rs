@@ -273,7 +273,7 @@ fn push_private_image(world: &World, host: &str, creds: &str) {
 /// wrong password is refused (and not printed), the right one fetches the image.
 fn fetch_needs_credentials(world: &World, host: &str) {
     let url = format!("docker://{host}/private/app:t");
-    let fetch = ["--insecure-options=http", "fetch", url.as_str()];
+    let fetch = ["--insecure-options=http,image", "fetch", url.as_str()];
 
     let err = world.fails(None, &fetch);
     assert!(

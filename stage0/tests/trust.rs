@@ -134,7 +134,9 @@ fn grouped(fpr: &str) -> String {
         .chunks(4)
         .map(|c| String::from_utf8(c.to_vec()).unwrap())
         .collect();
-    groups.join(" ")
+    // As gpg and the original rkt print it: two spaces between the halves.
+    let half = groups.len() / 2;
+    format!("{}  {}", groups[..half].join(" "), groups[half..].join(" "))
 }
 
 #[test]
@@ -195,18 +197,33 @@ fn without_a_terminal_the_review_flag_is_required() {
 fn on_a_terminal_the_fingerprint_is_shown_and_only_yes_trusts() {
     let Some(t) = Trust::new() else { return };
     let (fpr, file) = t.key("carol");
-    let Some((code, screen)) = t.on_terminal(&["trust", "--root", path(&file)], "n") else {
+    let Some((code, screen)) = t.on_terminal(&["trust", "--root", path(&file)], "no") else {
         return;
     };
     assert_eq!(code, 254, "{screen}");
-    assert!(screen.contains(&grouped(&fpr)), "{screen}");
+    assert!(
+        screen.contains(&format!("GPG key fingerprint is: {}", grouped(&fpr))),
+        "{screen}"
+    );
     assert!(screen.contains("carol <carol@example.com>"), "{screen}");
+    assert!(
+        screen.contains("Are you sure you want to trust this key (yes/no)?"),
+        "{screen}"
+    );
     assert!(t.listed().is_empty(), "{screen}");
-
+    // As in the original rkt, only "yes" or "no" answers; anything else asks again.
     let (code, screen) = t
         .on_terminal(&["trust", "--root", path(&file)], "y")
         .unwrap();
+    assert_eq!(code, 254, "{screen}");
+    assert!(screen.contains("Please enter 'yes' or 'no'"), "{screen}");
+    assert!(t.listed().is_empty(), "{screen}");
+
+    let (code, screen) = t
+        .on_terminal(&["trust", "--root", path(&file)], "yes")
+        .unwrap();
     assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("after fingerprint review"), "{screen}");
     let listed = t.listed();
     assert_eq!(listed.len(), 1, "{screen}");
     assert_eq!(listed[0]["scope"], "root");
@@ -356,4 +373,88 @@ fn fetch_verifies_signatures_against_trusted_keys() {
     let err = t.fails(&["--dir", &store, "fetch", path(&unsigned)]);
     assert!(err.contains("no signature"), "{err}");
     assert_eq!(images(&t), 1);
+}
+
+/// A registry prefix takes OpenPGP and sigstore (PEM P-256) keys and a policy; `--list` shows
+/// them all, `--remove SHA256:…` removes a sigstore key, `--policy=default` the policy.
+#[test]
+fn docker_prefixes_take_sigstore_keys_and_policies() {
+    let Some(t) = Trust::new() else { return };
+    let (fpr, file) = t.key("erin");
+    let private = t.tmp.path().join("cosign.key");
+    let public = t.tmp.path().join("cosign.pub");
+    for args in [
+        vec![
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            path(&private),
+        ],
+        vec![
+            "ec",
+            "-in",
+            path(&private),
+            "-pubout",
+            "-out",
+            path(&public),
+        ],
+    ] {
+        let out = Command::new("openssl").args(&args).output().unwrap();
+        assert!(out.status.success(), "openssl {args:?}");
+    }
+    let prefix = "docker://registry.example.test:5000/team";
+    t.ok(&[
+        "trust",
+        "--prefix",
+        prefix,
+        "--skip-fingerprint-review",
+        path(&file),
+        path(&public),
+    ]);
+    t.ok(&[
+        "trust",
+        "--prefix",
+        prefix,
+        "--policy=sigstoreSigned,signedBy",
+        "--match-repository",
+    ]);
+    let dir = t
+        .local()
+        .join("trustedkeys/prefix.d/docker:%2F%2Fregistry.example.test:5000%2Fteam");
+    assert!(dir.join(&fpr).is_file() && dir.join("policy.json").is_file());
+    let listed = t.listed();
+    let kinds: Vec<&str> = listed.iter().map(|k| k["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["openpgp", "sigstore", "policy"], "{listed:?}");
+    assert!(listed.iter().all(|k| k["prefix"] == prefix));
+    let sigstore = listed[1]["fingerprint"].as_str().unwrap().to_owned();
+    assert!(
+        sigstore.starts_with("SHA256:") && sigstore.len() == 71,
+        "{sigstore}"
+    );
+    assert_eq!(listed[2]["policy"]["accept"][0], "sigstoreSigned");
+    assert_eq!(listed[2]["policy"]["identity"], "matchRepository");
+    let table = t.ok(&["trust", "--list"]);
+    assert!(
+        table.contains(&sigstore) && table.contains("sigstoreSigned,signedBy (matchRepository)"),
+        "{table}"
+    );
+
+    t.ok(&["trust", "--remove", &sigstore]);
+    t.ok(&["trust", "--prefix", prefix, "--policy=default"]);
+    let listed = t.listed();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+
+    // Bad policies and prefixes: one line, nothing written.
+    let err = t.fails(&["trust", "--prefix", prefix, "--policy=signedByAnyone"]);
+    assert!(err.contains("signedByAnyone"), "{err}");
+    let err = t.fails(&[
+        "trust",
+        "--prefix",
+        "docker://registry.example.test/team:tag",
+        "--policy=signedBy",
+    ]);
+    assert!(err.contains("docker://HOST"), "{err}");
 }

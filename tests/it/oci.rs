@@ -22,7 +22,7 @@ fn import(fx: &Fixture, layers: &[Vec<u8>]) -> Result<rkt_store::OciImportOutcom
     write_layout(&dir, layers);
     layout_source(dir).import(
         &fx.store,
-        &rkt_image::oci::FetchOptions::new(HttpPolicy::default()),
+        &rkt_image::oci::FetchOptions::new(HttpPolicy::default()).insecure(),
     )
 }
 
@@ -336,7 +336,7 @@ fn tampered_blobs_are_refused() {
     let err = layout_source(dir)
         .import(
             &fx.store,
-            &rkt_image::oci::FetchOptions::new(HttpPolicy::default()),
+            &rkt_image::oci::FetchOptions::new(HttpPolicy::default()).insecure(),
         )
         .unwrap_err()
         .to_string();
@@ -397,4 +397,65 @@ fn a_stored_layer_damaged_on_disk_is_dropped_and_fetched_again() {
     let rootfs = fx.store.rootfs(&b.info.id).unwrap();
     assert_eq!(fs::read(rootfs.join("base")).unwrap(), b"base\n");
     assert_eq!(fs::read(rootfs.join("b")).unwrap(), b"b");
+}
+
+/// A layout carries no signature: refused by default with the store left as it was, admitted
+/// by a root policy that accepts unsigned images (and recorded so), and not weakened by a
+/// later `--insecure-options=image` import of the same image.
+#[test]
+fn unsigned_layouts_are_admitted_only_by_a_policy_or_insecure() {
+    use rkt_image::oci::{FetchOptions, SignatureConfig, Verification};
+    use rkt_image::trust::{KeyScope, Policy, Requirement, TrustStore};
+    use rkt_store::TrustKind;
+
+    let fx = Fixture::new();
+    let dir = fx.dir.path().join("layout-unsigned");
+    write_layout(&dir, &[AciBuilder::empty().file("f", b"x\n", 0o644).tar()]);
+    let (local, system) = (fx.dir.path().join("etc-rkt"), fx.dir.path().join("lib-rkt"));
+    let verified = || {
+        let mut options = FetchOptions::new(HttpPolicy::default());
+        options.verification = Verification::Verify(SignatureConfig::new(&local, &system));
+        options
+    };
+    let before = snapshot(&fx.data());
+    let err = layout_source(dir.clone())
+        .import(&fx.store, &verified())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("is not signed") && err.contains("--insecure-options=image"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&fx.data()), before, "a refused image left files");
+
+    TrustStore::new(&local, &system)
+        .set_policy(
+            &KeyScope::Root,
+            &Policy {
+                accept: vec![Requirement::InsecureAcceptAnything],
+                identity: Default::default(),
+            },
+        )
+        .unwrap();
+    let id = layout_source(dir.clone())
+        .import(&fx.store, &verified())
+        .unwrap()
+        .info
+        .id;
+    let decision = fx.store.trust_decision(&id).unwrap().unwrap();
+    assert_eq!(decision.kind, TrustKind::Policy);
+    assert_eq!(decision.summary(), "digest-only by policy root");
+
+    layout_source(dir)
+        .import(
+            &fx.store,
+            &FetchOptions::new(HttpPolicy::default()).insecure(),
+        )
+        .unwrap();
+    let decision = fx.store.trust_decision(&id).unwrap().unwrap();
+    assert_eq!(
+        decision.kind,
+        TrustKind::Policy,
+        "weakened by an insecure fetch"
+    );
 }

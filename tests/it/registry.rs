@@ -202,7 +202,10 @@ impl Drop for Registry {
 fn fetch(store: &Store, source: &str) -> OciImportOutcome {
     let source = OciSource::parse(source).expect("an OCI source").unwrap();
     source
-        .import(store, &rkt_image::oci::FetchOptions::new(HTTP_OK))
+        .import(
+            store,
+            &rkt_image::oci::FetchOptions::new(HTTP_OK).insecure(),
+        )
         .unwrap_or_else(|e| panic!("fetching {source}: {e}"))
 }
 
@@ -414,7 +417,10 @@ pub(crate) fn assert_fetch_refused(port: u16, reference: &str, expect: &str) {
     let before = snapshot(&dir.path().join("data"));
     let reference = Reference::parse(&format!("127.0.0.1:{port}/{reference}")).unwrap();
     let err = OciSource::Registry(reference)
-        .import(&store, &rkt_image::oci::FetchOptions::new(HTTP_OK))
+        .import(
+            &store,
+            &rkt_image::oci::FetchOptions::new(HTTP_OK).insecure(),
+        )
         .unwrap_err()
         .to_string();
     assert!(

@@ -19,10 +19,12 @@ use crate::registry::{Registry, build_image, run, tools};
 use crate::support::snapshot;
 
 fn options() -> FetchOptions {
+    // These tests are about transfers, not trust (see tests/system/src/tests/signatures.rs).
     FetchOptions::new(HttpPolicy {
         allow_http: true,
         skip_tls_verify: false,
     })
+    .insecure()
 }
 
 /// The store's files, without locks (taking a lock creates its file).

@@ -15,6 +15,7 @@
 //! `tmp/` entries (their importer died) are removed by the next command that writes.
 
 pub mod aci;
+mod admission;
 mod error;
 pub mod oci;
 mod oci_images;
@@ -31,6 +32,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+pub use admission::{Admission, KeptSignature, TrustDecision, TrustKind};
 use error::IoContext;
 pub use error::StoreError;
 pub use oci_images::{OciImportOptions, OciImportOutcome, OciRecord, TransferProgress};
@@ -430,6 +432,12 @@ impl Store {
         fs::rename(&partial, out)
             .ctx("writing", out)
             .map_err(Into::into)
+    }
+
+    /// Opens the kept ACI of an image, as it was fetched (what its signature covers).
+    pub fn open_aci_blob(&self, id: &ImageId) -> Result<File, StoreError> {
+        let blob = self.image_dir(id).join("blob");
+        File::open(&blob).ctx("opening", &blob).map_err(Into::into)
     }
 
     /// Checks that the kept ACI still hashes to the image ID.

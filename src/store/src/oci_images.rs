@@ -133,7 +133,14 @@ impl Store {
         let scratch = dir.join("source");
         let mut src = open(&scratch)?;
         let image = src.resolve()?;
+        // The source decided whether the image may come in (signatures, policy) as it
+        // resolved it; the decision is kept with the image.
+        let admission = src.admission();
         let id = ImageId::from_sha512_digest(&Sha512::digest(&image.manifest_bytes).into());
+        let record_admission = |store: &Store| match &admission {
+            Some(a) => store.record_admission(&id, a),
+            None => Ok(()),
+        };
         let stored = self.image_dir(&id).exists();
 
         // Held until the image is in place, so `image gc` cannot take layers from under us.
@@ -150,6 +157,7 @@ impl Store {
         }
         if stored && to_fetch.is_empty() {
             staging.discard();
+            record_admission(self)?;
             return Ok(OciImportOutcome {
                 info: self.info(&id)?,
                 newly_stored: false,
@@ -175,6 +183,7 @@ impl Store {
         let Some((config_bytes, config)) = config_bytes else {
             // The image was stored already: its missing layers are back.
             staging.discard();
+            record_admission(self)?;
             return Ok(OciImportOutcome {
                 info: self.info(&id)?,
                 newly_stored: false,
@@ -219,12 +228,17 @@ impl Store {
         let record_json = serde_json::to_vec_pretty(&record).expect("record serializes");
         write_new(&dir.join("info.json"), &record_json)?;
         create_new(&dir.join("last-used"))?;
+        if let Some(admission) = &admission {
+            self.write_admission(dir, admission, false)?;
+        }
         rustix::fs::syncfs(staging.lock.file()).ctx("syncing", dir)?;
 
         let _image_lock = self.image_lock(&id)?;
         let target = self.image_dir(&id);
         if target.exists() {
             staging.discard();
+            drop(_image_lock);
+            record_admission(self)?;
             return Ok(OciImportOutcome {
                 info: self.info(&id)?,
                 newly_stored: false,

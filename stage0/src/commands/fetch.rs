@@ -10,9 +10,10 @@ use std::sync::atomic::AtomicU64;
 use anyhow::{Context, Result, bail};
 use rkt_common::insecure::Insecure;
 use rkt_image::fetch::{AppQuery, Fetched, Fetcher, PullPolicy, TransferProgress};
-use rkt_image::oci::{FetchOptions, OciSource};
+use rkt_image::oci::{FetchOptions, OciSource, SignatureConfig, Verification};
+use rkt_image::trust::{ImageSubject, KeyScope, Requirement, TrustError, admit_insecure};
 use rkt_schema::{AcIdentifier, ImageId};
-use rkt_store::Store;
+use rkt_store::{Admission, KeptSignature, Store, TrustDecision, TrustKind};
 
 use crate::cli::{FetchArgs, GlobalArgs};
 use crate::progress::Progress;
@@ -27,7 +28,7 @@ pub fn run(global: &GlobalArgs, args: &FetchArgs) -> Result<()> {
     for source in &sources {
         if let Source::File(path) = source {
             check_file(path)?;
-            verify(global, None, path, read_signature_beside(path)?.as_deref())?;
+            verify(global, None, path, read_signature_beside(path)?)?;
         }
     }
     let store = global.store()?;
@@ -90,8 +91,10 @@ fn fetch_source(
         Source::Oci(oci) => fetch_oci_with_policy(global, store, oci, pull)?,
         Source::File(path) => {
             check_file(path)?;
-            verify(global, None, path, read_signature_beside(path)?.as_deref())?;
-            fetch_file(store, path)?
+            let admission = verify(global, None, path, read_signature_beside(path)?)?;
+            let id = fetch_file(store, path)?;
+            store.record_admission(&id, &admission)?;
+            id
         }
         Source::Url(url) => fetch_remote(global, store, Remote::Url(url), pull)?,
         Source::Name(query) => fetch_remote(global, store, Remote::Name(query), pull)?,
@@ -169,6 +172,11 @@ fn fetch_oci_with_policy(
         match stored {
             Some(info) => {
                 tracing::debug!("{wanted}: using the stored {}", info.id);
+                // Offline: the signatures kept with it, against today's keys and policy.
+                let decision =
+                    rkt_image::oci::readmit_stored(store, &info.id, &verification(global))
+                        .with_context(|| format!("using the stored {wanted}"))?;
+                tracing::debug!("{wanted}: {}", decision.summary());
                 return Ok(info.id);
             }
             None if pull == PullPolicy::Never => {
@@ -180,10 +188,25 @@ fn fetch_oci_with_policy(
     fetch_oci(global, store, source)
 }
 
-/// Fetches an OCI/Docker image. Its blobs are checked against the digests of its manifest,
-/// which is what `--insecure-options=image` would otherwise waive; signatures do not apply.
+/// How OCI images are admitted: signatures and the trust policy of --local-config and
+/// --system-config, unless `--insecure-options=image`.
+pub fn verification(global: &GlobalArgs) -> Verification {
+    if global.insecure_options.allows(Insecure::Image) {
+        Verification::Insecure
+    } else {
+        Verification::Verify(SignatureConfig::new(
+            &global.local_config,
+            &global.system_config,
+        ))
+    }
+}
+
+/// Fetches an OCI/Docker image. It is stored only once admitted (a good signature by a key
+/// trusted for it, a policy that accepts it unsigned, or `--insecure-options=image`), and its
+/// blobs are checked against the digests of its manifest. Says on stderr why it was trusted.
 pub fn fetch_oci(global: &GlobalArgs, store: &Store, source: &OciSource) -> Result<ImageId> {
     let mut options = FetchOptions::new(global.http_policy());
+    options.verification = verification(global);
     if matches!(source, OciSource::Registry(_)) {
         options.auth = global.auth_config()?;
     }
@@ -209,7 +232,25 @@ pub fn fetch_oci(global: &GlobalArgs, store: &Store, source: &OciSource) -> Resu
         outcome.info.id,
         outcome.layers_fetched
     );
+    if let Some(decision) = store.trust_decision(&outcome.info.id)? {
+        // On stderr: stdout is the image ID, for scripts.
+        eprintln!("rkt: {source}: {}", describe_decision(&decision));
+    }
     Ok(outcome.info.id)
+}
+
+/// Why an image was trusted, for `rkt fetch`'s line on stderr.
+pub fn describe_decision(decision: &TrustDecision) -> String {
+    let mut line = decision.summary();
+    if let Some(format) = &decision.format {
+        line.push_str(&format!(" [{format}]"));
+    }
+    if decision.kind == TrustKind::Signed
+        && let Some(scope) = &decision.scope
+    {
+        line.push_str(&format!(", trusted for {scope}"));
+    }
+    line
 }
 
 enum Remote<'a> {
@@ -251,11 +292,11 @@ fn fetch_remote(
         }
         Fetched::Downloaded(download) => download,
     };
-    verify(
+    let admission = verify(
         global,
         download.query().map(|q| q.name.as_str()),
         download.aci_path(),
-        download.signature(),
+        download.signature().map(<[u8]>::to_vec),
     )?;
     let read = Arc::new(AtomicU64::new(0));
     let total = std::fs::metadata(download.aci_path())
@@ -266,21 +307,24 @@ fn fetch_remote(
     let outcome = download
         .import(store, read)
         .with_context(|| format!("storing {url}"))?;
+    store.record_admission(&outcome.info.id, &admission)?;
     Ok(outcome.info.id)
 }
 
-/// The one place where an image is admitted into the store, before anything of it is unpacked:
+/// The one place where an ACI is admitted into the store, before anything of it is unpacked:
 /// its detached signature must be good and made by a key trusted for its name (`rkt trust`),
-/// unless `--insecure-options=image`. `name` is what discovery asked for (the import then
-/// checks the manifest says the same); for files and URLs it is the manifest's own name.
+/// unless `--insecure-options=image` or the trust policy for its name accepts unsigned
+/// images. `name` is what discovery asked for (the import then checks the manifest says the
+/// same); for files and URLs it is the manifest's own name. Returns the decision to keep
+/// with the image, and the signature it rests on.
 fn verify(
     global: &GlobalArgs,
     name: Option<&str>,
     aci: &Path,
-    signature: Option<&[u8]>,
-) -> Result<()> {
+    signature: Option<Vec<u8>>,
+) -> Result<Admission> {
     if global.insecure_options.allows(Insecure::Image) {
-        return Ok(());
+        return Ok(admit_insecure(&aci.display().to_string()));
     }
     let open = || File::open(aci).with_context(|| format!("opening {}", aci.display()));
     let name: AcIdentifier = match name {
@@ -293,10 +337,31 @@ fn verify(
                 .name
         }
     };
-    let verified =
-        global
-            .trust_store()
-            .verify(&name, || File::open(aci), signature.unwrap_or_default())?;
+    let trust = global.trust_store();
+    let bytes = signature.unwrap_or_default();
+    let verified = match trust.verify(&name, || File::open(aci), &bytes) {
+        Ok(verified) => verified,
+        Err(e @ (TrustError::NoSignature { .. } | TrustError::UntrustedKey { .. })) => {
+            // A policy may accept this name's images unsigned.
+            let applied = trust.policy_for(&ImageSubject::Appc(&name))?;
+            if !applied.policy.accepts(Requirement::InsecureAcceptAnything) {
+                return Err(e.into());
+            }
+            let scope = applied.scope.map(|s| match s {
+                KeyScope::Root => "root".to_owned(),
+                KeyScope::Prefix(p) => p.to_string(),
+            });
+            eprintln!(
+                "rkt: {name}: digest-only by policy {}",
+                scope.as_deref().unwrap_or("(default)")
+            );
+            let mut admission = admit_insecure(name.as_str());
+            admission.decision.kind = TrustKind::Policy;
+            admission.decision.scope = scope;
+            return Ok(admission);
+        }
+        Err(e) => return Err(e.into()),
+    };
     // On stderr: stdout is the image ID, for scripts.
     eprintln!(
         "rkt: signature of {name} verified: signed by {} ({})",
@@ -307,7 +372,30 @@ fn verify(
         },
         verified.fingerprint
     );
-    Ok(())
+    let kept = KeptSignature {
+        name: "aci.asc".to_owned(),
+        bytes,
+    };
+    Ok(Admission {
+        decision: TrustDecision {
+            kind: TrustKind::Signed,
+            format: Some("openpgp".to_owned()),
+            key: Some(verified.fingerprint.to_string()),
+            user_ids: verified.user_ids,
+            scope: Some(match verified.scope {
+                KeyScope::Root => "root".to_owned(),
+                KeyScope::Prefix(p) => p.to_string(),
+            }),
+            identity: Some(name.to_string()),
+            manifest_digest: None,
+            reference: None,
+            signatures: vec![kept.name.clone()],
+            decided_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        },
+        signatures: vec![kept],
+    })
 }
 
 /// `FILE.asc`, the detached signature next to a local ACI, if there is one.

@@ -65,7 +65,7 @@ pub fn run(global: &GlobalArgs, cmd: ImageCommand) -> Result<()> {
                 .with_context(|| format!("extracting {}", info.record.name))?;
             Ok(())
         }
-        ImageCommand::Verify(args) => verify(&store, &args.images),
+        ImageCommand::Verify(args) => verify(global, &store, &args.images),
         ImageCommand::Gc(args) => gc(global, &store, args.grace_period.0),
         ImageCommand::Render(args) => {
             let info = store.resolve(&args.image)?;
@@ -80,8 +80,10 @@ pub fn run(global: &GlobalArgs, cmd: ImageCommand) -> Result<()> {
     }
 }
 
-/// Re-hashes each image's kept ACI against its ID, one line per image; fails if any differs.
-fn verify(store: &Store, queries: &[String]) -> Result<()> {
+/// Re-hashes each image's kept ACI (or OCI manifest and layers) against its ID and checks
+/// the signatures kept with it again, against today's trusted keys and policy; one line per
+/// image; fails if any does not pass.
+fn verify(global: &GlobalArgs, store: &Store, queries: &[String]) -> Result<()> {
     let images = if queries.is_empty() {
         store.list()?
     } else {
@@ -90,14 +92,25 @@ fn verify(store: &Store, queries: &[String]) -> Result<()> {
             .map(|q| store.resolve(q))
             .collect::<Result<Vec<_>, _>>()?
     };
+    let verification = super::fetch::verification(global);
+    let trust = global.trust_store();
     let mut failed = 0;
     let mut out = std::io::stdout().lock();
     for image in &images {
-        match store.verify_blob(&image.id) {
-            Ok(()) => writeln!(out, "ok      {} {}", image.id, display_name(image))?,
+        let checked = store
+            .verify_blob(&image.id)
+            .map_err(anyhow::Error::from)
+            .and_then(|()| recheck_trust(store, &trust, &verification, image));
+        match checked {
+            Ok(trusted) => writeln!(
+                out,
+                "ok      {} {}: {trusted}",
+                image.id,
+                display_name(image)
+            )?,
             Err(e) => {
                 failed += 1;
-                writeln!(out, "FAILED  {} {}: {e}", image.id, display_name(image))?;
+                writeln!(out, "FAILED  {} {}: {e:#}", image.id, display_name(image))?;
             }
         }
     }
@@ -109,6 +122,46 @@ fn verify(store: &Store, queries: &[String]) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Why the image is trusted today: OCI images through their kept signatures and the policy
+/// (`readmit_stored`); ACIs through their kept `.asc`, checked over the kept file again.
+fn recheck_trust(
+    store: &Store,
+    trust: &rkt_image::trust::TrustStore,
+    verification: &rkt_image::oci::Verification,
+    image: &ImageInfo,
+) -> Result<String> {
+    if image.record.oci.is_some() {
+        let decision = rkt_image::oci::readmit_stored(store, &image.id, verification)?;
+        return Ok(decision.summary());
+    }
+    let Some(decision) = store.trust_decision(&image.id)? else {
+        return Ok("no trust decision recorded".to_owned());
+    };
+    if decision.kind != rkt_store::TrustKind::Signed {
+        return Ok(decision.summary());
+    }
+    let signature = store
+        .kept_signatures(&image.id)?
+        .into_iter()
+        .find(|s| s.name == "aci.asc")
+        .map(|s| s.bytes)
+        .unwrap_or_default();
+    let name: rkt_schema::AcIdentifier = image.record.name.parse()?;
+    let verified = trust.verify(
+        &name,
+        || {
+            store
+                .open_aci_blob(&image.id)
+                .map_err(std::io::Error::other)
+        },
+        &signature,
+    )?;
+    let mut now = decision.clone();
+    now.key = Some(verified.fingerprint.to_string());
+    now.user_ids = verified.user_ids;
+    Ok(now.summary())
 }
 
 /// Removes one image, unless a pod that is not done yet still uses it.
@@ -193,6 +246,10 @@ struct ImageJson<'a> {
     /// Bytes the image takes in the store.
     size: u64,
     labels: &'a std::collections::BTreeMap<String, String>,
+    /// Why the image was let in: `{"kind": "signed"|"policy"|"insecure", …}` (trust.json),
+    /// absent for images stored before rkt kept the decision.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trust: Option<rkt_store::TrustDecision>,
 }
 
 fn list(store: &Store, args: &ImageListArgs) -> Result<()> {
@@ -204,6 +261,7 @@ fn list(store: &Store, args: &ImageListArgs) -> Result<()> {
             ImageField::Size => (image.disk_size(), String::new()),
             ImageField::ImportTime => (image.record.import_time, String::new()),
             ImageField::LastUsed => (image.last_used, String::new()),
+            ImageField::Trusted => (0, String::new()),
         }
     };
     images.sort_by(|a, b| {
@@ -218,10 +276,18 @@ fn list(store: &Store, args: &ImageListArgs) -> Result<()> {
             SortOrder::Desc => order.reverse(),
         }
     });
+    let trust: Vec<Option<rkt_store::TrustDecision>> = images
+        .iter()
+        .map(|i| store.trust_decision(&i.id).ok().flatten())
+        .collect();
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json | Format::JsonPretty => {
-            let rows: Vec<ImageJson<'_>> = images.iter().map(to_json).collect();
+            let rows: Vec<ImageJson<'_>> = images
+                .iter()
+                .zip(&trust)
+                .map(|(image, trust)| to_json(image, trust.clone()))
+                .collect();
             if args.format == Format::Json {
                 serde_json::to_writer(&mut out, &rows)?;
             } else {
@@ -239,11 +305,13 @@ fn list(store: &Store, args: &ImageListArgs) -> Result<()> {
                     ImageField::Size => "SIZE",
                     ImageField::ImportTime => "IMPORT TIME",
                     ImageField::LastUsed => "LAST USED",
+                    ImageField::Trusted => "TRUSTED",
                 })
                 .collect();
             let rows = images
                 .iter()
-                .map(|image| {
+                .zip(&trust)
+                .map(|(image, trust)| {
                     args.fields
                         .iter()
                         .map(|f| match f {
@@ -256,6 +324,9 @@ fn list(store: &Store, args: &ImageListArgs) -> Result<()> {
                                 format_time(image.record.import_time, args.full)
                             }
                             ImageField::LastUsed => format_time(image.last_used, args.full),
+                            ImageField::Trusted => trust
+                                .as_ref()
+                                .map_or_else(|| "-".to_owned(), |t| trusted_column(t, args.full)),
                         })
                         .collect()
                 })
@@ -266,6 +337,19 @@ fn list(store: &Store, args: &ImageListArgs) -> Result<()> {
     Ok(())
 }
 
+/// Why an image was trusted, for the table: long fingerprints cut to a key ID (the last 16
+/// hex digits, as gpg shows them) unless `--full`.
+fn trusted_column(trust: &rkt_store::TrustDecision, full: bool) -> String {
+    let mut trust = trust.clone();
+    if !full && let Some(key) = &trust.key {
+        trust.key = Some(match key.strip_prefix("SHA256:") {
+            Some(hex) => format!("SHA256:{}", &hex[..hex.len().min(12)]),
+            None => key[key.len().saturating_sub(16)..].to_owned(),
+        });
+    }
+    trust.summary()
+}
+
 fn display_name(image: &ImageInfo) -> String {
     match image.record.labels.get("version") {
         Some(version) => format!("{}:{version}", image.record.name),
@@ -273,7 +357,7 @@ fn display_name(image: &ImageInfo) -> String {
     }
 }
 
-fn to_json(image: &ImageInfo) -> ImageJson<'_> {
+fn to_json(image: &ImageInfo, trust: Option<rkt_store::TrustDecision>) -> ImageJson<'_> {
     ImageJson {
         id: image.id.as_str(),
         name: display_name(image),
@@ -281,5 +365,6 @@ fn to_json(image: &ImageInfo) -> ImageJson<'_> {
         last_used_time: crate::output::unix_nanos(image.last_used),
         size: image.disk_size(),
         labels: &image.record.labels,
+        trust,
     }
 }

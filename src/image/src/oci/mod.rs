@@ -10,6 +10,7 @@ mod archive;
 mod error;
 mod reference;
 mod registry;
+mod signatures;
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +23,7 @@ pub use rkt_store::oci::{
     OciError, Platform, ResolvedImage, VerifyingReader, appc_arch, appc_manifest, choose_manifest,
     host_platform, oci_arch, read_document, spec,
 };
+pub use signatures::{ReadmitError, RegistriesD, SignatureConfig, Verification, readmit_stored};
 
 use std::time::Duration;
 
@@ -43,6 +45,8 @@ pub struct FetchOptions {
     pub idle_timeout: Duration,
     /// How many layer blobs download at once (at least 1).
     pub parallel_downloads: usize,
+    /// How an image is admitted: signatures and policy, or `--insecure-options=image`.
+    pub verification: Verification,
 }
 
 impl FetchOptions {
@@ -53,7 +57,17 @@ impl FetchOptions {
             progress: TransferProgress::default(),
             idle_timeout: crate::http::IDLE_TIMEOUT,
             parallel_downloads: 3,
+            verification: Verification::Verify(SignatureConfig::new(
+                Path::new(crate::trust::DEFAULT_LOCAL_CONFIG),
+                Path::new(crate::trust::DEFAULT_SYSTEM_CONFIG),
+            )),
         }
+    }
+
+    /// These options with digests checked only (`--insecure-options=image`).
+    pub fn insecure(mut self) -> FetchOptions {
+        self.verification = Verification::Insecure;
+        self
     }
 
     /// What the store needs of these options while it takes the image in.
@@ -118,7 +132,9 @@ impl OciSource {
     }
 
     /// Takes the image into `store` (see [`Store::import_oci`]): each layer the store lacks is
-    /// fetched once and checked against its digest.
+    /// fetched once and checked against its digest, after the image was admitted as
+    /// `options.verification` says (nothing is stored otherwise); the decision is kept with
+    /// the image.
     pub fn import(
         &self,
         store: &Store,
@@ -136,8 +152,16 @@ impl OciSource {
         scratch: &Path,
         options: &FetchOptions,
     ) -> Result<Box<dyn ImageSource>, OciError> {
-        Ok(match self {
-            OciSource::Registry(reference) => Box::new(Registry::connect_with(reference, options)?),
+        let verification = options.verification.clone();
+        let source: Box<dyn ImageSource> = match self {
+            OciSource::Registry(reference) => {
+                let registry = Registry::connect_with(reference, options)?;
+                return Ok(Box::new(signatures::Admitted::registry(
+                    registry,
+                    verification,
+                    self,
+                )));
+            }
             OciSource::Layout { dir, tag } => Box::new(LayoutDir::new(
                 dir.clone(),
                 tag.clone(),
@@ -152,7 +176,12 @@ impl OciSource {
             OciSource::DockerArchive { path } => {
                 Box::new(DockerArchive::open(path, scratch, self.to_string())?)
             }
-        })
+        };
+        Ok(Box::new(signatures::Admitted::local(
+            source,
+            verification,
+            self,
+        )))
     }
 }
 

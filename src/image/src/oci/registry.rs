@@ -15,6 +15,7 @@ use super::{
 };
 use crate::auth::RegistryCredentials;
 use crate::http::{self, HttpPolicy};
+use crate::trust::FoundSignature;
 use rkt_store::oci::is_timeout;
 use rkt_store::oci::spec::{MANIFEST_MEDIA_TYPES, MAX_DOCUMENT_BYTES};
 
@@ -31,6 +32,11 @@ pub struct Registry {
     basic: bool,
     /// Where a credentials file would go, for the error when the registry asks for one.
     auth_dir: std::path::PathBuf,
+    /// The digest of the manifest (or index) the reference named, once resolved: what a
+    /// signature must claim.
+    top_digest: Option<Digest>,
+    /// The registry announced the signature extension (`X-Registry-Supports-Signatures: 1`).
+    supports_signatures: bool,
 }
 
 impl Registry {
@@ -56,6 +62,8 @@ impl Registry {
             credentials: options.auth.registry(&reference.registry).cloned(),
             basic: false,
             auth_dir: options.auth.local_dir(),
+            top_digest: None,
+            supports_signatures: false,
         };
         let ping = match registry.send(&format!("{}/v2/", registry.base), None) {
             Err(SourceError::Transport { .. }) if policy.allow_http => {
@@ -73,6 +81,8 @@ impl Registry {
             }
             other => other?,
         };
+        registry.supports_signatures =
+            header(&ping, "x-registry-supports-signatures").as_deref() == Some("1");
         if ping.status() == StatusCode::UNAUTHORIZED {
             registry.authenticate(&ping)?;
         }
@@ -306,6 +316,7 @@ impl Registry {
         let wanted = self.reference.digest.clone();
         let (bytes, content_type, digest) =
             self.fetch_manifest(&self.reference.manifest_reference(), wanted.as_ref())?;
+        self.top_digest = Some(digest.clone());
         let what = format!("the manifest of {image}");
         let (manifest_bytes, manifest, manifest_digest) =
             match Document::parse(&bytes, content_type.as_deref(), &what)? {
@@ -340,6 +351,201 @@ impl Registry {
         Ok(Box::new(TimeoutAsTimedOut(
             response.into_body().into_reader(),
         )))
+    }
+}
+
+/// The most signatures read from one place: a registry that offers more is not serving
+/// signatures.
+const MAX_SIGNATURES: usize = 16;
+/// The most bytes of one signature.
+const MAX_SIGNATURE_BYTES: u64 = 64 * 1024;
+/// The layer media type of a sigstore signature's payload, and the annotation with its
+/// signature.
+const SIGSTORE_PAYLOAD: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+const SIGSTORE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+
+impl Registry {
+    /// The image this connection is for.
+    pub fn reference(&self) -> &Reference {
+        &self.reference
+    }
+
+    /// The digest the reference named, once [`ImageSource::resolve`] ran.
+    pub fn top_digest(&self) -> Option<&Digest> {
+        self.top_digest.as_ref()
+    }
+
+    /// Every signature of the resolved image: simple signing from the lookaside store
+    /// (`lookaside`: an `https://`, `http://` or `file://` URL, as registries.d configures
+    /// it) and from the registry's signature extension if it announced one, and sigstore
+    /// signatures from the `sha256-<hex>.sig` artifact. Returns them with a description of
+    /// where they were looked for.
+    pub fn signatures(
+        &mut self,
+        lookaside: Option<&str>,
+    ) -> Result<(Vec<FoundSignature>, String), SourceError> {
+        let digest = self
+            .top_digest
+            .clone()
+            .ok_or_else(|| self.registry_err("signatures asked for before the image"))?;
+        let mut found = Vec::new();
+        let mut looked = Vec::new();
+        if let Some(base) = lookaside {
+            looked.push(format!("lookaside {base}"));
+            found.extend(self.lookaside_signatures(base, &digest)?);
+        }
+        if self.supports_signatures {
+            looked.push("the registry's signature extension".to_owned());
+            found.extend(self.extension_signatures(&digest)?);
+        }
+        let tag = format!("{}.sig", digest.file_name());
+        looked.push(format!("sigstore {tag}"));
+        found.extend(self.sigstore_signatures(&tag)?);
+        Ok((found, looked.join(", ")))
+    }
+
+    /// `<base>/<repository>@sha256=<hex>/signature-<n>`, n = 1, 2, … until one is missing.
+    fn lookaside_signatures(
+        &mut self,
+        base: &str,
+        digest: &Digest,
+    ) -> Result<Vec<FoundSignature>, SourceError> {
+        let base = base.trim_end_matches('/');
+        let mut found = Vec::new();
+        for n in 1..=MAX_SIGNATURES {
+            let url = format!(
+                "{base}/{}@sha256={}/signature-{n}",
+                self.reference.repository,
+                digest.hex()
+            );
+            let bytes = if let Some(path) = url.strip_prefix("file://") {
+                match std::fs::File::open(path) {
+                    Ok(file) => {
+                        let mut bytes = Vec::new();
+                        file.take(MAX_SIGNATURE_BYTES + 1)
+                            .read_to_end(&mut bytes)
+                            .map_err(|e| self.registry_err(format!("reading {url}: {e}")))?;
+                        bytes
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                    Err(e) => return Err(self.registry_err(format!("reading {url}: {e}"))),
+                }
+            } else {
+                // The lookaside store is a plain web server: no registry credentials.
+                let response = self.agent.get(&url).call().map_err(|e| {
+                    self.registry_err(format!("its lookaside signature store {url}: {e}"))
+                })?;
+                match response.status() {
+                    StatusCode::OK => read_limited(response, MAX_SIGNATURE_BYTES)
+                        .map_err(|e| self.registry_err(format!("reading {url}: {e}")))?,
+                    StatusCode::NOT_FOUND => break,
+                    status => {
+                        return Err(self.registry_err(format!(
+                            "its lookaside signature store answered HTTP {} for {url}",
+                            status.as_u16()
+                        )));
+                    }
+                }
+            };
+            found.push(FoundSignature::SimpleSigning { bytes, origin: url });
+        }
+        Ok(found)
+    }
+
+    /// The signature extension: `GET /extensions/v2/<repository>/signatures/<digest>`.
+    fn extension_signatures(
+        &mut self,
+        digest: &Digest,
+    ) -> Result<Vec<FoundSignature>, SourceError> {
+        let url = format!(
+            "{}/extensions/v2/{}/signatures/{digest}",
+            self.base, self.reference.repository
+        );
+        let Some(response) = self.get_optional(&url, None, "signatures")? else {
+            return Ok(Vec::new());
+        };
+        let body = read_limited(response, MAX_DOCUMENT_BYTES)
+            .map_err(|e| self.registry_err(format!("reading its signatures: {e}")))?;
+        #[derive(serde::Deserialize)]
+        struct List {
+            #[serde(default)]
+            signatures: Vec<Entry>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Entry {
+            #[serde(rename = "type", default)]
+            kind: String,
+            content: String,
+        }
+        let list: List = serde_json::from_slice(&body)
+            .map_err(|e| self.registry_err(format!("its signature list is not JSON: {e}")))?;
+        use base64::Engine as _;
+        Ok(list
+            .signatures
+            .into_iter()
+            .filter(|e| e.kind.is_empty() || e.kind == "atomic")
+            .take(MAX_SIGNATURES)
+            .filter_map(|e| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(e.content)
+                    .ok()
+                    .map(|bytes| FoundSignature::SimpleSigning {
+                        bytes,
+                        origin: url.clone(),
+                    })
+            })
+            .collect())
+    }
+
+    /// The layers of the sigstore artifact tagged `tag` that carry a signature.
+    fn sigstore_signatures(&mut self, tag: &str) -> Result<Vec<FoundSignature>, SourceError> {
+        let url = self.repo_url("manifests", tag);
+        let what = format!("sigstore signatures {}:{tag}", self.reference.repository);
+        let Some(response) =
+            self.get_optional(&url, Some(&MANIFEST_MEDIA_TYPES.join(", ")), &what)?
+        else {
+            return Ok(Vec::new());
+        };
+        let bytes = read_limited(response, MAX_DOCUMENT_BYTES)
+            .map_err(|e| self.registry_err(format!("reading {what}: {e}")))?;
+        // Not `Document::parse`: its layers are not filesystem layers.
+        let manifest: super::Manifest = serde_json::from_slice(&bytes)
+            .map_err(|e| self.registry_err(format!("{what}: not an image manifest: {e}")))?;
+        let mut found = Vec::new();
+        for layer in manifest.layers.iter().take(MAX_SIGNATURES) {
+            let Some(signature) = layer.annotations.get(SIGSTORE_ANNOTATION) else {
+                continue;
+            };
+            if layer.media_type != SIGSTORE_PAYLOAD {
+                continue;
+            }
+            let blob = self.blob(layer)?;
+            let payload = rkt_store::oci::read_document(
+                blob,
+                layer,
+                &format!("sigstore payload {}", layer.digest),
+            )?;
+            found.push(FoundSignature::Sigstore {
+                payload,
+                signature: signature.clone(),
+                origin: format!("{url} layer {}", layer.digest),
+            });
+        }
+        Ok(found)
+    }
+
+    /// GET that returns `None` for 404 (what was asked for does not exist).
+    fn get_optional(
+        &mut self,
+        url: &str,
+        accept: Option<&str>,
+        what: &str,
+    ) -> Result<Option<Response<Body>>, SourceError> {
+        match self.get(url, accept, what) {
+            Ok(response) => Ok(Some(response)),
+            Err(SourceError::Registry { reason, .. }) if reason.ends_with("(HTTP 404)") => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -15,6 +15,10 @@ pub enum TrustError {
     #[error("invalid trust prefix: {0}")]
     Prefix(SchemaError),
     #[error(
+        "invalid trust prefix {0:?}: give docker://HOST[:PORT][/REPOSITORY] (lowercase, no tag or digest)"
+    )]
+    DockerPrefix(String),
+    #[error(
         "not a public key: {0} (give one ASCII-armored OpenPGP public key, as `gpg --armor --export` writes it)"
     )]
     MalformedKey(String),
@@ -33,6 +37,48 @@ pub enum TrustError {
         fingerprint: String,
         algorithm: &'static str,
         bits: u16,
+    },
+    #[error(
+        "not a sigstore public key: {0} (give a PEM ECDSA P-256 public key, as `cosign generate-key-pair` writes cosign.pub)"
+    )]
+    MalformedSigstoreKey(String),
+    #[error("trust policy {path}: {reason}")]
+    BadPolicy { path: PathBuf, reason: String },
+    #[error("image {image} is not signed ({looked}); {hint}")]
+    Unsigned {
+        image: String,
+        /// Where signatures were looked for.
+        looked: String,
+        /// The command or option that would let it through.
+        hint: String,
+    },
+    #[error(
+        "the signature of image {image} by key {key} is for {what} {claimed}, not {expected}: it was made for another image; do not use it"
+    )]
+    ClaimMismatch {
+        image: String,
+        key: String,
+        what: &'static str,
+        claimed: String,
+        expected: String,
+    },
+    #[error(
+        "image {image} has a sigstore signature that no sigstore key trusted for it verifies{elsewhere}; if you trust its publisher's public key, run `rkt trust --prefix {prefix} KEY.pub`"
+    )]
+    UntrustedSigstore {
+        image: String,
+        prefix: String,
+        /// `" (keys are trusted only for …)"` or empty.
+        elsewhere: String,
+    },
+    #[error(
+        "image {image} is signed only in formats the trust policy of {scope} does not accept ({formats}); it accepts {accepted}"
+    )]
+    FormatNotAccepted {
+        image: String,
+        scope: String,
+        formats: String,
+        accepted: String,
     },
     #[error("{0:?} is not a key fingerprint (40 or 64 hex digits, as `rkt trust --list` shows)")]
     BadFingerprint(String),

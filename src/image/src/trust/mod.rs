@@ -14,6 +14,8 @@
 
 mod error;
 mod key;
+mod policy;
+mod signed_image;
 mod store;
 mod verify;
 
@@ -22,8 +24,13 @@ mod tests;
 
 pub use error::TrustError;
 pub use key::{Fingerprint, PublicKey};
+pub use policy::{
+    AppliedPolicy, IdentityRule, Policy, PolicyFile, Requirement, SigstoreKey, is_sigstore_key,
+    parse_sigstore_key,
+};
+pub use signed_image::{FoundSignature, SignedImage, admit_insecure};
 pub use store::{
-    DEFAULT_LOCAL_CONFIG, DEFAULT_SYSTEM_CONFIG, KeyOrigin, KeyScope, TrustStore, TrustedKey,
-    escape_prefix, unescape_prefix,
+    DEFAULT_LOCAL_CONFIG, DEFAULT_SYSTEM_CONFIG, ImagePrefix, ImageSubject, KeyOrigin, KeyScope,
+    TrustStore, TrustedKey, docker_name, escape_prefix, unescape_prefix,
 };
 pub use verify::Verified;

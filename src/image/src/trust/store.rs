@@ -21,35 +21,141 @@ use rkt_schema::AcIdentifier;
 use super::error::{IoContext, TrustError};
 use super::key::{Fingerprint, PublicKey};
 
+/// What a prefix names: appc image names (`example.com/app`) or registry images
+/// (`docker://registry.example.com/team`). The two never cover each other's images.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ImagePrefix {
+    Appc(AcIdentifier),
+    /// `docker://HOST[:PORT][/PATH]`, as written (Docker Hub as `docker.io`).
+    Docker(String),
+}
+
+impl ImagePrefix {
+    /// Parses a `--prefix` argument: `docker://…` names registry images (and the names
+    /// archives carry), anything else an appc name.
+    pub fn parse(name: &str) -> Result<ImagePrefix, TrustError> {
+        if let Some(rest) = name.strip_prefix("docker://") {
+            return docker_name(rest)
+                .map(|n| ImagePrefix::Docker(format!("docker://{n}")))
+                .ok_or_else(|| TrustError::DockerPrefix(name.to_owned()));
+        }
+        name.parse()
+            .map(ImagePrefix::Appc)
+            .map_err(TrustError::Prefix)
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            ImagePrefix::Appc(name) => name.as_str(),
+            ImagePrefix::Docker(name) => name,
+        }
+    }
+
+    fn covers(&self, image: &ImageSubject<'_>) -> bool {
+        let (prefix, image) = match (self, image) {
+            (ImagePrefix::Appc(p), ImageSubject::Appc(i)) => (p.as_str(), i.as_str()),
+            (ImagePrefix::Docker(p), ImageSubject::Docker(i)) => {
+                (p.strip_prefix("docker://").unwrap_or(p), *i)
+            }
+            _ => return false,
+        };
+        image == prefix
+            || image
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with('/'))
+    }
+}
+
+impl std::fmt::Display for ImagePrefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The image a key or policy is asked about: an appc name, or a registry image's
+/// `HOST[:PORT]/REPOSITORY` (as [`docker_name`] normalizes it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageSubject<'a> {
+    Appc(&'a AcIdentifier),
+    Docker(&'a str),
+}
+
+impl std::fmt::Display for ImageSubject<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ImageSubject::Appc(name) => write!(f, "{name}"),
+            ImageSubject::Docker(name) => write!(f, "docker://{name}"),
+        }
+    }
+}
+
+/// `HOST[:PORT][/PATH]` with Docker Hub's spellings made one (`docker.io`, and `library/`
+/// for its one-part names), lowercase, no tag or digest; `None` if it is not such a name.
+pub fn docker_name(name: &str) -> Option<String> {
+    let name = name.trim_end_matches('/');
+    let (first, rest) = match name.split_once('/') {
+        Some((first, rest)) => (first, Some(rest)),
+        None => (name, None),
+    };
+    let is_host = first.contains('.') || first.contains(':') || first == "localhost";
+    let (host, path) = if is_host {
+        (first.to_owned(), rest.map(str::to_owned))
+    } else {
+        ("docker.io".to_owned(), Some(name.to_owned()))
+    };
+    let host = match host.as_str() {
+        "registry-1.docker.io" | "index.docker.io" => "docker.io".to_owned(),
+        _ => host,
+    };
+    let path = match path {
+        Some(p) if host == "docker.io" && !p.contains('/') => Some(format!("library/{p}")),
+        p => p,
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.:[]".contains(&b));
+    let path_ok = path.as_deref().is_none_or(|p| {
+        p.split('/').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        })
+    });
+    (host_ok && path_ok).then(|| match path {
+        Some(p) => format!("{host}/{p}"),
+        None => host,
+    })
+}
+
 /// Where a key is trusted: for every image, or for images whose name is under a prefix.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum KeyScope {
     /// `--root`: trusted for every image name.
     Root,
     /// `--prefix NAME`: trusted for `NAME` and names below it (`NAME/...`).
-    Prefix(AcIdentifier),
+    Prefix(ImagePrefix),
 }
 
 impl KeyScope {
     /// Parses a `--prefix` argument.
     pub fn prefix(name: &str) -> Result<KeyScope, TrustError> {
-        name.parse()
-            .map(KeyScope::Prefix)
-            .map_err(TrustError::Prefix)
+        ImagePrefix::parse(name).map(KeyScope::Prefix)
     }
 
-    /// Whether a key in this scope may vouch for `image`: `example.com/app` covers
-    /// `example.com/app` and `example.com/app/sub`, never `example.com/apple`.
+    /// Whether a key in this scope may vouch for the appc image `image`: `example.com/app`
+    /// covers `example.com/app` and `example.com/app/sub`, never `example.com/apple`.
     pub fn covers(&self, image: &AcIdentifier) -> bool {
+        self.covers_subject(&ImageSubject::Appc(image))
+    }
+
+    /// [`KeyScope::covers`] for any image: a root key covers every image, a prefix only
+    /// images of its own kind.
+    pub fn covers_subject(&self, image: &ImageSubject<'_>) -> bool {
         match self {
             KeyScope::Root => true,
-            KeyScope::Prefix(prefix) => {
-                let (image, prefix) = (image.as_str(), prefix.as_str());
-                image == prefix
-                    || image
-                        .strip_prefix(prefix)
-                        .is_some_and(|rest| rest.starts_with('/'))
-            }
+            KeyScope::Prefix(prefix) => prefix.covers(image),
         }
     }
 }
@@ -191,22 +297,26 @@ impl TrustStore {
     }
 
     /// The keys that may vouch for `image`: root keys and keys of every prefix covering it.
-    pub(crate) fn keys_for(&self, image: &AcIdentifier) -> Result<Vec<TrustedKey>, TrustError> {
+    pub(crate) fn keys_for(&self, image: &ImageSubject<'_>) -> Result<Vec<TrustedKey>, TrustError> {
         Ok(self
             .list()?
             .into_iter()
-            .filter(|k| k.scope.covers(image))
+            .filter(|k| k.scope.covers_subject(image))
             .collect())
     }
 
-    fn roots(&self) -> [(KeyOrigin, &Path); 2] {
+    pub(crate) fn local_root(&self) -> &Path {
+        &self.local
+    }
+
+    pub(crate) fn roots(&self) -> [(KeyOrigin, &Path); 2] {
         [
             (KeyOrigin::Local, &self.local),
             (KeyOrigin::System, &self.system),
         ]
     }
 
-    fn scope_dir(&self, root: &Path, scope: &KeyScope) -> PathBuf {
+    pub(crate) fn scope_dir(&self, root: &Path, scope: &KeyScope) -> PathBuf {
         let keys = root.join(KEYS_DIR);
         match scope {
             KeyScope::Root => keys.join(ROOT_DIR),
@@ -215,22 +325,24 @@ impl TrustStore {
     }
 }
 
-/// `example.com/app` → `example.com%2Fapp`: one path component.
-pub fn escape_prefix(prefix: &AcIdentifier) -> String {
+/// `example.com/app` → `example.com%2Fapp`, `docker://r:5000/t` → `docker:%2F%2Fr:5000%2Ft`:
+/// one path component.
+pub fn escape_prefix(prefix: &ImagePrefix) -> String {
     prefix.as_str().replace('/', "%2F")
 }
 
 /// The inverse of [`escape_prefix`]; `None` for names it never makes.
-pub fn unescape_prefix(name: &str) -> Option<AcIdentifier> {
+pub fn unescape_prefix(name: &str) -> Option<ImagePrefix> {
     let decoded = name.replace("%2F", "/");
     if decoded.contains('%') {
         return None;
     }
-    decoded.parse().ok()
+    let prefix = ImagePrefix::parse(&decoded).ok()?;
+    (escape_prefix(&prefix) == name).then_some(prefix)
 }
 
 /// The scopes that have a directory under `root`.
-fn scopes_in(root: &Path) -> Result<Vec<KeyScope>, TrustError> {
+pub(crate) fn scopes_in(root: &Path) -> Result<Vec<KeyScope>, TrustError> {
     let mut scopes = vec![KeyScope::Root];
     let prefixes = root.join(KEYS_DIR).join(PREFIX_DIR);
     for entry in read_dir(&prefixes)? {
@@ -263,7 +375,7 @@ fn key_files(dir: &Path) -> Result<Vec<(Fingerprint, PathBuf)>, TrustError> {
     Ok(files)
 }
 
-fn read_dir(dir: &Path) -> Result<Vec<fs::DirEntry>, TrustError> {
+pub(crate) fn read_dir(dir: &Path) -> Result<Vec<fs::DirEntry>, TrustError> {
     match fs::read_dir(dir) {
         Ok(entries) => entries
             .collect::<Result<Vec<_>, _>>()
@@ -303,8 +415,11 @@ fn read_key(path: &Path, expected: &Fingerprint) -> Option<PublicKey> {
 
 /// Creates `dir` and its missing parents with mode 0755 whatever the umask: keys are public,
 /// and tools that are not root may verify with them.
-fn create_dirs(dir: &Path) -> Result<(), TrustError> {
-    let missing: Vec<&Path> = dir.ancestors().take_while(|p| !p.is_dir()).collect();
+pub(crate) fn create_dirs(dir: &Path) -> Result<(), TrustError> {
+    let missing: Vec<&Path> = dir
+        .ancestors()
+        .take_while(|p| !p.as_os_str().is_empty() && !p.is_dir())
+        .collect();
     for path in missing.into_iter().rev() {
         match fs::DirBuilder::new().mode(0o755).create(path) {
             Ok(()) => fs::set_permissions(path, fs::Permissions::from_mode(0o755))
@@ -317,14 +432,14 @@ fn create_dirs(dir: &Path) -> Result<(), TrustError> {
 }
 
 /// Writes `dir/name` so that readers see the old key file or the new one, never a part.
-fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, TrustError> {
+pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, TrustError> {
     let path = dir.join(name);
     rkt_common::fs::write_atomic(&path, bytes, 0o644).ctx("writing", &path)?;
     sync_dir(dir)?;
     Ok(path)
 }
 
-fn sync_dir(dir: &Path) -> Result<(), TrustError> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), TrustError> {
     fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .ctx("syncing", dir)

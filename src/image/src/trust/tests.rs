@@ -38,13 +38,55 @@ fn prefixes_must_be_image_names() {
 
 #[test]
 fn escaped_prefixes_are_one_component_and_decode_back() {
-    let prefix = id("example.com/app/sub-1_x~y");
+    let prefix = ImagePrefix::Appc(id("example.com/app/sub-1_x~y"));
     let escaped = escape_prefix(&prefix);
     assert_eq!(escaped, "example.com%2Fapp%2Fsub-1_x~y");
     assert!(!escaped.contains('/'));
     assert_eq!(unescape_prefix(&escaped), Some(prefix));
-    for junk in ["..", ".", "a%2fb", "a%2Eb", "a%", "%2Fa", "A"] {
+    for junk in [
+        "..",
+        ".",
+        "a%2fb",
+        "a%2Eb",
+        "a%",
+        "%2Fa",
+        "A",
+        "docker:%2F%2FA",
+    ] {
         assert_eq!(unescape_prefix(junk), None, "{junk:?}");
+    }
+    let docker = ImagePrefix::parse("docker://127.0.0.1:5000/team").unwrap();
+    let escaped = escape_prefix(&docker);
+    assert_eq!(escaped, "docker:%2F%2F127.0.0.1:5000%2Fteam");
+    assert_eq!(unescape_prefix(&escaped), Some(docker));
+}
+
+#[test]
+fn docker_prefixes_cover_their_repositories_only() {
+    let scope = KeyScope::prefix("docker://127.0.0.1:5000/team").unwrap();
+    let covers = |name: &str| scope.covers_subject(&ImageSubject::Docker(name));
+    assert!(covers("127.0.0.1:5000/team"));
+    assert!(covers("127.0.0.1:5000/team/app"));
+    assert!(!covers("127.0.0.1:5000/teamx/app"));
+    assert!(!covers("127.0.0.1:5001/team/app"));
+    // An appc prefix never covers a registry image, nor the other way round.
+    assert!(!scope.covers(&id("team/app")));
+    let appc = KeyScope::prefix("example.com/app").unwrap();
+    assert!(!appc.covers_subject(&ImageSubject::Docker("example.com/app")));
+    assert!(KeyScope::Root.covers_subject(&ImageSubject::Docker("x.org/y")));
+    // Docker Hub's spellings are one.
+    assert_eq!(docker_name("busybox").unwrap(), "docker.io/library/busybox");
+    assert_eq!(
+        docker_name("registry-1.docker.io/library/busybox").unwrap(),
+        "docker.io/library/busybox"
+    );
+    for bad in [
+        "docker://",
+        "docker://Reg.example",
+        "docker://r.example/a:tag",
+        "docker://r.example//a",
+    ] {
+        assert!(KeyScope::prefix(bad).is_err(), "{bad:?} accepted");
     }
 }
 

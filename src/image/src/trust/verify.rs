@@ -11,7 +11,7 @@ use rkt_schema::AcIdentifier;
 
 use super::error::TrustError;
 use super::key::{Fingerprint, Signer, Unusable};
-use super::store::{KeyScope, TrustStore, TrustedKey};
+use super::store::{ImageSubject, KeyScope, TrustStore, TrustedKey};
 
 /// How far a signature's creation time may be ahead of this machine's clock: a publisher whose
 /// clock runs a little fast must not break fetches of images it has just signed.
@@ -46,7 +46,7 @@ impl TrustStore {
         let now = Timestamp::now();
         let name = image.to_string();
         let signatures = parse_signatures(&name, armored_signature)?;
-        let keys = self.keys_for(image)?;
+        let keys = self.keys_for(&ImageSubject::Appc(image))?;
         // Signatures by trusted keys, in the order of the armor.
         let candidates: Vec<_> = signatures
             .iter()
@@ -199,7 +199,7 @@ fn armor_blocks(armored: &[u8]) -> Vec<&[u8]> {
 }
 
 /// The issuer as gpg prints it: the fingerprint if the signature names it, else the key ID.
-fn issuer(sig: &Signature) -> String {
+pub(super) fn issuer(sig: &Signature) -> String {
     if let Some(fp) = sig.issuer_fingerprint().first() {
         return hex::encode(fp.as_bytes());
     }
@@ -212,7 +212,7 @@ fn issuer(sig: &Signature) -> String {
 /// Refuses digests with practical collisions (MD5, SHA-1, RIPEMD-160): a publisher could be
 /// made to sign a harmless file that collides with a malicious one. The OpenPGP crate accepts
 /// them, so the policy is here.
-fn check_hash(image: &str, sig: &Signature) -> Result<(), TrustError> {
+pub(super) fn check_hash(image: &str, sig: &Signature) -> Result<(), TrustError> {
     match sig.hash_alg() {
         Some(
             HashAlgorithm::Sha256
@@ -230,7 +230,7 @@ fn check_hash(image: &str, sig: &Signature) -> Result<(), TrustError> {
 }
 
 /// Refuses signatures from the future or past their own expiry; returns the creation time.
-fn check_times(image: &str, sig: &Signature, now: Timestamp) -> Result<u32, TrustError> {
+pub(super) fn check_times(image: &str, sig: &Signature, now: Timestamp) -> Result<u32, TrustError> {
     let created = sig
         .created()
         .ok_or_else(|| TrustError::MalformedSignature {
@@ -256,7 +256,7 @@ fn check_times(image: &str, sig: &Signature, now: Timestamp) -> Result<u32, Trus
     Ok(created)
 }
 
-fn unusable_error(image: &str, fingerprint: &Fingerprint, why: Unusable) -> TrustError {
+pub(super) fn unusable_error(image: &str, fingerprint: &Fingerprint, why: Unusable) -> TrustError {
     let (image, fingerprint) = (image.to_owned(), fingerprint.to_string());
     match why {
         Unusable::Revoked { reason } => TrustError::KeyRevoked {

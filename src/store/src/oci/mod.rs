@@ -60,6 +60,11 @@ pub trait ImageSource: Send {
     /// Opens a blob named by `desc`. The bytes are not checked yet: the caller reads them
     /// through a [`VerifyingReader`].
     fn open_blob(&mut self, desc: &Descriptor) -> Result<Box<dyn Read + Send + 'static>, OciError>;
+    /// Why the image may be stored, decided while it was resolved (signatures checked, a
+    /// policy applied), to be kept with it; `None` records nothing.
+    fn admission(&mut self) -> Option<crate::Admission> {
+        None
+    }
 }
 
 /// Reads a small JSON document (manifest, index, config) through a digest check.

@@ -11,6 +11,7 @@ mod ports;
 mod races;
 mod registry;
 mod script_compat;
+mod signatures;
 mod volumes;
 
 pub(crate) type Test = fn(&Ctx) -> TestResult;
@@ -25,6 +26,7 @@ pub fn all() -> Vec<(&'static str, Test)> {
         compat::TESTS,
         script_compat::TESTS,
         registry::TESTS,
+        signatures::TESTS,
         volumes::TESTS,
         ports::TESTS,
         isolation::TESTS,
