@@ -149,6 +149,8 @@ is already stored prints its ID and stores nothing new.")]
     App(AppCommand),
     /// Print the version of rkt and of the App Container spec it implements
     Version,
+    /// Print shell completions (bash, zsh, fish, elvish, powershell)
+    Completion(crate::commands::completion::CompletionArgs),
 }
 
 /// `rkt app ...`: the apps of a running pod started with `rkt run --mutable`.

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod apps;
+pub mod completion;
 mod fetch;
 mod image;
 pub mod metadata;
@@ -32,6 +33,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Trust(args) => trust::run(&cli.global, &args),
         Command::MetadataService(args) => metadata::run(&cli.global, &args),
         Command::App(cmd) => apps::run(&cli.global, cmd),
+        Command::Completion(args) => completion::run(&args),
         Command::Version => {
             println!("rkt Version: {}", env!("CARGO_PKG_VERSION"));
             println!("appc Version: {}", rkt_schema::APPC_SPEC_VERSION);
