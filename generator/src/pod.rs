@@ -82,6 +82,26 @@ const APP_VALUE_KEYS: &[(&str, &str)] = &[
     ("Mount", "--mount"),
 ];
 
+/// `[Unit]` keys that name units, where `NAME.pod` stands for another pod's unit.
+const DEPENDENCY_KEYS: &[&str] = &[
+    "Wants",
+    "Requires",
+    "Requisite",
+    "BindsTo",
+    "PartOf",
+    "Upholds",
+    "Conflicts",
+    "Before",
+    "After",
+    "OnFailure",
+    "OnSuccess",
+    "PropagatesReloadTo",
+    "ReloadPropagatedFrom",
+    "PropagatesStopTo",
+    "StopPropagatedFrom",
+    "JoinsNamespaceOf",
+];
+
 /// `[Service]` keys the generated unit needs as it sets them.
 const SERVICE_OWN: &[&str] = &["Type", "ExecStart", "NotifyAccess", "KillMode"];
 
@@ -161,6 +181,17 @@ impl Pod {
 
     fn set(&mut self, section: &str, key: &str, value: &str, dir: &Path) -> Result<(), String> {
         match section {
+            "Unit" if DEPENDENCY_KEYS.contains(&key) => {
+                // Another pod by its file's name: `After=db.pod` is `After=db.service`.
+                let units: Vec<String> = value
+                    .split_whitespace()
+                    .map(|u| match u.strip_suffix(".pod") {
+                        Some(pod) => format!("{pod}.service"),
+                        None => u.to_owned(),
+                    })
+                    .collect();
+                self.unit.push((key.to_owned(), units.join(" ")));
+            }
             "Unit" => self.unit.push((key.to_owned(), value.to_owned())),
             "Service" => {
                 if SERVICE_OWN.contains(&key) {

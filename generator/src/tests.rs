@@ -25,7 +25,7 @@ const WEB: &str = "\
 # a web server
 [Unit]
 Description=The web site
-After=db.service
+After=db.pod network.target
 Requires=db.service
 
 [Pod]
@@ -61,7 +61,7 @@ fn a_pod_file_becomes_a_notify_unit_running_rkt_run() {
     let text = unit(tmp.path(), "web.service");
     for expected in [
         "Description=The web site",
-        "After=db.service",
+        "After=db.service network.target",
         "Requires=db.service",
         "Type=notify",
         "KillMode=mixed",
