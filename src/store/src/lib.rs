@@ -101,12 +101,21 @@ impl Store {
             cas: dir.join("cas"),
             size_limit: ImageSizeLimit::Default,
         };
-        // Rendered trees may hold setuid binaries: only root may walk into the store.
-        for sub in ["", "images", "tmp", "locks", "layers"] {
+        // The directory's group (the rkt group, under the packaged /var/lib/rkt, whose setgid
+        // bit hands it down) may list images and read their manifests and records; each
+        // image's tree (`rootfs/`, which may hold setuid binaries) is root's alone
+        // (TREE_MODE), and so are work in progress, locks and layers.
+        for (sub, mode) in [
+            ("", 0o750),
+            ("images", 0o750),
+            ("tmp", 0o700),
+            ("locks", 0o700),
+            ("layers", 0o700),
+        ] {
             let path = store.cas.join(sub);
             fs::DirBuilder::new()
                 .recursive(true)
-                .mode(0o700)
+                .mode(mode)
                 .create(&path)
                 .ctx("creating", &path)?;
         }
@@ -191,6 +200,7 @@ impl Store {
         let blob = create_new(&blob_path)?;
         let imported = aci::import(input, &rootfs, Some(blob), Some(bound))?;
         accept(&imported.manifest).map_err(StoreError::Refused)?;
+        close_tree(&rootfs)?;
 
         let record = ImageRecord {
             name: imported.manifest.name.to_string(),
@@ -567,8 +577,10 @@ impl Staging {
     fn create(tmp: &Path) -> Result<Staging, StoreError> {
         for _ in 0..100 {
             let path = tmp.join(unique_name());
+            // Becomes an image's directory (group-readable, see `Store::open`); `tmp/` keeps
+            // it private until then.
             fs::DirBuilder::new()
-                .mode(0o700)
+                .mode(0o750)
                 .create(&path)
                 .ctx("creating", &path)?;
             // A cleaner may lock and delete the directory before we lock it; then we retry.
@@ -620,6 +632,18 @@ impl<R: Read> Read for CountingReader<R> {
         self.read.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
+}
+
+/// The mode of an image's tree (`rootfs/`): only root may enter it, whatever mode the image
+/// gave its root, because the tree may hold setuid binaries and its image's directory is open
+/// to the store's group. Pods see their apps' roots through overlays, whose root directory
+/// is the pod's own upper layer, so this mode never reaches an app.
+pub const TREE_MODE: u32 = 0o700;
+
+/// Gives a freshly made tree its mode (`TREE_MODE`) before it is stored.
+pub(crate) fn close_tree(tree: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(tree, fs::Permissions::from_mode(TREE_MODE)).ctx("closing", tree)
 }
 
 fn unique_name() -> String {
