@@ -17,6 +17,12 @@ use crate::cli::{Cli, Command};
 
 /// Runs the command; `Ok(code)` is the exit status (an app's, for `rkt run`).
 pub fn run(cli: Cli) -> Result<u8> {
+    if !matches!(
+        cli.command,
+        Command::Version | Command::Completion(_) | Command::Trust(_) | Command::MetadataService(_)
+    ) {
+        check_store_access(&cli.global.dir)?;
+    }
     let done = match cli.command {
         Command::Run(args) => return run::run(&cli.global, &args),
         Command::RunPrepared(args) => return run::run_prepared(&cli.global, &args),
@@ -41,4 +47,21 @@ pub fn run(cli: Cli) -> Result<u8> {
         }
     };
     done.map(|()| 0)
+}
+
+/// A user who may not enter the store is told so in one line, rather than with the first
+/// directory that refused (the packaged store is open to root and the rkt group).
+fn check_store_access(dir: &std::path::Path) -> Result<()> {
+    use rustix::fs::{Access, access};
+    if rustix::process::geteuid().is_root() {
+        return Ok(());
+    }
+    match access(dir, Access::READ_OK | Access::EXEC_OK) {
+        Err(rustix::io::Errno::ACCESS) => anyhow::bail!(
+            "permission denied: {} is open only to root and the rkt group (whose members may \
+             run rkt list, status, image list and cat-manifest)",
+            dir.display()
+        ),
+        _ => Ok(()),
+    }
 }

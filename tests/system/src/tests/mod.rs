@@ -6,6 +6,7 @@ mod apps;
 mod isolation;
 mod mds;
 mod notify;
+mod package;
 mod ports;
 mod races;
 mod registry;
@@ -25,6 +26,7 @@ pub fn all() -> Vec<(&'static str, Test)> {
         ports::TESTS,
         isolation::TESTS,
         races::TESTS,
+        package::TESTS,
     ];
     groups.iter().flat_map(|g| g.iter().copied()).collect()
 }
