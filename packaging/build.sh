@@ -38,14 +38,15 @@ mv "$out/vendor.toml.new" "$out/vendor.toml"
 export RKT_CARGO_CONFIG=$out/vendor.toml
 
 # A source tree whose parent is ours (dpkg-buildpackage writes its results next to the tree):
-# links to the checkout, and debian/ copied, since debhelper writes into it.
+# links to the checkout's directories, copies of its top-level files (a link would be packaged
+# as a link), and debian/ copied, since debhelper writes into it.
 stage=$out/build/rkt-$version
 rm -rf "$out/build"
 mkdir -p "$stage"
 for entry in "$repo"/* "$repo"/.cargo; do
   name=$(basename "$entry")
   [[ -e $entry && $name != target ]] || continue
-  ln -s "$entry" "$stage/$name"
+  if [[ -d $entry ]]; then ln -s "$entry" "$stage/$name"; else cp -a "$entry" "$stage/$name"; fi
 done
 cp -a "$repo/packaging/debian" "$stage/debian"
 

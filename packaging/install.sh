@@ -2,13 +2,16 @@
 # Installs rkt's files into DESTDIR, laid out as a distribution installs them; the Debian and
 # RPM builds both call it, so the two packages hold the same files.
 #
-# Usage: packaging/install.sh DESTDIR BUILD_DIR ZSH_COMPLETIONS_DIR
+# Usage: packaging/install.sh DESTDIR BUILD_DIR ZSH_COMPLETIONS_DIR [UNIT_DIR]
 #   BUILD_DIR: where cargo left rkt, rkt-stage1 and rkt-pod-generator (target/release)
 #   ZSH_COMPLETIONS_DIR: /usr/share/zsh/vendor-completions (Debian), .../site-functions (Fedora)
+#   UNIT_DIR: /usr/lib/systemd/system (default); Debian 12's debhelper and systemd packages
+#     keep units in /lib/systemd/system, the same directory on a merged-/usr system
 set -euo pipefail
 dest=${1:?usage: install.sh DESTDIR BUILD_DIR ZSH_COMPLETIONS_DIR}
 build=${2:?usage: install.sh DESTDIR BUILD_DIR ZSH_COMPLETIONS_DIR}
 zsh_dir=${3:?usage: install.sh DESTDIR BUILD_DIR ZSH_COMPLETIONS_DIR}
+unit_dir=${4:-/usr/lib/systemd/system}
 src=$(cd "$(dirname "$0")/.." && pwd)
 
 install -D -m 0755 "$build/rkt" "$dest/usr/bin/rkt"
@@ -16,7 +19,7 @@ install -D -m 0755 "$build/rkt-stage1" "$dest/usr/lib/rkt/rkt-stage1"
 install -D -m 0755 "$build/rkt-pod-generator" "$dest/usr/lib/systemd/system-generators/rkt-pod-generator"
 
 for unit in rkt-gc.service rkt-gc.timer rkt-metadata.service rkt-metadata.socket; do
-  install -D -m 0644 "$src/units/$unit" "$dest/usr/lib/systemd/system/$unit"
+  install -D -m 0644 "$src/units/$unit" "$dest$unit_dir/$unit"
 done
 install -D -m 0644 "$src/packaging/preset/80-rkt.preset" "$dest/usr/lib/systemd/system-preset/80-rkt.preset"
 install -D -m 0644 "$src/packaging/tmpfiles.d/rkt.conf" "$dest/usr/lib/tmpfiles.d/rkt.conf"
