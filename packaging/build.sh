@@ -33,8 +33,14 @@ command -v cargo >/dev/null || { echo "build.sh: cargo is missing (install Rust 
 
 # Vendored crates: the package build reads no registry.
 mkdir -p "$out"
-cargo vendor --quiet --locked --manifest-path "$repo/Cargo.toml" "$out/vendor" >"$out/vendor.toml.new"
-mv "$out/vendor.toml.new" "$out/vendor.toml"
+cargo vendor --quiet --locked --manifest-path "$repo/Cargo.toml" "$out/vendor" >/dev/null
+cat >"$out/vendor.toml" <<EOF
+[source.crates-io]
+replace-with = "vendored-sources"
+
+[source.vendored-sources]
+directory = "$out/vendor"
+EOF
 export RKT_CARGO_CONFIG=$out/vendor.toml
 
 # A source tree whose parent is ours (dpkg-buildpackage writes its results next to the tree):
@@ -67,6 +73,9 @@ case $kind in
     echo "lintian: no error, no warning"
     ;;
   rpm)
+    # The C code of vendored crates (ring, zstd, liblzma) gets Debian's hardening flags as in
+    # the .deb, so that one build of target/release serves both packages.
+    eval "$(dpkg-buildflags --export=sh)"
     top=$out/build/rpmbuild
     (cd "$stage" && rpmbuild -bb --nodeps --build-in-place \
       --define "_topdir $top" \
