@@ -670,18 +670,26 @@ fn unix_seconds(t: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
+/// A new file only root reads (blobs, layers, markers).
 fn create_new(path: &Path) -> Result<File, StoreError> {
+    create_with_mode(path, 0o600)
+}
+
+fn create_with_mode(path: &Path, mode: u32) -> Result<File, StoreError> {
     OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
+        .mode(mode)
         .open(path)
         .ctx("creating", path)
 }
 
+/// A new record (manifests, `info.json`): readable by the store's group, like its directory.
 fn write_new(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     use std::io::Write;
-    create_new(path)?.write_all(bytes).ctx("writing", path)
+    create_with_mode(path, 0o644)?
+        .write_all(bytes)
+        .ctx("writing", path)
 }
 
 fn sync_dir(path: &Path) -> Result<(), StoreError> {
