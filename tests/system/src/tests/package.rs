@@ -46,6 +46,9 @@ fn the_deb_installs_runs_pods_and_purges_clean(ctx: &Ctx) -> TestResult {
     // the pods' own overlays.
     sb.ok(&["mkdir", "-p", "/var/lib/rkt"])?;
     sb.ok(&["mount", "-t", "tmpfs", "tmpfs", "/var/lib/rkt"])?;
+    // The sandbox's PID 1 logs to its console; a host's logs to the journal, where
+    // `journalctl -u` finds what systemd says about a pod's unit.
+    sb.ok(&["systemctl", "log-target", "journal"])?;
 
     let started = Instant::now();
     install(&sb, &deb)?;
@@ -318,10 +321,17 @@ fn pod_file_runs_stops_restarts(sb: &Systemd) -> TestResult {
         "cat",
         "--no-pager",
     ])?;
-    check(
-        log.contains("Started sleeper.service") || log.contains("Started rkt test pod"),
-        || format!("journalctl -u sleeper: {log}"),
-    )?;
+    // The journal tells the unit's story: started, killed, restarted, stopped.
+    for said in [
+        "Started sleeper.service",
+        "code=killed, status=9/KILL",
+        "Scheduled restart job",
+        "Stopped sleeper.service",
+    ] {
+        check(log.contains(said), || {
+            format!("journalctl -u sleeper has no {said:?}: {log}")
+        })?;
+    }
     sb.ok(&["rm", "/etc/rkt/pods/sleeper.pod"])?;
     sb.ok(&["systemctl", "daemon-reload"])?;
     Ok(())
