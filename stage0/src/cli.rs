@@ -171,6 +171,8 @@ Fetching an image that is already stored prints its ID and stores nothing new.")
     Config(ConfigArgs),
     /// Print the version of rkt and of the App Container spec it implements
     Version,
+    /// Print shell completions (bash, zsh, fish, elvish, powershell)
+    Completion(crate::commands::completion::CompletionArgs),
 }
 
 #[derive(Debug, Args)]

@@ -102,6 +102,12 @@ pub struct PodOptions {
     pub mutable: bool,
 }
 
+/// The parts of a pod directory that only root may enter, made with the pod (0700): the pod's
+/// root with its apps' roots mounted in it, the apps' writable layers, and `kind=empty`
+/// volumes. They can hold setuid binaries and the apps' data; the rest of the pod directory
+/// (manifest, options, pid, exit statuses) is readable by the store's group.
+pub const PRIVATE_DIRS: [&str; 3] = ["stage1", "overlay", "sharedVolumes"];
+
 /// Where a pod is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum PodState {
@@ -352,11 +358,13 @@ impl Pods {
         let pods = Pods {
             root: dir.join("pods"),
         };
+        // The directory's group (the rkt group, under the packaged /var/lib/rkt) may list
+        // pods and read their records; what apps run in is root's alone (PRIVATE_DIRS).
         for phase in Phase::ALL {
             let path = pods.root.join(phase.dir_name());
             fs::DirBuilder::new()
                 .recursive(true)
-                .mode(0o700)
+                .mode(0o750)
                 .create(&path)
                 .map_err(|e| PodError::io("creating", &path, e))?;
         }
@@ -388,9 +396,16 @@ impl Pods {
         let uuid = PodUuid::new_random();
         let embryo = self.phase_path(Phase::Embryo, &uuid);
         fs::DirBuilder::new()
-            .mode(0o700)
+            .mode(0o750)
             .create(&embryo)
             .map_err(|e| PodError::io("creating", &embryo, e))?;
+        for private in PRIVATE_DIRS {
+            let path = embryo.join(private);
+            fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&path)
+                .map_err(|e| PodError::io("creating", &path, e))?;
+        }
         let lock = FileLock::try_acquire_existing(&embryo, LockKind::Exclusive)
             .map_err(|e| PodError::io("locking", &embryo, e))?
             .ok_or_else(|| PodError::Busy {

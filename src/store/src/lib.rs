@@ -103,12 +103,21 @@ impl Store {
             cas: dir.join("cas"),
             size_limit: ImageSizeLimit::Default,
         };
-        // Rendered trees may hold setuid binaries: only root may walk into the store.
-        for sub in ["", "images", "tmp", "locks", "layers"] {
+        // The directory's group (the rkt group, under the packaged /var/lib/rkt, whose setgid
+        // bit hands it down) may list images and read their manifests and records; each
+        // image's tree (`rootfs/`, which may hold setuid binaries) is root's alone
+        // (TREE_MODE), and so are work in progress, locks and layers.
+        for (sub, mode) in [
+            ("", 0o750),
+            ("images", 0o750),
+            ("tmp", 0o700),
+            ("locks", 0o700),
+            ("layers", 0o700),
+        ] {
             let path = store.cas.join(sub);
             fs::DirBuilder::new()
                 .recursive(true)
-                .mode(0o700)
+                .mode(mode)
                 .create(&path)
                 .ctx("creating", &path)?;
         }
@@ -195,6 +204,7 @@ impl Store {
         let blob = create_new(&blob_path)?;
         let imported = aci::import(input, &rootfs, Some(blob), Some(bound))?;
         accept(&imported.manifest).map_err(StoreError::Refused)?;
+        close_tree(&rootfs)?;
 
         let record = ImageRecord {
             name: imported.manifest.name.to_string(),
@@ -605,8 +615,10 @@ impl Staging {
     fn create(tmp: &Path) -> Result<Staging, StoreError> {
         for _ in 0..100 {
             let path = tmp.join(unique_name());
+            // Becomes an image's directory (group-readable, see `Store::open`); `tmp/` keeps
+            // it private until then.
             fs::DirBuilder::new()
-                .mode(0o700)
+                .mode(0o750)
                 .create(&path)
                 .ctx("creating", &path)?;
             // A cleaner may lock and delete the directory before we lock it; then we retry.
@@ -660,6 +672,20 @@ impl<R: Read> Read for CountingReader<R> {
     }
 }
 
+/// The mode of an image's tree (`rootfs/`): only root may enter it, whatever mode the image
+/// gave its root, because the tree may hold setuid binaries and its image's directory is open
+/// to the store's group. Pods see their apps' roots through overlays, whose root directory
+/// is the pod's own upper layer, so this mode never reaches an app.
+pub const TREE_MODE: u32 = 0o700;
+
+/// Gives a freshly made tree its mode (`TREE_MODE`) before it is stored.
+pub(crate) fn close_tree(tree: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(tree, fs::Permissions::from_mode(TREE_MODE))
+        .ctx("closing", tree)
+        .map_err(Into::into)
+}
+
 fn unique_name() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
@@ -684,19 +710,25 @@ fn unix_seconds(t: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
+/// A new file only root reads (blobs, layers, markers).
 fn create_new(path: &Path) -> Result<File, StoreError> {
+    create_with_mode(path, 0o600)
+}
+
+fn create_with_mode(path: &Path, mode: u32) -> Result<File, StoreError> {
     OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
+        .mode(mode)
         .open(path)
         .ctx("creating", path)
         .map_err(Into::into)
 }
 
+/// A new record (manifests, `info.json`): readable by the store's group, like its directory.
 fn write_new(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     use std::io::Write;
-    create_new(path)?
+    create_with_mode(path, 0o644)?
         .write_all(bytes)
         .ctx("writing", path)
         .map_err(Into::into)

@@ -391,6 +391,7 @@ impl Store {
         let tree = staging.path.join("rootfs");
         fs::create_dir(&tree).ctx("creating", &tree)?;
         let (tar_size, file_bytes) = self.apply_oci_layers(id, &tree, progress)?;
+        crate::close_tree(&tree)?;
         rustix::fs::syncfs(staging.lock.file()).ctx("syncing", &tree)?;
         let rootfs = self.rootfs_path(id);
         fs::rename(&tree, &rootfs).ctx("storing", &rootfs)?;

@@ -209,14 +209,26 @@ fn require_systemd() -> Result<()> {
     Ok(())
 }
 
-/// stage1 sits next to `rkt` (in a build and in the package).
+/// Where an installed rkt keeps stage1 (the package's layout).
+const LIB_DIR: &str = "/usr/lib/rkt";
+
+/// stage1: the one next to `rkt` (a build tree, or both binaries copied into one directory),
+/// else the installed one in `/usr/lib/rkt`. Neighbour first, so a build tree's rkt never
+/// hands its pods to an installed stage1 of another version.
 fn stage1_binary() -> Result<PathBuf> {
     let me = std::env::current_exe().context("finding rkt's own path")?;
-    let stage1 = me.with_file_name("rkt-stage1");
-    if !stage1.is_file() {
-        bail!("stage1 is missing: expected {}", stage1.display());
+    let candidates = [
+        me.with_file_name("rkt-stage1"),
+        Path::new(LIB_DIR).join("rkt-stage1"),
+    ];
+    match candidates.iter().find(|c| c.is_file()) {
+        Some(found) => Ok(found.clone()),
+        None => bail!(
+            "stage1 is missing: looked for {} and {}",
+            candidates[0].display(),
+            candidates[1].display()
+        ),
     }
-    Ok(stage1)
 }
 
 /// The service unit this process runs in, if it runs in one (systemd sets INVOCATION_ID).

@@ -30,7 +30,14 @@ impl Systemd {
             systemd.wait_until_settled()?;
             return Ok(systemd);
         }
-        let state = std::env::temp_dir().join(format!("rkt-systest-{}", std::process::id()));
+        Systemd::sandbox(checkout, "main")
+    }
+
+    /// Boots a systemd in namespaces on an overlay of the host's root (whatever PID 1 is), so
+    /// that what a test installs goes to the overlay's tmpfs and leaves with the sandbox;
+    /// `name` tells several apart.
+    pub fn sandbox(checkout: &Path, name: &str) -> Result<Systemd, String> {
+        let state = std::env::temp_dir().join(format!("rkt-systest-{}-{name}", std::process::id()));
         let script = checkout.join("tests/system/sandbox-boot.sh");
         let out = Command::new(&script)
             .arg(&state)

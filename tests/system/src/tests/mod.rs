@@ -7,6 +7,7 @@ mod compat;
 mod isolation;
 mod mds;
 mod notify;
+mod package;
 mod ports;
 mod races;
 mod registry;
@@ -31,6 +32,7 @@ pub fn all() -> Vec<(&'static str, Test)> {
         ports::TESTS,
         isolation::TESTS,
         races::TESTS,
+        package::TESTS,
     ];
     groups.iter().flat_map(|g| g.iter().copied()).collect()
 }
