@@ -128,6 +128,10 @@ fn app_sandbox_runs_an_empty_pod_for_apps(ctx: &Ctx) -> TestResult {
             "sandbox",
         ])
         .args(["--uuid-file-save", &uuid_file, "--hostname=sandbox"])
+        .args([
+            "--user-annotation=io.kubernetes.pod.name=web",
+            "--user-label=tier=front",
+        ])
         .spawn()
         .map_err(|e| format!("starting rkt app sandbox: {e}"))?;
     let result = (|| {
@@ -143,6 +147,12 @@ fn app_sandbox_runs_an_empty_pod_for_apps(ctx: &Ctx) -> TestResult {
                 s.contains("state=running") && s.contains("pid=")
             }),
             || format!("the sandbox never ran: {}", status()),
+        )?;
+        let manifest = t.ok(&["cat-manifest", &uuid])?;
+        check(
+            manifest.contains("\"io.kubernetes.pod.name\": \"web\"")
+                && manifest.contains("\"tier\": \"front\""),
+            || format!("the sandbox's manifest lacks its annotation and label: {manifest}"),
         )?;
         t.ok(&[
             "app",
