@@ -244,6 +244,12 @@ pub struct AppSandboxArgs {
     /// The pod's hostname [default: rkt-<uuid>]
     #[arg(long, value_name = "NAME")]
     pub hostname: Option<String>,
+    /// An annotation of the pod, KEY=VALUE (repeatable): the pod manifest's userAnnotations
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub user_annotation: Vec<String>,
+    /// A label of the pod, KEY=VALUE (repeatable): the pod manifest's userLabels
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub user_label: Vec<String>,
 }
 
 impl AppSandboxArgs {
@@ -275,6 +281,8 @@ impl AppSandboxArgs {
                 dns_opt: self.dns_opt.clone(),
                 hosts_entry: Vec::new(),
                 mds_register: false,
+                user_annotation: self.user_annotation.clone(),
+                user_label: self.user_label.clone(),
             },
             interactive: false,
         }
@@ -587,6 +595,11 @@ pub struct PodSpecArgs {
     /// Each image's per-app options, taken out of the command line before clap (app_args).
     #[arg(skip)]
     pub app_overrides: Vec<rkt_pod::AppOverrides>,
+    /// The pod's userAnnotations and userLabels (KEY=VALUE), from `rkt app sandbox`.
+    #[arg(skip)]
+    pub user_annotation: Vec<String>,
+    #[arg(skip)]
+    pub user_label: Vec<String>,
     /// Give every app the environment of rkt itself (under the image's own variables)
     #[arg(long)]
     pub inherit_env: bool,

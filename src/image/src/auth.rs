@@ -384,6 +384,36 @@ mod tests {
     }
 
     #[test]
+    fn user_config_is_read_last_and_wins() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs = ["lib", "etc", "home"].map(|d| tmp.path().join(d));
+        for (dir, user) in dirs.iter().zip(["sys", "loc", "usr"]) {
+            write(
+                dir,
+                "h.json",
+                &format!(
+                    r#"{{"rktKind":"auth","rktVersion":"v1","domains":["{user}.io","all.io"],"type":"basic","credentials":{{"user":"{user}","password":"p"}}}}"#
+                ),
+            );
+        }
+        let [system, local, user] = &dirs;
+        let config = AuthConfig::load_with_user(local, system, Some(user)).unwrap();
+        let who = |host: &str| match config.host(host) {
+            Some(HostAuth::Basic(b)) => b.user.clone(),
+            other => format!("{other:?}"),
+        };
+        assert_eq!(who("all.io"), "usr");
+        assert_eq!((who("sys.io"), who("loc.io")), ("sys".into(), "loc".into()));
+        assert_eq!(
+            config.hosts().map(|(h, _)| h).collect::<Vec<_>>(),
+            ["all.io", "loc.io", "sys.io", "usr.io"]
+        );
+        // Without it, as before.
+        let config = AuthConfig::load(local, system).unwrap();
+        assert!(config.host("usr.io").is_none());
+    }
+
+    #[test]
     fn duplicates_and_bad_files_are_errors_without_passwords() {
         let tmp = tempfile::tempdir().unwrap();
         let d = r#"{"rktKind":"dockerAuth","rktVersion":"v1","registries":["a.io"],"credentials":{"user":"u","password":"secret"}}"#;

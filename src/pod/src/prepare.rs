@@ -183,6 +183,10 @@ pub struct PodLevel {
     pub ports: Vec<ExposedPort>,
     /// Kernel parameters of the pod's network namespace (an `os/unix/sysctl` isolator).
     pub sysctls: BTreeMap<String, String>,
+    /// The pod manifest's `userAnnotations` and `userLabels` (`rkt app sandbox
+    /// --user-annotation`, `--user-label`).
+    pub user_annotations: BTreeMap<String, String>,
+    pub user_labels: BTreeMap<String, String>,
 }
 
 fn build_manifest(
@@ -198,6 +202,8 @@ fn build_manifest(
     super::check_volumes(&pod_level.volumes)?;
     let mut manifest = PodManifest::new();
     manifest.volumes = pod_level.volumes.clone();
+    manifest.user_annotations = pod_level.user_annotations.clone();
+    manifest.user_labels = pod_level.user_labels.clone();
     for (id, overrides) in apps {
         let mut app = runtime_app(store, id, overrides)?;
         if manifest.apps.iter().any(|a| a.name == app.name) {

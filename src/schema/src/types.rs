@@ -260,6 +260,11 @@ impl ImageId {
         ImageId(format!("{}{}", Self::PREFIX, hex::encode(digest)))
     }
 
+    /// All 128 digits of the digest (not the original's 64-digit form).
+    pub fn is_full(&self) -> bool {
+        self.hex().len() == 128
+    }
+
     /// The hex digest without the `sha512-` prefix.
     pub fn hex(&self) -> &str {
         &self.0[Self::PREFIX.len()..]

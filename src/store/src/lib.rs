@@ -257,7 +257,11 @@ impl Store {
         for entry in fs::read_dir(&dir).ctx("reading", &dir)? {
             let entry = entry.ctx("reading", &dir)?;
             let name = entry.file_name();
-            let Some(id) = name.to_str().and_then(|n| ImageId::parse(n).ok()) else {
+            let Some(id) = name
+                .to_str()
+                .and_then(|n| ImageId::parse(n).ok())
+                .filter(ImageId::is_full)
+            else {
                 continue;
             };
             images.push(self.info(&id)?);

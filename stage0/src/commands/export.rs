@@ -52,8 +52,28 @@ pub fn run(global: &GlobalArgs, args: &ExportArgs) -> Result<()> {
         rkt_store::aci::write_aci(&image_manifest, tree, &args.output, args.overwrite)
             .with_context(|| format!("exporting app {name} to {}", args.output.display()))
     };
-    // A copied root (--no-overlay, path whitelists), or an overlay still mounted: as it is.
+    if pod.options()?.private_users {
+        // Its files are owned by the pod's shifted IDs, which the ACI would carry.
+        bail!(
+            "pod {} ran with --private-users, which rkt export does not undo yet",
+            pod.uuid
+        );
+    }
+    // A copied root (--no-overlay, path whitelists), or an overlay still mounted: as it is,
+    // unless something is still mounted in it (a volume's host files would go in the ACI).
     let rootfs = PodDir::at(&pod.path).app_rootfs(name);
+    let inside = format!("{}/", rootfs.display());
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    if mountinfo
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .any(|m| m.starts_with(&inside))
+    {
+        bail!(
+            "app {name} of pod {} still has mounts in its root filesystem; run `rkt gc` first",
+            pod.uuid
+        );
+    }
     if std::fs::read_dir(&rootfs).is_ok_and(|mut d| d.next().is_some()) {
         return write(&rootfs);
     }

@@ -237,6 +237,23 @@ fn pod_level(spec: &PodSpecArgs, options: &rkt_pod::PodOptions) -> Result<rkt_po
         }
         level.ports.push(rkt_pod::parse_port_flag(value)?);
     }
+    let key_value = |flag: &str, value: &String| -> Result<(String, String)> {
+        match value.split_once('=') {
+            Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+            _ => bail!(
+                "--{flag}={}: give KEY=VALUE",
+                rkt_common::excerpt::shown(value)
+            ),
+        }
+    };
+    for value in &spec.user_annotation {
+        let (key, value) = key_value("user-annotation", value)?;
+        level.user_annotations.insert(key, value);
+    }
+    for value in &spec.user_label {
+        let (key, value) = key_value("user-label", value)?;
+        level.user_labels.insert(key, value);
+    }
     for value in &spec.sysctl {
         let (name, value) = rkt_pod::parse_sysctl(value)?;
         if net == PodNet::Host {
