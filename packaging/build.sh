@@ -75,7 +75,8 @@ case $kind in
   rpm)
     # The C code of vendored crates (ring, zstd, liblzma) gets Debian's hardening flags as in
     # the .deb, so that one build of target/release serves both packages.
-    eval "$(dpkg-buildflags --export=sh)"
+    # (From the build tree: the flags map its path away, -ffile-prefix-map.)
+    eval "$(cd "$stage" && dpkg-buildflags --export=sh)"
     top=$out/build/rpmbuild
     (cd "$stage" && rpmbuild -bb --nodeps --build-in-place \
       --define "_topdir $top" \

@@ -1029,7 +1029,7 @@ fn no_overlay_copies_the_root(ctx: &Ctx) -> TestResult {
     })?;
     let overlay = ctx
         .systemd
-        .run(&["test", "-e", &format!("{pod}/overlay")])?;
+        .run(&["test", "-e", &format!("{pod}/overlay/inspect-exit7")])?;
     check(!overlay.status.success(), || {
         "an overlay was set up anyway".into()
     })?;
