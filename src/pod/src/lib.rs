@@ -399,6 +399,13 @@ impl Pods {
             .mode(0o750)
             .create(&embryo)
             .map_err(|e| PodError::io("creating", &embryo, e))?;
+        let lock = FileLock::try_acquire_existing(&embryo, LockKind::Exclusive)
+            .map_err(|e| PodError::io("locking", &embryo, e))?
+            .ok_or_else(|| PodError::Busy {
+                uuid: uuid.clone(),
+                state: PodState::Embryo,
+            })?;
+        // Under the lock: an unlocked embryo is an abandoned one, which gc may take away.
         for private in PRIVATE_DIRS {
             let path = embryo.join(private);
             fs::DirBuilder::new()
@@ -406,12 +413,6 @@ impl Pods {
                 .create(&path)
                 .map_err(|e| PodError::io("creating", &path, e))?;
         }
-        let lock = FileLock::try_acquire_existing(&embryo, LockKind::Exclusive)
-            .map_err(|e| PodError::io("locking", &embryo, e))?
-            .ok_or_else(|| PodError::Busy {
-                uuid: uuid.clone(),
-                state: PodState::Embryo,
-            })?;
         write_atomic(&PodDir::at(&embryo).created(), b"")?;
         let watch = PodDir::at(&embryo).watch_lock();
         fs::File::create(&watch).map_err(|e| PodError::io("creating", &watch, e))?;
