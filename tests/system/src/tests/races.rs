@@ -323,8 +323,10 @@ fn concurrent_runs_under_gc_keep_their_status_and_leave_nothing(ctx: &Ctx) -> Te
                 };
                 let uuid = out(&t, &["cat", &uuid_file]).trim().to_owned();
                 if ran.status != Some(want) {
+                    // The pod's unit says why stage1 gave up: the sandbox is gone after the run.
+                    let unit_log = t.journal(&["-u", &format!("rkt-{uuid}.service")]);
                     failures.push(format!(
-                        "round {round}: rkt run {net} of pod {uuid} exited {:?}, its app {want}: {}",
+                        "round {round}: rkt run {net} of pod {uuid} exited {:?}, its app {want}: {}\n{unit_log}",
                         ran.status,
                         ran.stderr.trim()
                     ));
