@@ -26,7 +26,7 @@ use rkt_store::{Admission, KeptSignature, TrustDecision, TrustKind};
 use super::error::TrustError;
 use super::policy::{IdentityRule, Policy, Requirement};
 use super::store::{ImageSubject, KeyScope, TrustStore, docker_name};
-use super::verify::{check_hash, check_times, issuer, unusable_error};
+use super::verify::{check_hash, check_times, unusable_error};
 
 /// The most a signature's signed data may decompress to: a claim is a few hundred bytes.
 const MAX_CLAIM_BYTES: u64 = 1 << 20;
@@ -296,30 +296,7 @@ impl TrustStore {
         let name = image.source;
         let (claim_bytes, signatures) = parse_signed_message(name, blob)?;
         let keys = self.keys_for(subject)?;
-        let candidates: Vec<_> = signatures
-            .iter()
-            .flat_map(|sig| {
-                keys.iter()
-                    .filter_map(move |k| k.key.signer(sig).map(|signer| (sig, k, signer)))
-            })
-            .collect();
-        if candidates.is_empty() {
-            let elsewhere: Vec<String> = self
-                .list()?
-                .iter()
-                .filter(|k| signatures.iter().any(|sig| k.key.signer(sig).is_some()))
-                .map(|k| k.scope.to_string())
-                .collect();
-            return Err(TrustError::UntrustedKey {
-                image: image.prefix(),
-                key_id: issuer(&signatures[0]),
-                elsewhere: if elsewhere.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (only for {})", elsewhere.join(", "))
-                },
-            });
-        }
+        let candidates = self.trusted_signers(&image.prefix(), &keys, &signatures)?;
         let mut first_error = None;
         for (signature, trusted, signer) in candidates {
             let fingerprint = trusted.key.fingerprint().clone();

@@ -31,6 +31,42 @@ pub struct Verified {
 }
 
 impl TrustStore {
+    /// The signatures made by one of `keys`, with their key and signer, in the order given.
+    /// None: the refusal names `image` and the first signature's issuer, and the prefixes that
+    /// key is trusted for instead, if any.
+    pub(crate) fn trusted_signers<'k, 's>(
+        &self,
+        image: &str,
+        keys: &'k [TrustedKey],
+        signatures: &'s [Signature],
+    ) -> Result<Vec<(&'s Signature, &'k TrustedKey, Signer<'k>)>, TrustError> {
+        let candidates: Vec<_> = signatures
+            .iter()
+            .flat_map(|sig| {
+                keys.iter()
+                    .filter_map(move |k| k.key.signer(sig).map(|signer| (sig, k, signer)))
+            })
+            .collect();
+        if !candidates.is_empty() {
+            return Ok(candidates);
+        }
+        let elsewhere: Vec<String> = self
+            .list()?
+            .iter()
+            .filter(|k| signatures.iter().any(|sig| k.key.signer(sig).is_some()))
+            .map(|k| k.scope.to_string())
+            .collect();
+        Err(TrustError::UntrustedKey {
+            image: image.to_owned(),
+            key_id: issuer(&signatures[0]),
+            elsewhere: if elsewhere.is_empty() {
+                String::new()
+            } else {
+                format!(" (only for {})", elsewhere.join(", "))
+            },
+        })
+    }
+
     /// Checks the ASCII-armored detached signature `armored_signature` over the image bytes
     /// that `open_aci` reads (exactly as fetched: the compressed file), using the keys trusted
     /// for `image` (root keys and keys of prefixes covering it). The image is streamed, never
@@ -47,31 +83,7 @@ impl TrustStore {
         let name = image.to_string();
         let signatures = parse_signatures(&name, armored_signature)?;
         let keys = self.keys_for(&ImageSubject::Appc(image))?;
-        // Signatures by trusted keys, in the order of the armor.
-        let candidates: Vec<_> = signatures
-            .iter()
-            .flat_map(|sig| {
-                keys.iter()
-                    .filter_map(move |k| k.key.signer(sig).map(|signer| (sig, k, signer)))
-            })
-            .collect();
-        if candidates.is_empty() {
-            let elsewhere: Vec<String> = self
-                .list()?
-                .iter()
-                .filter(|k| signatures.iter().any(|sig| k.key.signer(sig).is_some()))
-                .map(|k| k.scope.to_string())
-                .collect();
-            return Err(TrustError::UntrustedKey {
-                image: name,
-                key_id: issuer(&signatures[0]),
-                elsewhere: if elsewhere.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (only for {})", elsewhere.join(", "))
-                },
-            });
-        }
+        let candidates = self.trusted_signers(&name, &keys, &signatures)?;
         // Each in turn until one is good: a signature by a key that expired or was revoked,
         // or one over other bytes, does not hide a good one beside it. The image is hashed
         // once per signature that gets that far (once, when the first is good). When none
