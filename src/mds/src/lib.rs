@@ -7,7 +7,7 @@
 //! (`rkt metadata-service` in stage0, [`StorePods`]), so every path is unit-tested here.
 //!
 //! A pod is found by the token in the URL's first path segment, which `rkt prepare
-//! --mds-register` wrote into the pod directory ([`rkt_pod::MDS_TOKEN_FILE`]).
+//! --mds-register` wrote into the pod directory ([`rkt_pod::PodDir::mds_token`]).
 
 mod signing;
 mod source;
